@@ -1,0 +1,247 @@
+"""The one exception tree of webwire.
+
+Every error webwire raises is a :class:`WebwireError`. Errors of the sockets,
+TLS and protocol engines underneath are mapped to these classes where they
+are caught (the ``_backends`` boundary for I/O, the ``_proto`` layer for
+parsing) and keep the original as ``__cause__``::
+
+    WebwireError
+    ├── TransportError                  the request could not be carried
+    │   ├── NetworkError                the network failed under us
+    │   │   ├── ConnectError            DNS, TCP or TLS connection failed
+    │   │   ├── ReadError               receiving failed (reset, TLS error)
+    │   │   ├── WriteError              sending failed (reset, broken pipe)
+    │   │   └── CloseError              closing failed
+    │   ├── TimeoutException            a time limit ran out
+    │   │   ├── ConnectTimeout
+    │   │   ├── ReadTimeout
+    │   │   ├── WriteTimeout
+    │   │   └── PoolTimeout             no connection became free in time
+    │   ├── ProtocolError               the peer or we broke the protocol
+    │   │   ├── RemoteProtocolError     the server sent something invalid
+    │   │   └── LocalProtocolError      the request cannot be sent as given
+    │   ├── ProxyError
+    │   └── UnsupportedProtocol         a URL scheme webwire cannot carry
+    ├── DecodingError                   content decoding failed or exceeded
+    │                                   its size limit
+    ├── TooManyRedirects
+    ├── HTTPStatusError                 raise_for_status() on a 4xx/5xx
+    ├── InvalidURL
+    ├── StreamError                     misuse of a response body stream
+    │   ├── StreamConsumed
+    │   ├── StreamClosed
+    │   └── ResponseNotRead
+    ├── ConnectionClosed                WebSocket (RFC 6455 section 7)
+    │   ├── ConnectionClosedOK
+    │   └── ConnectionClosedError
+    ├── InvalidHandshake                WebSocket opening handshake failed
+    ├── SessionClosed                   WebTransport session ended
+    └── StreamReset                     WebTransport stream was reset
+
+``ReadTimeout`` and friends are also subclasses of the built-in
+:class:`TimeoutError`, so ``except TimeoutError`` keeps working.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .http._models import Request, Response
+
+__all__ = [
+    "CloseError",
+    "ConnectError",
+    "ConnectTimeout",
+    "ConnectionClosed",
+    "ConnectionClosedError",
+    "ConnectionClosedOK",
+    "DecodingError",
+    "HTTPStatusError",
+    "InvalidHandshake",
+    "InvalidURL",
+    "LocalProtocolError",
+    "NetworkError",
+    "PoolTimeout",
+    "ProtocolError",
+    "ProxyError",
+    "ReadError",
+    "ReadTimeout",
+    "RemoteProtocolError",
+    "ResponseNotRead",
+    "SessionClosed",
+    "StreamClosed",
+    "StreamConsumed",
+    "StreamError",
+    "StreamReset",
+    "TimeoutException",
+    "TooManyRedirects",
+    "TransportError",
+    "UnsupportedProtocol",
+    "WebwireError",
+    "WriteError",
+    "WriteTimeout",
+]
+
+
+class WebwireError(Exception):
+    """Base class of every exception webwire raises.
+
+    Attributes:
+        request: The :class:`~webwire.Request` being sent when the error
+            happened, or ``None`` when the error is not tied to a request.
+    """
+
+    def __init__(self, message: str = "", *, request: Request | None = None) -> None:
+        super().__init__(message)
+        self._request = request
+
+    @property
+    def request(self) -> Request | None:
+        """The request that was being sent, or ``None``."""
+        return self._request
+
+    @request.setter
+    def request(self, request: Request | None) -> None:
+        self._request = request
+
+
+class TransportError(WebwireError):
+    """The request could not be carried to the server and back."""
+
+
+class NetworkError(TransportError):
+    """The network failed while connecting, sending or receiving."""
+
+
+class ConnectError(NetworkError):
+    """Opening the connection failed: DNS, TCP refused or unreachable, or the
+    TLS handshake failed (including certificate verification)."""
+
+
+class ReadError(NetworkError):
+    """Receiving from the connection failed (reset by the peer, TLS error)."""
+
+
+class WriteError(NetworkError):
+    """Sending on the connection failed (reset by the peer, broken pipe)."""
+
+
+class CloseError(NetworkError):
+    """Closing the connection failed."""
+
+
+class TimeoutException(TransportError, TimeoutError):
+    """A time limit of :class:`~webwire.Timeout` ran out."""
+
+
+class ConnectTimeout(TimeoutException):
+    """The connection (DNS, TCP and TLS) was not open within ``Timeout.connect``
+    seconds."""
+
+
+class ReadTimeout(TimeoutException):
+    """No data arrived within ``Timeout.read`` seconds, or the whole request
+    outlived ``Timeout.total``."""
+
+
+class WriteTimeout(TimeoutException):
+    """Data could not be sent within ``Timeout.write`` seconds."""
+
+
+class PoolTimeout(TimeoutException):
+    """No connection of the pool became free within ``Timeout.pool`` seconds."""
+
+
+class ProtocolError(TransportError):
+    """The protocol was broken, by the peer or by the request."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The server sent something the protocol does not allow: a malformed
+    status line or header, a bad chunk, a body cut short, headers over the
+    size limit, or the connection closed before a complete response."""
+
+
+class LocalProtocolError(ProtocolError):
+    """The request cannot be sent as given, for example a header name or
+    value, method or target holding CR, LF or NUL (RFC 9110 section 5.5)."""
+
+
+class ProxyError(TransportError):
+    """The proxy refused or failed to open the tunnel."""
+
+
+class UnsupportedProtocol(TransportError):
+    """The URL's scheme is not one webwire can carry (``http``/``https``)."""
+
+
+class DecodingError(WebwireError):
+    """The response body could not be decoded (bad gzip/deflate/br/zstd data,
+    bad charset) or its decoded size exceeded the configured limit."""
+
+
+class TooManyRedirects(WebwireError):
+    """More redirects were followed than ``max_redirects`` allows."""
+
+
+class HTTPStatusError(WebwireError):
+    """The response had a 4xx or 5xx status code and
+    :meth:`~webwire.Response.raise_for_status` (or ``raise_for_status=True``)
+    was used.
+
+    Attributes:
+        response: The failing :class:`~webwire.Response`.
+    """
+
+    def __init__(self, message: str, *, request: Request, response: Response) -> None:
+        super().__init__(message, request=request)
+        self.response = response
+
+
+class InvalidURL(WebwireError):
+    """The URL could not be parsed or lacks a scheme or host."""
+
+    def __init__(self, message: str = "", **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+
+
+class StreamError(WebwireError, RuntimeError):
+    """A response body stream was used in a way that cannot work."""
+
+
+class StreamConsumed(StreamError):
+    """The body stream was already read once and cannot be read again."""
+
+
+class StreamClosed(StreamError):
+    """The body stream was closed before it was read."""
+
+
+class ResponseNotRead(StreamError):
+    """``content``/``text``/``json()`` was used on a streamed response before
+    it was read with ``read()``/``aread()``."""
+
+
+class ConnectionClosed(WebwireError):
+    """The WebSocket connection is closed (RFC 6455 section 7)."""
+
+
+class ConnectionClosedOK(ConnectionClosed):
+    """The WebSocket connection closed normally (close code 1000 or 1001)."""
+
+
+class ConnectionClosedError(ConnectionClosed):
+    """The WebSocket connection closed with an error."""
+
+
+class InvalidHandshake(WebwireError):
+    """The WebSocket opening handshake failed (RFC 6455 section 4)."""
+
+
+class SessionClosed(WebwireError):
+    """The WebTransport session is closed."""
+
+
+class StreamReset(WebwireError):
+    """A WebTransport stream was reset by the peer."""

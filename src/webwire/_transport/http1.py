@@ -21,7 +21,7 @@ from .._exceptions import (
     RemoteProtocolError,
     WriteError,
 )
-from .._proto.events import Data, EndOfMessage, InformationalResponse, ResponseHead
+from .._proto.events import Data, EndOfMessage, Event, InformationalResponse, ResponseHead
 from .._proto.h1 import H1Connection
 from ._types import RawResponse, ResponseStream, bound_timeout
 
@@ -152,11 +152,11 @@ class HTTP11Connection:
                 if reused and not h1.received_any:
                     raise StaleConnection(exc) from exc
                 raise
-            head = await self._read_head(timeout, deadline, reused)
+            head, rest = await self._read_head(timeout, deadline, reused)
         except BaseException:
             self._release(reusable=False)
             raise
-        stream = HTTP11ResponseStream(self, timeout, deadline)
+        stream = HTTP11ResponseStream(self, timeout, deadline, rest)
         return RawResponse(
             head.status_code,
             head.reason_phrase,
@@ -191,14 +191,15 @@ class HTTP11Connection:
 
     async def _read_head(
         self, timeout: Timeout, deadline: float | None, reused: bool
-    ) -> ResponseHead:
+    ) -> tuple[ResponseHead, list[Event]]:
         h1 = self._h1
         stream = self._stream
         backend = self._backend
         while True:
-            for event in h1.events():
+            events = h1.events()
+            for index, event in enumerate(events):
                 if type(event) is ResponseHead:
-                    return event
+                    return event, events[index + 1 :]
                 if type(event) is InformationalResponse:
                     if event.status_code == 101:
                         raise RemoteProtocolError(
@@ -244,14 +245,21 @@ class HTTP11Connection:
 class HTTP11ResponseStream(ResponseStream, AsyncIterator[bytes]):
     """The body of one HTTP/1.1 response, read from the socket on demand."""
 
-    __slots__ = ("_conn", "_deadline", "_done", "_pending", "_timeout")
+    __slots__ = ("_conn", "_deadline", "_done", "_events", "_pending", "_timeout")
 
-    def __init__(self, conn: HTTP11Connection, timeout: Timeout, deadline: float | None) -> None:
+    def __init__(
+        self,
+        conn: HTTP11Connection,
+        timeout: Timeout,
+        deadline: float | None,
+        events: list[Event],
+    ) -> None:
         self._conn = conn
         self._timeout = timeout
         self._deadline = deadline
         self._done = False
         self._pending: list[bytes] = []
+        self._events = events
 
     def __aiter__(self) -> HTTP11ResponseStream:
         return self
@@ -266,7 +274,12 @@ class HTTP11ResponseStream(ResponseStream, AsyncIterator[bytes]):
         try:
             while True:
                 chunks = self._pending
-                for event in h1.events():
+                events = self._events
+                if events:
+                    self._events = []
+                else:
+                    events = h1.events()
+                for event in events:
                     kind = type(event)
                     if kind is Data:
                         chunks.append(event.data)  # type: ignore[attr-defined]

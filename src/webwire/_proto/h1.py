@@ -1,0 +1,840 @@
+"""The client side of HTTP/1.1 as a sans-I/O state machine (RFC 9112).
+
+:class:`H1Connection` serialises requests into bytes and turns the bytes a
+server sends back into the protocol events of :mod:`webwire._proto.events`.
+It does no I/O and keeps no clock: the caller moves bytes between it and a
+socket. Response parsing is done by llhttp (through ``httptools``); this
+module adds request serialisation and validation, body framing on the
+sending side, and the connection life cycle (interim responses, responses
+without content, keep-alive, protocol switches and end of stream).
+
+One connection carries one request at a time (no pipelining): send it,
+feed what the socket returns (``b""`` at end of stream) until the events
+end with ``EndOfMessage``, then ``start_next_cycle()`` if ``keep_alive``.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from types import SimpleNamespace
+from typing import NoReturn
+
+from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
+
+from webwire._exceptions import LocalProtocolError, RemoteProtocolError
+from webwire._proto.events import (
+    ConnectionTerminated,
+    Data,
+    EndOfMessage,
+    Event,
+    InformationalResponse,
+    ResponseHead,
+)
+
+__all__ = ["H1Connection", "H1State"]
+
+Headers = list[tuple[bytes, bytes]]
+
+
+class H1State(enum.Enum):
+    """Where an :class:`H1Connection` is in its request/response cycle.
+
+    Attributes:
+        IDLE: No request started in this cycle.
+        SENDING: The request body is not finished (a response may arrive).
+        RECEIVING: The request is complete; the response is not.
+        DONE: Request and response are complete (see ``keep_alive``).
+        SWITCHED: A 101 response or a 2xx to CONNECT left HTTP/1.1; see
+            :attr:`H1Connection.trailing_data`.
+        CLOSED: The server closed the connection (end of stream).
+        ERROR: A protocol error happened; the connection cannot be used.
+    """
+
+    IDLE = "IDLE"
+    SENDING = "SENDING"
+    RECEIVING = "RECEIVING"
+    DONE = "DONE"
+    SWITCHED = "SWITCHED"
+    CLOSED = "CLOSED"
+    ERROR = "ERROR"
+
+
+# Our side (the request): not started, body in progress, complete.
+_O_IDLE, _O_BODY, _O_DONE = 0, 1, 2
+
+# Their side (the response): no request yet, waiting for the final head
+# (1xx may come first), content in progress, EndOfMessage given, switched to
+# another protocol (101 or CONNECT tunnel), end of stream seen, failed.
+_T_IDLE, _T_HEAD, _T_BODY, _T_DONE, _T_SWITCHED, _T_CLOSED, _T_ERROR = range(7)
+
+# What a request field name means for the connection.
+_NAME_OTHER, _NAME_LENGTH, _NAME_CODING, _NAME_CONNECTION, _NAME_UPGRADE = range(5)
+_SPECIAL_NAMES = {
+    b"content-length": _NAME_LENGTH,
+    b"transfer-encoding": _NAME_CODING,
+    b"connection": _NAME_CONNECTION,
+    b"upgrade": _NAME_UPGRADE,
+}
+# Field names already validated, with their meaning, and methods already
+# validated. They repeat from request to request, so most are checked once.
+_known_names: dict[bytes, int] = {}
+_known_methods: set[bytes] = set()
+_KNOWN_MAX = 1024
+
+# Request body framing.
+_SEND_NONE, _SEND_LENGTH, _SEND_CHUNKED = 0, 1, 2
+
+# A header section may take this many bytes besides its lines (the empty
+# line that ends it).
+_HEAD_END = 2
+# Status-line bytes around the reason phrase: "HTTP/1.1 200 " and CRLF.
+_STATUS_LINE_OVERHEAD = 15
+# Bytes around a field line besides name and value: ": " and CRLF.
+_FIELD_LINE_OVERHEAD = 4
+
+# RFC 9110 section 5.6.2: tchar.
+_TCHAR = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+# RFC 9110 section 5.5: a field value holds no control character but HTAB.
+_BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]").search
+# Controls a serialised head may not hold anywhere (CR and LF are counted).
+_CONTROLS = bytes([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
+# RFC 9112 section 3.2: the request target holds no whitespace or controls.
+_BAD_TARGET = re.compile(rb"[\x00-\x20\x7f]").search
+_DIGITS = re.compile(rb"[0-9]+").fullmatch
+
+
+class _UnsolicitedData(Exception):
+    """The server started another message after the response was complete."""
+
+
+def _last_token(value: bytes) -> bytes:
+    """The last comma-separated token of a field value, lower-cased."""
+    return value.rpartition(b",")[2].strip().lower()
+
+
+def _has_token(value: bytes, token: bytes) -> bool:
+    """Whether the comma-separated field value lists ``token`` (lower-case)."""
+    lowered = value.lower()
+    if token not in lowered:
+        return False
+    return any(item.strip() == token for item in lowered.split(b","))
+
+
+def _check_token(kind: str, value: object) -> None:
+    """Raise LocalProtocolError unless ``value`` is a non-empty token."""
+    if not isinstance(value, bytes):
+        raise LocalProtocolError(f"{kind} must be bytes, not {type(value).__name__}")
+    if not value or value.translate(None, _TCHAR):
+        raise LocalProtocolError(
+            f"invalid {kind} {value!r}: it must be a non-empty token "
+            "(RFC 9110 section 5.6.2; no whitespace, CR, LF, NUL or separators)"
+        )
+
+
+def _learn_name(name: object) -> int:
+    """Validate a field name not seen before and remember it.
+
+    Returns:
+        What the name means for the connection (``_NAME_*``).
+    """
+    _check_token("header name", name)
+    assert isinstance(name, bytes)
+    meaning = _SPECIAL_NAMES.get(name.lower(), _NAME_OTHER)
+    if len(_known_names) >= _KNOWN_MAX:
+        _known_names.clear()
+    _known_names[name] = meaning
+    return meaning
+
+
+def _learn_method(method: object) -> None:
+    """Validate a method not seen before and remember it."""
+    _check_token("method", method)
+    assert isinstance(method, bytes)
+    if len(_known_methods) >= _KNOWN_MAX:
+        _known_methods.clear()
+    _known_methods.add(method)
+
+
+def _explain_invalid(method: bytes, target: object, headers: object) -> NoReturn:
+    """Raise LocalProtocolError naming what makes a request invalid (the slow
+    path behind the whole-head checks)."""
+    _check_token("method", method)
+    if not isinstance(target, bytes):
+        raise LocalProtocolError(f"target must be bytes, not {type(target).__name__}")
+    if not target or _BAD_TARGET(target):
+        raise LocalProtocolError(
+            f"invalid request target {target!r}: it must be non-empty and hold no "
+            "whitespace or control characters (RFC 9112 section 3.2)"
+        )
+    shape = "headers must be a list of (name, value) pairs of bytes"
+    try:
+        pairs = [(name, value) for name, value in headers]  # type: ignore[attr-defined]
+    except (TypeError, ValueError) as exc:
+        raise LocalProtocolError(shape) from exc
+    for name, value in pairs:
+        _check_token("header name", name)
+        if not isinstance(value, bytes):
+            raise LocalProtocolError(f"value of header {name!r} must be bytes")
+        if _BAD_VALUE(value):
+            raise LocalProtocolError(
+                f"invalid value for header {name!r}: {value!r} holds CR, LF, NUL or another "
+                "control character (RFC 9110 section 5.5)"
+            )
+    raise LocalProtocolError(shape)
+
+
+_RequestHead = tuple[bytes, "bytes | None", "bytes | None", bool, bool]
+
+
+def _serialise_head(method: bytes, target: bytes, headers: Headers) -> _RequestHead:
+    """Serialise and validate a request line and header section.
+
+    Returns:
+        The head's bytes, its Content-Length and Transfer-Encoding values
+        (or ``None``), whether it asks for ``Connection: close`` and whether
+        it has an ``Upgrade`` field.
+    """
+    if method not in _known_methods:
+        _learn_method(method)
+    parts = [method, b" ", target, b" HTTP/1.1\r\n"]
+    content_length: bytes | None = None
+    transfer_encoding: bytes | None = None
+    close = upgrade = False
+    known = _known_names.get
+    try:
+        for name, value in headers:
+            meaning = known(name)
+            if meaning is None:
+                meaning = _learn_name(name)
+            if meaning:
+                if meaning == _NAME_LENGTH:
+                    if content_length is not None and value != content_length:
+                        raise LocalProtocolError("conflicting Content-Length header fields")
+                    content_length = value
+                elif meaning == _NAME_CODING:
+                    transfer_encoding = value
+                elif meaning == _NAME_CONNECTION:
+                    close = close or _has_token(value, b"close")
+                else:
+                    upgrade = True
+            parts += (name, b": ", value, b"\r\n")
+        parts.append(b"\r\n")
+        data = b"".join(parts)
+        lines = len(headers) + 2
+    except (TypeError, ValueError, AttributeError):
+        _explain_invalid(method, target, headers)
+    # Every CR and LF must be a line end written here, and no other control
+    # may appear (RFC 9110 section 5.5, RFC 9112 sections 3 and 5).
+    if (
+        data.count(10) != lines  # LF
+        or data.count(13) != lines  # CR
+        or len(data.translate(None, _CONTROLS)) != len(data)
+        or not target
+        or 32 in target  # SP
+        or 9 in target  # HTAB
+    ):
+        _explain_invalid(method, target, headers)
+    return data, content_length, transfer_encoding, close, upgrade
+
+
+class H1Connection:
+    """Client side of one HTTP/1.1 connection, without I/O (RFC 9112).
+
+    Requests go in through :meth:`send_request`, :meth:`send_data` and
+    :meth:`end_request`, and out through :meth:`data_to_send`. Server bytes
+    go in through :meth:`receive_data`; :meth:`events` then gives any
+    ``InformationalResponse`` (1xx, RFC 9110 section 15.2), one
+    ``ResponseHead``, ``Data`` (transfer coding removed) and one
+    ``EndOfMessage`` (with the trailers of a chunked body). A 101 (Switching
+    Protocols) response ends the exchange with an ``InformationalResponse``
+    instead, and the connection is :attr:`H1State.SWITCHED`.
+
+    Response framing follows RFC 9112 section 6.3: responses to HEAD and
+    1xx, 204 and 304 responses have no content whatever their header
+    fields say; otherwise ``Transfer-Encoding: chunked``, then
+    ``Content-Length``, then the end of the connection delimits the content.
+
+    Args:
+        max_header_size: Largest response header section accepted, in
+            bytes as received: status line and field lines (the empty line
+            that ends the section is not counted).
+        max_header_count: Most field lines accepted in one response header
+            section (and in one trailer section).
+
+    Attributes:
+        received_any: Whether any byte of the current cycle's response has
+            arrived. When :meth:`receive_data` raises because the server
+            closed the connection while it is still ``False``, the server
+            closed an idle (or reused) connection without answering, rather
+            than breaking off in the middle of a response.
+
+    Raises:
+        ValueError: A limit is not positive.
+    """
+
+    def __init__(self, *, max_header_size: int = 65536, max_header_count: int = 128) -> None:
+        if max_header_size < 1 or max_header_count < 1:
+            raise ValueError("max_header_size and max_header_count must be positive")
+        self._max_header_size = max_header_size
+        self._max_header_count = max_header_count
+        self._callbacks = SimpleNamespace(
+            on_message_begin=self._on_message_begin,
+            on_status=self._on_status,
+            on_header=self._on_header,
+            on_headers_complete=self._on_headers_complete,
+            on_body=self._on_body,
+            on_message_complete=self._on_message_complete,
+        )
+        self._parser = HttpResponseParser(self._callbacks)
+        self._parser_ok = True
+        self._outgoing: list[bytes] = []
+        self._events: list[Event] = []
+        self._pending = bytearray()
+        self._trailing = bytearray()
+        self._head_buf = bytearray()
+        self._error: Exception | None = None
+        self._callback_error: Exception | None = None
+        self._our = _O_IDLE
+        self._their = _T_IDLE
+        self.received_any = False
+        self._reset_cycle()
+
+    def _reset_cycle(self) -> None:
+        """Clear the per-request state."""
+        self._send_framing = _SEND_NONE
+        self._send_left = self._head_fed = self._scan_from = 0
+        self._request_close = self._is_head = self._is_connect = self._split_heads = False
+        self._keep_alive = self._interim_seen = False
+        self._final_headers: Headers = []
+        self._reason = b""
+        self._headers: Headers = []
+
+    # ----------------------------------------------------------------- state
+
+    @property
+    def state(self) -> H1State:
+        """The connection's place in the request/response cycle."""
+        their = self._their
+        if self._error is not None or their == _T_ERROR:
+            return H1State.ERROR
+        if their == _T_SWITCHED:
+            return H1State.SWITCHED
+        if their == _T_CLOSED:
+            return H1State.CLOSED
+        our = self._our
+        if our == _O_IDLE:
+            return H1State.IDLE
+        if our == _O_BODY:
+            return H1State.SENDING
+        if their == _T_DONE:
+            return H1State.DONE
+        return H1State.RECEIVING
+
+    @property
+    def keep_alive(self) -> bool:
+        """Whether the connection can carry another request.
+
+        ``True`` once request and response are complete, neither said
+        ``Connection: close`` (an HTTP/1.0 response needs ``Connection:
+        keep-alive``; RFC 9112 section 9.3), the response did not end with
+        the connection, and nothing unexpected followed it.
+        """
+        return self._keep_alive and self._our == _O_DONE and self._their == _T_DONE
+
+    @property
+    def trailing_data(self) -> bytes:
+        """Bytes that followed the response head of a protocol switch.
+
+        In state :attr:`H1State.SWITCHED` (101 or a 2xx to CONNECT): what
+        the server sent after the head, and whatever :meth:`receive_data`
+        got since. Empty otherwise.
+        """
+        return bytes(self._trailing)
+
+    def next_deadline(self) -> float | None:
+        """HTTP/1.1 keeps no timers: always ``None``."""
+        return None
+
+    def handle_deadline(self, now: float) -> None:
+        """Does nothing: HTTP/1.1 keeps no timers (``now`` is in seconds)."""
+
+    # --------------------------------------------------------------- sending
+
+    def send_request(
+        self,
+        method: bytes,
+        target: bytes,
+        headers: list[tuple[bytes, bytes]],
+        *,
+        end_stream: bool = False,
+    ) -> None:
+        """Serialise a request line and header section (RFC 9112 sections 3
+        and 5).
+
+        Fields are written in the given order, exactly as given; the caller
+        supplies ``Host`` and the framing, which is read from them (RFC 9112
+        section 6): chunked ``Transfer-Encoding`` makes :meth:`send_data`
+        chunk-encode, ``Content-Length: N`` allows exactly N body bytes,
+        neither allows none. HEAD, CONNECT and ``Upgrade`` are remembered.
+
+        Args:
+            method: The method token, e.g. ``b"GET"``.
+            target: The request target, e.g. ``b"/path?q=1"``,
+                ``b"https://host/"`` (through a proxy) or ``b"host:443"``
+                (CONNECT).
+            headers: ``(name, value)`` pairs of bytes.
+            end_stream: Also end the request (no body follows).
+
+        Raises:
+            LocalProtocolError: The connection is not idle, or the request is
+                invalid: a method or field name that is not a token (RFC 9110
+                section 5.6.2), whitespace or controls in the target, CR, LF,
+                NUL or other controls in a value (RFC 9110 section 5.5), a bad
+                ``Content-Length``, or a ``Transfer-Encoding`` that is not
+                chunked or comes with ``Content-Length`` (RFC 9112 6.1).
+        """
+        if self._our != _O_IDLE or self._their != _T_IDLE or self._error is not None:
+            raise LocalProtocolError(f"cannot send a request: the connection is {self.state.value}")
+        data, content_length, transfer_encoding, close, upgrade = _serialise_head(
+            method, target, headers
+        )
+        self._set_framing(content_length, transfer_encoding)
+        self._outgoing.append(data)
+        self._request_close = close
+        self._is_head = is_head = method == b"HEAD"
+        self._is_connect = is_connect = method == b"CONNECT"
+        self._split_heads = is_head or is_connect or upgrade
+        self._our = _O_BODY
+        self._their = _T_HEAD
+        if end_stream:
+            self.end_request()
+        if self._pending:
+            data = bytes(self._pending)
+            self._pending.clear()
+            self.receive_data(data)
+
+    def _set_framing(self, content_length: bytes | None, transfer_encoding: bytes | None) -> None:
+        """Choose the request body framing (RFC 9112 section 6)."""
+        if transfer_encoding is not None:
+            if content_length is not None:
+                raise LocalProtocolError(
+                    "a request cannot carry both Transfer-Encoding and Content-Length "
+                    "(RFC 9112 section 6.2)"
+                )
+            if _last_token(transfer_encoding) != b"chunked":
+                raise LocalProtocolError(
+                    f"Transfer-Encoding {transfer_encoding!r} must end in 'chunked' "
+                    "(RFC 9112 section 6.1)"
+                )
+            self._send_framing = _SEND_CHUNKED
+        elif content_length is not None:
+            if _DIGITS(content_length) is None:
+                raise LocalProtocolError(f"invalid Content-Length {content_length!r}")
+            self._send_framing = _SEND_LENGTH
+            self._send_left = int(content_length)
+        else:
+            self._send_framing = _SEND_NONE
+
+    def send_data(self, data: bytes) -> None:
+        """Send a piece of the request body.
+
+        With ``Transfer-Encoding: chunked`` the piece becomes one chunk
+        (RFC 9112 section 7.1); an empty piece sends nothing.
+
+        Args:
+            data: Body bytes.
+
+        Raises:
+            LocalProtocolError: No request body is in progress, the request
+                has no body framing, or the data exceeds ``Content-Length``.
+        """
+        if self._our != _O_BODY or self._error is not None:
+            raise LocalProtocolError(f"cannot send body data: the connection is {self.state.value}")
+        if not data:
+            return
+        framing = self._send_framing
+        if framing == _SEND_CHUNKED:
+            self._outgoing += (b"%x\r\n" % len(data), data, b"\r\n")
+        elif framing == _SEND_LENGTH:
+            if len(data) > self._send_left:
+                raise LocalProtocolError(
+                    f"request body exceeds its Content-Length by {len(data) - self._send_left}"
+                    " bytes"
+                )
+            self._send_left -= len(data)
+            self._outgoing.append(data)
+        else:
+            raise LocalProtocolError(
+                "the request has no Content-Length or Transfer-Encoding header, so it "
+                "cannot carry a body"
+            )
+
+    def end_request(self) -> None:
+        """End the request body (``0\\r\\n\\r\\n`` when chunked, RFC 9112
+        section 7.1).
+
+        Raises:
+            LocalProtocolError: No request body is in progress, or fewer
+                bytes were sent than the declared ``Content-Length``.
+        """
+        if self._our != _O_BODY or self._error is not None:
+            raise LocalProtocolError(
+                f"cannot end the request: the connection is {self.state.value}"
+            )
+        if self._send_framing == _SEND_CHUNKED:
+            self._outgoing.append(b"0\r\n\r\n")
+        elif self._send_framing == _SEND_LENGTH and self._send_left:
+            raise LocalProtocolError(
+                f"request body is {self._send_left} bytes short of its Content-Length"
+            )
+        self._our = _O_DONE
+
+    def data_to_send(self) -> bytes:
+        """Take the bytes waiting to be written to the connection.
+
+        Returns:
+            Everything serialised since the last call, or ``b""``.
+        """
+        out = self._outgoing
+        if not out:
+            return b""
+        data = out[0] if len(out) == 1 else b"".join(out)
+        out.clear()
+        return data
+
+    # ------------------------------------------------------------- receiving
+
+    def events(self) -> list[Event]:
+        """Take the events produced since the last call.
+
+        Returns:
+            The events, oldest first (empty when nothing happened).
+        """
+        events = self._events
+        if not events:
+            return []
+        self._events = []
+        return events
+
+    def receive_data(self, data: bytes) -> None:
+        """Feed bytes read from the server; ``b""`` means it closed the
+        connection (end of stream).
+
+        Events become available through :meth:`events`. Bytes arriving
+        between responses are kept for the next cycle. An end of stream with
+        no response in progress gives ``ConnectionTerminated``; one that ends
+        a close-delimited body gives its ``EndOfMessage``.
+
+        Args:
+            data: Bytes from the connection, or ``b""`` at end of stream.
+
+        Raises:
+            RemoteProtocolError: The response is malformed (with the parser's
+                message; its exception is the ``__cause__``), its header
+                section is over ``max_header_size`` bytes or
+                ``max_header_count`` fields, or the server closed the
+                connection before the response was complete (see
+                :attr:`received_any`).
+            LocalProtocolError: The connection already failed.
+        """
+        their = self._their
+        if their == _T_HEAD or their == _T_BODY:  # noqa: SIM109 - hot path
+            if not data:
+                self._receive_eof()
+            elif self._split_heads and their == _T_HEAD:
+                self.received_any = True
+                self._receive_split(data)
+            else:
+                self.received_any = True
+                self._feed(data)
+        elif their == _T_IDLE or their == _T_DONE:  # noqa: SIM109
+            if data:
+                self._keep_between(data)
+            else:
+                self._keep_alive = False
+                self._pending.clear()
+                self._their = _T_CLOSED
+                self._events.append(ConnectionTerminated(0, "server closed the connection"))
+        elif their == _T_SWITCHED:
+            self._trailing += data
+        elif their == _T_ERROR:
+            raise LocalProtocolError("the connection failed earlier and cannot be used")
+
+    def _keep_between(self, data: bytes) -> None:
+        """Keep bytes that arrived outside a response for the next cycle."""
+        if self._their == _T_DONE and not self._keep_alive:
+            return
+        pending = self._pending
+        pending += data
+        if len(pending) > self._max_header_size + _HEAD_END:
+            pending.clear()
+            if self._their == _T_DONE:
+                self._keep_alive = False
+            else:
+                self._fail(f"server sent more than {self._max_header_size} bytes before a request")
+
+    def _receive_eof(self) -> None:
+        """Handle the end of stream while a response is expected."""
+        if self._their == _T_HEAD:
+            if not self.received_any:
+                self._fail("server disconnected without sending a response")
+            self._fail("server disconnected before the end of the response header section")
+        content_length: bytes | None = None
+        transfer_encoding: bytes | None = None
+        for name, value in self._final_headers:
+            if len(name) == 14 and name.lower() == b"content-length":
+                content_length = value
+            elif len(name) == 17 and name.lower() == b"transfer-encoding":
+                transfer_encoding = value
+        if transfer_encoding is not None and _last_token(transfer_encoding) == b"chunked":
+            self._fail("server disconnected in the middle of a chunked response body")
+        if transfer_encoding is None and content_length is not None:
+            self._fail(
+                "server disconnected in the middle of the response body "
+                f"(Content-Length: {content_length.decode('latin-1')})"
+            )
+        # Close-delimited content (RFC 9112 section 6.3, rules 7 and 8).
+        self._keep_alive = False
+        self._events.append(EndOfMessage(0, []))
+        self._their = _T_CLOSED
+
+    def _fail(self, exc: Exception | str, cause: BaseException | None = None) -> NoReturn:
+        """Enter the error state and raise ``exc`` (a message means a
+        RemoteProtocolError)."""
+        if isinstance(exc, str):
+            exc = RemoteProtocolError(exc)
+        self._their = _T_ERROR
+        self._error = exc
+        self._keep_alive = False
+        raise exc from cause
+
+    def _too_large(self) -> str:
+        return f"response header section exceeds {self._max_header_size} bytes"
+
+    def _receive_split(self, data: bytes) -> None:
+        """Feed the parser one response head at a time.
+
+        Used when what follows a head is unknown to llhttp: the response to
+        HEAD has no content whatever its fields say, and after a 101 or a
+        2xx to CONNECT the bytes belong to another protocol. A head ends at
+        the first empty line (llhttp refuses bare LF line ends).
+        """
+        buf = self._head_buf
+        buf += data
+        limit = self._max_header_size + _HEAD_END
+        while self._their == _T_HEAD:
+            end = buf.find(b"\r\n\r\n", self._scan_from)
+            if end < 0:
+                if len(buf) >= limit:
+                    self._fail(self._too_large())
+                self._scan_from = max(0, len(buf) - 3)
+                return
+            end += 4
+            if end > limit:
+                self._fail(self._too_large())
+            head = bytes(buf[:end])
+            del buf[:end]
+            self._scan_from = 0
+            self._head_fed = 0
+            self._feed(head)
+        if not buf:
+            return
+        rest = bytes(buf)
+        buf.clear()
+        their = self._their
+        if their == _T_SWITCHED:
+            self._trailing += rest
+        elif their == _T_DONE:
+            self._keep_between(rest)
+        else:
+            self._feed(rest)
+
+    def _feed(self, data: bytes) -> None:
+        """Run the parser over ``data``, bounding the bytes a head may take."""
+        try:
+            if self._their == _T_HEAD:
+                if self._head_fed + len(data) > self._max_header_size + _HEAD_END:
+                    self._feed_bounded(data)
+                    return
+                self._head_fed += len(data)
+            self._parser.feed_data(data)
+        except HttpParserUpgrade:
+            self._parser_ok = False
+            if self._their != _T_SWITCHED:
+                self._fail("unexpected protocol switch in the response")
+        except HttpParserError as exc:
+            self._parser_error(exc)
+
+    def _feed_bounded(self, data: bytes) -> None:
+        """Feed ``data`` in pieces so that no header section grows past
+        ``max_header_size`` bytes inside the parser."""
+        view = memoryview(data)
+        pos = 0
+        size = len(data)
+        parser = self._parser
+        limit = self._max_header_size + _HEAD_END
+        while pos < size:
+            if self._their != _T_HEAD:
+                parser.feed_data(view[pos:])
+                return
+            room = limit - self._head_fed
+            if room <= 0:
+                self._fail(self._too_large())
+            piece = view[pos : pos + room]
+            self._head_fed += len(piece)
+            pos += len(piece)
+            parser.feed_data(piece)
+
+    def _parser_error(self, exc: HttpParserError) -> None:
+        """Turn a parser failure into the right outcome."""
+        self._parser_ok = False
+        error = self._callback_error
+        self._callback_error = None
+        if isinstance(error, _UnsolicitedData) or (
+            error is None and self._their in (_T_DONE, _T_SWITCHED)
+        ):
+            # The response is complete; whatever came after it cannot be
+            # trusted to start the next one, so the connection is not reused.
+            self._keep_alive = False
+            return
+        if error is not None:
+            self._fail(error, exc)
+        self._fail(f"malformed HTTP response: {exc}", exc)
+
+    # -------------------------------------------------------- parser callbacks
+
+    def _callback_fail(self, exc: Exception | str) -> NoReturn:
+        """Raise ``exc`` (a message means a RemoteProtocolError) out of a
+        parser callback, to be re-raised once the parser returns."""
+        if isinstance(exc, str):
+            exc = RemoteProtocolError(exc)
+        self._callback_error = exc
+        raise exc
+
+    def _on_message_begin(self) -> None:
+        if self._their != _T_HEAD:
+            self._callback_fail(_UnsolicitedData())
+
+    def _on_status(self, reason: bytes) -> None:
+        self._reason += reason
+
+    def _on_header(self, name: bytes, value: bytes) -> None:
+        if value[-1:] <= b" ":
+            # llhttp drops the whitespace before a value but keeps what
+            # follows it (RFC 9110 section 5.5: neither is part of it).
+            value = value.rstrip(b" \t")
+        self._headers.append((name, value))
+
+    def _on_headers_complete(self) -> None:
+        if self._their != _T_HEAD:  # pragma: no cover - llhttp ends trailers without it
+            return
+        parser = self._parser
+        version = parser.get_http_version()
+        if version == "1.1":
+            http_version = "HTTP/1.1"
+        elif version == "1.0":
+            http_version = "HTTP/1.0"
+        else:
+            self._callback_fail(f"unsupported HTTP version {version!r}")
+        headers = self._headers
+        self._headers = []
+        self._head_fed = 0
+        self._check_head_size(headers)
+        status = parser.get_status_code()
+        if status < 200:
+            self._interim_head(status, headers)
+            return
+        self._events.append(ResponseHead(0, status, self._reason, headers, http_version))
+        self._final_headers = headers
+        self._their = _T_BODY
+        if self._is_head or (self._is_connect and status < 300):
+            # No content follows (RFC 9110 sections 9.3.2 and 9.3.6): llhttp
+            # cannot know, so the message ends here and it is not fed again.
+            self._parser_ok = False
+            self._events.append(EndOfMessage(0, []))
+            if self._is_connect:
+                self._their = _T_SWITCHED
+            else:
+                self._their = _T_DONE
+                self._keep_alive = self._reusable(headers, version)
+        else:
+            self._keep_alive = not self._request_close and parser.should_keep_alive()
+
+    def _check_head_size(self, headers: Headers) -> None:
+        """Apply the field-count limit, and the size limit where the bytes
+        fed to the parser do not bound the head exactly (after a 1xx)."""
+        if len(headers) > self._max_header_count:
+            self._callback_fail(f"response header section exceeds {self._max_header_count} fields")
+        if self._interim_seen:
+            size = _STATUS_LINE_OVERHEAD + len(self._reason)
+            for name, value in headers:
+                size += len(name) + len(value) + _FIELD_LINE_OVERHEAD
+            if size > self._max_header_size:
+                self._callback_fail(self._too_large())
+
+    def _interim_head(self, status: int, headers: Headers) -> None:
+        """A 1xx response head was parsed (RFC 9110 section 15.2)."""
+        reason = self._reason
+        self._reason = b""
+        self._interim_seen = True
+        if status == 101:
+            if not self._split_heads:
+                self._callback_fail("101 Switching Protocols to a request without Upgrade")
+            self._events.append(InformationalResponse(0, 101, reason, headers))
+            self._their = _T_SWITCHED
+            self._parser_ok = False
+            return
+        for name, value in headers:
+            lname = name.lower()
+            if lname == b"transfer-encoding" or (lname == b"content-length" and value != b"0"):
+                self._callback_fail(f"interim response {status} must not have content")
+        self._events.append(InformationalResponse(0, status, reason, headers))
+
+    def _reusable(self, headers: Headers, version: str) -> bool:
+        """Keep-alive rules of RFC 9112 section 9.3 from the fields alone,
+        for responses whose framing llhttp cannot know (to HEAD)."""
+        close = self._request_close
+        keep = version == "1.1"
+        for name, value in headers:
+            if len(name) == 10 and name.lower() == b"connection":
+                close = close or _has_token(value, b"close")
+                keep = keep or _has_token(value, b"keep-alive")
+        return keep and not close
+
+    def _on_body(self, body: bytes) -> None:
+        self._events.append(Data(0, body))
+
+    def _on_message_complete(self) -> None:
+        if self._their == _T_BODY:
+            trailers = self._headers
+            if len(trailers) > self._max_header_count:
+                self._callback_fail(
+                    f"response trailer section exceeds {self._max_header_count} fields"
+                )
+            self._events.append(EndOfMessage(0, trailers))
+            self._their = _T_DONE
+
+    # -------------------------------------------------------------- recycling
+
+    def start_next_cycle(self) -> None:
+        """Make the connection ready for its next request.
+
+        Bytes the server sent after the complete response are kept and
+        parsed as the start of the next response.
+
+        Raises:
+            LocalProtocolError: The request or the response is not complete,
+                or the connection cannot be reused (see :attr:`keep_alive`).
+        """
+        if not self.keep_alive:
+            raise LocalProtocolError(
+                f"cannot start a new request: the connection is {self.state.value} and not reusable"
+            )
+        if not self._parser_ok:
+            self._parser = HttpResponseParser(self._callbacks)
+            self._parser_ok = True
+        self._our = _O_IDLE
+        self._their = _T_IDLE
+        self.received_any = False
+        self._reset_cycle()

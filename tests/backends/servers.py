@@ -1,0 +1,245 @@
+"""Small blocking TCP/TLS servers run in threads, for the backend tests.
+
+Each accepted connection is served by its own thread calling a handler
+``handler(conn, stop)``; ``stop`` is set when the server shuts down, and
+handlers poll it so that every thread ends and every socket is closed when
+the ``with`` block exits.
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+
+import trustme
+
+Handler = Callable[[socket.socket, threading.Event], None]
+
+POLL = 0.02
+
+
+@dataclass
+class TLSMaterial:
+    """A trusted CA with its server and client contexts, plus a server
+    context whose certificate comes from another, untrusted CA."""
+
+    ca: trustme.CA
+    server_context: ssl.SSLContext
+    client_context: ssl.SSLContext
+    untrusted_server_context: ssl.SSLContext
+    alpn: list[str] = field(default_factory=lambda: ["h2", "http/1.1"])
+
+
+def make_tls_material() -> TLSMaterial:
+    ca = trustme.CA()
+    other_ca = trustme.CA()
+    alpn = ["h2", "http/1.1"]
+
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(server)
+    server.set_alpn_protocols(alpn)
+
+    untrusted = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    other_ca.issue_cert("127.0.0.1", "localhost").configure_cert(untrusted)
+
+    client = ssl.create_default_context()
+    ca.configure_trust(client)
+    client.set_alpn_protocols(alpn)
+    return TLSMaterial(ca, server, client, untrusted, alpn)
+
+
+class ThreadServer:
+    """A listening socket on 127.0.0.1 (random port) served by threads.
+
+    Args:
+        handler: Called once per accepted connection, in its own thread.
+        tls: Server TLS context; the handshake runs before ``handler``.
+        recv_buffer: SO_RCVBUF for accepted sockets (bytes), to make a
+            server that does not read fill up quickly.
+    """
+
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        tls: ssl.SSLContext | None = None,
+        recv_buffer: int | None = None,
+    ) -> None:
+        self.handler = handler
+        self.tls = tls
+        self.stop = threading.Event()
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if recv_buffer is not None:
+            self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, recv_buffer)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.port: int = self.listener.getsockname()[1]
+        self.threads: list[threading.Thread] = []
+        self.errors: list[BaseException] = []
+        self._acceptor = threading.Thread(target=self._accept_loop, daemon=True)
+
+    def __enter__(self) -> ThreadServer:
+        self._acceptor.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop.set()
+        self._acceptor.join(5)
+        self.listener.close()
+        for thread in self.threads:
+            thread.join(5)
+        alive = [t for t in [self._acceptor, *self.threads] if t.is_alive()]
+        assert not alive, f"server threads did not stop: {alive}"
+
+    def _accept_loop(self) -> None:
+        while not self.stop.is_set():
+            readable, _, _ = select.select([self.listener], [], [], POLL)
+            if not readable:
+                continue
+            conn, _ = self.listener.accept()
+            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            self.threads.append(thread)
+            thread.start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        try:
+            if self.tls is not None:
+                conn.settimeout(5)
+                conn = self.tls.wrap_socket(conn, server_side=True)
+            conn.settimeout(POLL)
+            self.handler(conn, self.stop)
+        except (OSError, ValueError) as exc:
+            self.errors.append(exc)
+        finally:
+            conn.close()
+
+
+def recv_some(conn: socket.socket, stop: threading.Event, size: int = 65536) -> bytes:
+    """Receive up to ``size`` bytes, polling ``stop``; ``b""`` at EOF or stop."""
+    while not stop.is_set():
+        try:
+            return conn.recv(size)
+        except TimeoutError:
+            continue
+    return b""
+
+
+def send_all(conn: socket.socket, data: bytes, stop: threading.Event) -> None:
+    """Send ``data`` completely, polling ``stop``."""
+    view = memoryview(data)
+    while view and not stop.is_set():
+        try:
+            sent = conn.send(view)
+        except TimeoutError:
+            continue
+        view = view[sent:]
+
+
+def echo(conn: socket.socket, stop: threading.Event) -> None:
+    """Send back everything received, until EOF."""
+    while True:
+        data = recv_some(conn, stop)
+        if not data:
+            return
+        send_all(conn, data, stop)
+
+
+def delayed_echo(delay: float) -> Handler:
+    """A handler that sends each received piece back after ``delay``
+    seconds."""
+
+    def handler(conn: socket.socket, stop: threading.Event) -> None:
+        while True:
+            data = recv_some(conn, stop)
+            if not data or stop.wait(delay):
+                return
+            send_all(conn, data, stop)
+
+    return handler
+
+
+def close_at_once(conn: socket.socket, stop: threading.Event) -> None:
+    """Close the connection as soon as it is accepted."""
+
+
+def silent(conn: socket.socket, stop: threading.Event) -> None:
+    """Hold the connection open, never reading and never sending."""
+    stop.wait()
+
+
+def reset(conn: socket.socket, stop: threading.Event) -> None:
+    """Wait for the first bytes, then close with SO_LINGER 0 so the peer
+    receives a TCP RST."""
+    recv_some(conn, stop)
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+
+
+def sender(payload: bytes) -> Handler:
+    """A handler that sends ``payload`` and then holds the connection open
+    until the peer closes."""
+
+    def handler(conn: socket.socket, stop: threading.Event) -> None:
+        send_all(conn, payload, stop)
+        while recv_some(conn, stop):
+            pass
+
+    return handler
+
+
+def send_and_close(payload: bytes) -> Handler:
+    """A handler that sends ``payload`` and closes at once (over TLS: no
+    close_notify, as many HTTPS servers do)."""
+
+    def handler(conn: socket.socket, stop: threading.Event) -> None:
+        send_all(conn, payload, stop)
+
+    return handler
+
+
+def close_when(event: threading.Event) -> Handler:
+    """A handler that closes the connection once ``event`` is set."""
+
+    def handler(conn: socket.socket, stop: threading.Event) -> None:
+        while not (event.wait(POLL) or stop.is_set()):
+            pass
+
+    return handler
+
+
+def slow_reader(expected: int, chunk: int = 65536, pause: float = 0.001) -> Handler:
+    """A handler that reads ``expected`` bytes in small steps with pauses,
+    then replies with the byte count as ASCII digits."""
+
+    def handler(conn: socket.socket, stop: threading.Event) -> None:
+        received = 0
+        while received < expected:
+            data = recv_some(conn, stop, chunk)
+            if not data:
+                return
+            received += len(data)
+            time.sleep(pause)
+        send_all(conn, str(received).encode(), stop)
+        while recv_some(conn, stop):
+            pass
+
+    return handler
+
+
+def closed_port() -> int:
+    """A loopback port with nothing listening on it."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    probe.bind(("127.0.0.1", 0))
+    port: int = probe.getsockname()[1]
+    probe.close()
+    return port

@@ -1,0 +1,457 @@
+"""Network streams of the three backends against small local servers.
+
+Every scenario is an ``async def`` written once against the Backend
+interface; it runs on asyncio and trio through anyio's pytest plugin, and on
+the blocking backend through ``run_sync`` (which fails if anything ever
+suspends).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import pytest
+
+from webwire._backends import Backend, NetworkStream, get_backend
+from webwire._exceptions import (
+    ConnectError,
+    ConnectTimeout,
+    ReadError,
+    ReadTimeout,
+    WriteError,
+    WriteTimeout,
+)
+from webwire._sync import run_sync
+
+from .servers import (
+    ThreadServer,
+    TLSMaterial,
+    close_at_once,
+    close_when,
+    closed_port,
+    delayed_echo,
+    echo,
+    reset,
+    send_and_close,
+    sender,
+    silent,
+    slow_reader,
+)
+
+Scenario = Callable[[Backend, TLSMaterial], Coroutine[Any, Any, None]]
+SCENARIOS: dict[str, Scenario] = {}
+
+
+def scenario(fn: Scenario) -> Scenario:
+    SCENARIOS[fn.__name__] = fn
+    return fn
+
+
+async def read_exactly(stream: NetworkStream, size: int, timeout: float = 5.0) -> bytes:
+    parts: list[bytes] = []
+    got = 0
+    while got < size:
+        data = await stream.read(min(65536, size - got), timeout)
+        assert data, f"EOF after {got} of {size} bytes"
+        parts.append(data)
+        got += len(data)
+    return b"".join(parts)
+
+
+async def eventually(backend: Backend, check: Callable[[], bool], within: float = 3.0) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        await backend.sleep(0.01)
+    return check()
+
+
+@scenario
+async def echo_round_trips(backend: Backend, tls: TLSMaterial) -> None:
+    with ThreadServer(echo) as server:
+        stream = await backend.connect_tcp("127.0.0.1", server.port, timeout=5)
+        try:
+            for size in (1, 100, 5000, 70000):
+                payload = os.urandom(size)
+                await stream.write(payload, 5)
+                assert await read_exactly(stream, size) == payload
+            assert stream.get_extra_info("peername")[:2] == ("127.0.0.1", server.port)
+            assert stream.get_extra_info("sockname")[0] == "127.0.0.1"
+            assert stream.get_extra_info("socket") is not None
+            assert stream.get_extra_info("alpn_protocol") is None
+            assert stream.get_extra_info("ssl_object") is None
+            assert stream.get_extra_info("no-such-thing") is None
+        finally:
+            await stream.aclose()
+            await stream.aclose()
+
+
+@scenario
+async def small_reads_split_buffered_data(backend: Backend, tls: TLSMaterial) -> None:
+    payload = bytes(range(256)) * 40
+    with ThreadServer(sender(payload)) as server:
+        stream = await backend.connect_tcp("127.0.0.1", server.port, timeout=5)
+        try:
+            received = b""
+            while len(received) < len(payload):
+                data = await stream.read(7, 5)
+                assert 1 <= len(data) <= 7
+                received += data
+            assert received == payload
+        finally:
+            await stream.aclose()
+
+
+@scenario
+async def read_returns_empty_at_eof(backend: Backend, tls: TLSMaterial) -> None:
+    with ThreadServer(close_at_once) as server:
+        stream = await backend.connect_tcp("127.0.0.1", server.port, timeout=5)
+        try:
+            assert await stream.read(1024, 5) == b""
+            assert await stream.read(1024, 5) == b""
+            assert stream.is_readable()
+        finally:
+            await stream.aclose()
+
+
+@scenario
+async def data_then_eof(backend: Backend, tls: TLSMaterial) -> None:
+    payload = os.urandom(300000)
+    with ThreadServer(send_and_close(payload)) as server:
+        stream = await backend.connect_tcp("127.0.0.1", server.port, timeout=5)
+        try:
+            await backend.sleep(0.1)
+            assert await read_exactly(stream, len(payload)) == payload
+            assert await stream.read(1024, 5) == b""
+        finally:
+            await stream.aclose()
+
+
+@scenario
+async def tls_data_then_eof_without_close_notify(backend: Backend, tls: TLSMaterial) -> None:
+    payload = os.urandom(100000)
+    with ThreadServer(send_and_close(payload), tls=tls.server_context) as server:
+        stream = await backend.connect_tcp(
+            "127.0.0.1", server.port, timeout=5, ssl_context=tls.client_context
+        )
+        try:
+            assert await read_exactly(stream, len(payload)) == payload
+            assert await stream.read(1024, 5) == b""
+        finally:
+            await stream.aclose()
+
+
+@scenario
+async def tls_aclose_is_bounded_when_peer_is_silent(backend: Backend, tls: TLSMaterial) -> None:
+    with ThreadServer(silent, tls=tls.server_context) as server:
+        stream = await backend.connect_tcp(
+            "127.0.0.1", server.port, timeout=5, ssl_context=tls.client_context
+        )
+        start = time.monotonic()
+        await stream.aclose()
+        assert time.monotonic() - start < 1.0
+        with pytest.raises(ReadError):
+            await stream.read(10, 1)
+
+
+@scenario
+async def read_timeout(backend: Backend, tls: TLSMaterial) -> None:
+    with ThreadServer(silent) as server:
+        stream = await backend.connect_tcp("127.0.0.1", server.port, timeout=5)
+        try:
+            start = time.monotonic()
+            with pytest.raises(ReadTimeout) as caught:
+                await stream.read(1024, 0.2)
+            elapsed = time.monotonic() - start
+            assert 0.15 <= elapsed < 3.0
+            assert isinstance(caught.value, TimeoutError)
+            # The stream stays usable after a read timeout.
+            await stream.write(b"still open", 5)
+            assert not stream.is_readable()
+        finally:
+            await stream.aclose()
+
+
+@scenario
+async def successive_reads_with_different_timeouts(backend: Backend, tls: TLSMaterial) -> None:
+    with ThreadServer(delayed_echo(0.3)) as server:
+        stream = await backend.connect_tcp("127.0.0.1", server.port, timeout=5)
+        try:
+            await stream.write(b"a", 5)
+            assert await stream.read(10, 5) == b"a"
+            # A shorter timeout than the previous read's still applies.
+            await stream.write(b"b", 5)
+            start = time.monotonic()
+            with pytest.raises(ReadTimeout):
+                await stream.read(10, 0.1)
+            assert time.monotonic() - start < 0.25
+            assert await stream.read(10, 5) == b"b"
+            # A longer timeout than the previous read's is not cut short.
+            await stream.write(b"c", 5)
+            assert await stream.read(10, 0.5) == b"c"
+            await stream.write(b"d", 5)
+            assert await stream.read(10, 1.0) == b"d"
+        finally:
+            await stream.aclose()
+
+
+@scenario
+async def connect_refused(backend: Backend, tls: TLSMaterial) -> None:
+    port = closed_port()
+    with pytest.raises(ConnectError) as caught:
+        await backend.connect_tcp("127.0.0.1", port, timeout=5)
+    assert f"127.0.0.1:{port}" in str(caught.value)
+    assert isinstance(caught.value.__cause__, OSError)
+
+
+@scenario
+async def connect_invalid_port(backend: Backend, tls: TLSMaterial) -> None:
+    with pytest.raises(ConnectError):
+        await backend.connect_tcp("127.0.0.1", 70000, timeout=5)
+
+
+@scenario
+async def tls_handshake_timeout(backend: Backend, tls: TLSMaterial) -> None:
+    with ThreadServer(silent) as server:
+        start = time.monotonic()
+        with pytest.raises(ConnectTimeout):
+            await backend.connect_tcp(
+                "127.0.0.1", server.port, timeout=0.3, ssl_context=tls.client_context
+            )
+        assert time.monotonic() - start < 3.0
+
+
+@scenario
+async def tls_echo_and_alpn(backend: Backend, tls: TLSMaterial) -> None:
+    with ThreadServer(echo, tls=tls.server_context) as server:
+        stream = await backend.connect_tcp(
+            "127.0.0.1", server.port, timeout=5, ssl_context=tls.client_context
+        )
+        try:
+            assert stream.get_extra_info("alpn_protocol") == "h2"
+            ssl_object = stream.get_extra_info("ssl_object")
+            assert ssl_object is not None
+            assert ssl_object.version().startswith("TLS")
+            for size in (10, 100000):
+                payload = os.urandom(size)
+                await stream.write(payload, 5)
+                assert await read_exactly(stream, size) == payload
+        finally:
+            await stream.aclose()
+
+
+@scenario
+async def tls_stream_usable_after_read_timeout(backend: Backend, tls: TLSMaterial) -> None:
+    with ThreadServer(echo, tls=tls.server_context) as server:
+        stream = await backend.connect_tcp(
+            "127.0.0.1", server.port, timeout=5, ssl_context=tls.client_context
+        )
+        try:
+            with pytest.raises(ReadTimeout):
+                await stream.read(10, 0.1)
+            await stream.write(b"after", 5)
+            assert await read_exactly(stream, 5) == b"after"
+        finally:
+            await stream.aclose()
+
+
+@scenario
+async def tls_server_hostname_is_used(backend: Backend, tls: TLSMaterial) -> None:
+    with ThreadServer(echo, tls=tls.server_context) as server:
+        stream = await backend.connect_tcp(
+            "127.0.0.1",
+            server.port,
+            timeout=5,
+            ssl_context=tls.client_context,
+            server_hostname="localhost",
+        )
+        await stream.aclose()
+        with pytest.raises(ConnectError) as caught:
+            await backend.connect_tcp(
+                "127.0.0.1",
+                server.port,
+                timeout=5,
+                ssl_context=tls.client_context,
+                server_hostname="example.org",
+            )
+        assert "certificate" in str(caught.value).lower()
+
+
+@scenario
+async def tls_untrusted_certificate(backend: Backend, tls: TLSMaterial) -> None:
+    with ThreadServer(echo, tls=tls.untrusted_server_context) as server:
+        with pytest.raises(ConnectError) as caught:
+            await backend.connect_tcp(
+                "127.0.0.1", server.port, timeout=5, ssl_context=tls.client_context
+            )
+        message = str(caught.value)
+        assert f"127.0.0.1:{server.port}" in message
+        assert "certificate" in message.lower()
+
+
+@scenario
+async def start_tls_upgrades_plain_stream(backend: Backend, tls: TLSMaterial) -> None:
+    with ThreadServer(echo, tls=tls.server_context) as server:
+        plain = await backend.connect_tcp("127.0.0.1", server.port, timeout=5)
+        stream = await plain.start_tls(tls.client_context, "127.0.0.1", 5)
+        try:
+            assert stream.get_extra_info("alpn_protocol") == "h2"
+            await stream.write(b"over tls", 5)
+            assert await read_exactly(stream, 8) == b"over tls"
+        finally:
+            await stream.aclose()
+
+
+@scenario
+async def start_tls_untrusted_raises_connect_error(backend: Backend, tls: TLSMaterial) -> None:
+    with ThreadServer(echo, tls=tls.untrusted_server_context) as server:
+        plain = await backend.connect_tcp("127.0.0.1", server.port, timeout=5)
+        try:
+            with pytest.raises(ConnectError):
+                await plain.start_tls(tls.client_context, "127.0.0.1", 5)
+        finally:
+            plain.abort()
+            await plain.aclose()
+
+
+@scenario
+async def is_readable_tracks_peer_close(backend: Backend, tls: TLSMaterial) -> None:
+    close_now = threading.Event()
+    with ThreadServer(close_when(close_now)) as server:
+        stream = await backend.connect_tcp("127.0.0.1", server.port, timeout=5)
+        try:
+            await backend.sleep(0.1)
+            assert not stream.is_readable()
+            close_now.set()
+            assert await eventually(backend, stream.is_readable)
+            assert await stream.read(100, 5) == b""
+        finally:
+            await stream.aclose()
+
+
+@scenario
+async def is_readable_tls(backend: Backend, tls: TLSMaterial) -> None:
+    with ThreadServer(echo, tls=tls.server_context) as server:
+        stream = await backend.connect_tcp(
+            "127.0.0.1", server.port, timeout=5, ssl_context=tls.client_context
+        )
+        try:
+            await stream.write(b"ping", 5)
+            assert await read_exactly(stream, 4) == b"ping"
+            await backend.sleep(0.1)
+            assert not stream.is_readable()
+            await stream.write(b"pong", 5)
+            assert await eventually(backend, stream.is_readable)
+        finally:
+            await stream.aclose()
+
+
+@scenario
+async def abort_then_read_and_write_fail(backend: Backend, tls: TLSMaterial) -> None:
+    with ThreadServer(echo) as server:
+        stream = await backend.connect_tcp("127.0.0.1", server.port, timeout=5)
+        await stream.write(b"data", 5)
+        assert await read_exactly(stream, 4) == b"data"
+        stream.abort()
+        stream.abort()
+        with pytest.raises(ReadError):
+            await stream.read(100, 1)
+        with pytest.raises(WriteError):
+            await stream.write(b"more", 1)
+        assert stream.is_readable()
+        await stream.aclose()
+
+
+@scenario
+async def read_after_aclose_fails(backend: Backend, tls: TLSMaterial) -> None:
+    with ThreadServer(echo) as server:
+        stream = await backend.connect_tcp("127.0.0.1", server.port, timeout=5)
+        await stream.aclose()
+        with pytest.raises(ReadError):
+            await stream.read(100, 1)
+        with pytest.raises(WriteError):
+            await stream.write(b"more", 1)
+
+
+@scenario
+async def reset_by_peer_raises_read_error(backend: Backend, tls: TLSMaterial) -> None:
+    with ThreadServer(reset) as server:
+        stream = await backend.connect_tcp("127.0.0.1", server.port, timeout=5)
+        try:
+            await stream.write(b"go", 5)
+            with pytest.raises(ReadError):
+                await stream.read(100, 5)
+        finally:
+            await stream.aclose()
+
+
+@scenario
+async def large_write_to_slow_reader(backend: Backend, tls: TLSMaterial) -> None:
+    size = 8 * 1024 * 1024
+    with ThreadServer(slow_reader(size)) as server:
+        stream = await backend.connect_tcp("127.0.0.1", server.port, timeout=5)
+        try:
+            await stream.write(b"x" * size, 5)
+            assert await stream.read(100, 10) == str(size).encode()
+        finally:
+            await stream.aclose()
+
+
+@scenario
+async def large_tls_write_to_slow_reader(backend: Backend, tls: TLSMaterial) -> None:
+    size = 4 * 1024 * 1024
+    with ThreadServer(slow_reader(size), tls=tls.server_context) as server:
+        stream = await backend.connect_tcp(
+            "127.0.0.1", server.port, timeout=5, ssl_context=tls.client_context
+        )
+        try:
+            await stream.write(b"y" * size, 5)
+            assert await stream.read(100, 10) == str(size).encode()
+        finally:
+            await stream.aclose()
+
+
+@scenario
+async def write_timeout_when_peer_never_reads(backend: Backend, tls: TLSMaterial) -> None:
+    with ThreadServer(silent, recv_buffer=16384) as server:
+        stream = await backend.connect_tcp("127.0.0.1", server.port, timeout=5)
+        try:
+            chunk = b"z" * (1024 * 1024)
+            with pytest.raises(WriteTimeout):
+                for _ in range(256):
+                    await stream.write(chunk, 0.3)
+        finally:
+            stream.abort()
+            await stream.aclose()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+async def test_async_backends(name: str, anyio_backend: str, tls: TLSMaterial) -> None:
+    backend = get_backend(anyio_backend)
+    assert backend.name == anyio_backend
+    await SCENARIOS[name](backend, tls)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "anyio_backend", [pytest.param(("asyncio", {"use_uvloop": True}), id="uvloop")]
+)
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+async def test_asyncio_backend_on_uvloop(
+    name: str, anyio_backend: object, tls: TLSMaterial
+) -> None:
+    pytest.importorskip("uvloop")
+    await SCENARIOS[name](get_backend("asyncio"), tls)
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_sync_backend(name: str, tls: TLSMaterial) -> None:
+    backend = get_backend("sync")
+    assert backend.name == "sync"
+    run_sync(SCENARIOS[name](backend, tls))

@@ -12,8 +12,9 @@ import os
 import ssl
 from typing import NamedTuple, Union
 
-from .._backends.base import Backend, NetworkStream
-from .._exceptions import ConnectError, UnsupportedProtocol
+from webwire._backends.base import Backend, NetworkStream
+from webwire._exceptions import ConnectError, UnsupportedProtocol
+
 from ._types import bound_timeout
 
 __all__ = ["CertTypes", "Origin", "VerifyTypes", "create_ssl_context", "open_stream"]

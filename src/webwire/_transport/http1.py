@@ -13,16 +13,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from typing import Any
 
-from .._backends.base import Backend, NetworkStream
-from .._config import Timeout
-from .._exceptions import (
-    LocalProtocolError,
-    ReadError,
-    RemoteProtocolError,
-    WriteError,
-)
-from .._proto.events import Data, EndOfMessage, Event, InformationalResponse, ResponseHead
-from .._proto.h1 import H1Connection
+from webwire._backends.base import Backend, NetworkStream
+from webwire._config import Timeout
+from webwire._exceptions import LocalProtocolError, ReadError, RemoteProtocolError, WriteError
+from webwire._proto.events import Data, EndOfMessage, Event, InformationalResponse, ResponseHead
+from webwire._proto.h1 import H1Connection
+
 from ._types import RawResponse, ResponseStream, bound_timeout
 
 __all__ = ["HTTP11Connection", "StaleConnection"]

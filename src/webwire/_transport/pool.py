@@ -19,9 +19,10 @@ from collections.abc import AsyncIterable
 
 import yarl
 
-from .._backends.base import Backend, Event
-from .._config import DEFAULT_LIMITS, Limits, Timeout
-from .._exceptions import ConnectError, PoolTimeout
+from webwire._backends.base import Backend, Event
+from webwire._config import DEFAULT_LIMITS, Limits, Timeout
+from webwire._exceptions import ConnectError, PoolTimeout
+
 from ._types import RawResponse, bound_timeout
 from .connect import CertTypes, Origin, VerifyTypes, create_ssl_context, open_stream, origin_of
 from .http1 import HTTP11Connection, StaleConnection

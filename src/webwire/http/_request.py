@@ -1,0 +1,318 @@
+"""HTTP requests (RFC 9110 section 9): :class:`Request` and the checks of
+methods and header fields done when a request is built."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Union
+
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
+
+from webwire._exceptions import LocalProtocolError, StreamError
+from webwire._sync import run_sync
+
+from ._urls import (
+    QueryParams,
+    host_header,
+    merge_params,
+    normalize_params,
+    parse_url,
+    split_userinfo,
+)
+
+if TYPE_CHECKING:
+    from ._cookies import Cookies, CookieTypes
+
+__all__ = [
+    "Body",
+    "HeaderTypes",
+    "Request",
+    "RequestContent",
+    "check_method",
+    "header_str",
+    "validate_headers",
+]
+
+HeaderTypes = Union[
+    Mapping[str, str],
+    Mapping[bytes, bytes],
+    Sequence[tuple[str, str]],
+    Sequence[tuple[bytes, bytes]],
+    "CIMultiDict[str]",
+    "CIMultiDictProxy[str]",
+]
+RequestContent = Union[str, bytes, Iterable[bytes], AsyncIterable[bytes]]  # noqa: UP007
+Body = Union[bytes, AsyncIterable[bytes], None]  # noqa: UP007
+
+# RFC 9110 section 5.6.2 token characters (header names and methods).
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# A field value may hold neither CR, LF nor NUL (RFC 9110 section 5.5) and
+# is sent as latin-1.
+_BAD_VALUE = re.compile(r"[^\x01-\x09\x0b\x0c\x0e-\xff]")
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def header_str(item: str | bytes, what: str) -> str:
+    """A header name or value as ``str`` (bytes are read as latin-1)."""
+    if isinstance(item, str):
+        return item
+    if isinstance(item, (bytes, bytearray)):
+        return bytes(item).decode("latin-1")
+    raise TypeError(f"header {what}s must be str or bytes, not {type(item).__name__}")
+
+
+def validate_headers(headers: HeaderTypes) -> list[tuple[str, str]]:
+    """Check header fields and return them as ``(name, value)`` strings.
+
+    Args:
+        headers: A mapping or a sequence of pairs; names and values are
+            ``str`` or ``bytes`` (bytes are read as latin-1).
+
+    Returns:
+        The fields, in order.
+
+    Raises:
+        LocalProtocolError: A name is not an RFC 9110 token, or a value holds
+            CR, LF, NUL or a character outside latin-1 (RFC 9110 section
+            5.5); such fields could split or smuggle requests.
+        TypeError: A name or value is neither ``str`` nor ``bytes``.
+    """
+    pairs: Iterable[tuple[Any, Any]]
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    result: list[tuple[str, str]] = []
+    for raw_name, raw_value in pairs:
+        name = header_str(raw_name, "name")
+        value = header_str(raw_value, "value")
+        if _TOKEN.fullmatch(name) is None:
+            raise LocalProtocolError(f"invalid header name {name!r} (RFC 9110 section 5.1)")
+        if _BAD_VALUE.search(value) is not None:
+            raise LocalProtocolError(
+                f"invalid value for header {name!r}: CR, LF, NUL and characters outside "
+                f"latin-1 are not allowed (RFC 9110 section 5.5)"
+            )
+        result.append((name, value))
+    return result
+
+
+def check_method(method: str | bytes) -> str:
+    """Upper-case a request method and check it is an RFC 9110 token.
+
+    Raises:
+        LocalProtocolError: The method holds characters a token cannot.
+    """
+    name = header_str(method, "method").upper()
+    if _TOKEN.fullmatch(name) is None:
+        raise LocalProtocolError(f"invalid request method {name!r} (RFC 9110 section 9.1)")
+    return name
+
+
+def encode_body(
+    content: RequestContent | None,
+    data: Any,
+    files: Any,
+    json: Any,
+) -> tuple[list[tuple[str, str]], Body]:
+    """Encode a request body with :func:`webwire.http._content.encode_request`.
+
+    Returns:
+        The headers it needs (``Content-Type``, ``Content-Length``, ...) and
+        the body: bytes, an async iterable of bytes, or ``None``.
+    """
+    from ._content import encode_request
+
+    return encode_request(content=content, data=data, files=files, json=json)
+
+
+class Request:
+    """An HTTP request (RFC 9110 section 9).
+
+    Args:
+        method: The method, such as ``"GET"`` (upper-cased).
+        url: An absolute ``http``/``https`` URL; ``user:password@`` in it is
+            removed and used as Basic credentials by the client.
+        params: Query parameters merged into the URL's query (a name already
+            present is replaced).
+        headers: Header fields; ``Host`` is added from the URL when absent.
+        cookies: Cookies to send, as a ``Cookie`` header for this URL.
+        content: Body as bytes, text (UTF-8) or an (async) iterable of bytes.
+        data: Form fields (``application/x-www-form-urlencoded``, or
+            multipart with ``files``).
+        files: Files to upload as ``multipart/form-data``.
+        json: A value sent as JSON (RFC 8259).
+        extensions: Extra per-request details for the transport (the client
+            puts ``"timeout"`` and ``"deadline"`` there).
+
+    Attributes:
+        method: The method (``str``).
+        url: The URL (:class:`yarl.URL`), without userinfo.
+        headers: The header fields (:class:`multidict.CIMultiDict`).
+        extensions: The extensions dictionary.
+
+    Raises:
+        InvalidURL: The URL is invalid.
+        UnsupportedProtocol: The URL scheme is not ``http``/``https``.
+        LocalProtocolError: The method or a header holds forbidden characters.
+    """
+
+    __slots__ = (
+        "_body",
+        "_content",
+        "_cookies",
+        "_url_auth",
+        "extensions",
+        "headers",
+        "method",
+        "url",
+    )
+
+    method: str
+    url: URL
+    headers: CIMultiDict[str]
+    extensions: dict[str, Any]
+    _body: Body
+    _content: bytes | None
+    _cookies: Cookies | None
+    _url_auth: tuple[str, str] | None
+
+    def __init__(
+        self,
+        method: str | bytes,
+        url: str | URL,
+        *,
+        params: QueryParams | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        content: RequestContent | None = None,
+        data: Any = None,
+        files: Any = None,
+        json: Any = None,
+        extensions: dict[str, Any] | None = None,
+    ) -> None:
+        parsed = parse_url(url)
+        if params is not None:
+            parsed = merge_params(parsed, normalize_params(params))
+        parsed, url_auth = split_userinfo(parsed)
+        fields = validate_headers(headers) if headers is not None else []
+        merged: CIMultiDict[str] = CIMultiDict(fields)
+        if "Host" not in merged:
+            merged = CIMultiDict([("Host", host_header(parsed))])
+            merged.extend(fields)
+        body_headers: list[tuple[str, str]] = []
+        body: Body = None
+        if content is not None or data is not None or files is not None or json is not None:
+            body_headers, body = encode_body(content, data, files, json)
+        self._init(check_method(method), parsed, merged, body, extensions or {})
+        self._url_auth = url_auth
+        self._add_body_headers(body_headers)
+        if cookies is not None:
+            from ._cookies import Cookies
+
+            self._cookies = cookies if isinstance(cookies, Cookies) else Cookies(cookies)
+            self._cookies.set_cookie_header(self)
+
+    def _init(
+        self,
+        method: str,
+        url: URL,
+        headers: CIMultiDict[str],
+        body: Body,
+        extensions: dict[str, Any],
+    ) -> None:
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.extensions = extensions
+        self._body = body
+        self._content = body if isinstance(body, bytes) else (b"" if body is None else None)
+        self._cookies = None
+        self._url_auth = None
+
+    @classmethod
+    def _build(
+        cls,
+        method: str,
+        url: URL,
+        headers: CIMultiDict[str],
+        body: Body,
+        body_headers: list[tuple[str, str]],
+        extensions: dict[str, Any],
+    ) -> Request:
+        """Make a request from parts already validated (the client's path)."""
+        request = cls.__new__(cls)
+        request._init(method, url, headers, body, extensions)
+        request._add_body_headers(body_headers)
+        return request
+
+    def _add_body_headers(self, body_headers: list[tuple[str, str]]) -> None:
+        headers = self.headers
+        for name, value in body_headers:
+            if name not in headers:
+                headers[name] = value
+        if (
+            self._body is None
+            and self.method in _BODY_METHODS
+            and "Content-Length" not in headers
+            and "Transfer-Encoding" not in headers
+        ):
+            # RFC 9110 section 8.6: announce the empty body of POST/PUT/PATCH.
+            headers["Content-Length"] = "0"
+
+    @property
+    def stream(self) -> Body:
+        """The body as a transport sends it: bytes, an async iterable of
+        bytes (sent as it is produced), or ``None`` for no body."""
+        return self._body
+
+    def _replayable(self) -> bool:
+        """Whether the body can be sent again (after a 307/308 redirect)."""
+        body = self._body
+        return body is None or isinstance(body, bytes) or bool(getattr(body, "replayable", False))
+
+    async def _aread_keep_body(self) -> bytes:
+        """Read the body into ``content`` without replacing the body object
+        (a transport that consumes it, like a network one)."""
+        if self._content is None:
+            body = self._body
+            assert body is not None and not isinstance(body, bytes)
+            self._content = b"".join([chunk async for chunk in body])
+        return self._content
+
+    @property
+    def content(self) -> bytes:
+        """The body bytes.
+
+        Raises:
+            StreamError: The body is a stream that was not read with
+                :meth:`aread`/:meth:`read`.
+        """
+        if self._content is None:
+            raise StreamError("the request body is a stream: call aread() or read() first")
+        return self._content
+
+    async def aread(self) -> bytes:
+        """Read a streamed body into memory (the body then is those bytes).
+
+        Returns:
+            The body bytes.
+        """
+        if self._content is None:
+            body = self._body
+            assert body is not None and not isinstance(body, bytes)
+            self._content = b"".join([chunk async for chunk in body])
+            self._body = self._content
+        return self._content
+
+    def read(self) -> bytes:
+        """Blocking :meth:`aread` (for bodies whose iteration never waits).
+
+        Returns:
+            The body bytes.
+        """
+        if self._content is not None:
+            return self._content
+        return run_sync(self.aread())
+
+    def __repr__(self) -> str:
+        return f"<Request({self.method!r}, {str(self.url)!r})>"

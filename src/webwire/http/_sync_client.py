@@ -1,0 +1,326 @@
+"""The blocking client: :class:`Client`.
+
+It holds an :class:`~webwire.AsyncClient` bound to the blocking backend and
+drives its coroutines with :func:`webwire._sync.run_sync`: no event loop, no
+thread, the same code as the async client.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from webwire._config import DEFAULT_LIMITS, DEFAULT_TIMEOUT, Limits, Timeout
+from webwire._sync import run_sync
+
+from ._client import (
+    USE_CLIENT_DEFAULT,
+    AsyncClient,
+    AuthArg,
+    FollowArg,
+    TimeoutArg,
+)
+
+if TYPE_CHECKING:
+    from yarl import URL
+
+    from webwire._transport.connect import CertTypes, VerifyTypes
+
+    from ._auth import Auth, AuthTypes
+    from ._cookies import Cookies, CookieTypes
+    from ._models import Response
+    from ._request import HeaderTypes, Request, RequestContent
+    from ._transports import AsyncBaseTransport
+    from ._urls import QueryParams
+
+__all__ = ["Client", "StreamContext"]
+
+
+class StreamContext:
+    """What :meth:`Client.stream` returns: ``with`` it for a streamed
+    response, closed (connection released) on exit."""
+
+    __slots__ = ("_args", "_client", "_response")
+
+    def __init__(self, client: AsyncClient, args: tuple[Any, ...]) -> None:
+        self._client = client
+        self._args = args
+        self._response: Response | None = None
+
+    def __enter__(self) -> Response:
+        self._response = run_sync(self._client._request(self._args, True))
+        return self._response
+
+    def __exit__(self, *args: object) -> None:
+        response, self._response = self._response, None
+        if response is not None:
+            run_sync(response._aclose())
+
+
+class Client:
+    """A blocking HTTP client with the options and methods of
+    :class:`~webwire.AsyncClient`; the methods return read responses.
+
+    Args:
+        auth: See :class:`~webwire.AsyncClient` for every argument.
+        params: Query parameters of every request.
+        headers: Header fields of every request.
+        cookies: Initial cookies.
+        verify: TLS verification.
+        cert: Client certificate.
+        http1: Offer HTTP/1.1.
+        http2: Offer HTTP/2.
+        timeout: Default time limits (seconds or :class:`~webwire.Timeout`).
+        limits: Pool and response limits.
+        max_redirects: Most redirects followed by one request.
+        follow_redirects: Follow redirects by default.
+        follow_insecure_redirects: Follow redirects from https to http.
+        raise_for_status: Raise for every final 4xx/5xx response.
+        base_url: Prefix of relative request URLs.
+        transport: The transport (its coroutines must not wait on an event
+            loop: :class:`~webwire.HTTPTransport` or a
+            :class:`~webwire.MockTransport` with a plain function).
+        trust_env: Honour ``SSL_CERT_FILE``/``SSL_CERT_DIR``.
+
+    Raises:
+        InvalidURL: ``base_url`` is invalid.
+        LocalProtocolError: A header holds forbidden characters.
+    """
+
+    def __init__(
+        self,
+        *,
+        auth: AuthTypes | None = None,
+        params: QueryParams | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        verify: VerifyTypes = True,
+        cert: CertTypes = None,
+        http1: bool = True,
+        http2: bool = False,
+        timeout: float | Timeout | None = DEFAULT_TIMEOUT,
+        limits: Limits = DEFAULT_LIMITS,
+        max_redirects: int = 20,
+        follow_redirects: bool = True,
+        follow_insecure_redirects: bool = False,
+        raise_for_status: bool = False,
+        base_url: str | URL = "",
+        transport: AsyncBaseTransport | None = None,
+        trust_env: bool = True,
+    ) -> None:
+        self._client = AsyncClient(
+            auth=auth,
+            params=params,
+            headers=headers,
+            cookies=cookies,
+            verify=verify,
+            cert=cert,
+            http1=http1,
+            http2=http2,
+            timeout=timeout,
+            limits=limits,
+            max_redirects=max_redirects,
+            follow_redirects=follow_redirects,
+            follow_insecure_redirects=follow_insecure_redirects,
+            raise_for_status=raise_for_status,
+            base_url=base_url,
+            transport=transport,
+            trust_env=trust_env,
+            _backend="sync",
+        )
+
+    # -- configuration (shared with the async client inside) -----------------
+
+    @property
+    def headers(self) -> Any:
+        """Header fields of every request (mutable ``CIMultiDict``)."""
+        return self._client.headers
+
+    @headers.setter
+    def headers(self, headers: HeaderTypes) -> None:
+        self._client.headers = headers
+
+    @property
+    def cookies(self) -> Cookies:
+        """The cookie jar."""
+        return self._client.cookies
+
+    @cookies.setter
+    def cookies(self, cookies: CookieTypes) -> None:
+        self._client.cookies = cookies
+
+    @property
+    def auth(self) -> Auth | None:
+        """Authentication of every request."""
+        return self._client.auth
+
+    @auth.setter
+    def auth(self, auth: AuthTypes | None) -> None:
+        self._client.auth = auth
+
+    @property
+    def timeout(self) -> Timeout:
+        """Default time limits."""
+        return self._client.timeout
+
+    @timeout.setter
+    def timeout(self, timeout: float | Timeout | None) -> None:
+        self._client.timeout = timeout
+
+    @property
+    def base_url(self) -> URL | None:
+        """Prefix of relative request URLs."""
+        return self._client.base_url
+
+    @property
+    def transport(self) -> AsyncBaseTransport:
+        """The transport."""
+        return self._client.transport
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._client.is_closed
+
+    @property
+    def follow_redirects(self) -> bool:
+        """Whether redirects are followed by default."""
+        return self._client.follow_redirects
+
+    @follow_redirects.setter
+    def follow_redirects(self, value: bool) -> None:
+        self._client.follow_redirects = value
+
+    @property
+    def max_redirects(self) -> int:
+        """Most redirects followed by one request."""
+        return self._client.max_redirects
+
+    @max_redirects.setter
+    def max_redirects(self, value: int) -> None:
+        self._client.max_redirects = value
+
+    # -- requests --------------------------------------------------------------
+
+    def build_request(self, method: str, url: str | URL, **kwargs: Any) -> Request:
+        """Build a request; see :meth:`AsyncClient.build_request`."""
+        return self._client.build_request(method, url, **kwargs)
+
+    def send(
+        self,
+        request: Request,
+        *,
+        stream: bool = False,
+        auth: AuthArg = USE_CLIENT_DEFAULT,
+        follow_redirects: FollowArg = USE_CLIENT_DEFAULT,
+    ) -> Response:
+        """Send a request; see :meth:`AsyncClient.send`.
+
+        Returns:
+            The response (read unless ``stream``; then close it).
+        """
+        return run_sync(
+            self._client.send(request, stream=stream, auth=auth, follow_redirects=follow_redirects)
+        )
+
+    def request(
+        self,
+        method: str,
+        url: str | URL,
+        *,
+        content: RequestContent | None = None,
+        data: Any = None,
+        files: Any = None,
+        json: Any = None,
+        params: QueryParams | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        auth: AuthArg = USE_CLIENT_DEFAULT,
+        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+        follow_redirects: FollowArg = USE_CLIENT_DEFAULT,
+        extensions: dict[str, Any] | None = None,
+    ) -> Response:
+        """Send a request and read the response; the arguments are those of
+        :meth:`AsyncClient.request`.
+
+        Returns:
+            The response, body read and connection released.
+
+        Raises:
+            See :meth:`AsyncClient.build_request` and :meth:`AsyncClient.send`.
+        """
+        args = (method, url, params, headers, cookies, content, data, files, json)
+        return run_sync(
+            self._client._request((*args, auth, timeout, follow_redirects, extensions), False)
+        )
+
+    def stream(
+        self,
+        method: str,
+        url: str | URL,
+        *,
+        content: RequestContent | None = None,
+        data: Any = None,
+        files: Any = None,
+        json: Any = None,
+        params: QueryParams | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        auth: AuthArg = USE_CLIENT_DEFAULT,
+        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+        follow_redirects: FollowArg = USE_CLIENT_DEFAULT,
+        extensions: dict[str, Any] | None = None,
+    ) -> StreamContext:
+        """Stream a response: ``with client.stream("GET", url) as r:``.
+
+        Returns:
+            A :class:`StreamContext`; the response is closed when the block
+            exits.
+        """
+        args = (method, url, params, headers, cookies, content, data, files, json)
+        return StreamContext(self._client, (*args, auth, timeout, follow_redirects, extensions))
+
+    def get(self, url: str | URL, **kwargs: Any) -> Response:
+        """``GET`` (RFC 9110 section 9.3.1); see :meth:`request`."""
+        return self.request("GET", url, **kwargs)
+
+    def head(self, url: str | URL, **kwargs: Any) -> Response:
+        """``HEAD`` (RFC 9110 section 9.3.2); see :meth:`request`."""
+        return self.request("HEAD", url, **kwargs)
+
+    def options(self, url: str | URL, **kwargs: Any) -> Response:
+        """``OPTIONS`` (RFC 9110 section 9.3.7); see :meth:`request`."""
+        return self.request("OPTIONS", url, **kwargs)
+
+    def delete(self, url: str | URL, **kwargs: Any) -> Response:
+        """``DELETE`` (RFC 9110 section 9.3.5); see :meth:`request`."""
+        return self.request("DELETE", url, **kwargs)
+
+    def post(self, url: str | URL, **kwargs: Any) -> Response:
+        """``POST`` (RFC 9110 section 9.3.3); see :meth:`request`."""
+        return self.request("POST", url, **kwargs)
+
+    def put(self, url: str | URL, **kwargs: Any) -> Response:
+        """``PUT`` (RFC 9110 section 9.3.4); see :meth:`request`."""
+        return self.request("PUT", url, **kwargs)
+
+    def patch(self, url: str | URL, **kwargs: Any) -> Response:
+        """``PATCH`` (RFC 5789); see :meth:`request`."""
+        return self.request("PATCH", url, **kwargs)
+
+    # -- lifetime ----------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the transport and its connections. Idempotent."""
+        run_sync(self._client.aclose())
+
+    def __enter__(self) -> Client:
+        if self._client.is_closed:
+            raise RuntimeError("the client is closed and cannot be opened again")
+        return self
+
+    def __exit__(self, *args: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        base = self._client.base_url
+        return f"<Client base_url={str(base) if base else ''!r}>"

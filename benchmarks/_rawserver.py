@@ -18,13 +18,10 @@ import argparse
 import asyncio
 import signal
 import sys
+from typing import cast
 
 HELLO_RESPONSE = (
-    b"HTTP/1.1 200 OK\r\n"
-    b"Content-Type: text/plain\r\n"
-    b"Content-Length: 13\r\n"
-    b"\r\n"
-    b"Hello, world!"
+    b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, world!"
 )
 NOT_FOUND_RESPONSE = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
 MAX_HEAD = 64 * 1024
@@ -45,8 +42,7 @@ class HTTPServerProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Keep the transport to answer on."""
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        self._transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         """Answer every complete request head in the buffer, in order."""
@@ -106,8 +102,7 @@ def main() -> None:
     except ImportError:
         asyncio.run(serve(args.file))
     else:
-        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            runner.run(serve(args.file))
+        uvloop.run(serve(args.file))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ memory stays bounded in both directions.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import socket
 import ssl
@@ -61,6 +62,14 @@ def _expire(future: asyncio.Future[bool]) -> None:
     """Timer callback: wake a waiter with ``True`` meaning "timed out"."""
     if not future.done():
         future.set_result(True)
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 async def _with_timeout(aw: Coroutine[Any, Any, T], timeout: float | None) -> T:
@@ -513,8 +522,10 @@ class AsyncioBackend(Backend):
         options: dict[str, Any] = {}
         if ssl_context is not None:
             options = {"ssl": ssl_context, "server_hostname": server_hostname or host}
-        if isinstance(loop, asyncio.BaseEventLoop):
-            # The standard loops race addresses; uvloop has no such option.
+        if isinstance(loop, asyncio.BaseEventLoop) and not _is_ip_literal(host):
+            # The standard loops race the addresses of a name; uvloop has no
+            # such option. An IP literal has one address, and the racing
+            # helper tasks can leak a connected socket when cancelled.
             options["happy_eyeballs_delay"] = 0.25
         try:
             transport, _ = await _with_timeout(

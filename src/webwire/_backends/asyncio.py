@@ -72,6 +72,24 @@ def _is_ip_literal(host: str) -> bool:
     return True
 
 
+async def _resolve(loop: asyncio.AbstractEventLoop, host: str, port: int) -> list[str]:
+    """The IP addresses of ``host``, IPv6 and IPv4 interleaved."""
+    if _is_ip_literal(host):
+        return [host]
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    v6 = [str(info[4][0]) for info in infos if info[0] == socket.AF_INET6]
+    v4 = [str(info[4][0]) for info in infos if info[0] == socket.AF_INET]
+    ordered: list[str] = []
+    first, second = (v6, v4) if infos and infos[0][0] == socket.AF_INET6 else (v4, v6)
+    for index in range(max(len(first), len(second))):
+        for family in (first, second):
+            if index < len(family) and family[index] not in ordered:
+                ordered.append(family[index])
+    if not ordered:
+        raise OSError(f"no address found for {host}")
+    return ordered
+
+
 async def _with_timeout(aw: Coroutine[Any, Any, T], timeout: float | None) -> T:
     """Await ``aw`` for at most ``timeout`` seconds.
 
@@ -518,31 +536,37 @@ class AsyncioBackend(Backend):
         if not 0 < port < 65536:
             raise ConnectError(f"could not connect to {host}:{port}: invalid TCP port")
         loop = asyncio.get_running_loop()
-        protocol = _StreamProtocol(loop)
         options: dict[str, Any] = {}
         if ssl_context is not None:
             options = {"ssl": ssl_context, "server_hostname": server_hostname or host}
-        if isinstance(loop, asyncio.BaseEventLoop) and not _is_ip_literal(host):
-            # The standard loops race the addresses of a name; uvloop has no
-            # such option. An IP literal has one address, and the racing
-            # helper tasks can leak a connected socket when cancelled.
-            options["happy_eyeballs_delay"] = 0.25
+        if local_address is not None:
+            options["local_addr"] = (local_address, 0)
+        deadline = None if timeout is None else loop.time() + timeout
         try:
-            transport, _ = await _with_timeout(
-                loop.create_connection(
-                    lambda: protocol,
-                    host,
-                    port,
-                    local_addr=None if local_address is None else (local_address, 0),
-                    **options,
-                ),
-                timeout,
-            )
+            addresses = await _with_timeout(_resolve(loop, host, port), timeout)
+            # Addresses are tried one after another, families interleaved
+            # (RFC 8305 section 4); every attempt but the last gets half of
+            # the time left. asyncio's own racing (happy_eyeballs_delay) is
+            # not used: its helper tasks can leak a connected socket when
+            # the connect is cancelled.
+            for index, address in enumerate(addresses):
+                protocol = _StreamProtocol(loop)
+                left = None if deadline is None else max(0.0, deadline - loop.time())
+                last = index == len(addresses) - 1
+                try:
+                    transport, _ = await _with_timeout(
+                        loop.create_connection(lambda p=protocol: p, address, port, **options),  # type: ignore[misc]
+                        left if last or left is None else left / 2,
+                    )
+                    break
+                except (TimeoutError, OSError):
+                    if last:
+                        raise
         except TimeoutError as exc:
             raise ConnectTimeout(
                 f"could not connect to {host}:{port} within {timeout} seconds"
             ) from exc
-        except (OSError, ValueError, OverflowError) as exc:
+        except (OSError, ValueError, OverflowError, UnicodeError) as exc:
             raise ConnectError(f"could not connect to {host}:{port}: {_describe(exc)}") from exc
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):

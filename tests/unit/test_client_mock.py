@@ -675,3 +675,17 @@ def test_module_level_helpers_reject_bad_urls() -> None:
         webwire.get("ftp://example.com/")
     with pytest.raises(webwire.InvalidURL):
         webwire.post("not a url", content=b"x")
+
+
+async def scenario_transport_error_carries_request(open_api: Any) -> None:
+    def refuse(request: webwire.Request) -> webwire.Response:
+        raise webwire.ConnectError("refused")
+
+    async with open_api(transport=webwire.MockTransport(refuse)) as api:
+        with pytest.raises(webwire.ConnectError) as info:
+            await api.get("http://example.com/path")
+        assert info.value.request is not None
+        assert str(info.value.request.url) == "http://example.com/path"
+
+
+test_error_request_async, test_error_request_sync = both(scenario_transport_error_carries_request)

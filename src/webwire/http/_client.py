@@ -15,7 +15,7 @@ from yarl import URL
 
 from webwire._backends import get_backend
 from webwire._config import DEFAULT_LIMITS, DEFAULT_TIMEOUT, Limits, Timeout
-from webwire._exceptions import TooManyRedirects
+from webwire._exceptions import TooManyRedirects, WebwireError
 
 from ._auth import Auth, AuthTypes, BasicAuth, build_auth
 from ._cookies import Cookies, CookieTypes
@@ -535,7 +535,12 @@ class AsyncClient:
         backend = self._backend
         assert backend is not None
         start = backend.monotonic()
-        response = await self._transport.handle_async_request(request)
+        try:
+            response = await self._transport.handle_async_request(request)
+        except WebwireError as exc:
+            if exc.request is None:
+                exc.request = request
+            raise
         response._clock = backend.monotonic
         response._start = start
         response._sync = self._sync

@@ -33,6 +33,7 @@ from webwire._exceptions import (
     ResponseNotRead,
     StreamClosed,
     StreamConsumed,
+    WebwireError,
 )
 from webwire._sync import run_sync
 
@@ -486,7 +487,9 @@ class Response:
                 parts.append(chunk if decoder is None else decoder.decode(chunk))
             if decoder is not None:
                 parts.append(decoder.flush())
-        except BaseException:
+        except BaseException as exc:
+            if isinstance(exc, WebwireError) and exc.request is None:
+                exc.request = self._request
             await self._aclose()
             raise
         self._content = b"".join(parts)

@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from webwire._exceptions import WebwireError
 from webwire._sync import run_sync
 
 from ._decoders import LineDecoder, TextDecoder
@@ -231,7 +232,9 @@ class BodyIterator(Generic[T], AsyncIterator[T]):
                 chunk = decoder.decode(chunk)
             if chunk:
                 self._pending.extend(self._step(chunk))
-        except BaseException:
+        except BaseException as exc:
+            if isinstance(exc, WebwireError) and exc.request is None:
+                exc.request = response._request
             self._state = 2
             await response._aclose()
             raise

@@ -829,3 +829,56 @@ def test_flood_between_cycles_prevents_reuse() -> None:
     assert conn.keep_alive
     conn.receive_data(b"x" * 60)
     assert not conn.keep_alive
+
+
+# ----------------------------------------------- long Content-Length bodies
+
+
+LONG_BODY = bytes(range(256)) * 1024  # 256 KiB, past the parser bypass threshold
+
+
+def long_response(body: bytes = LONG_BODY) -> bytes:
+    return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+
+
+@pytest.mark.parametrize("piece", [1000, 4096, 65536, 100_000])
+def test_long_body_in_pieces_then_next_response(piece: int) -> None:
+    conn = started()
+    wire = long_response()
+    chunks = [wire[i : i + piece] for i in range(0, len(wire), piece)]
+    events = feed(conn, chunks)
+    assert events[1] == ("data", LONG_BODY)
+    assert events[-1] == ("end", [])
+    assert conn.keep_alive
+    conn.start_next_cycle()
+    conn.send_request(b"GET", b"/", HOST, end_stream=True)
+    conn.data_to_send()
+    again = feed(conn, [b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n", b"ok"])
+    assert again[1:] == [("data", b"ok"), ("end", [])]
+
+
+def test_long_body_cut_short_raises() -> None:
+    conn = started()
+    wire = long_response()
+    conn.receive_data(wire[:1000])
+    conn.receive_data(wire[1000:-10])
+    with pytest.raises(RemoteProtocolError, match="Content-Length"):
+        conn.receive_data(b"")
+
+
+def test_long_body_with_extra_bytes_in_same_read_is_not_reused() -> None:
+    conn = started()
+    wire = long_response()
+    events = feed(conn, [wire[:1000], wire[1000:] + b"HTTP/1.1 200 OK\r\n"])
+    assert events[1] == ("data", LONG_BODY)
+    assert events[-1] == ("end", [])
+    assert not conn.keep_alive
+
+
+def test_long_chunked_body_is_still_parsed() -> None:
+    conn = started()
+    chunk = b"%x\r\n" % len(LONG_BODY) + LONG_BODY + b"\r\n0\r\n\r\n"
+    wire = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk
+    events = feed(conn, [wire[i : i + 5000] for i in range(0, len(wire), 5000)])
+    assert events[1] == ("data", LONG_BODY)
+    assert events[-1] == ("end", [])

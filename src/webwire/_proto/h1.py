@@ -102,6 +102,9 @@ _CONTROLS = bytes([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
 # RFC 9112 section 3.2: the request target holds no whitespace or controls.
 _BAD_TARGET = re.compile(rb"[\x00-\x20\x7f]").search
 _DIGITS = re.compile(rb"[0-9]+").fullmatch
+# Content-Length bodies with at least this many bytes still to come after
+# the first read bypass the parser.
+_BYPASS_MIN = 64 * 1024
 
 
 class _UnsolicitedData(Exception):
@@ -306,6 +309,10 @@ class H1Connection:
         self._send_left = self._head_fed = self._scan_from = 0
         self._request_close = self._is_head = self._is_connect = self._split_heads = False
         self._keep_alive = self._interim_seen = False
+        # Long Content-Length bodies bypass the parser once their head is
+        # parsed: the bytes are passed on as they are, without a copy.
+        self._bypass = self._bypass_checked = False
+        self._body_seen = self._body_left = 0
         self._final_headers: Headers = []
         self._reason = b""
         self._headers: Headers = []
@@ -539,7 +546,9 @@ class H1Connection:
             LocalProtocolError: The connection already failed.
         """
         their = self._their
-        if their == _T_HEAD or their == _T_BODY:  # noqa: SIM109 - hot path
+        if self._bypass:
+            self._receive_bypass(data)
+        elif their == _T_HEAD or their == _T_BODY:  # noqa: SIM109 - hot path
             if not data:
                 self._receive_eof()
             elif self._split_heads and their == _T_HEAD:
@@ -659,12 +668,55 @@ class H1Connection:
                     return
                 self._head_fed += len(data)
             self._parser.feed_data(data)
+            if self._their == _T_BODY and not self._bypass_checked:
+                self._check_bypass()
         except HttpParserUpgrade:
             self._parser_ok = False
             if self._their != _T_SWITCHED:
                 self._fail("unexpected protocol switch in the response")
         except HttpParserError as exc:
             self._parser_error(exc)
+
+    def _check_bypass(self) -> None:
+        """After the first feed that leaves a body unfinished: bypass the
+        parser for the rest of a long Content-Length body."""
+        self._bypass_checked = True
+        content_length: bytes | None = None
+        for name, value in self._final_headers:
+            if len(name) == 14 and name.lower() == b"content-length":
+                content_length = value
+            elif len(name) == 17 and name.lower() == b"transfer-encoding":
+                return
+        if content_length is None or _DIGITS(content_length) is None:
+            return
+        left = int(content_length) - self._body_seen
+        if left >= _BYPASS_MIN:
+            self._body_left = left
+            self._bypass = True
+
+    def _receive_bypass(self, data: bytes) -> None:
+        """Content bytes of a Content-Length body, without the parser."""
+        if not data:
+            self._bypass = False
+            self._receive_eof()
+            return
+        self.received_any = True
+        left = self._body_left
+        if len(data) < left:
+            self._body_left = left - len(data)
+            self._events.append(Data(0, data))
+            return
+        if left:
+            self._events.append(Data(0, data[:left] if len(data) > left else data))
+        self._events.append(EndOfMessage(0, []))
+        self._bypass = False
+        self._body_left = 0
+        self._parser_ok = False
+        self._their = _T_DONE
+        if len(data) > left:
+            # Bytes right after the response in the same read: not trusted
+            # to start the next one (as when the parser sees them).
+            self._keep_alive = False
 
     def _feed_bounded(self, data: bytes) -> None:
         """Feed ``data`` in pieces so that no header section grows past
@@ -803,6 +855,7 @@ class H1Connection:
         return keep and not close
 
     def _on_body(self, body: bytes) -> None:
+        self._body_seen += len(body)
         self._events.append(Data(0, body))
 
     def _on_message_complete(self) -> None:

@@ -4,7 +4,9 @@ Every scenario function builds its client, warms it up (opens the
 connections it will use), then times only the requests, and verifies every
 response (status 200 and the exact body, or the exact byte count for the
 download), so that a client that skips work cannot look fast. Each returns
-the elapsed time in seconds of the timed part.
+a :class:`Timing` of the timed part: its wall-clock duration and the CPU
+time (user + system) this process spent in it, both read by one
+:class:`Stopwatch` at the same two points.
 
 Scenarios:
 
@@ -19,6 +21,7 @@ Scenarios:
 from __future__ import annotations
 
 import importlib
+import resource
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from time import perf_counter
@@ -26,7 +29,15 @@ from typing import Any
 
 from _servers import HELLO_BODY
 
-__all__ = ["CLIENTS", "SCENARIOS", "ClientSpec", "ResponseMismatch", "Workload"]
+__all__ = [
+    "CLIENTS",
+    "SCENARIOS",
+    "ClientSpec",
+    "ResponseMismatch",
+    "Stopwatch",
+    "Timing",
+    "Workload",
+]
 
 SCENARIOS = ("sequential", "concurrent", "download")
 POOL_SIZE = 100
@@ -58,8 +69,48 @@ class Workload:
     concurrency: int
 
 
-AsyncScenario = Callable[[Workload, str], Coroutine[Any, Any, float]]
-SyncScenario = Callable[[Workload], float]
+@dataclass(frozen=True)
+class Timing:
+    """What one timed part cost.
+
+    Attributes:
+        elapsed: Wall-clock seconds (``time.perf_counter``).
+        cpu: User + system CPU seconds consumed by this process, all its
+            threads included, over the same interval
+            (``getrusage(RUSAGE_SELF)``). The server runs in another process
+            and is not counted.
+    """
+
+    elapsed: float
+    cpu: float
+
+
+def process_cpu_seconds() -> float:
+    """User + system CPU time of this process so far, in seconds."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class Stopwatch:
+    """Reads the wall clock and the process CPU time when created and at :meth:`stop`.
+
+    The CPU reading is taken just outside the wall-clock reading at both ends,
+    so the CPU interval covers the wall-clock interval plus one clock read.
+    """
+
+    def __init__(self) -> None:
+        self._cpu = process_cpu_seconds()
+        self._wall = perf_counter()
+
+    def stop(self) -> Timing:
+        """Return the wall-clock and CPU time since creation."""
+        wall = perf_counter()
+        cpu = process_cpu_seconds()
+        return Timing(wall - self._wall, cpu - self._cpu)
+
+
+AsyncScenario = Callable[[Workload, str], Coroutine[Any, Any, Timing]]
+SyncScenario = Callable[[Workload], Timing]
 
 
 @dataclass(frozen=True)
@@ -122,7 +173,7 @@ async def _run_tasks(runtime: str, count: int, fn: Callable[[], Awaitable[None]]
         await asyncio.gather(*(fn() for _ in range(count)))
 
 
-async def _concurrent(work: Workload, runtime: str, one: Callable[[], Awaitable[None]]) -> float:
+async def _concurrent(work: Workload, runtime: str, one: Callable[[], Awaitable[None]]) -> Timing:
     """Warm the pool with one request per task, then time the whole workload."""
     per_task = work.requests // work.concurrency
 
@@ -134,9 +185,9 @@ async def _concurrent(work: Workload, runtime: str, one: Callable[[], Awaitable[
             await one()
 
     await _run_tasks(runtime, work.concurrency, warm)
-    start = perf_counter()
+    watch = Stopwatch()
     await _run_tasks(runtime, work.concurrency, worker)
-    return perf_counter() - start
+    return watch.stop()
 
 
 # -- webwire ---------------------------------------------------------------
@@ -152,7 +203,7 @@ def _webwire_options() -> dict[str, Any]:
     }
 
 
-async def webwire_async_sequential(work: Workload, runtime: str) -> float:
+async def webwire_async_sequential(work: Workload, runtime: str) -> Timing:
     """Sequential GETs with ``webwire.AsyncClient`` (asyncio or trio)."""
     import webwire
 
@@ -160,14 +211,14 @@ async def webwire_async_sequential(work: Workload, runtime: str) -> float:
     async with webwire.AsyncClient(**_webwire_options()) as client:
         r = await client.get(url)
         check_hello("webwire", r.status_code, r.content)
-        start = perf_counter()
+        watch = Stopwatch()
         for _ in range(work.requests):
             r = await client.get(url)
             check_hello("webwire", r.status_code, r.content)
-        return perf_counter() - start
+        return watch.stop()
 
 
-async def webwire_async_concurrent(work: Workload, runtime: str) -> float:
+async def webwire_async_concurrent(work: Workload, runtime: str) -> Timing:
     """Concurrent GETs with ``webwire.AsyncClient`` (asyncio or trio)."""
     import webwire
 
@@ -181,23 +232,23 @@ async def webwire_async_concurrent(work: Workload, runtime: str) -> float:
         return await _concurrent(work, runtime, one)
 
 
-async def webwire_async_download(work: Workload, runtime: str) -> float:
+async def webwire_async_download(work: Workload, runtime: str) -> Timing:
     """Streamed download with ``webwire.AsyncClient`` (asyncio or trio)."""
     import webwire
 
     async with webwire.AsyncClient(**_webwire_options()) as client:
-        start = perf_counter()
+        watch = Stopwatch()
         received = 0
         async with client.stream("GET", work.big_url) as r:
             async for chunk in r.aiter_bytes():
                 received += len(chunk)
             status = r.status_code
-        elapsed = perf_counter() - start
+        timing = watch.stop()
     check_download("webwire", status, received, work.big_size)
-    return elapsed
+    return timing
 
 
-def webwire_sync_sequential(work: Workload) -> float:
+def webwire_sync_sequential(work: Workload) -> Timing:
     """Sequential GETs with the blocking ``webwire.Client``."""
     import webwire
 
@@ -205,27 +256,27 @@ def webwire_sync_sequential(work: Workload) -> float:
     with webwire.Client(**_webwire_options()) as client:
         r = client.get(url)
         check_hello("webwire", r.status_code, r.content)
-        start = perf_counter()
+        watch = Stopwatch()
         for _ in range(work.requests):
             r = client.get(url)
             check_hello("webwire", r.status_code, r.content)
-        return perf_counter() - start
+        return watch.stop()
 
 
-def webwire_sync_download(work: Workload) -> float:
+def webwire_sync_download(work: Workload) -> Timing:
     """Streamed download with the blocking ``webwire.Client``."""
     import webwire
 
     with webwire.Client(**_webwire_options()) as client:
-        start = perf_counter()
+        watch = Stopwatch()
         received = 0
         with client.stream("GET", work.big_url) as r:
             for chunk in r.iter_bytes():
                 received += len(chunk)
             status = r.status_code
-        elapsed = perf_counter() - start
+        timing = watch.stop()
     check_download("webwire", status, received, work.big_size)
-    return elapsed
+    return timing
 
 
 # -- aiohttp ---------------------------------------------------------------
@@ -240,20 +291,20 @@ def _aiohttp_session() -> Any:
     )
 
 
-async def aiohttp_sequential(work: Workload, runtime: str) -> float:
+async def aiohttp_sequential(work: Workload, runtime: str) -> Timing:
     """Sequential GETs with ``aiohttp.ClientSession``."""
     url = work.hello_url
     async with _aiohttp_session() as session:
         async with session.get(url) as r:
             check_hello("aiohttp", r.status, await r.read())
-        start = perf_counter()
+        watch = Stopwatch()
         for _ in range(work.requests):
             async with session.get(url) as r:
                 check_hello("aiohttp", r.status, await r.read())
-        return perf_counter() - start
+        return watch.stop()
 
 
-async def aiohttp_concurrent(work: Workload, runtime: str) -> float:
+async def aiohttp_concurrent(work: Workload, runtime: str) -> Timing:
     """Concurrent GETs with ``aiohttp.ClientSession``."""
     url = work.hello_url
     async with _aiohttp_session() as session:
@@ -265,18 +316,18 @@ async def aiohttp_concurrent(work: Workload, runtime: str) -> float:
         return await _concurrent(work, runtime, one)
 
 
-async def aiohttp_download(work: Workload, runtime: str) -> float:
+async def aiohttp_download(work: Workload, runtime: str) -> Timing:
     """Streamed download with ``aiohttp.ClientSession`` (``iter_any``)."""
     async with _aiohttp_session() as session:
-        start = perf_counter()
+        watch = Stopwatch()
         received = 0
         async with session.get(work.big_url) as r:
             async for chunk in r.content.iter_any():
                 received += len(chunk)
             status = r.status
-        elapsed = perf_counter() - start
+        timing = watch.stop()
     check_download("aiohttp", status, received, work.big_size)
-    return elapsed
+    return timing
 
 
 # -- httpx -----------------------------------------------------------------
@@ -292,7 +343,7 @@ def _httpx_options() -> dict[str, Any]:
     }
 
 
-async def httpx_async_sequential(work: Workload, runtime: str) -> float:
+async def httpx_async_sequential(work: Workload, runtime: str) -> Timing:
     """Sequential GETs with ``httpx.AsyncClient``."""
     import httpx
 
@@ -300,14 +351,14 @@ async def httpx_async_sequential(work: Workload, runtime: str) -> float:
     async with httpx.AsyncClient(**_httpx_options()) as client:
         r = await client.get(url)
         check_hello("httpx", r.status_code, r.content)
-        start = perf_counter()
+        watch = Stopwatch()
         for _ in range(work.requests):
             r = await client.get(url)
             check_hello("httpx", r.status_code, r.content)
-        return perf_counter() - start
+        return watch.stop()
 
 
-async def httpx_async_concurrent(work: Workload, runtime: str) -> float:
+async def httpx_async_concurrent(work: Workload, runtime: str) -> Timing:
     """Concurrent GETs with ``httpx.AsyncClient``."""
     import httpx
 
@@ -321,23 +372,23 @@ async def httpx_async_concurrent(work: Workload, runtime: str) -> float:
         return await _concurrent(work, runtime, one)
 
 
-async def httpx_async_download(work: Workload, runtime: str) -> float:
+async def httpx_async_download(work: Workload, runtime: str) -> Timing:
     """Streamed download with ``httpx.AsyncClient`` (``aiter_bytes``)."""
     import httpx
 
     async with httpx.AsyncClient(**_httpx_options()) as client:
-        start = perf_counter()
+        watch = Stopwatch()
         received = 0
         async with client.stream("GET", work.big_url) as r:
             async for chunk in r.aiter_bytes():
                 received += len(chunk)
             status = r.status_code
-        elapsed = perf_counter() - start
+        timing = watch.stop()
     check_download("httpx", status, received, work.big_size)
-    return elapsed
+    return timing
 
 
-def httpx_sync_sequential(work: Workload) -> float:
+def httpx_sync_sequential(work: Workload) -> Timing:
     """Sequential GETs with ``httpx.Client``."""
     import httpx
 
@@ -345,33 +396,33 @@ def httpx_sync_sequential(work: Workload) -> float:
     with httpx.Client(**_httpx_options()) as client:
         r = client.get(url)
         check_hello("httpx", r.status_code, r.content)
-        start = perf_counter()
+        watch = Stopwatch()
         for _ in range(work.requests):
             r = client.get(url)
             check_hello("httpx", r.status_code, r.content)
-        return perf_counter() - start
+        return watch.stop()
 
 
-def httpx_sync_download(work: Workload) -> float:
+def httpx_sync_download(work: Workload) -> Timing:
     """Streamed download with ``httpx.Client`` (``iter_bytes``)."""
     import httpx
 
     with httpx.Client(**_httpx_options()) as client:
-        start = perf_counter()
+        watch = Stopwatch()
         received = 0
         with client.stream("GET", work.big_url) as r:
             for chunk in r.iter_bytes():
                 received += len(chunk)
             status = r.status_code
-        elapsed = perf_counter() - start
+        timing = watch.stop()
     check_download("httpx", status, received, work.big_size)
-    return elapsed
+    return timing
 
 
 # -- urllib3 and requests --------------------------------------------------
 
 
-def urllib3_sequential(work: Workload) -> float:
+def urllib3_sequential(work: Workload) -> Timing:
     """Sequential GETs with ``urllib3.PoolManager``."""
     import urllib3
 
@@ -380,28 +431,28 @@ def urllib3_sequential(work: Workload) -> float:
     with urllib3.PoolManager(timeout=timeout, retries=False) as pool:
         r = pool.request("GET", url)
         check_hello("urllib3", r.status, r.data)
-        start = perf_counter()
+        watch = Stopwatch()
         for _ in range(work.requests):
             r = pool.request("GET", url)
             check_hello("urllib3", r.status, r.data)
-        return perf_counter() - start
+        return watch.stop()
 
 
-def urllib3_download(work: Workload) -> float:
+def urllib3_download(work: Workload) -> Timing:
     """Streamed download with ``urllib3.PoolManager`` (``stream(64 KiB)``)."""
     import urllib3
 
     timeout = urllib3.Timeout(TIMEOUT)
     with urllib3.PoolManager(timeout=timeout, retries=False) as pool:
-        start = perf_counter()
+        watch = Stopwatch()
         received = 0
         r = pool.request("GET", work.big_url, preload_content=False)
         for chunk in r.stream(SYNC_CHUNK):
             received += len(chunk)
         r.release_conn()
-        elapsed = perf_counter() - start
+        timing = watch.stop()
         check_download("urllib3", r.status, received, work.big_size)
-    return elapsed
+    return timing
 
 
 def _requests_session() -> Any:
@@ -412,32 +463,31 @@ def _requests_session() -> Any:
     return session
 
 
-def requests_sequential(work: Workload) -> float:
+def requests_sequential(work: Workload) -> Timing:
     """Sequential GETs with ``requests.Session``."""
     url = work.hello_url
     with _requests_session() as session:
         r = session.get(url, timeout=TIMEOUT)
         check_hello("requests", r.status_code, r.content)
-        start = perf_counter()
+        watch = Stopwatch()
         for _ in range(work.requests):
             r = session.get(url, timeout=TIMEOUT)
             check_hello("requests", r.status_code, r.content)
-        elapsed: float = perf_counter() - start
-        return elapsed
+        return watch.stop()
 
 
-def requests_download(work: Workload) -> float:
+def requests_download(work: Workload) -> Timing:
     """Streamed download with ``requests.Session`` (``iter_content(64 KiB)``)."""
     with _requests_session() as session:
-        start = perf_counter()
+        watch = Stopwatch()
         received = 0
         with session.get(work.big_url, stream=True, timeout=TIMEOUT) as r:
             for chunk in r.iter_content(SYNC_CHUNK):
                 received += len(chunk)
             status: int = r.status_code
-        elapsed = perf_counter() - start
+        timing = watch.stop()
     check_download("requests", status, received, work.big_size)
-    return elapsed
+    return timing
 
 
 def _async_spec(name: str, runtime: str, module: str, attribute: str, prefix: str) -> ClientSpec:

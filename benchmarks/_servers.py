@@ -70,6 +70,20 @@ class Server:
         self._process = process
         self._root = root
 
+    def process_ids(self) -> list[int]:
+        """Return the server's process id and, on Linux, those of its descendants.
+
+        For nginx these are the master and its worker.
+        """
+        found = [self._process.pid]
+        for pid in found:  # grows while it is walked: breadth first
+            try:
+                children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+            except OSError:
+                continue
+            found.extend(int(child) for child in children)
+        return found
+
     def stop(self) -> None:
         """Stop the server process (SIGTERM, then SIGKILL) and delete its files."""
         proc = self._process

@@ -4,14 +4,19 @@ Usage::
 
     .venv/bin/python benchmarks/http1.py [--quick] [--uvloop] [--rounds N]
         [--requests N] [--concurrency N] [--clients a,b] [--scenarios a,b]
-        [--server auto|nginx|python] [--stat best|median] [--profile [CLIENT]]
+        [--server auto|nginx|python] [--stat best|median] [--pin [CPU]]
+        [--profile [CLIENT]]
 
 The script starts nginx (1 worker, keep-alive, a 13-byte ``/hello`` and a
 100 MiB ``/big.bin``) as a subprocess on a free 127.0.0.1 port and stops it
 at the end; without nginx it falls back to a raw uvloop server and says so.
 Rounds are interleaved (every client once per round, in a rotating order) and
 the table reports the best and the median round, with ratios to aiohttp and,
-for blocking clients, to urllib3. See benchmarks/README.md.
+for blocking clients, to urllib3. Next to the wall-clock throughput it
+reports the client's CPU cost: user + system CPU time of this process over
+the same timed interval, per request (or per MiB downloaded), which does not
+include time spent waiting for the server or for the scheduler. ``--pin``
+runs this process and the server on one CPU. See benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import statistics
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any, cast
@@ -41,17 +47,38 @@ from _clients import (
     AsyncScenario,
     ClientSpec,
     SyncScenario,
+    Timing,
     Workload,
 )
 from _servers import NGINX_INSTALL_HINT, Server, ServerError, start_server
 
 UNITS = {"sequential": "req/s", "concurrent": "req/s", "download": "MiB/s"}
+CPU_UNITS = {"sequential": "µs/req", "concurrent": "µs/req", "download": "µs/MiB"}
 ASYNC_BASELINE = "aiohttp"
 SYNC_BASELINE = "urllib3"
 
 
 class MeasurementTimeout(RuntimeError):
     """One measurement ran longer than ``--max-seconds``."""
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """The result of one scenario run by one client.
+
+    Attributes:
+        rate: Wall-clock throughput: requests per second, or MiB per second
+            for ``download``.
+        cpu_cost: User + system CPU time of this process over the same
+            interval, in microseconds per request, or per MiB for
+            ``download``.
+        busy: CPU time divided by wall-clock time over that interval
+            (1.0: one CPU busy all the time).
+    """
+
+    rate: float
+    cpu_cost: float
+    busy: float
 
 
 @contextmanager
@@ -72,12 +99,12 @@ def _deadline(seconds: float) -> Iterator[None]:
 
 def _run_async(
     fn: AsyncScenario, work: Workload, runtime: str, use_uvloop: bool, max_seconds: float
-) -> float:
+) -> Timing:
     """Run an async scenario on a new event loop, cancelling it after ``max_seconds``."""
     if runtime == "trio":
         import trio
 
-        async def bounded_trio() -> float:
+        async def bounded_trio() -> Timing:
             with trio.fail_after(max_seconds):
                 return await fn(work, runtime)
 
@@ -86,7 +113,7 @@ def _run_async(
         except trio.TooSlowError:
             raise MeasurementTimeout(f"no result after {max_seconds:.0f} s") from None
 
-    async def bounded_asyncio() -> float:
+    async def bounded_asyncio() -> Timing:
         try:
             return await asyncio.wait_for(fn(work, runtime), max_seconds)
         except asyncio.TimeoutError:
@@ -106,7 +133,7 @@ def measure(
     use_uvloop: bool,
     max_seconds: float,
     collect: bool = True,
-) -> float:
+) -> Measurement:
     """Run one scenario once with one client.
 
     Args:
@@ -118,7 +145,7 @@ def measure(
         collect: Run a full garbage collection first (outside the timing).
 
     Returns:
-        Throughput: requests per second, or MiB per second for ``download``.
+        The wall-clock throughput and the CPU cost of the timed part.
 
     Raises:
         ResponseMismatch: A response was wrong.
@@ -129,16 +156,19 @@ def measure(
         gc.collect()
     if spec.runtime == "sync":
         with _deadline(max_seconds):
-            elapsed = cast(SyncScenario, fn)(work)
+            timing = cast(SyncScenario, fn)(work)
     else:
         # The loop cancels the run itself; the alarm only backs up a stuck cancellation.
         with _deadline(max_seconds + 30.0):
-            elapsed = _run_async(
+            timing = _run_async(
                 cast(AsyncScenario, fn), work, spec.runtime, use_uvloop, max_seconds
             )
-    if scenario == "download":
-        return work.big_size / (1 << 20) / elapsed
-    return work.requests / elapsed
+    units = work.big_size / (1 << 20) if scenario == "download" else work.requests
+    return Measurement(
+        rate=units / timing.elapsed,
+        cpu_cost=timing.cpu * 1e6 / units,
+        busy=timing.cpu / timing.elapsed,
+    )
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -168,7 +198,15 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--stat",
         choices=("best", "median"),
         default="best",
-        help="round statistic the ratios are computed from (default best)",
+        help="round statistic for the ratios and the client CPU column (default best)",
+    )
+    parser.add_argument(
+        "--pin",
+        nargs="?",
+        type=int,
+        const=-1,
+        metavar="CPU",
+        help="run this process and the server on one CPU (default: the last one allowed)",
     )
     parser.add_argument(
         "--max-seconds", type=float, default=120.0, help="abort one measurement after this"
@@ -231,14 +269,14 @@ def describe_error(exc: BaseException) -> str:
 
 def run_rounds(
     args: argparse.Namespace, specs: list[ClientSpec], server: Server
-) -> tuple[dict[tuple[str, str], list[float]], dict[tuple[str, str], str]]:
+) -> tuple[dict[tuple[str, str], list[Measurement]], dict[tuple[str, str], str]]:
     """Run every (scenario, client) pair once per round, interleaved.
 
     Returns:
-        Throughputs per ``(scenario, client)`` over the rounds, and the error
+        Measurements per ``(scenario, client)`` over the rounds, and the error
         text of every pair that failed (a failed pair is not retried).
     """
-    results: dict[tuple[str, str], list[float]] = {}
+    results: dict[tuple[str, str], list[Measurement]] = {}
     failures: dict[tuple[str, str], str] = {}
     for round_no in range(args.rounds):
         shift = round_no % max(1, len(specs))
@@ -263,17 +301,35 @@ def run_rounds(
     return results, failures
 
 
-def _stat(values: list[float], which: str) -> float:
-    return max(values) if which == "best" else statistics.median(values)
+def _rate(runs: list[Measurement], which: str) -> float:
+    """The ``best`` (highest) or ``median`` wall-clock throughput over the rounds."""
+    rates = [m.rate for m in runs]
+    return max(rates) if which == "best" else statistics.median(rates)
+
+
+def _cpu_cost(runs: list[Measurement], which: str) -> float:
+    """The ``best`` (lowest) or ``median`` CPU cost over the rounds."""
+    costs = [m.cpu_cost for m in runs]
+    return min(costs) if which == "best" else statistics.median(costs)
+
+
+def _ratio(numerator: float, denominator: float) -> str:
+    return f"{numerator / denominator:.2f}x" if denominator > 0 else "-"
 
 
 def format_table(
     args: argparse.Namespace,
     specs: list[ClientSpec],
-    results: dict[tuple[str, str], list[float]],
+    results: dict[tuple[str, str], list[Measurement]],
     failures: dict[tuple[str, str], str],
 ) -> str:
-    """Render the results as an aligned text table, one row per (scenario, client)."""
+    """Render the results as an aligned text table, one row per (scenario, client).
+
+    The throughput ratios divide the client's rate by the baseline's; the CPU
+    ratios divide the baseline's CPU cost by the client's, so that in both
+    higher is better and ``1.40x`` under ``cpu vs aiohttp`` reads "aiohttp
+    spends 1.4 times the CPU this client spends for the same work".
+    """
     header = (
         "scenario",
         "client",
@@ -282,7 +338,12 @@ def format_table(
         "unit",
         f"vs {ASYNC_BASELINE}",
         f"vs {SYNC_BASELINE}",
+        f"client CPU ({args.stat})",
+        "busy",
+        f"cpu vs {ASYNC_BASELINE}",
+        f"cpu vs {SYNC_BASELINE}",
     )
+    left = (0, 1, 4)
     rows: list[tuple[str, ...]] = []
     for scenario in args.scenario_names:
         unit = UNITS[scenario]
@@ -293,25 +354,42 @@ def format_table(
             if scenario not in spec.scenarios:
                 continue
             if key in failures:
-                rows.append((scenario, spec.name, "FAILED", "", unit, "", ""))
+                rows.append((scenario, spec.name, "FAILED", "", unit) + ("",) * 6)
                 continue
-            values = results.get(key)
-            if not values:
+            runs = results.get(key)
+            if not runs:
                 continue
-            value = _stat(values, args.stat)
-            vs_async = f"{value / _stat(base_async, args.stat):.2f}x" if base_async else "-"
-            vs_sync = "-"
+            rate = _rate(runs, args.stat)
+            cost = _cpu_cost(runs, args.stat)
+            vs_async = cpu_vs_async = vs_sync = cpu_vs_sync = "-"
+            if base_async:
+                vs_async = _ratio(rate, _rate(base_async, args.stat))
+                cpu_vs_async = _ratio(_cpu_cost(base_async, args.stat), cost)
             if spec.runtime == "sync" and base_sync:
-                vs_sync = f"{value / _stat(base_sync, args.stat):.2f}x"
-            best, median = max(values), statistics.median(values)
+                vs_sync = _ratio(rate, _rate(base_sync, args.stat))
+                cpu_vs_sync = _ratio(_cpu_cost(base_sync, args.stat), cost)
+            best, median = _rate(runs, "best"), _rate(runs, "median")
+            busy = statistics.median(m.busy for m in runs)
             rows.append(
-                (scenario, spec.name, f"{best:,.0f}", f"{median:,.0f}", unit, vs_async, vs_sync)
+                (
+                    scenario,
+                    spec.name,
+                    f"{best:,.0f}",
+                    f"{median:,.0f}",
+                    unit,
+                    vs_async,
+                    vs_sync,
+                    f"{cost:,.1f} {CPU_UNITS[scenario]}",
+                    f"{busy:.0%}",
+                    cpu_vs_async,
+                    cpu_vs_sync,
+                )
             )
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     lines = []
     for n, row in enumerate([header, *rows]):
         cells = [
-            cell.ljust(widths[i]) if i in (0, 1, 4) else cell.rjust(widths[i])
+            cell.ljust(widths[i]) if i in left else cell.rjust(widths[i])
             for i, cell in enumerate(row)
         ]
         lines.append("  ".join(cells).rstrip())
@@ -330,8 +408,60 @@ def _describe(args: argparse.Namespace, server: Server) -> str:
         f"sequential: {args.requests} GETs of 13 bytes; concurrent: "
         f"{args.concurrent_requests} GETs, {args.concurrency} in flight; download: "
         f"{server.big_size >> 20} MiB streamed\n"
-        f"{args.rounds} interleaved rounds; ratios from the {args.stat} round"
+        f"{args.rounds} interleaved rounds; ratios from the {args.stat} round "
+        f"({'highest rate, lowest CPU cost' if args.stat == 'best' else 'per column'})\n"
+        f"client CPU: user+system CPU time of this process (getrusage) over the timed part; "
+        f"busy: that CPU time / wall-clock time (median round)\n"
+        f"{_describe_pin(args, server)}"
     )
+
+
+def _describe_pin(args: argparse.Namespace, server: Server) -> str:
+    """Name the CPU the benchmark is pinned to and check the server runs there too."""
+    if args.pin is None:
+        return "not pinned: this process and the server may run on any CPU"
+    stray = []
+    for pid in server.process_ids():
+        try:
+            cpus = os.sched_getaffinity(pid)
+        except OSError:
+            continue
+        if cpus != {args.pin}:
+            stray.append(f"{pid} on {sorted(cpus)}")
+    if stray:
+        return f"pinned to CPU {args.pin}, but server processes are not: {', '.join(stray)}"
+    return f"pinned: this process and the server on CPU {args.pin}"
+
+
+def pin_to_cpu(cpu: int) -> int:
+    """Restrict every thread of this process to one CPU; processes started later inherit it.
+
+    Args:
+        cpu: The CPU number, or -1 for the highest-numbered CPU this process
+            may run on.
+
+    Returns:
+        The CPU chosen.
+
+    Raises:
+        SystemExit: CPU affinity is not supported here, or ``cpu`` is not
+            allowed for this process.
+    """
+    if not hasattr(os, "sched_setaffinity"):
+        raise SystemExit("--pin needs os.sched_setaffinity (Linux)")
+    allowed = sorted(os.sched_getaffinity(0))
+    if cpu == -1:
+        cpu = allowed[-1]
+    elif cpu not in allowed:
+        raise SystemExit(f"--pin: CPU {cpu} is not available; this process may use {allowed}")
+    try:
+        # On Linux the call applies to one thread: cover any thread already running.
+        threads = [int(tid) for tid in os.listdir("/proc/self/task")]
+    except OSError:
+        threads = [0]
+    for tid in threads:
+        os.sched_setaffinity(tid, {cpu})
+    return cpu
 
 
 def profile(args: argparse.Namespace, server: Server) -> str:
@@ -356,12 +486,15 @@ def profile(args: argparse.Namespace, server: Server) -> str:
     gc.collect()
     profiler = cProfile.Profile()
     profiler.enable()
-    value = measure(spec, scenario, work, args.uvloop, args.max_seconds, collect=False)
+    result = measure(spec, scenario, work, args.uvloop, args.max_seconds, collect=False)
     profiler.disable()
     out = io.StringIO()
     stats = pstats.Stats(profiler, stream=out)
     stats.sort_stats("tottime").print_stats(args.top)
-    head = f"{spec.name} {scenario} under cProfile: {value:,.0f} {UNITS[scenario]}\n"
+    head = (
+        f"{spec.name} {scenario} under cProfile: {result.rate:,.0f} {UNITS[scenario]}, "
+        f"client CPU {result.cpu_cost:,.1f} {CPU_UNITS[scenario]}, busy {result.busy:.0%}\n"
+    )
     return head + out.getvalue()
 
 
@@ -384,6 +517,9 @@ def main(argv: list[str] | None = None) -> int:
     if not specs:
         print("no client can run", file=sys.stderr)
         return 1
+    if args.pin is not None:
+        # Before the server starts, so that its processes inherit the affinity.
+        args.pin = pin_to_cpu(args.pin)
     try:
         server = start_server(args.server, args.download_mib << 20)
     except ServerError as exc:
@@ -393,6 +529,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     with server:
         if args.profile is not None:
+            if args.pin is not None:
+                print(_describe_pin(args, server), flush=True)
             print(profile(args, server))
             return 0
         print(_describe(args, server), flush=True)

@@ -26,9 +26,13 @@ from __future__ import annotations
 import ssl
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 __all__ = ["Backend", "Event", "Lock", "NetworkStream", "Semaphore"]
+
+
+_NO_LOCK: AbstractContextManager[Any] = nullcontext()
 
 
 class NetworkStream(ABC):
@@ -212,6 +216,17 @@ class Backend(ABC):
 
     @abstractmethod
     def create_semaphore(self, value: int) -> Semaphore: ...
+
+    def create_bookkeeping_lock(self) -> AbstractContextManager[Any]:
+        """A lock for short critical sections that never ``await`` (pool
+        bookkeeping): ``with lock: ...``.
+
+        The async backends run every task in one thread and switch only at
+        ``await``, so they need no lock and return a shared no-op; the
+        blocking backend, used from many threads, returns a
+        :class:`threading.Lock`.
+        """
+        return _NO_LOCK
 
     @abstractmethod
     def start_background(self, fn: Callable[[], Awaitable[None]]) -> Callable[[], None]:

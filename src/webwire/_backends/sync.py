@@ -15,6 +15,7 @@ import ssl
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine
+from contextlib import AbstractContextManager
 from typing import Any
 
 from webwire._exceptions import (
@@ -385,6 +386,11 @@ class SyncBackend(Backend):
     def monotonic(self) -> float:
         """:func:`time.monotonic`, in seconds."""
         return time.monotonic()
+
+    def create_bookkeeping_lock(self) -> AbstractContextManager[Any]:
+        """A :class:`threading.Lock`: the blocking client is shared by
+        threads."""
+        return threading.Lock()
 
     def create_lock(self) -> Lock:
         """A new lock over :class:`threading.Lock`."""

@@ -1,7 +1,8 @@
 """The connection pool: reuse, limits, waiting for a slot, stale retries.
 
 All bookkeeping (taking a slot, returning or discarding a connection,
-waking a waiter) is synchronous and guarded by one lock, so it is correct
+waking a waiter) is synchronous and guarded by the backend's bookkeeping
+lock (a real lock only on the blocking backend, shared by threads), so it is correct
 under cancellation at any ``await`` and on the blocking backend from many
 threads. Only opening a connection and waiting for a slot await.
 
@@ -14,7 +15,6 @@ byte of the response arrived, an idempotent request (RFC 9110 section
 from __future__ import annotations
 
 import ssl
-import threading
 from collections.abc import AsyncIterable
 
 import yarl
@@ -70,7 +70,7 @@ class ConnectionPool:
         self._in_use = 0
         self._connecting = 0
         self._waiters: list[Event] = []
-        self._lock = threading.Lock()
+        self._lock = backend.create_bookkeeping_lock()
         self._closed = False
         self._origin_cache: dict[tuple[str, str | None, int | None], Origin] = {}
 

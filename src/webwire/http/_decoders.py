@@ -17,7 +17,8 @@ import functools
 import importlib
 import re
 import zlib
-from collections.abc import Iterable, Iterator
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator
 from types import ModuleType
 from typing import Any
 
@@ -106,7 +107,7 @@ class ContentDecoder:
         return b""
 
 
-class _Stage:
+class _Stage(ABC):
     """One content coding of a pipeline, counting the bytes it produces."""
 
     name = ""
@@ -138,8 +139,9 @@ class _Stage:
         if self._limit is not None and self._produced > self._limit:
             raise DecodingError(f"decoded body exceeds {self._limit} bytes")
 
+    @abstractmethod
     def _feed(self, data: bytes) -> Iterator[bytes]:
-        raise NotImplementedError
+        """Decode one piece of input, yielding output pieces."""
 
     def _finish(self) -> Iterator[bytes]:
         return iter(())
@@ -295,6 +297,9 @@ class _ZstdStage(_Stage):
 
     def feed(self, data: bytes) -> Iterator[bytes]:
         # The writer already counted the output against the limit.
+        return self._feed(data)
+
+    def _feed(self, data: bytes) -> Iterator[bytes]:
         try:
             self._obj.write(data)
         except DecodingError:
@@ -331,7 +336,7 @@ class _Pipeline(ContentDecoder):
         return b"".join(out)
 
 
-_STAGES: dict[str, type[_Stage]] = {
+_STAGES: dict[str, Callable[[int | None], _Stage]] = {
     "gzip": _GzipStage,
     "x-gzip": _GzipStage,
     "deflate": _DeflateStage,

@@ -10,6 +10,7 @@ client binds them to the blocking backend).
 from __future__ import annotations
 
 import inspect
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Union
 
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["AsyncBaseTransport", "HTTPTransport", "MockHandler", "MockTransport"]
 
 
-class AsyncBaseTransport:
+class AsyncBaseTransport(ABC):
     """Base class of transports: send one request, return its response.
 
     A transport sends exactly the request it is given (no redirects, cookies
@@ -42,6 +43,7 @@ class AsyncBaseTransport:
     def _bind_backend(self, backend: Backend) -> None:
         """Called by the client with its backend before the first request."""
 
+    @abstractmethod
     async def handle_async_request(self, request: Request) -> Response:
         """Send ``request`` and return the response, body unread.
 
@@ -54,7 +56,6 @@ class AsyncBaseTransport:
         Raises:
             TransportError: The request could not be carried.
         """
-        raise NotImplementedError
 
     async def aclose(self) -> None:
         """Release the transport's resources (connections)."""

@@ -78,11 +78,6 @@ class HTTP11Connection:
         self.requests_sent = 0
         self.idle_since = 0.0
 
-    @property
-    def is_closed(self) -> bool:
-        """Whether the connection is closed for good."""
-        return self._closed
-
     def is_reusable(self) -> bool:
         """Whether an idle connection can carry another request: not closed,
         and the server neither closed it nor sent anything unasked."""
@@ -92,11 +87,6 @@ class HTTP11Connection:
         """Close at once (synchronous, never raises)."""
         self._closed = True
         self._stream.abort()
-
-    def get_extra_info(self, name: str) -> Any:
-        """Details of the underlying stream (see
-        :meth:`NetworkStream.get_extra_info`)."""
-        return self._stream.get_extra_info(name)
 
     async def request(
         self,
@@ -159,7 +149,6 @@ class HTTP11Connection:
             head.http_version,
             head.headers,
             stream,
-            {"http_version": head.http_version},
         )
 
     async def _send_body(
@@ -232,16 +221,15 @@ class HTTP11Connection:
             self._stream.abort()
         self._on_release(self, reusable)
 
-    async def aclose(self) -> None:
-        """Close gracefully (never raises network errors)."""
-        self._closed = True
-        await self._stream.aclose()
-
 
 class HTTP11ResponseStream(ResponseStream, AsyncIterator[bytes]):
-    """The body of one HTTP/1.1 response, read from the socket on demand."""
+    """The body of one HTTP/1.1 response, read from the socket on demand.
 
-    __slots__ = ("_conn", "_deadline", "_done", "_events", "_pending", "_timeout")
+    Each step returns the content of one read (the pieces a read produced
+    joined), so a chunked body of many small chunks costs one step a read.
+    """
+
+    __slots__ = ("_conn", "_deadline", "_done", "_events", "_timeout")
 
     def __init__(
         self,
@@ -254,27 +242,24 @@ class HTTP11ResponseStream(ResponseStream, AsyncIterator[bytes]):
         self._timeout = timeout
         self._deadline = deadline
         self._done = False
-        self._pending: list[bytes] = []
         self._events = events
 
     def __aiter__(self) -> HTTP11ResponseStream:
         return self
 
     async def __anext__(self) -> bytes:
-        if self._pending:
-            return self._pending.pop(0)
         if self._done:
             raise StopAsyncIteration
         conn = self._conn
         h1 = conn._h1
         try:
             while True:
-                chunks = self._pending
                 events = self._events
                 if events:
                     self._events = []
                 else:
                     events = h1.events()
+                chunks: list[bytes] = []
                 for event in events:
                     kind = type(event)
                     if kind is Data:
@@ -284,20 +269,18 @@ class HTTP11ResponseStream(ResponseStream, AsyncIterator[bytes]):
                         conn._release(reusable=h1.keep_alive)
                         break
                 if chunks:
-                    return chunks.pop(0) if len(chunks) > 1 else chunks.pop()
+                    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
                 if self._done:
                     raise StopAsyncIteration
-                backend = conn._backend
                 data = await conn._stream.read(
                     READ_SIZE,
-                    bound_timeout(self._timeout.read, self._deadline, backend.monotonic()),
+                    bound_timeout(self._timeout.read, self._deadline, conn._backend.monotonic()),
                 )
                 h1.receive_data(data)
         except StopAsyncIteration:
             raise
         except BaseException:
             self._done = True
-            self._pending.clear()
             conn._release(reusable=False)
             raise
 
@@ -305,5 +288,4 @@ class HTTP11ResponseStream(ResponseStream, AsyncIterator[bytes]):
         """Stop reading; a body not read to its end closes the connection."""
         if not self._done:
             self._done = True
-            self._pending.clear()
             self._conn._release(reusable=False)

@@ -87,6 +87,19 @@ class _UnsolicitedData(Exception):
     """The server started another message after the response was complete."""
 
 
+def _framing_fields(headers: Headers) -> tuple[bytes | None, bytes | None]:
+    """The Content-Length and Transfer-Encoding values of a response head
+    (the last of each), ``None`` where absent."""
+    content_length: bytes | None = None
+    transfer_encoding: bytes | None = None
+    for name, value in headers:
+        if len(name) == 14 and name.lower() == b"content-length":
+            content_length = value
+        elif len(name) == 17 and name.lower() == b"transfer-encoding":
+            transfer_encoding = value
+    return content_length, transfer_encoding
+
+
 class H1Connection:
     """Client side of one HTTP/1.1 connection, without I/O (RFC 9112).
 
@@ -435,13 +448,7 @@ class H1Connection:
             if not self.received_any:
                 self._fail("server disconnected without sending a response")
             self._fail("server disconnected before the end of the response header section")
-        content_length: bytes | None = None
-        transfer_encoding: bytes | None = None
-        for name, value in self._final_headers:
-            if len(name) == 14 and name.lower() == b"content-length":
-                content_length = value
-            elif len(name) == 17 and name.lower() == b"transfer-encoding":
-                transfer_encoding = value
+        content_length, transfer_encoding = _framing_fields(self._final_headers)
         if transfer_encoding is not None and _last_token(transfer_encoding) == b"chunked":
             self._fail("server disconnected in the middle of a chunked response body")
         if transfer_encoding is None and content_length is not None:
@@ -527,13 +534,10 @@ class H1Connection:
         """After the first feed that leaves a body unfinished: bypass the
         parser for the rest of a long Content-Length body."""
         self._bypass_checked = True
-        content_length: bytes | None = None
-        for name, value in self._final_headers:
-            if len(name) == 14 and name.lower() == b"content-length":
-                content_length = value
-            elif len(name) == 17 and name.lower() == b"transfer-encoding":
-                return
-        if content_length is None or _DIGITS(content_length) is None:
+        content_length, transfer_encoding = _framing_fields(self._final_headers)
+        if transfer_encoding is not None or content_length is None:
+            return
+        if _DIGITS(content_length) is None:
             return
         left = int(content_length) - self._body_seen
         if left >= _BYPASS_MIN:

@@ -153,6 +153,9 @@ def test_repeated_identical_content_length_allowed() -> None:
     conn.send_request(b"POST", b"/", [(b"Content-Length", b"1"), (b"Content-Length", b"1")])
     conn.send_data(b"x")
     conn.end_request()
+    assert conn.data_to_send() == (
+        b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx"
+    )
 
 
 INJECTIONS = [b"\r", b"\n", b"\r\n", b"\x00"]

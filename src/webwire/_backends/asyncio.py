@@ -14,30 +14,34 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import logging
 import socket
 import ssl
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from time import monotonic as _monotonic
-from typing import Any, TypeVar, cast
+from typing import Any, NoReturn, TypeVar, cast
 
-from webwire._exceptions import (
-    ConnectError,
-    ConnectTimeout,
-    ReadError,
-    ReadTimeout,
-    WriteError,
-    WriteTimeout,
+from webwire._exceptions import ConnectError, ReadError, WriteError, WriteTimeout
+
+from ._common import (
+    CLOSE_WAIT,
+    WRITE_CHUNK,
+    check_port,
+    connect_error,
+    connect_timeout,
+    describe,
+    read_timeout,
+    run_logging_errors,
+    selected_alpn,
+    set_nodelay,
+    tls_error,
+    tls_timeout,
 )
-
 from .base import Backend, Event, Lock, NetworkStream, Semaphore
 
 __all__ = ["AsyncioBackend", "AsyncioStream"]
 
 T = TypeVar("T")
-
-logger = logging.getLogger("webwire")
 
 _READ_HIGH_WATER = 256 * 1024
 """Unread bytes above which the transport stops reading from the socket."""
@@ -45,18 +49,7 @@ _READ_HIGH_WATER = 256 * 1024
 _READ_LOW_WATER = 64 * 1024
 """Unread bytes at or below which reading resumes."""
 
-_WRITE_CHUNK = 256 * 1024
-"""Largest piece handed to the transport before waiting for it to drain."""
-
-_CLOSE_WAIT = 0.1
-"""Seconds ``aclose`` waits for the transport to finish closing."""
-
 _background_tasks: set[asyncio.Task[None]] = set()
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _expire(future: asyncio.Future[bool]) -> None:
@@ -155,7 +148,7 @@ class _StreamProtocol(asyncio.Protocol):
         if exc is None:
             self.eof = True
         elif self.read_error is None:
-            self.read_error = f"connection lost: {_describe(exc)}"
+            self.read_error = f"connection lost: {describe(exc)}"
             self.cause = exc
         self._wake_reader()
         self._wake_all(self.drainers)
@@ -290,7 +283,7 @@ class AsyncioStream(NetworkStream):
             finally:
                 protocol.reader = None
             if timed_out and not (protocol.size or protocol.eof or protocol.read_error):
-                raise ReadTimeout(f"no data received within {timeout} seconds")
+                raise read_timeout(timeout)
 
     async def write(self, data: bytes, timeout: float | None) -> None:
         """Send all of ``data``; waits while the transport's buffer is full.
@@ -305,7 +298,7 @@ class AsyncioStream(NetworkStream):
         """
         protocol = self._protocol
         transport = self._transport
-        if len(data) <= _WRITE_CHUNK:
+        if len(data) <= WRITE_CHUNK:
             if protocol.closed or transport.is_closing():
                 self._raise_write_error()
             transport.write(data)
@@ -313,14 +306,14 @@ class AsyncioStream(NetworkStream):
                 await self._drain(timeout)
             return
         view = memoryview(data)
-        for start in range(0, len(view), _WRITE_CHUNK):
+        for start in range(0, len(view), WRITE_CHUNK):
             if protocol.closed or transport.is_closing():
                 self._raise_write_error()
-            transport.write(view[start : start + _WRITE_CHUNK])
+            transport.write(view[start : start + WRITE_CHUNK])
             if protocol.write_paused:
                 await self._drain(timeout)
 
-    def _raise_write_error(self) -> None:
+    def _raise_write_error(self) -> NoReturn:
         protocol = self._protocol
         message = protocol.read_error or "connection is closed"
         raise WriteError(f"cannot send: {message}") from protocol.cause
@@ -359,7 +352,7 @@ class AsyncioStream(NetworkStream):
             return
         future: asyncio.Future[bool] = protocol.loop.create_future()
         protocol.lost_waiters.append(future)
-        timer = protocol.loop.call_later(_CLOSE_WAIT, _expire, future)
+        timer = protocol.loop.call_later(CLOSE_WAIT, _expire, future)
         try:
             await future
         finally:
@@ -387,22 +380,9 @@ class AsyncioStream(NetworkStream):
         server_hostname: str | None,
         timeout: float | None,
     ) -> NetworkStream:
-        """Run a TLS handshake over this connection (for example inside an
-        HTTP CONNECT tunnel, RFC 9110 section 9.3.6).
-
-        Args:
-            ssl_context: TLS configuration (ALPN included).
-            server_hostname: SNI and certificate host name.
-            timeout: Seconds for the handshake.
-
-        Returns:
-            The TLS stream; this stream must not be used afterwards.
-
-        Raises:
-            ConnectTimeout: The handshake did not finish within ``timeout``.
-            ConnectError: The handshake failed, or unread data or a closed
-                connection make the upgrade impossible.
-        """
+        """See :meth:`NetworkStream.start_tls`; also raises
+        :class:`~webwire.ConnectError` when unread data or a closed
+        connection make the upgrade impossible."""
         protocol = self._protocol
         if protocol.size or protocol.closed or protocol.read_error is not None:
             raise ConnectError("cannot start TLS: connection is closed or has unread data")
@@ -415,10 +395,10 @@ class AsyncioStream(NetworkStream):
             )
         except TimeoutError as exc:
             self.abort()
-            raise ConnectTimeout(f"TLS handshake timed out after {timeout} seconds") from exc
+            raise tls_timeout(timeout) from exc
         except (OSError, ValueError, RuntimeError) as exc:
             self.abort()
-            raise ConnectError(f"TLS handshake failed: {_describe(exc)}") from exc
+            raise tls_error(describe(exc)) from exc
         tls_transport = cast(asyncio.Transport, new_transport)
         protocol.transport = tls_transport
         return AsyncioStream(tls_transport, protocol)
@@ -428,8 +408,7 @@ class AsyncioStream(NetworkStream):
         ``"peername"``, ``"sockname"``, ``"socket"``), ``None`` when
         unknown."""
         if name == "alpn_protocol":
-            ssl_object = self._transport.get_extra_info("ssl_object")
-            return None if ssl_object is None else ssl_object.selected_alpn_protocol()
+            return selected_alpn(self._transport.get_extra_info("ssl_object"))
         return self._transport.get_extra_info(name)
 
 
@@ -492,13 +471,6 @@ class _AsyncioSemaphore(Semaphore):
         self._semaphore.release()
 
 
-async def _run_background(fn: Callable[[], Awaitable[None]]) -> None:
-    try:
-        await fn()
-    except Exception:
-        logger.exception("webwire background task failed")
-
-
 class AsyncioBackend(Backend):
     """The backend for code running under asyncio (any event loop
     implementation, uvloop included)."""
@@ -515,27 +487,10 @@ class AsyncioBackend(Backend):
         server_hostname: str | None = None,
         local_address: str | None = None,
     ) -> NetworkStream:
-        """Open a TCP connection with Happy Eyeballs (RFC 8305, 250 ms
-        between attempts) and TCP_NODELAY, then TLS when ``ssl_context`` is
-        given.
-
-        Args:
-            host: Host name or IP literal (IPv6 without brackets).
-            port: TCP port.
-            timeout: Seconds for resolution, connection and TLS handshake.
-            ssl_context: TLS configuration, or ``None`` for cleartext.
-            server_hostname: SNI and certificate host name (default ``host``).
-            local_address: Local IP address to bind before connecting.
-
-        Returns:
-            The connected stream.
-
-        Raises:
-            ConnectTimeout: Not connected within ``timeout`` seconds.
-            ConnectError: Resolution, connection or TLS handshake failed.
-        """
-        if not 0 < port < 65536:
-            raise ConnectError(f"could not connect to {host}:{port}: invalid TCP port")
+        """See :meth:`Backend.connect_tcp`. The resolved addresses are tried
+        one at a time, IPv6 and IPv4 interleaved (RFC 8305 section 4), each
+        attempt but the last limited to half of the time left."""
+        check_port(host, port)
         loop = asyncio.get_running_loop()
         options: dict[str, Any] = {}
         if ssl_context is not None:
@@ -564,17 +519,12 @@ class AsyncioBackend(Backend):
                     if last:
                         raise
         except TimeoutError as exc:
-            raise ConnectTimeout(
-                f"could not connect to {host}:{port} within {timeout} seconds"
-            ) from exc
+            raise connect_timeout(host, port, timeout) from exc
         except (OSError, ValueError, OverflowError, UnicodeError) as exc:
-            raise ConnectError(f"could not connect to {host}:{port}: {_describe(exc)}") from exc
+            raise connect_error(host, port, describe(exc)) from exc
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-            try:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            except OSError:
-                pass
+            set_nodelay(sock)
         return AsyncioStream(transport, protocol)
 
     async def sleep(self, seconds: float) -> None:
@@ -609,7 +559,7 @@ class AsyncioBackend(Backend):
         Returns:
             A synchronous, idempotent function that cancels the task.
         """
-        task = asyncio.get_running_loop().create_task(_run_background(fn))
+        task = asyncio.get_running_loop().create_task(run_logging_errors(fn))
         _background_tasks.add(task)
         task.add_done_callback(_background_tasks.discard)
 

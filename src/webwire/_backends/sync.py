@@ -8,7 +8,6 @@ synchronous API runs the same code as the async one.
 
 from __future__ import annotations
 
-import logging
 import select
 import socket
 import ssl
@@ -18,34 +17,33 @@ from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AbstractContextManager
 from typing import Any
 
-from webwire._exceptions import (
-    ConnectError,
-    ConnectTimeout,
-    ReadError,
-    ReadTimeout,
-    WriteError,
-    WriteTimeout,
-)
+from webwire._exceptions import ConnectError, ConnectTimeout, ReadError
 from webwire._sync import run_sync
 
+from ._common import (
+    WRITE_CHUNK,
+    check_port,
+    connect_error,
+    connect_timeout,
+    describe,
+    logger,
+    read_error,
+    read_timeout,
+    set_nodelay,
+    socket_extra_info,
+    tls_error,
+    tls_timeout,
+    write_error,
+    write_timeout,
+)
 from .base import Backend, Event, Lock, NetworkStream, Semaphore
 
 __all__ = ["SyncBackend", "SyncStream"]
-
-logger = logging.getLogger("webwire")
-
-_WRITE_CHUNK = 256 * 1024
-"""Largest piece sent under one timeout window."""
 
 _TIMED_OUT = (TimeoutError, BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 """What a socket raises when its timeout (or non-blocking mode) stops it."""
 
 _UNSET = object()
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 class SyncStream(NetworkStream):
@@ -89,11 +87,11 @@ class SyncStream(NetworkStream):
                 return data
             raise ReadError("connection was closed locally")
         except _TIMED_OUT as exc:
-            raise ReadTimeout(f"no data received within {timeout} seconds") from exc
+            raise read_timeout(timeout) from exc
         except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
             return b""
         except (OSError, ValueError) as exc:
-            raise ReadError(f"receive failed: {_describe(exc)}") from exc
+            raise read_error(describe(exc)) from exc
 
     async def write(self, data: bytes, timeout: float | None) -> None:
         """Send all of ``data``. Data larger than 256 KiB is sent in pieces,
@@ -109,16 +107,16 @@ class SyncStream(NetworkStream):
             self._set_timeout(timeout)
         sock = self._sock
         try:
-            if len(data) <= _WRITE_CHUNK:
+            if len(data) <= WRITE_CHUNK:
                 sock.sendall(data)
             else:
                 view = memoryview(data)
-                for start in range(0, len(view), _WRITE_CHUNK):
-                    sock.sendall(view[start : start + _WRITE_CHUNK])
+                for start in range(0, len(view), WRITE_CHUNK):
+                    sock.sendall(view[start : start + WRITE_CHUNK])
         except _TIMED_OUT as exc:
-            raise WriteTimeout(f"data could not be sent within {timeout} seconds") from exc
+            raise write_timeout(timeout) from exc
         except (OSError, ValueError) as exc:
-            raise WriteError(f"send failed: {_describe(exc)}") from exc
+            raise write_error(describe(exc)) from exc
 
     async def aclose(self) -> None:
         """Send TLS close_notify without waiting for the reply, then close
@@ -172,42 +170,15 @@ class SyncStream(NetworkStream):
         server_hostname: str | None,
         timeout: float | None,
     ) -> NetworkStream:
-        """Run a TLS handshake over this connection (for example inside an
-        HTTP CONNECT tunnel, RFC 9110 section 9.3.6).
-
-        Args:
-            ssl_context: TLS configuration (ALPN included).
-            server_hostname: SNI and certificate host name.
-            timeout: Seconds for the handshake.
-
-        Returns:
-            The TLS stream; this stream must not be used afterwards.
-
-        Raises:
-            ConnectTimeout: The handshake did not finish within ``timeout``.
-            ConnectError: The handshake failed.
-        """
+        """See :meth:`NetworkStream.start_tls`; the socket is closed when the
+        handshake fails or times out."""
         return SyncStream(_handshake(self._sock, ssl_context, server_hostname, timeout))
 
     def get_extra_info(self, name: str) -> Any:
         """Connection details (``"ssl_object"`` is the ``ssl.SSLSocket``,
         ``"socket"`` the socket), ``None`` when unknown."""
         sock = self._sock
-        tls = sock if isinstance(sock, ssl.SSLSocket) else None
-        try:
-            if name == "ssl_object":
-                return tls
-            if name == "alpn_protocol":
-                return None if tls is None else tls.selected_alpn_protocol()
-            if name == "peername":
-                return sock.getpeername()
-            if name == "sockname":
-                return sock.getsockname()
-            if name == "socket":
-                return sock
-        except (OSError, ValueError):
-            return None
-        return None
+        return socket_extra_info(name, sock if isinstance(sock, ssl.SSLSocket) else None, sock)
 
 
 def _handshake(
@@ -223,10 +194,10 @@ def _handshake(
         return ssl_context.wrap_socket(sock, server_hostname=server_hostname)
     except _TIMED_OUT as exc:
         sock.close()
-        raise ConnectTimeout(f"TLS handshake timed out after {timeout} seconds") from exc
+        raise tls_timeout(timeout) from exc
     except (OSError, ValueError) as exc:
         sock.close()
-        raise ConnectError(f"TLS handshake failed: {_describe(exc)}") from exc
+        raise tls_error(describe(exc)) from exc
 
 
 class _SyncLock(Lock):
@@ -320,27 +291,11 @@ class SyncBackend(Backend):
         server_hostname: str | None = None,
         local_address: str | None = None,
     ) -> NetworkStream:
-        """Open a TCP connection (each resolved address tried in turn) with
-        TCP_NODELAY, then TLS when ``ssl_context`` is given.
-
-        Args:
-            host: Host name or IP literal (IPv6 without brackets).
-            port: TCP port.
-            timeout: Seconds for connecting (per address tried) and then for
-                the TLS handshake within what is left.
-            ssl_context: TLS configuration, or ``None`` for cleartext.
-            server_hostname: SNI and certificate host name (default ``host``).
-            local_address: Local IP address to bind before connecting.
-
-        Returns:
-            The connected stream.
-
-        Raises:
-            ConnectTimeout: Not connected within ``timeout`` seconds.
-            ConnectError: Resolution, connection or TLS handshake failed.
-        """
-        if not 0 < port < 65536:
-            raise ConnectError(f"could not connect to {host}:{port}: invalid TCP port")
+        """See :meth:`Backend.connect_tcp`; uses
+        :func:`socket.create_connection`, which tries each resolved address in
+        turn with the whole ``timeout`` per address, then gives the TLS
+        handshake what is left of ``timeout``."""
+        check_port(host, port)
         start = time.monotonic()
         source = None if local_address is None else (local_address, 0)
         try:
@@ -350,27 +305,22 @@ class SyncBackend(Backend):
                 source_address=source,
             )
         except _TIMED_OUT as exc:
-            raise ConnectTimeout(
-                f"could not connect to {host}:{port} within {timeout} seconds"
-            ) from exc
+            raise connect_timeout(host, port, timeout) from exc
         except (OSError, ValueError, OverflowError) as exc:
-            raise ConnectError(f"could not connect to {host}:{port}: {_describe(exc)}") from exc
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError:
-            pass
+            raise connect_error(host, port, describe(exc)) from exc
+        set_nodelay(sock)
         if ssl_context is None:
             return SyncStream(sock)
         left = None if timeout is None else timeout - (time.monotonic() - start)
         if left is not None and left <= 0.0:
             sock.close()
-            raise ConnectTimeout(f"could not connect to {host}:{port} within {timeout} seconds")
+            raise connect_timeout(host, port, timeout)
         try:
             tls = _handshake(sock, ssl_context, server_hostname or host, left)
         except ConnectTimeout as exc:
             raise ConnectTimeout(f"{host}:{port}: {exc}") from exc.__cause__
         except ConnectError as exc:
-            raise ConnectError(f"could not connect to {host}:{port}: {exc}") from exc.__cause__
+            raise connect_error(host, port, str(exc)) from exc.__cause__
         return SyncStream(tls)
 
     async def sleep(self, seconds: float) -> None:

@@ -12,7 +12,6 @@ leaves truncation detection to the message framing).
 
 from __future__ import annotations
 
-import logging
 import select
 import ssl
 from collections.abc import Awaitable, Callable
@@ -20,27 +19,25 @@ from typing import Any, cast
 
 import trio
 
-from webwire._exceptions import (
-    ConnectError,
-    ConnectTimeout,
-    ReadError,
-    ReadTimeout,
-    WriteError,
-    WriteTimeout,
+from ._common import (
+    CLOSE_WAIT,
+    WRITE_CHUNK,
+    check_port,
+    connect_error,
+    connect_timeout,
+    describe,
+    read_error,
+    read_timeout,
+    run_logging_errors,
+    socket_extra_info,
+    tls_error,
+    tls_timeout,
+    write_error,
+    write_timeout,
 )
-
 from .base import Backend, Event, Lock, NetworkStream, Semaphore
 
 __all__ = ["TrioBackend", "TrioStream"]
-
-logger = logging.getLogger("webwire")
-
-_WRITE_CHUNK = 256 * 1024
-"""Largest piece sent under one timeout window."""
-
-_CLOSE_WAIT = 0.1
-"""Seconds ``aclose`` may spend closing gracefully before the socket is
-closed outright."""
 
 _STREAM_ERRORS = (
     trio.BrokenResourceError,
@@ -59,11 +56,12 @@ _CONNECT_ERRORS = (
 
 
 def _describe(exc: BaseException) -> str:
+    """:func:`describe` of the error that broke a stream (the cause of a
+    :class:`trio.BrokenResourceError`), or of ``exc`` itself."""
     cause = exc.__cause__
     if isinstance(exc, trio.BrokenResourceError) and cause is not None:
-        exc = cause
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+        return describe(cause)
+    return describe(exc)
 
 
 def _scope(timeout: float | None) -> trio.CancelScope:
@@ -118,8 +116,8 @@ class TrioStream(NetworkStream):
             with trio.move_on_after(max(timeout, 0.0)):
                 return await self._receive(max_bytes)
         except _STREAM_ERRORS as exc:
-            raise ReadError(f"receive failed: {_describe(exc)}") from exc
-        raise ReadTimeout(f"no data received within {timeout} seconds")
+            raise read_error(_describe(exc)) from exc
+        raise read_timeout(timeout)
 
     async def write(self, data: bytes, timeout: float | None) -> None:
         """Send all of ``data``. Data larger than 256 KiB is sent in pieces,
@@ -133,13 +131,13 @@ class TrioStream(NetworkStream):
         """
         try:
             poll_out = self._poll_out
-            if poll_out is not None and len(data) <= _WRITE_CHUNK and poll_out.poll(0):
+            if poll_out is not None and len(data) <= WRITE_CHUNK and poll_out.poll(0):
                 # Writable: one send() takes at least one byte without waiting.
                 sent = await self._socket.send(data)
                 if sent == len(data):
                     return
                 data = data[sent:]
-            if len(data) <= _WRITE_CHUNK:
+            if len(data) <= WRITE_CHUNK:
                 if timeout is None:
                     await self._send(data)
                     return
@@ -148,22 +146,22 @@ class TrioStream(NetworkStream):
                     return
             else:
                 view = memoryview(data)
-                for start in range(0, len(view), _WRITE_CHUNK):
+                for start in range(0, len(view), WRITE_CHUNK):
                     with _scope(timeout) as scope:
-                        await self._send(view[start : start + _WRITE_CHUNK])
+                        await self._send(view[start : start + WRITE_CHUNK])
                     if scope.cancelled_caught:
                         break
                 else:
                     return
         except _STREAM_ERRORS as exc:
-            raise WriteError(f"send failed: {_describe(exc)}") from exc
-        raise WriteTimeout(f"data could not be sent within {timeout} seconds")
+            raise write_error(_describe(exc)) from exc
+        raise write_timeout(timeout)
 
     async def aclose(self) -> None:
         """Close the connection; the socket is closed even when cancelled.
         Never raises network errors; idempotent."""
         try:
-            with trio.move_on_after(_CLOSE_WAIT):
+            with trio.move_on_after(CLOSE_WAIT):
                 await self._stream.aclose()
         except _STREAM_ERRORS:
             pass
@@ -193,37 +191,24 @@ class TrioStream(NetworkStream):
         server_hostname: str | None,
         timeout: float | None,
     ) -> NetworkStream:
-        """Run a TLS handshake over this connection (for example inside an
-        HTTP CONNECT tunnel, RFC 9110 section 9.3.6).
-
-        Args:
-            ssl_context: TLS configuration (ALPN included).
-            server_hostname: SNI and certificate host name.
-            timeout: Seconds for the handshake.
-
-        Returns:
-            The TLS stream; this stream must not be used afterwards.
-
-        Raises:
-            ConnectTimeout: The handshake did not finish within ``timeout``.
-            ConnectError: The handshake failed.
-        """
+        """See :meth:`NetworkStream.start_tls`; the socket is closed when the
+        handshake fails, times out or is cancelled."""
+        result: TrioStream | None = None
         try:
             tls = trio.SSLStream(
                 self._stream, ssl_context, server_hostname=server_hostname, https_compatible=True
             )
-            with _scope(timeout) as scope:
+            with _scope(timeout):
                 await tls.do_handshake()
+                result = TrioStream(tls, self._socket)
         except _CONNECT_ERRORS as exc:
-            self.abort()
-            raise ConnectError(f"TLS handshake failed: {_describe(exc)}") from exc
-        except BaseException:
-            self.abort()
-            raise
-        if scope.cancelled_caught:
-            self.abort()
-            raise ConnectTimeout(f"TLS handshake timed out after {timeout} seconds")
-        return TrioStream(tls, self._socket)
+            raise tls_error(_describe(exc)) from exc
+        finally:
+            if result is None:
+                self.abort()
+        if result is None:
+            raise tls_timeout(timeout)
+        return result
 
     def get_extra_info(self, name: str) -> Any:
         """Connection details, ``None`` when unknown.
@@ -234,20 +219,7 @@ class TrioStream(NetworkStream):
         """
         stream = self._stream
         tls = stream if isinstance(stream, trio.SSLStream) else None
-        try:
-            if name == "ssl_object":
-                return tls
-            if name == "alpn_protocol":
-                return None if tls is None else tls.selected_alpn_protocol()
-            if name == "peername":
-                return self._socket.getpeername()
-            if name == "sockname":
-                return self._socket.getsockname()
-            if name == "socket":
-                return self._socket
-        except (OSError, ValueError):
-            return None
-        return None
+        return socket_extra_info(name, tls, self._socket)
 
 
 class _TrioLock(Lock):
@@ -319,27 +291,9 @@ class TrioBackend(Backend):
         server_hostname: str | None = None,
         local_address: str | None = None,
     ) -> NetworkStream:
-        """Open a TCP connection with Happy Eyeballs (RFC 8305, 250 ms
-        between attempts) and TCP_NODELAY, then TLS when ``ssl_context`` is
-        given.
-
-        Args:
-            host: Host name or IP literal (IPv6 without brackets).
-            port: TCP port.
-            timeout: Seconds for resolution, connection and TLS handshake.
-            ssl_context: TLS configuration, or ``None`` for cleartext.
-            server_hostname: SNI and certificate host name (default ``host``).
-            local_address: Local IP address to bind before connecting.
-
-        Returns:
-            The connected stream.
-
-        Raises:
-            ConnectTimeout: Not connected within ``timeout`` seconds.
-            ConnectError: Resolution, connection or TLS handshake failed.
-        """
-        if not 0 < port < 65536:
-            raise ConnectError(f"could not connect to {host}:{port}: invalid TCP port")
+        """See :meth:`Backend.connect_tcp`; uses :func:`trio.open_tcp_stream`
+        with Happy Eyeballs (RFC 8305, 250 ms between attempts)."""
+        check_port(host, port)
         tcp: trio.SocketStream | None = None
         result: TrioStream | None = None
         try:
@@ -359,17 +313,12 @@ class TrioBackend(Backend):
                     await tls.do_handshake()
                     result = TrioStream(tls, tcp.socket)
         except _CONNECT_ERRORS as exc:
-            if tcp is not None:
+            raise connect_error(host, port, _describe(exc)) from exc
+        finally:
+            if result is None and tcp is not None:
                 tcp.socket.close()
-            raise ConnectError(f"could not connect to {host}:{port}: {_describe(exc)}") from exc
-        except BaseException:
-            if tcp is not None:
-                tcp.socket.close()
-            raise
         if result is None:
-            if tcp is not None:
-                tcp.socket.close()
-            raise ConnectTimeout(f"could not connect to {host}:{port} within {timeout} seconds")
+            raise connect_timeout(host, port, timeout)
         return result
 
     async def sleep(self, seconds: float) -> None:
@@ -404,10 +353,7 @@ class TrioBackend(Backend):
 
         async def runner() -> None:
             with scope:
-                try:
-                    await fn()
-                except Exception:
-                    logger.exception("webwire background task failed")
+                await run_logging_errors(fn)
 
         trio.lowlevel.spawn_system_task(runner, name=f"webwire background {fn!r}")
 

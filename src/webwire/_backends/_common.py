@@ -1,0 +1,127 @@
+"""What the backends share: limits, error construction and connection details.
+
+The exception factories below hold the wording of every message a backend
+raises for a failed or timed-out operation, so the three backends report the
+same failure the same way. Callers chain the original error themselves
+(``raise read_error(...) from exc``) and call them only on the failure path.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from webwire._exceptions import (
+    ConnectError,
+    ConnectTimeout,
+    ReadError,
+    ReadTimeout,
+    WriteError,
+    WriteTimeout,
+)
+
+logger = logging.getLogger("webwire")
+
+WRITE_CHUNK = 256 * 1024
+"""Largest piece of one ``write`` handed to the socket under one timeout
+window, so a slow but moving peer does not time out a large upload."""
+
+CLOSE_WAIT = 0.1
+"""Seconds ``aclose`` may spend closing gracefully before the connection is
+closed outright."""
+
+
+def describe(exc: BaseException) -> str:
+    """``"TypeName: message"``, or just the type name when the message is
+    empty."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def check_port(host: str, port: int) -> None:
+    """Raise :class:`~webwire.ConnectError` unless ``port`` is a TCP port
+    (1 to 65535)."""
+    if not 0 < port < 65536:
+        raise connect_error(host, port, "invalid TCP port")
+
+
+def connect_error(host: str, port: int, detail: str) -> ConnectError:
+    return ConnectError(f"could not connect to {host}:{port}: {detail}")
+
+
+def connect_timeout(host: str, port: int, timeout: float | None) -> ConnectTimeout:
+    return ConnectTimeout(f"could not connect to {host}:{port} within {timeout} seconds")
+
+
+def tls_error(detail: str) -> ConnectError:
+    return ConnectError(f"TLS handshake failed: {detail}")
+
+
+def tls_timeout(timeout: float | None) -> ConnectTimeout:
+    return ConnectTimeout(f"TLS handshake timed out after {timeout} seconds")
+
+
+def read_error(detail: str) -> ReadError:
+    return ReadError(f"receive failed: {detail}")
+
+
+def read_timeout(timeout: float | None) -> ReadTimeout:
+    return ReadTimeout(f"no data received within {timeout} seconds")
+
+
+def write_error(detail: str) -> WriteError:
+    return WriteError(f"send failed: {detail}")
+
+
+def write_timeout(timeout: float | None) -> WriteTimeout:
+    return WriteTimeout(f"data could not be sent within {timeout} seconds")
+
+
+def set_nodelay(sock: Any) -> None:
+    """Set TCP_NODELAY on ``sock`` (a socket or asyncio's socket view),
+    ignoring a socket that refuses it."""
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except OSError:
+        pass
+
+
+def selected_alpn(tls: Any) -> str | None:
+    """The ALPN protocol negotiated on ``tls`` (anything offering
+    :meth:`ssl.SSLObject.selected_alpn_protocol`), ``None`` without TLS."""
+    if tls is None:
+        return None
+    protocol: str | None = tls.selected_alpn_protocol()
+    return protocol
+
+
+def socket_extra_info(name: str, tls: Any, sock: Any) -> Any:
+    """:meth:`NetworkStream.get_extra_info` for a stream made of a socket
+    ``sock`` and, when encrypted, a TLS object ``tls`` (``None`` otherwise).
+    ``"ssl_object"`` is ``tls`` and ``"socket"`` is ``sock``; a detail the
+    socket cannot give (it is closed, for example) is ``None``."""
+    try:
+        if name == "ssl_object":
+            return tls
+        if name == "alpn_protocol":
+            return selected_alpn(tls)
+        if name == "peername":
+            return sock.getpeername()
+        if name == "sockname":
+            return sock.getsockname()
+        if name == "socket":
+            return sock
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+async def run_logging_errors(fn: Callable[[], Awaitable[None]]) -> None:
+    """Await ``fn()``; an exception it raises is logged on the ``webwire``
+    logger instead of propagating (background tasks)."""
+    try:
+        await fn()
+    except Exception:
+        logger.exception("webwire background task failed")

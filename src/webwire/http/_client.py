@@ -23,7 +23,6 @@ from ._decoders import accept_encoding
 from ._models import Response
 from ._redirects import build_redirect_request
 from ._request import (
-    Body,
     HeaderTypes,
     Request,
     RequestContent,
@@ -207,7 +206,7 @@ class AsyncClient:
         self._headers_version = -1
         self._cookies = Cookies(cookies)
         self._timeout = _to_timeout(timeout)
-        self._limits = limits
+        self._max_decoded_size = limits.max_decompressed_size
         self.max_redirects = max_redirects
         self.follow_redirects = follow_redirects
         self.follow_insecure_redirects = follow_insecure_redirects
@@ -327,19 +326,13 @@ class AsyncClient:
             fields = CIMultiDict([("Host", host), *base])
         if headers is not None:
             fields.update(validate_headers(headers))
-        body: Body = None
-        body_headers: list[tuple[str, str]] = []
-        if content is not None or data is not None or files is not None or json is not None:
-            body_headers, body = encode_body(content, data, files, json)
-        if timeout is USE_CLIENT_DEFAULT:
-            timeout = self._timeout
-        elif not isinstance(timeout, Timeout):
-            timeout = Timeout(timeout)
-        ext: dict[str, Any] = {"timeout": timeout}
+        body_headers, body = encode_body(content, data, files, json)
+        ext: dict[str, Any] = {
+            "timeout": self._timeout if timeout is USE_CLIENT_DEFAULT else _to_timeout(timeout)
+        }
         if extensions:
             ext.update(extensions)
-        request = Request._build(method, full, fields, body, body_headers, ext)
-        request._url_auth = url_auth
+        request = Request._build(method, full, fields, body, body_headers, ext, url_auth)
         if cookies is not None:
             request._cookies = cookies if isinstance(cookies, Cookies) else Cookies(cookies)
             self._cookies.set_cookie_header(request, request._cookies)
@@ -387,8 +380,23 @@ class AsyncClient:
             LocalProtocolError: The method or a header holds forbidden
                 characters.
         """
-        args = (method, url, params, headers, cookies, content, data, files, json, None, timeout)
-        return self._build((*args, USE_CLIENT_DEFAULT, extensions))
+        return self._build(
+            (
+                method,
+                url,
+                params,
+                headers,
+                cookies,
+                content,
+                data,
+                files,
+                json,
+                None,
+                timeout,
+                USE_CLIENT_DEFAULT,
+                extensions,
+            )
+        )
 
     # -- sending -----------------------------------------------------------
 
@@ -449,13 +457,14 @@ class AsyncClient:
         if follow_redirects is USE_CLIENT_DEFAULT:
             follow_redirects = self.follow_redirects
         response = await self._send_handling_redirects(request, resolved, bool(follow_redirects))
+        if stream and not (self.raise_for_status and response.is_error):
+            return response
         try:
-            if not stream:
-                await response._aread()
+            await response._aread()
+            if not response._closed:
+                # A body that was already in memory leaves the stream open.
                 await response._aclose()
-            if self.raise_for_status and 400 <= response.status_code < 600:
-                await response._aread()
-                await response._aclose()
+            if self.raise_for_status:
                 response.raise_for_status()
         except BaseException:
             await response._aclose()
@@ -544,7 +553,7 @@ class AsyncClient:
         response._clock = backend.monotonic
         response._start = start
         response._sync = self._sync
-        response._max_decoded_size = self._limits.max_decompressed_size
+        response._max_decoded_size = self._max_decoded_size
         if "Set-Cookie" in response.headers:
             self._cookies.extract_cookies(response)
         return response

@@ -536,9 +536,10 @@ class Response:
         elif self._elapsed is None:
             self._elapsed = datetime.timedelta(0)
         source, self._stream_iter = self._stream_iter, None
-        close_source = getattr(source, "aclose", None)
-        if close_source is not None:
-            await close_source()
+        if source is not self._stream:
+            close_source = getattr(source, "aclose", None)
+            if close_source is not None:
+                await close_source()
         aclose = getattr(self._stream, "aclose", None)
         if aclose is not None:
             await aclose()

@@ -118,8 +118,11 @@ def encode_body(
 
     Returns:
         The headers it needs (``Content-Type``, ``Content-Length``, ...) and
-        the body: bytes, an async iterable of bytes, or ``None``.
+        the body: bytes, an async iterable of bytes, or ``None``; ``([],
+        None)`` when no body is given.
     """
+    if content is None and data is None and files is None and json is None:
+        return [], None
     from ._content import encode_request
 
     return encode_request(content=content, data=data, files=files, json=json)
@@ -199,13 +202,10 @@ class Request:
         if "Host" not in merged:
             merged = CIMultiDict([("Host", host_header(parsed))])
             merged.extend(fields)
-        body_headers: list[tuple[str, str]] = []
-        body: Body = None
-        if content is not None or data is not None or files is not None or json is not None:
-            body_headers, body = encode_body(content, data, files, json)
-        self._init(check_method(method), parsed, merged, body, extensions or {})
-        self._url_auth = url_auth
-        self._add_body_headers(body_headers)
+        body_headers, body = encode_body(content, data, files, json)
+        self._init(
+            check_method(method), parsed, merged, body, body_headers, extensions or {}, url_auth
+        )
         if cookies is not None:
             from ._cookies import Cookies
 
@@ -218,7 +218,9 @@ class Request:
         url: URL,
         headers: CIMultiDict[str],
         body: Body,
+        body_headers: list[tuple[str, str]],
         extensions: dict[str, Any],
+        url_auth: tuple[str, str] | None = None,
     ) -> None:
         self.method = method
         self.url = url
@@ -227,7 +229,18 @@ class Request:
         self._body = body
         self._content = body if isinstance(body, bytes) else (b"" if body is None else None)
         self._cookies = None
-        self._url_auth = None
+        self._url_auth = url_auth
+        for name, value in body_headers:
+            if name not in headers:
+                headers[name] = value
+        if (
+            body is None
+            and method in _BODY_METHODS
+            and "Content-Length" not in headers
+            and "Transfer-Encoding" not in headers
+        ):
+            # RFC 9110 section 8.6: announce the empty body of POST/PUT/PATCH.
+            headers["Content-Length"] = "0"
 
     @classmethod
     def _build(
@@ -238,26 +251,12 @@ class Request:
         body: Body,
         body_headers: list[tuple[str, str]],
         extensions: dict[str, Any],
+        url_auth: tuple[str, str] | None = None,
     ) -> Request:
-        """Make a request from parts already validated (the client's path)."""
+        """Make a request from parts already validated (client and redirects)."""
         request = cls.__new__(cls)
-        request._init(method, url, headers, body, extensions)
-        request._add_body_headers(body_headers)
+        request._init(method, url, headers, body, body_headers, extensions, url_auth)
         return request
-
-    def _add_body_headers(self, body_headers: list[tuple[str, str]]) -> None:
-        headers = self.headers
-        for name, value in body_headers:
-            if name not in headers:
-                headers[name] = value
-        if (
-            self._body is None
-            and self.method in _BODY_METHODS
-            and "Content-Length" not in headers
-            and "Transfer-Encoding" not in headers
-        ):
-            # RFC 9110 section 8.6: announce the empty body of POST/PUT/PATCH.
-            headers["Content-Length"] = "0"
 
     @property
     def stream(self) -> Body:
@@ -297,12 +296,11 @@ class Request:
         Returns:
             The body bytes.
         """
-        if self._content is None:
-            body = self._body
-            assert body is not None and not isinstance(body, bytes)
-            self._content = b"".join([chunk async for chunk in body])
-            self._body = self._content
-        return self._content
+        if self._content is not None:
+            return self._content
+        content = await self._aread_keep_body()
+        self._body = content
+        return content
 
     def read(self) -> bytes:
         """Blocking :meth:`aread` (for bodies whose iteration never waits).

@@ -17,10 +17,12 @@ from ._client import (
     AsyncClient,
     AuthArg,
     FollowArg,
+    RequestContext,
     TimeoutArg,
 )
 
 if TYPE_CHECKING:
+    from multidict import CIMultiDict
     from yarl import URL
 
     from webwire._transport.connect import CertTypes, VerifyTypes
@@ -39,21 +41,16 @@ class StreamContext:
     """What :meth:`Client.stream` returns: ``with`` it for a streamed
     response, closed (connection released) on exit."""
 
-    __slots__ = ("_args", "_client", "_response")
+    __slots__ = ("_context",)
 
-    def __init__(self, client: AsyncClient, args: tuple[Any, ...]) -> None:
-        self._client = client
-        self._args = args
-        self._response: Response | None = None
+    def __init__(self, context: RequestContext) -> None:
+        self._context = context
 
     def __enter__(self) -> Response:
-        self._response = run_sync(self._client._request(self._args, True))
-        return self._response
+        return run_sync(self._context.__aenter__())
 
     def __exit__(self, *args: object) -> None:
-        response, self._response = self._response, None
-        if response is not None:
-            run_sync(response._aclose())
+        run_sync(self._context.__aexit__(*args))
 
 
 class Client:
@@ -131,7 +128,7 @@ class Client:
     # -- configuration (shared with the async client inside) -----------------
 
     @property
-    def headers(self) -> Any:
+    def headers(self) -> CIMultiDict[str]:
         """Header fields of every request (mutable ``CIMultiDict``)."""
         return self._client.headers
 
@@ -248,10 +245,22 @@ class Client:
         Raises:
             See :meth:`AsyncClient.build_request` and :meth:`AsyncClient.send`.
         """
-        args = (method, url, params, headers, cookies, content, data, files, json)
-        return run_sync(
-            self._client._request((*args, auth, timeout, follow_redirects, extensions), False)
+        args = (
+            method,
+            url,
+            params,
+            headers,
+            cookies,
+            content,
+            data,
+            files,
+            json,
+            auth,
+            timeout,
+            follow_redirects,
+            extensions,
         )
+        return run_sync(self._client._request(args, False))
 
     def stream(
         self,
@@ -276,8 +285,22 @@ class Client:
             A :class:`StreamContext`; the response is closed when the block
             exits.
         """
-        args = (method, url, params, headers, cookies, content, data, files, json)
-        return StreamContext(self._client, (*args, auth, timeout, follow_redirects, extensions))
+        args = (
+            method,
+            url,
+            params,
+            headers,
+            cookies,
+            content,
+            data,
+            files,
+            json,
+            auth,
+            timeout,
+            follow_redirects,
+            extensions,
+        )
+        return StreamContext(RequestContext(self._client, args))
 
     def get(self, url: str | URL, **kwargs: Any) -> Response:
         """``GET`` (RFC 9110 section 9.3.1); see :meth:`request`."""

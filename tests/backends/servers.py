@@ -8,6 +8,7 @@ the ``with`` block exits.
 
 from __future__ import annotations
 
+import os
 import select
 import socket
 import ssl
@@ -62,6 +63,9 @@ class ThreadServer:
         tls: Server TLS context; the handshake runs before ``handler``.
         recv_buffer: SO_RCVBUF for accepted sockets (bytes), to make a
             server that does not read fill up quickly.
+        host: Loopback address to listen on (``"127.0.0.1"`` or ``"::1"``).
+        port: Port to listen on (0: any free port).
+        unix: Listen on a Unix domain socket at this path instead of TCP.
     """
 
     def __init__(
@@ -70,16 +74,23 @@ class ThreadServer:
         *,
         tls: ssl.SSLContext | None = None,
         recv_buffer: int | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        unix: str | None = None,
     ) -> None:
         self.handler = handler
         self.tls = tls
         self.stop = threading.Event()
-        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if unix is not None:
+            self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        else:
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            self.listener = socket.socket(family, socket.SOCK_STREAM)
         if recv_buffer is not None:
             self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, recv_buffer)
-        self.listener.bind(("127.0.0.1", 0))
+        self.listener.bind(unix if unix is not None else (host, port))
         self.listener.listen(16)
-        self.port: int = self.listener.getsockname()[1]
+        self.port: int = 0 if unix is not None else self.listener.getsockname()[1]
         self.threads: list[threading.Thread] = []
         self.errors: list[BaseException] = []
         self._acceptor = threading.Thread(target=self._accept_loop, daemon=True)
@@ -234,6 +245,99 @@ def slow_reader(expected: int, chunk: int = 65536, pause: float = 0.001) -> Hand
             pass
 
     return handler
+
+
+def count_until_eof(conn: socket.socket, stop: threading.Event) -> None:
+    """Read until the peer half-closes, then reply ``b"got N"`` (N bytes
+    received) and close."""
+    received = 0
+    while True:
+        data = recv_some(conn, stop)
+        if not data:
+            break
+        received += len(data)
+    if not stop.is_set():
+        send_all(conn, f"got {received}".encode(), stop)
+
+
+class Blackhole:
+    """A listening socket whose accept queue is full, so the kernel drops
+    every further SYN: a connect to it hangs, like a connect to an address
+    that never answers, but only on loopback.
+
+    Args:
+        host: Loopback address (``"127.0.0.1"`` or ``"::1"``).
+        port: Port to listen on (0: any free port).
+    """
+
+    def __init__(self, host: str, port: int = 0) -> None:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.listener = socket.socket(family, socket.SOCK_STREAM)
+        self.listener.bind((host, port))
+        self.listener.listen(0)
+        self.port: int = self.listener.getsockname()[1]
+        self.fillers: list[socket.socket] = []
+        for _ in range(3):
+            filler = socket.socket(family, socket.SOCK_STREAM)
+            filler.setblocking(False)
+            filler.connect_ex((host, self.port))
+            self.fillers.append(filler)
+        time.sleep(0.05)
+
+    def __enter__(self) -> Blackhole:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for sock in [*self.fillers, self.listener]:
+            sock.close()
+
+
+class UDPEchoServer:
+    """A UDP socket on a loopback address, served by a thread that sends
+    every datagram back to its sender (``b"quit"`` excepted: it is
+    dropped).
+
+    Args:
+        host: ``"127.0.0.1"`` or ``"::1"``.
+    """
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_DGRAM)
+        self.sock.bind((host, 0))
+        self.host = host
+        self.port: int = self.sock.getsockname()[1]
+        self.received: list[bytes] = []
+        self.stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def __enter__(self) -> UDPEchoServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop.set()
+        self._thread.join(5)
+        self.sock.close()
+        assert not self._thread.is_alive()
+
+    def _serve(self) -> None:
+        while not self.stop.is_set():
+            readable, _, _ = select.select([self.sock], [], [], POLL)
+            if not readable:
+                continue
+            data, addr = self.sock.recvfrom(65536)
+            self.received.append(data)
+            if data != b"quit":
+                self.sock.sendto(data, addr)
+
+
+def open_fds() -> int:
+    """How many file descriptors this process has open."""
+    return len(os.listdir("/proc/self/fd"))
 
 
 def closed_port() -> int:

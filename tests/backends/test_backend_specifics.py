@@ -3,9 +3,12 @@ cancellation, the asyncio read buffer, and threads on the blocking backend."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import sys
 import threading
 import time
+from typing import Any
 
 import anyio
 import pytest
@@ -152,7 +155,7 @@ def test_sync_coroutines_finish_on_first_step() -> None:
             assert done.value.value == expected
 
 
-def test_sync_background_thread_is_a_daemon_and_stops() -> None:
+def test_sync_task_group_runs_tasks_on_daemon_threads_and_joins_them() -> None:
     backend = get_backend("sync")
     seen: list[threading.Thread] = []
     stopped = threading.Event()
@@ -165,13 +168,250 @@ def test_sync_background_thread_is_a_daemon_and_stops() -> None:
         finally:
             stopped.set()
 
-    cancel = backend.start_background(work)
-    start = time.monotonic()
-    while not seen and time.monotonic() - start < 5:
-        time.sleep(0.005)
-    assert seen and seen[0] is not threading.current_thread()
-    assert seen[0].daemon
-    cancel()
-    assert stopped.wait(5)
-    seen[0].join(5)
-    assert not seen[0].is_alive()
+    async def scenario() -> None:
+        async with backend.create_task_group() as group:
+            group.start_soon(work)
+            group.start_soon(work)
+            while len(seen) < 2:
+                await backend.sleep(0.005)
+            group.cancel()
+
+    run_sync(scenario())
+    assert len(seen) == 2
+    assert threading.current_thread() not in seen
+    assert all(thread.daemon for thread in seen)
+    # The group joined its threads before exiting.
+    assert not any(thread.is_alive() for thread in seen)
+    assert stopped.is_set()
+
+
+def test_sync_task_that_suspends_is_reported() -> None:
+    backend = get_backend("sync")
+
+    class Suspend:
+        def __await__(self) -> Any:
+            yield None
+
+    async def suspends() -> None:
+        await Suspend()
+
+    async def scenario() -> None:
+        async with backend.create_task_group() as group:
+            group.start_soon(suspends)
+
+    with pytest.raises(RuntimeError, match="suspended"):
+        run_sync(scenario())
+
+
+def test_sync_cancelled_group_in_a_plain_thread_does_not_affect_other_threads() -> None:
+    backend = get_backend("sync")
+    results: list[str] = []
+
+    async def cancelled_group() -> None:
+        async with backend.create_task_group() as group:
+            group.cancel()
+            await backend.sleep(3600)
+        results.append("group exited")
+
+    worker = threading.Thread(target=lambda: run_sync(cancelled_group()))
+    worker.start()
+    worker.join(10)
+    assert not worker.is_alive()
+    # This thread is in no group: its waits are not cancelled.
+    assert run_sync(backend.create_event().wait(0.02)) is False
+    run_sync(backend.sleep(0.01))
+    assert results == ["group exited"]
+
+
+def test_sync_primitives_shared_by_many_threads() -> None:
+    backend = get_backend("sync")
+    lock = backend.create_lock()
+    semaphore = backend.create_semaphore(3)
+    channel = backend.create_channel(8)
+    counter = 0
+    most_inside = 0
+    inside = 0
+    guard = threading.Lock()
+
+    def worker(index: int) -> None:
+        nonlocal counter, most_inside, inside
+        for step in range(200):
+            run_sync(lock.acquire())
+            counter += 1
+            lock.release()
+            if step % 20 == 0:
+                assert run_sync(semaphore.acquire(10))
+                with guard:
+                    inside += 1
+                    most_inside = max(most_inside, inside)
+                time.sleep(0.0005)
+                with guard:
+                    inside -= 1
+                semaphore.release()
+            assert run_sync(channel.send((index, step), 10))
+
+    received: list[tuple[int, int]] = []
+
+    def consumer() -> None:
+        while len(received) < 8 * 200:
+            received.append(run_sync(channel.receive(10)))
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    threads.append(threading.Thread(target=consumer))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not any(thread.is_alive() for thread in threads)
+    assert counter == 8 * 200
+    assert 1 <= most_inside <= 3
+    assert sorted(received) == [(i, s) for i in range(8) for s in range(200)]
+    for index in range(8):
+        steps = [s for i, s in received if i == index]
+        assert steps == sorted(steps)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_asyncio_outer_cancellation_propagates_through_group(anyio_backend: str) -> None:
+    backend = get_backend("asyncio")
+    ended: list[str] = []
+    entered = asyncio.Event()
+
+    async def sleeper() -> None:
+        try:
+            await asyncio.sleep(3600)
+        finally:
+            ended.append("task")
+
+    async def owner() -> None:
+        async with backend.create_task_group() as group:
+            group.start_soon(sleeper)
+            entered.set()
+            await asyncio.sleep(3600)
+
+    task = asyncio.get_running_loop().create_task(owner())
+    await entered.wait()
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert ended == ["task"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_asyncio_group_leaves_no_pending_cancellation(anyio_backend: str) -> None:
+    backend = get_backend("asyncio")
+    current = asyncio.current_task()
+    assert current is not None
+    before = current.cancelling() if sys.version_info >= (3, 11) else 0
+
+    async def fail() -> None:
+        raise ValueError("boom")
+
+    # The failure cancels the body; that cancellation must not outlive the
+    # group, nor confuse an enclosing timeout.
+    for _ in range(2):
+        with pytest.raises(ValueError):
+            async with backend.create_task_group() as group:
+                group.start_soon(fail)
+                await asyncio.sleep(3600)
+    async with backend.create_task_group() as group:
+        group.cancel()
+    if sys.version_info >= (3, 11):
+        assert current.cancelling() == before
+        async with asyncio.timeout(5):
+            with pytest.raises(ValueError):
+                async with backend.create_task_group() as group:
+                    group.start_soon(fail)
+                    await asyncio.sleep(3600)
+    await asyncio.sleep(0.01)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_asyncio_channel_wakeup_is_not_lost_to_a_cancelled_receiver(
+    anyio_backend: str,
+) -> None:
+    backend = get_backend("asyncio")
+    channel = backend.create_channel(1)
+    got: list[str] = []
+
+    async def receiver(name: str) -> None:
+        got.append(f"{name}:{await channel.receive()}")
+
+    first = asyncio.get_running_loop().create_task(receiver("first"))
+    await asyncio.sleep(0.01)
+    second = asyncio.get_running_loop().create_task(receiver("second"))
+    await asyncio.sleep(0.01)
+    # The first receiver is woken, then cancelled before it runs: the
+    # wake-up passes to the second one.
+    channel.send_nowait("item")
+    first.cancel()
+    await asyncio.wait_for(second, 5)
+    assert got == ["second:item"]
+    assert first.cancelled()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["trio"])
+async def test_trio_outer_cancel_scope_is_not_wrapped(anyio_backend: str) -> None:
+    import trio
+
+    backend = get_backend("trio")
+    ended: list[str] = []
+
+    async def sleeper() -> None:
+        try:
+            await trio.sleep_forever()
+        finally:
+            ended.append("task")
+
+    with trio.move_on_after(0.05) as scope:
+        async with backend.create_task_group() as group:
+            group.start_soon(sleeper)
+            await trio.sleep_forever()
+    assert scope.cancelled_caught
+    assert ended == ["task"]
+
+    async def cancelled_then_raises() -> None:
+        try:
+            await trio.sleep_forever()
+        finally:
+            ended.append("second")
+
+    # Between the group and the cancelled scope, the cancellation is a
+    # trio.Cancelled, never an exception group.
+    seen: list[type[BaseException]] = []
+    with trio.CancelScope() as outer:
+        try:
+            async with backend.create_task_group() as group:
+                group.start_soon(cancelled_then_raises)
+                await trio.sleep(0.01)
+                outer.cancel()
+                await trio.sleep_forever()
+        except BaseException as exc:
+            seen.append(type(exc))
+            raise
+    assert outer.cancelled_caught
+    assert seen == [trio.Cancelled]
+    assert ended == ["task", "second"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["trio"])
+async def test_trio_task_error_from_nested_nursery_is_unwrapped(anyio_backend: str) -> None:
+    import trio
+
+    backend = get_backend("trio")
+
+    async def nested_failure() -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(trio.sleep_forever)
+            raise KeyError("inside a nursery")
+
+    with pytest.raises(KeyError, match="inside a nursery") as caught:
+        async with backend.create_task_group() as group:
+            group.start_soon(nested_failure)
+    assert type(caught.value) is KeyError

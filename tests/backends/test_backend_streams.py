@@ -9,6 +9,7 @@ suspends).
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Coroutine
@@ -33,6 +34,7 @@ from .servers import (
     close_at_once,
     close_when,
     closed_port,
+    count_until_eof,
     delayed_echo,
     echo,
     reset,
@@ -428,6 +430,85 @@ async def write_timeout_when_peer_never_reads(backend: Backend, tls: TLSMaterial
         finally:
             stream.abort()
             await stream.aclose()
+
+
+@scenario
+async def send_eof_half_closes(backend: Backend, tls: TLSMaterial) -> None:
+    with ThreadServer(count_until_eof) as server:
+        stream = await backend.connect_tcp("127.0.0.1", server.port, timeout=5)
+        try:
+            await stream.write(b"x" * 1000, 5)
+            await stream.send_eof()
+            # The peer saw end of stream and answers: reading still works.
+            assert await read_exactly(stream, 8) == b"got 1000"
+            assert await stream.read(100, 5) == b""
+            with pytest.raises(WriteError):
+                await stream.write(b"more", 1)
+        finally:
+            await stream.aclose()
+        with pytest.raises(WriteError):
+            await stream.send_eof()
+
+
+@scenario
+async def send_eof_on_tls_raises_write_error(backend: Backend, tls: TLSMaterial) -> None:
+    with ThreadServer(echo, tls=tls.server_context) as server:
+        stream = await backend.connect_tcp(
+            "127.0.0.1", server.port, timeout=5, ssl_context=tls.client_context
+        )
+        try:
+            with pytest.raises(WriteError):
+                await stream.send_eof()
+            # The stream is untouched.
+            await stream.write(b"still", 5)
+            assert await read_exactly(stream, 5) == b"still"
+        finally:
+            await stream.aclose()
+
+
+@scenario
+async def unix_socket_round_trip(backend: Backend, tls: TLSMaterial) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        path = os.path.join(directory, "echo.sock")
+        with ThreadServer(count_until_eof, unix=path):
+            stream = await backend.connect_unix(path, timeout=5)
+            try:
+                await stream.write(b"abc", 5)
+                await stream.send_eof()
+                assert await read_exactly(stream, 5) == b"got 3"
+                assert await stream.read(10, 5) == b""
+                assert stream.get_extra_info("peername") == path
+            finally:
+                await stream.aclose()
+        with pytest.raises(ConnectError) as caught:
+            await backend.connect_unix(os.path.join(directory, "missing.sock"), timeout=5)
+        assert "missing.sock" in str(caught.value)
+        assert isinstance(caught.value.__cause__, OSError)
+
+
+@scenario
+async def connect_by_name_falls_back_across_families(backend: Backend, tls: TLSMaterial) -> None:
+    # "localhost" has both ::1 and 127.0.0.1; only the IPv4 one listens, so
+    # the IPv6 attempt (made first) is refused and the next one starts at
+    # once.
+    with ThreadServer(echo) as server:
+        stream = await backend.connect_tcp("localhost", server.port, timeout=5)
+        try:
+            assert stream.get_extra_info("peername")[0] == "127.0.0.1"
+            await stream.write(b"hi", 5)
+            assert await read_exactly(stream, 2) == b"hi"
+        finally:
+            await stream.aclose()
+    with pytest.raises(ConnectError) as caught:
+        await backend.connect_tcp("localhost", closed_port(), timeout=5)
+    assert "localhost" in str(caught.value)
+
+
+@scenario
+async def connect_unknown_name(backend: Backend, tls: TLSMaterial) -> None:
+    with pytest.raises(ConnectError) as caught:
+        await backend.connect_tcp("no-such-host.invalid", 80, timeout=5)
+    assert "no-such-host.invalid" in str(caught.value)
 
 
 @pytest.mark.anyio

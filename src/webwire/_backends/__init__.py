@@ -6,9 +6,30 @@ ones are detected with sniffio when the name is ``None``.
 
 from __future__ import annotations
 
-from .base import Backend, Event, Lock, NetworkStream, Semaphore
+from .base import (
+    Backend,
+    Channel,
+    ChannelClosed,
+    DatagramSocket,
+    Event,
+    Lock,
+    NetworkStream,
+    Semaphore,
+    TaskGroup,
+)
 
-__all__ = ["Backend", "Event", "Lock", "NetworkStream", "Semaphore", "get_backend"]
+__all__ = [
+    "Backend",
+    "Channel",
+    "ChannelClosed",
+    "DatagramSocket",
+    "Event",
+    "Lock",
+    "NetworkStream",
+    "Semaphore",
+    "TaskGroup",
+    "get_backend",
+]
 
 _cache: dict[str, Backend] = {}
 

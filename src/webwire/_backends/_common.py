@@ -8,9 +8,8 @@ same failure the same way. Callers chain the original error themselves
 
 from __future__ import annotations
 
-import logging
+import ipaddress
 import socket
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from webwire._exceptions import (
@@ -21,8 +20,6 @@ from webwire._exceptions import (
     WriteError,
     WriteTimeout,
 )
-
-logger = logging.getLogger("webwire")
 
 WRITE_CHUNK = 256 * 1024
 """Largest piece of one ``write`` handed to the socket under one timeout
@@ -53,6 +50,14 @@ def connect_error(host: str, port: int, detail: str) -> ConnectError:
 
 def connect_timeout(host: str, port: int, timeout: float | None) -> ConnectTimeout:
     return ConnectTimeout(f"could not connect to {host}:{port} within {timeout} seconds")
+
+
+def unix_connect_error(path: str, detail: str) -> ConnectError:
+    return ConnectError(f"could not connect to Unix socket {path!r}: {detail}")
+
+
+def unix_connect_timeout(path: str, timeout: float | None) -> ConnectTimeout:
+    return ConnectTimeout(f"could not connect to Unix socket {path!r} within {timeout} seconds")
 
 
 def tls_error(detail: str) -> ConnectError:
@@ -118,10 +123,46 @@ def socket_extra_info(name: str, tls: Any, sock: Any) -> Any:
     return None
 
 
-async def run_logging_errors(fn: Callable[[], Awaitable[None]]) -> None:
-    """Await ``fn()``; an exception it raises is logged on the ``webwire``
-    logger instead of propagating (background tasks)."""
+def ip_family(host: str) -> int | None:
+    """``AF_INET`` or ``AF_INET6`` when ``host`` is an IP literal (IPv6
+    without brackets, a zone index allowed), ``None`` for a name."""
     try:
-        await fn()
-    except Exception:
-        logger.exception("webwire background task failed")
+        version = ipaddress.ip_address(host).version
+    except ValueError:
+        return None
+    return socket.AF_INET6 if version == 6 else socket.AF_INET
+
+
+MAX_DATAGRAM = 65_536
+"""Receive buffer for one datagram, in bytes (a UDP payload is at most
+65,507 bytes over IPv4 and 65,527 over IPv6)."""
+
+
+def open_udp_socket(
+    remote_addr: tuple[str, int], local_addr: tuple[str, int] | None
+) -> socket.socket:
+    """A blocking UDP socket bound to ``local_addr`` (or an ephemeral port)
+    and connected to ``remote_addr``, both IP literals.
+
+    Raises:
+        ConnectError: The addresses are invalid, or the socket cannot be
+            created, bound or connected.
+    """
+    host, port = remote_addr
+    family = ip_family(host)
+    if family is None:
+        raise connect_error(host, port, "a UDP remote address must be an IP literal")
+    if not 0 < port < 65536:
+        raise connect_error(host, port, "invalid UDP port")
+    try:
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+    except OSError as exc:
+        raise connect_error(host, port, describe(exc)) from exc
+    try:
+        if local_addr is not None:
+            sock.bind(local_addr)
+        sock.connect(remote_addr)
+    except (OSError, ValueError, OverflowError, TypeError) as exc:
+        sock.close()
+        raise connect_error(host, port, describe(exc)) from exc
+    return sock

@@ -8,21 +8,28 @@ connection that is re-armed only when it would fire too early or too late,
 not one timer per read. Reading is paused while more than 256 KiB wait unread, and
 ``write`` waits for ``resume_writing`` when the transport's buffer is full, so
 memory stays bounded in both directions.
+
+Datagram sockets queue received datagrams in their protocol the same way,
+channels and task groups are built on futures and tasks directly (so they
+behave the same on Python 3.10, without :class:`asyncio.TaskGroup`), and
+:meth:`AsyncioBackend.connect_tcp` races addresses with the shared Happy
+Eyeballs code.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import socket
 import ssl
-import sys
-from collections.abc import Awaitable, Callable, Coroutine
+from collections import deque
 from time import monotonic as _monotonic
-from typing import Any, NoReturn, TypeVar, cast
+from typing import Any, NoReturn, cast
 
 from webwire._exceptions import ConnectError, ReadError, WriteError, WriteTimeout
 
+from . import _asyncio_primitives as primitives
+from . import _happy_eyeballs
+from ._asyncio_primitives import expire, with_timeout
 from ._common import (
     CLOSE_WAIT,
     WRITE_CHUNK,
@@ -30,75 +37,36 @@ from ._common import (
     connect_error,
     connect_timeout,
     describe,
+    open_udp_socket,
+    read_error,
     read_timeout,
-    run_logging_errors,
     selected_alpn,
     set_nodelay,
     tls_error,
     tls_timeout,
+    unix_connect_error,
+    unix_connect_timeout,
+    write_error,
 )
-from .base import Backend, Event, Lock, NetworkStream, Semaphore
+from ._happy_eyeballs import TCPTarget
+from .base import (
+    Backend,
+    Channel,
+    DatagramSocket,
+    Event,
+    Lock,
+    NetworkStream,
+    Semaphore,
+    TaskGroup,
+)
 
-__all__ = ["AsyncioBackend", "AsyncioStream"]
-
-T = TypeVar("T")
+__all__ = ["AsyncioBackend", "AsyncioDatagramSocket", "AsyncioStream"]
 
 _READ_HIGH_WATER = 256 * 1024
 """Unread bytes above which the transport stops reading from the socket."""
 
 _READ_LOW_WATER = 64 * 1024
 """Unread bytes at or below which reading resumes."""
-
-_background_tasks: set[asyncio.Task[None]] = set()
-
-
-def _expire(future: asyncio.Future[bool]) -> None:
-    """Timer callback: wake a waiter with ``True`` meaning "timed out"."""
-    if not future.done():
-        future.set_result(True)
-
-
-def _is_ip_literal(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
-async def _resolve(loop: asyncio.AbstractEventLoop, host: str, port: int) -> list[str]:
-    """The IP addresses of ``host``, IPv6 and IPv4 interleaved."""
-    if _is_ip_literal(host):
-        return [host]
-    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    v6 = [str(info[4][0]) for info in infos if info[0] == socket.AF_INET6]
-    v4 = [str(info[4][0]) for info in infos if info[0] == socket.AF_INET]
-    ordered: list[str] = []
-    first, second = (v6, v4) if infos and infos[0][0] == socket.AF_INET6 else (v4, v6)
-    for index in range(max(len(first), len(second))):
-        for family in (first, second):
-            if index < len(family) and family[index] not in ordered:
-                ordered.append(family[index])
-    if not ordered:
-        raise OSError(f"no address found for {host}")
-    return ordered
-
-
-async def _with_timeout(aw: Coroutine[Any, Any, T], timeout: float | None) -> T:
-    """Await ``aw`` for at most ``timeout`` seconds.
-
-    Raises:
-        TimeoutError: The time ran out (``aw`` was cancelled).
-    """
-    if timeout is None:
-        return await aw
-    if sys.version_info >= (3, 11):
-        async with asyncio.timeout(max(timeout, 0.0)):
-            return await aw
-    try:
-        return await asyncio.wait_for(aw, max(timeout, 0.0))
-    except asyncio.TimeoutError as exc:
-        raise TimeoutError from exc
 
 
 class _StreamProtocol(asyncio.Protocol):
@@ -115,6 +83,7 @@ class _StreamProtocol(asyncio.Protocol):
         self.cause: BaseException | None = None
         self.read_paused = False
         self.write_paused = False
+        self.eof_sent = False
         self.reader: asyncio.Future[bool] | None = None
         self.read_deadline: float | None = None
         self.read_timer: asyncio.TimerHandle | None = None
@@ -299,7 +268,7 @@ class AsyncioStream(NetworkStream):
         protocol = self._protocol
         transport = self._transport
         if len(data) <= WRITE_CHUNK:
-            if protocol.closed or transport.is_closing():
+            if protocol.closed or transport.is_closing() or protocol.eof_sent:
                 self._raise_write_error()
             transport.write(data)
             if protocol.write_paused:
@@ -307,7 +276,7 @@ class AsyncioStream(NetworkStream):
             return
         view = memoryview(data)
         for start in range(0, len(view), WRITE_CHUNK):
-            if protocol.closed or transport.is_closing():
+            if protocol.closed or transport.is_closing() or protocol.eof_sent:
                 self._raise_write_error()
             transport.write(view[start : start + WRITE_CHUNK])
             if protocol.write_paused:
@@ -315,6 +284,8 @@ class AsyncioStream(NetworkStream):
 
     def _raise_write_error(self) -> NoReturn:
         protocol = self._protocol
+        if protocol.eof_sent and not protocol.closed and protocol.read_error is None:
+            raise WriteError("cannot send: the sending side was closed (send_eof)")
         message = protocol.read_error or "connection is closed"
         raise WriteError(f"cannot send: {message}") from protocol.cause
 
@@ -326,7 +297,7 @@ class AsyncioStream(NetworkStream):
                 self._raise_write_error()
             future: asyncio.Future[bool] = loop.create_future()
             protocol.drainers.append(future)
-            timer = None if timeout is None else loop.call_later(timeout, _expire, future)
+            timer = None if timeout is None else loop.call_later(timeout, expire, future)
             try:
                 timed_out = await future
             finally:
@@ -337,6 +308,24 @@ class AsyncioStream(NetworkStream):
                 self._raise_write_error()
             if timed_out and protocol.write_paused:
                 raise WriteTimeout(f"send buffer did not drain within {timeout} seconds")
+
+    async def send_eof(self) -> None:
+        """Half-close: the peer reads end of stream, reading goes on.
+
+        Raises:
+            WriteError: The connection is closed, failed or uses TLS.
+        """
+        protocol = self._protocol
+        transport = self._transport
+        if protocol.closed or transport.is_closing() or protocol.read_error is not None:
+            self._raise_write_error()
+        if not transport.can_write_eof():
+            raise WriteError("cannot half-close a TLS connection (TLS has no half-close)")
+        try:
+            transport.write_eof()
+        except (OSError, RuntimeError) as exc:
+            raise write_error(describe(exc)) from exc
+        protocol.eof_sent = True
 
     async def aclose(self) -> None:
         """Close the connection (sending TLS close_notify), waiting at most
@@ -352,7 +341,7 @@ class AsyncioStream(NetworkStream):
             return
         future: asyncio.Future[bool] = protocol.loop.create_future()
         protocol.lost_waiters.append(future)
-        timer = protocol.loop.call_later(CLOSE_WAIT, _expire, future)
+        timer = protocol.loop.call_later(CLOSE_WAIT, expire, future)
         try:
             await future
         finally:
@@ -382,12 +371,13 @@ class AsyncioStream(NetworkStream):
     ) -> NetworkStream:
         """See :meth:`NetworkStream.start_tls`; also raises
         :class:`~webwire.ConnectError` when unread data or a closed
-        connection make the upgrade impossible."""
+        connection make the upgrade impossible. The connection is aborted
+        when the handshake fails, times out or is cancelled."""
         protocol = self._protocol
         if protocol.size or protocol.closed or protocol.read_error is not None:
             raise ConnectError("cannot start TLS: connection is closed or has unread data")
         try:
-            new_transport = await _with_timeout(
+            new_transport = await with_timeout(
                 protocol.loop.start_tls(
                     self._transport, protocol, ssl_context, server_hostname=server_hostname
                 ),
@@ -399,6 +389,9 @@ class AsyncioStream(NetworkStream):
         except (OSError, ValueError, RuntimeError) as exc:
             self.abort()
             raise tls_error(describe(exc)) from exc
+        except BaseException:
+            self.abort()
+            raise
         tls_transport = cast(asyncio.Transport, new_transport)
         protocol.transport = tls_transport
         return AsyncioStream(tls_transport, protocol)
@@ -412,63 +405,158 @@ class AsyncioStream(NetworkStream):
         return self._transport.get_extra_info(name)
 
 
-class _AsyncioLock(Lock):
-    __slots__ = ("_lock",)
-
-    def __init__(self) -> None:
-        self._lock = asyncio.Lock()
-
-    async def acquire(self) -> None:
-        """Wait until the lock is free and take it."""
-        await self._lock.acquire()
-
-    def release(self) -> None:
-        """Release the lock (``RuntimeError`` if it is not held)."""
-        self._lock.release()
+_MAX_QUEUED_DATAGRAMS = 1024
+"""Datagrams a socket keeps unread; later ones are dropped, as the kernel
+drops them when its receive buffer is full."""
 
 
-class _AsyncioEvent(Event):
-    __slots__ = ("_event",)
+class _DatagramProtocol(asyncio.DatagramProtocol):
+    """Receive queue and error state of one datagram socket."""
 
-    def __init__(self) -> None:
-        self._event = asyncio.Event()
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.queue: deque[bytes] = deque()
+        self.error: Exception | None = None
+        self.sending = False
+        self.send_failure: Exception | None = None
+        self.closed = False
+        self.write_paused = False
+        self.reader: asyncio.Future[bool] | None = None
+        self.drainers: list[asyncio.Future[bool]] = []
 
-    def set(self) -> None:
-        """Set the flag and wake every waiter."""
-        self._event.set()
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        if len(self.queue) < _MAX_QUEUED_DATAGRAMS:
+            self.queue.append(data)
+        self._wake_reader()
 
-    def is_set(self) -> bool:
-        """Whether the flag is set."""
-        return self._event.is_set()
+    def error_received(self, exc: Exception) -> None:
+        # ICMP errors (port unreachable...) arrive here, from a send or from
+        # the reader; they are raised once by the matching call.
+        if self.sending:
+            self.send_failure = exc
+        else:
+            self.error = exc
+            self._wake_reader()
 
-    async def wait(self, timeout: float | None = None) -> bool:
-        """Wait until set or ``timeout`` seconds pass; ``True`` if set."""
-        if self._event.is_set():
-            return True
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._wake_reader()
+        _StreamProtocol._wake_all(self.drainers)
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        _StreamProtocol._wake_all(self.drainers)
+
+    def _wake_reader(self) -> None:
+        reader = self.reader
+        if reader is not None and not reader.done():
+            reader.set_result(False)
+
+
+class AsyncioDatagramSocket(DatagramSocket):
+    """A connected UDP socket on an asyncio datagram transport.
+
+    Args:
+        transport: The datagram transport.
+        protocol: The :class:`_DatagramProtocol` receiving its events.
+        sock: The transport's socket (asyncio transports drop empty
+            datagrams, which are sent on it directly).
+    """
+
+    __slots__ = ("_protocol", "_socket", "_transport")
+
+    def __init__(
+        self,
+        transport: asyncio.DatagramTransport,
+        protocol: _DatagramProtocol,
+        sock: socket.socket,
+    ) -> None:
+        self._transport = transport
+        self._protocol = protocol
+        self._socket = sock
+
+    async def send(self, data: bytes) -> None:
+        """Send one datagram; waits while the transport's buffer is full.
+
+        Raises:
+            WriteError: The socket is closed or the kernel refused the
+                datagram (ICMP unreachable, too large).
+        """
+        protocol = self._protocol
+        if protocol.closed or self._transport.is_closing():
+            raise write_error("socket is closed")
+        protocol.sending = True
         try:
-            await _with_timeout(self._event.wait(), timeout)
-        except TimeoutError:
-            return self._event.is_set()
-        return True
+            if data:
+                self._transport.sendto(data)
+            else:
+                self._socket.send(data)
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise write_error(describe(exc)) from exc
+        finally:
+            protocol.sending = False
+        failure, protocol.send_failure = protocol.send_failure, None
+        if failure is not None:
+            raise write_error(describe(failure)) from failure
+        while protocol.write_paused and not protocol.closed:
+            future: asyncio.Future[bool] = protocol.loop.create_future()
+            protocol.drainers.append(future)
+            try:
+                await future
+            finally:
+                protocol.drainers.remove(future)
 
+    async def receive(self, timeout: float | None = None) -> bytes:
+        """Receive one datagram within ``timeout`` seconds.
 
-class _AsyncioSemaphore(Semaphore):
-    __slots__ = ("_semaphore",)
+        Raises:
+            ReadTimeout: Nothing arrived within ``timeout`` seconds.
+            ReadError: The socket is closed, the kernel reported an error
+                (ICMP port unreachable), or another task is receiving.
+        """
+        protocol = self._protocol
+        while True:
+            if protocol.queue:
+                return protocol.queue.popleft()
+            error, protocol.error = protocol.error, None
+            if error is not None:
+                raise read_error(describe(error)) from error
+            if protocol.closed:
+                raise read_error("socket is closed")
+            if protocol.reader is not None:
+                raise ReadError("another task is already receiving on this socket")
+            loop = protocol.loop
+            future: asyncio.Future[bool] = loop.create_future()
+            protocol.reader = future
+            timer = None if timeout is None else loop.call_later(timeout, expire, future)
+            try:
+                timed_out = await future
+            finally:
+                protocol.reader = None
+                if timer is not None:
+                    timer.cancel()
+            if timed_out and not (protocol.queue or protocol.error or protocol.closed):
+                raise read_timeout(timeout)
 
-    def __init__(self, value: int) -> None:
-        self._semaphore = asyncio.Semaphore(value)
+    async def aclose(self) -> None:
+        """Close the socket; a pending ``receive`` raises
+        :class:`~webwire.ReadError`. Idempotent."""
+        protocol = self._protocol
+        if not protocol.closed:
+            protocol.closed = True
+            protocol._wake_reader()
+            _StreamProtocol._wake_all(protocol.drainers)
+            self._transport.close()
 
-    async def acquire(self, timeout: float | None = None) -> bool:
-        """Take one unit within ``timeout`` seconds; ``False`` on timeout."""
-        try:
-            await _with_timeout(self._semaphore.acquire(), timeout)
-        except TimeoutError:
-            return False
-        return True
-
-    def release(self) -> None:
-        """Give one unit back."""
-        self._semaphore.release()
+    def get_extra_info(self, name: str) -> Any:
+        """``"sockname"``, ``"peername"``, ``"socket"``; ``None`` when
+        unknown."""
+        if name in ("sockname", "peername", "socket"):
+            return self._transport.get_extra_info(name)
+        return None
 
 
 class AsyncioBackend(Backend):
@@ -487,45 +575,95 @@ class AsyncioBackend(Backend):
         server_hostname: str | None = None,
         local_address: str | None = None,
     ) -> NetworkStream:
-        """See :meth:`Backend.connect_tcp`. The resolved addresses are tried
-        one at a time, IPv6 and IPv4 interleaved (RFC 8305 section 4), each
-        attempt but the last limited to half of the time left."""
+        """See :meth:`Backend.connect_tcp`; addresses are raced with Happy
+        Eyeballs (RFC 8305, :mod:`._happy_eyeballs`)."""
         check_port(host, port)
+        target = TCPTarget(host, port, ssl_context, server_hostname or host, local_address)
+        return await _happy_eyeballs.connect_tcp(
+            self, target, timeout, resolve=self._resolve_host, connect=self._connect_address
+        )
+
+    async def _resolve_host(
+        self, host: str, port: int, timeout: float | None
+    ) -> list[tuple[int, str]]:
+        """Happy Eyeballs resolver hook: ``(family, ip)`` pairs of ``host``."""
         loop = asyncio.get_running_loop()
-        options: dict[str, Any] = {}
-        if ssl_context is not None:
-            options = {"ssl": ssl_context, "server_hostname": server_hostname or host}
-        if local_address is not None:
-            options["local_addr"] = (local_address, 0)
-        deadline = None if timeout is None else loop.time() + timeout
         try:
-            addresses = await _with_timeout(_resolve(loop, host, port), timeout)
-            # Addresses are tried one after another, families interleaved
-            # (RFC 8305 section 4); every attempt but the last gets half of
-            # the time left. asyncio's own racing (happy_eyeballs_delay) is
-            # not used: its helper tasks can leak a connected socket when
-            # the connect is cancelled.
-            for index, address in enumerate(addresses):
-                protocol = _StreamProtocol(loop)
-                left = None if deadline is None else max(0.0, deadline - loop.time())
-                last = index == len(addresses) - 1
-                try:
-                    transport, _ = await _with_timeout(
-                        loop.create_connection(lambda p=protocol: p, address, port, **options),  # type: ignore[misc]
-                        left if last or left is None else left / 2,
-                    )
-                    break
-                except (TimeoutError, OSError):
-                    if last:
-                        raise
+            infos = await with_timeout(
+                loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout
+            )
         except TimeoutError as exc:
             raise connect_timeout(host, port, timeout) from exc
-        except (OSError, ValueError, OverflowError, UnicodeError) as exc:
+        except (OSError, UnicodeError, ValueError) as exc:
             raise connect_error(host, port, describe(exc)) from exc
+        return [(info[0], str(info[4][0])) for info in infos]
+
+    async def _connect_address(
+        self, target: TCPTarget, family: int, ip: str, timeout: float | None
+    ) -> NetworkStream:
+        """Happy Eyeballs connector hook: TCP to ``ip``, then TLS."""
+        loop = asyncio.get_running_loop()
+        protocol = _StreamProtocol(loop)
+        local = None if target.local_address is None else (target.local_address, 0)
+        start = loop.time()
+        try:
+            transport, _ = await with_timeout(
+                loop.create_connection(
+                    lambda: protocol, ip, target.port, family=family, local_addr=local
+                ),
+                timeout,
+            )
+        except TimeoutError as exc:
+            raise connect_timeout(target.host, target.port, timeout) from exc
+        except (OSError, ValueError, OverflowError) as exc:
+            raise connect_error(target.host, target.port, describe(exc)) from exc
         sock = transport.get_extra_info("socket")
-        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        if sock is not None:
             set_nodelay(sock)
+        stream = AsyncioStream(transport, protocol)
+        if target.ssl_context is None:
+            return stream
+        left = None if timeout is None else timeout - (loop.time() - start)
+        try:
+            return await stream.start_tls(target.ssl_context, target.server_hostname, left)
+        except TimeoutError as exc:
+            raise connect_timeout(target.host, target.port, timeout) from exc.__cause__
+        except ConnectError as exc:
+            raise connect_error(target.host, target.port, str(exc)) from exc.__cause__
+
+    async def connect_unix(self, path: str, *, timeout: float | None) -> NetworkStream:
+        """See :meth:`Backend.connect_unix`."""
+        loop = asyncio.get_running_loop()
+        protocol = _StreamProtocol(loop)
+        try:
+            transport, _ = await with_timeout(
+                loop.create_unix_connection(lambda: protocol, path), timeout
+            )
+        except TimeoutError as exc:
+            raise unix_connect_timeout(path, timeout) from exc
+        except (OSError, ValueError, NotImplementedError) as exc:
+            raise unix_connect_error(path, describe(exc)) from exc
         return AsyncioStream(transport, protocol)
+
+    async def connect_udp(
+        self,
+        remote_addr: tuple[str, int],
+        local_addr: tuple[str, int] | None = None,
+    ) -> DatagramSocket:
+        """See :meth:`Backend.connect_udp`."""
+        sock = open_udp_socket(remote_addr, local_addr)
+        loop = asyncio.get_running_loop()
+        protocol = _DatagramProtocol(loop)
+        try:
+            sock.setblocking(False)
+            transport, _ = await loop.create_datagram_endpoint(lambda: protocol, sock=sock)
+        except (OSError, ValueError) as exc:
+            sock.close()
+            raise connect_error(remote_addr[0], remote_addr[1], describe(exc)) from exc
+        except BaseException:
+            sock.close()
+            raise
+        return AsyncioDatagramSocket(transport, protocol, sock)
 
     async def sleep(self, seconds: float) -> None:
         """Suspend for ``seconds`` seconds."""
@@ -542,31 +680,24 @@ class AsyncioBackend(Backend):
 
     def create_lock(self) -> Lock:
         """A new lock over :class:`asyncio.Lock`."""
-        return _AsyncioLock()
+        return primitives.create_lock()
 
     def create_event(self) -> Event:
         """A new event over :class:`asyncio.Event`."""
-        return _AsyncioEvent()
+        return primitives.create_event()
 
     def create_semaphore(self, value: int) -> Semaphore:
         """A new semaphore holding ``value`` units."""
-        return _AsyncioSemaphore(value)
+        return primitives.create_semaphore(value)
 
-    def start_background(self, fn: Callable[[], Awaitable[None]]) -> Callable[[], None]:
-        """Run ``fn()`` as a task of the running loop. An exception it raises
-        is logged on the ``webwire`` logger.
+    def create_channel(self, max_size: int) -> Channel[Any]:
+        """A new channel holding at most ``max_size`` items."""
+        return primitives.create_channel(max_size)
 
-        Returns:
-            A synchronous, idempotent function that cancels the task.
-        """
-        task = asyncio.get_running_loop().create_task(run_logging_errors(fn))
-        _background_tasks.add(task)
-        task.add_done_callback(_background_tasks.discard)
-
-        def cancel() -> None:
-            task.cancel()
-
-        return cancel
+    def create_task_group(self) -> TaskGroup:
+        """A new task group on plain tasks; see
+        :func:`._asyncio_primitives.create_task_group`."""
+        return primitives.create_task_group()
 
     async def checkpoint(self) -> None:
         """Let other tasks run (``asyncio.sleep(0)``)."""

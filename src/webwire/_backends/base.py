@@ -19,6 +19,16 @@ Contract for every implementation:
 * ``read`` returns ``b""`` at end of stream (the peer closed its side).
 * ``abort()`` is synchronous and never fails, so pool bookkeeping can run in
   ``finally`` blocks without awaiting (cancellation safety).
+* Long-lived concurrent work runs in task groups
+  (:meth:`Backend.create_task_group`): join on exit, the rest cancelled when
+  one task fails, the first error re-raised as itself (never an
+  ``ExceptionGroup``). On the blocking backend each task is a thread and
+  cancellation is cooperative: every wait of the backend (``sleep``,
+  ``Event.wait``, ``Lock.acquire``, ``Semaphore.acquire``, channel
+  operations, datagram ``receive``, ``checkpoint``, connecting) ends by
+  raising the backend's internal cancellation once the task's group is
+  cancelled (the group absorbs it), and a thread blocked reading or
+  writing a stream is woken by aborting that stream.
 """
 
 from __future__ import annotations
@@ -27,9 +37,22 @@ import ssl
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any
+from types import TracebackType
+from typing import Any, Generic, TypeVar
 
-__all__ = ["Backend", "Event", "Lock", "NetworkStream", "Semaphore"]
+__all__ = [
+    "Backend",
+    "Channel",
+    "ChannelClosed",
+    "DatagramSocket",
+    "Event",
+    "Lock",
+    "NetworkStream",
+    "Semaphore",
+    "TaskGroup",
+]
+
+T = TypeVar("T")
 
 
 _NO_LOCK: AbstractContextManager[Any] = nullcontext()
@@ -62,6 +85,17 @@ class NetworkStream(ABC):
             WriteTimeout: The data could not be handed to the kernel within
                 ``timeout`` seconds.
             WriteError: The connection failed (reset, broken pipe, closed).
+        """
+
+    @abstractmethod
+    async def send_eof(self) -> None:
+        """Close the sending direction (TCP half-close, ``shutdown(SHUT_WR)``)
+        and keep reading; the peer reads end of stream.
+
+        Raises:
+            WriteError: The connection is closed or failed, or it is a TLS
+                stream (TLS has no half-close: close_notify ends both
+                directions).
         """
 
     @abstractmethod
@@ -110,14 +144,60 @@ class NetworkStream(ABC):
         """
 
 
+class DatagramSocket(ABC):
+    """A connected UDP socket: datagrams to and from one remote address
+    (for QUIC, RFC 9000)."""
+
+    @abstractmethod
+    async def send(self, data: bytes) -> None:
+        """Send one datagram of ``len(data)`` bytes (at most 65,507).
+
+        Raises:
+            WriteError: The socket is closed or the send failed (ICMP
+                unreachable reported by the kernel included).
+        """
+
+    @abstractmethod
+    async def receive(self, timeout: float | None = None) -> bytes:
+        """Receive one datagram, waiting at most ``timeout`` seconds.
+
+        Returns:
+            The datagram's payload (possibly empty).
+
+        Raises:
+            ReadTimeout: Nothing arrived within ``timeout`` seconds.
+            ReadError: The socket is closed (locally included) or failed.
+        """
+
+    @abstractmethod
+    async def aclose(self) -> None:
+        """Close the socket; a pending ``receive`` raises ``ReadError``.
+        Never raises network errors; idempotent."""
+
+    @abstractmethod
+    def get_extra_info(self, name: str) -> Any:
+        """``"sockname"`` and ``"peername"`` (address tuples) or
+        ``"socket"``; ``None`` when unknown."""
+
+
 class Lock(ABC):
     """A mutual-exclusion lock; ``async with lock:``."""
 
     @abstractmethod
-    async def acquire(self) -> None: ...
+    async def acquire(self, timeout: float | None = None) -> bool:
+        """Take the lock, waiting at most ``timeout`` seconds.
+
+        Returns:
+            ``True`` when taken, ``False`` on timeout.
+        """
 
     @abstractmethod
-    def release(self) -> None: ...
+    def release(self) -> None:
+        """Release the lock (``RuntimeError`` if it is not held)."""
+
+    @abstractmethod
+    def locked(self) -> bool:
+        """Whether some task holds the lock."""
 
     async def __aenter__(self) -> None:
         await self.acquire()
@@ -127,12 +207,17 @@ class Lock(ABC):
 
 
 class Event(ABC):
-    """A one-shot flag that tasks (or threads, on the blocking backend) wait
-    for."""
+    """A resettable flag that tasks (or threads, on the blocking backend)
+    wait for."""
 
     @abstractmethod
     def set(self) -> None:
         """Set the flag and wake every waiter. Synchronous."""
+
+    @abstractmethod
+    def clear(self) -> None:
+        """Reset the flag; later ``wait`` calls block until the next
+        ``set``. Synchronous."""
 
     @abstractmethod
     def is_set(self) -> bool: ...
@@ -161,6 +246,112 @@ class Semaphore(ABC):
     def release(self) -> None: ...
 
 
+class ChannelClosed(Exception):
+    """The channel was closed: ``send`` on a closed channel, or ``receive``
+    on a closed channel with nothing left in it."""
+
+
+class Channel(ABC, Generic[T]):
+    """A bounded first-in first-out queue between tasks (per-stream event
+    queues). ``send`` waits while ``max_size`` items are queued: that is
+    the back-pressure a fast producer feels."""
+
+    @abstractmethod
+    async def send(self, item: T, timeout: float | None = None) -> bool:
+        """Queue ``item``, waiting at most ``timeout`` seconds for room.
+
+        Returns:
+            ``True`` when queued, ``False`` on timeout.
+
+        Raises:
+            ChannelClosed: The channel is closed.
+        """
+
+    @abstractmethod
+    def send_nowait(self, item: T) -> bool:
+        """Queue ``item`` if there is room. Synchronous.
+
+        Returns:
+            ``True`` when queued, ``False`` when the channel is full.
+
+        Raises:
+            ChannelClosed: The channel is closed.
+        """
+
+    @abstractmethod
+    async def receive(self, timeout: float | None = None) -> T:
+        """Take the oldest item, waiting at most ``timeout`` seconds.
+
+        Raises:
+            ReadTimeout: Nothing arrived within ``timeout`` seconds.
+            ChannelClosed: The channel is closed and empty.
+        """
+
+    @abstractmethod
+    def receive_nowait(self) -> T:
+        """Take the oldest item without waiting. Synchronous.
+
+        Raises:
+            IndexError: The channel is empty (and open).
+            ChannelClosed: The channel is closed and empty.
+        """
+
+    @abstractmethod
+    def close(self) -> None:
+        """Close: queued items can still be received, then receivers get
+        ``ChannelClosed``; waiting senders get ``ChannelClosed`` at once.
+        Synchronous, idempotent."""
+
+    @abstractmethod
+    def __len__(self) -> int:
+        """Items queued now."""
+
+
+class TaskGroup(ABC):
+    """Concurrent tasks that are joined together:
+    ``async with backend.create_task_group() as tg: tg.start_soon(fn, arg)``.
+
+    Leaving the ``async with`` block waits for every task. When a task
+    raises, the other tasks are cancelled and, once all have ended, the
+    first exception is re-raised by the ``async with`` (as itself, never an
+    ``ExceptionGroup``; later errors are dropped). When the block's body
+    raises, the tasks are cancelled and the body's exception propagates
+    (unless a task had already failed: the first error wins).
+    :meth:`cancel` ends every task; a group cancelled that way exits
+    quietly. As with a trio nursery, a task failure or :meth:`cancel`
+    also cancels the body while it is still running (its next wait raises
+    the backend's cancellation, which the group absorbs on exit), and a
+    cancellation from outside the group cancels its tasks and propagates.
+
+    Enter and exit a group in the same task (the same thread on the
+    blocking backend).
+    """
+
+    @abstractmethod
+    def start_soon(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        """Start ``fn(*args)`` as a task of the group (a thread on the
+        blocking backend).
+
+        Raises:
+            RuntimeError: The group has already exited.
+        """
+
+    @abstractmethod
+    def cancel(self) -> None:
+        """Cancel every task of the group (synchronous, idempotent)."""
+
+    @abstractmethod
+    async def __aenter__(self) -> TaskGroup: ...
+
+    @abstractmethod
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None: ...
+
+
 class Backend(ABC):
     """Factory of streams, primitives and time for one concurrency model.
 
@@ -185,6 +376,12 @@ class Backend(ABC):
         with TLS on top when ``ssl_context`` is given (SNI from
         ``server_hostname``, ALPN from the context).
 
+        The resolved addresses are raced (Happy Eyeballs, RFC 8305):
+        families interleaved, IPv6 first, the next attempt started 250 ms
+        after the previous one or as soon as it fails, the first success
+        kept and every other attempt closed. Cancelling the call at any
+        point leaves no socket open.
+
         Args:
             host: Host name or IP literal (IPv6 without brackets).
             port: TCP port.
@@ -197,7 +394,32 @@ class Backend(ABC):
 
         Raises:
             ConnectTimeout: Not connected within ``timeout`` seconds.
-            ConnectError: Resolution, connection or handshake failed.
+            ConnectError: Resolution, connection or handshake failed (for
+                every address: the message names the host and the last
+                failure).
+        """
+
+    @abstractmethod
+    async def connect_unix(self, path: str, *, timeout: float | None) -> NetworkStream:
+        """Open a stream to the Unix domain socket at ``path``.
+
+        Raises:
+            ConnectTimeout: Not connected within ``timeout`` seconds.
+            ConnectError: No such socket, refused, or not supported here.
+        """
+
+    @abstractmethod
+    async def connect_udp(
+        self,
+        remote_addr: tuple[str, int],
+        local_addr: tuple[str, int] | None = None,
+    ) -> DatagramSocket:
+        """Open a UDP socket connected to ``remote_addr`` (an IP literal and
+        a port: resolve names first), bound to ``local_addr`` or to any
+        local port of the same family.
+
+        Raises:
+            ConnectError: The socket cannot be created, bound or connected.
         """
 
     @abstractmethod
@@ -229,13 +451,12 @@ class Backend(ABC):
         return _NO_LOCK
 
     @abstractmethod
-    def start_background(self, fn: Callable[[], Awaitable[None]]) -> Callable[[], None]:
-        """Run ``fn()`` concurrently (a task; a daemon thread on the
-        blocking backend).
+    def create_channel(self, max_size: int) -> Channel[Any]:
+        """A new bounded channel holding at most ``max_size`` (>= 1) items."""
 
-        Returns:
-            A synchronous function that cancels it (idempotent).
-        """
+    @abstractmethod
+    def create_task_group(self) -> TaskGroup:
+        """A new task group; see :class:`TaskGroup`."""
 
     async def checkpoint(self) -> None:
         """Let other tasks run (and cancellation arrive). No-op by default."""

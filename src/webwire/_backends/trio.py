@@ -8,36 +8,71 @@ call itself). TLS streams use ``https_compatible=True``: a server that
 closes the TCP connection without a TLS close_notify ends the stream
 (``b""``) instead of failing it, as HTTPS requires (RFC 9110 section 8.6
 leaves truncation detection to the message framing).
+
+Task groups wrap a nursery but never let an ``ExceptionGroup`` out: a
+failing task records its error and cancels the nursery, and the first error
+is re-raised as itself. The primitive factories are methods, so a backend
+built on trio (the in-memory test backend) can override them one by one.
 """
 
 from __future__ import annotations
 
 import select
+import socket
 import ssl
+import sys
 from collections.abc import Awaitable, Callable
-from typing import Any, cast
+from contextlib import AbstractAsyncContextManager
+from types import TracebackType
+from typing import Any, TypeVar, cast
 
 import trio
 
+from webwire._exceptions import WriteError
+
+from . import _happy_eyeballs
 from ._common import (
     CLOSE_WAIT,
+    MAX_DATAGRAM,
     WRITE_CHUNK,
     check_port,
     connect_error,
     connect_timeout,
     describe,
+    open_udp_socket,
     read_error,
     read_timeout,
-    run_logging_errors,
     socket_extra_info,
     tls_error,
     tls_timeout,
+    unix_connect_error,
+    unix_connect_timeout,
     write_error,
     write_timeout,
 )
-from .base import Backend, Event, Lock, NetworkStream, Semaphore
+from ._happy_eyeballs import TCPTarget
+from .base import (
+    Backend,
+    Channel,
+    ChannelClosed,
+    DatagramSocket,
+    Event,
+    Lock,
+    NetworkStream,
+    Semaphore,
+    TaskGroup,
+)
 
-__all__ = ["TrioBackend", "TrioStream"]
+if sys.version_info >= (3, 11):
+    _BaseExceptionGroup = BaseExceptionGroup  # noqa: F821 (a builtin since 3.11)
+else:  # pragma: no cover - trio depends on the backport before 3.11
+    from exceptiongroup import (  # type: ignore[import-not-found,unused-ignore]
+        BaseExceptionGroup as _BaseExceptionGroup,
+    )
+
+__all__ = ["TrioBackend", "TrioDatagramSocket", "TrioStream"]
+
+T = TypeVar("T")
 
 _STREAM_ERRORS = (
     trio.BrokenResourceError,
@@ -157,6 +192,22 @@ class TrioStream(NetworkStream):
             raise write_error(_describe(exc)) from exc
         raise write_timeout(timeout)
 
+    async def send_eof(self) -> None:
+        """Half-close: the peer reads end of stream, reading goes on.
+
+        Raises:
+            WriteError: The connection is closed, failed or uses TLS.
+        """
+        stream = self._stream
+        if not isinstance(stream, trio.SocketStream):
+            raise WriteError("cannot half-close a TLS connection (TLS has no half-close)")
+        if self._socket.fileno() == -1:
+            raise write_error("connection is closed")
+        try:
+            await stream.send_eof()
+        except _STREAM_ERRORS as exc:
+            raise write_error(_describe(exc)) from exc
+
     async def aclose(self) -> None:
         """Close the connection; the socket is closed even when cancelled.
         Never raises network errors; idempotent."""
@@ -222,22 +273,89 @@ class TrioStream(NetworkStream):
         return socket_extra_info(name, tls, self._socket)
 
 
+class TrioDatagramSocket(DatagramSocket):
+    """A connected UDP socket as a trio socket.
+
+    Args:
+        sock: A connected trio UDP socket.
+    """
+
+    __slots__ = ("_socket",)
+
+    def __init__(self, sock: trio.socket.SocketType) -> None:
+        self._socket = sock
+
+    async def send(self, data: bytes) -> None:
+        """Send one datagram.
+
+        Raises:
+            WriteError: The socket is closed or the kernel refused the
+                datagram (ICMP unreachable, too large).
+        """
+        try:
+            await self._socket.send(data)
+        except _STREAM_ERRORS as exc:
+            raise write_error(describe(exc)) from exc
+
+    async def receive(self, timeout: float | None = None) -> bytes:
+        """Receive one datagram within ``timeout`` seconds.
+
+        Raises:
+            ReadTimeout: Nothing arrived within ``timeout`` seconds.
+            ReadError: The socket is closed (a pending receive included),
+                the kernel reported an error (ICMP port unreachable), or
+                another task is receiving.
+        """
+        try:
+            with _scope(timeout):
+                return await self._socket.recv(MAX_DATAGRAM)
+        except _STREAM_ERRORS as exc:
+            raise read_error(describe(exc)) from exc
+        raise read_timeout(timeout)
+
+    async def aclose(self) -> None:
+        """Close the socket; a pending ``receive`` raises
+        :class:`~webwire.ReadError`. Idempotent."""
+        self._socket.close()
+
+    def get_extra_info(self, name: str) -> Any:
+        """``"sockname"``, ``"peername"``, ``"socket"`` (the trio socket);
+        ``None`` when unknown."""
+        return socket_extra_info(name, None, self._socket)
+
+
 class _TrioLock(Lock):
     __slots__ = ("_lock",)
 
     def __init__(self) -> None:
         self._lock = trio.Lock()
 
-    async def acquire(self) -> None:
-        """Wait until the lock is free and take it."""
-        await self._lock.acquire()
+    async def acquire(self, timeout: float | None = None) -> bool:
+        """Take the lock within ``timeout`` seconds; ``False`` on timeout."""
+        if timeout is not None and timeout <= 0:
+            try:
+                self._lock.acquire_nowait()
+            except trio.WouldBlock:
+                return False
+            return True
+        with _scope(timeout):
+            await self._lock.acquire()
+            return True
+        return False
 
     def release(self) -> None:
         """Release the lock (it must be held by the calling task)."""
         self._lock.release()
 
+    def locked(self) -> bool:
+        """Whether the lock is held."""
+        return self._lock.locked()
+
 
 class _TrioEvent(Event):
+    """A :class:`trio.Event`, which cannot be reset: clearing a set event
+    replaces it with a new one (waiters only ever wait on an unset one)."""
+
     __slots__ = ("_event",)
 
     def __init__(self) -> None:
@@ -247,15 +365,21 @@ class _TrioEvent(Event):
         """Set the flag and wake every waiter."""
         self._event.set()
 
+    def clear(self) -> None:
+        """Reset the flag."""
+        if self._event.is_set():
+            self._event = trio.Event()
+
     def is_set(self) -> bool:
         """Whether the flag is set."""
         return self._event.is_set()
 
     async def wait(self, timeout: float | None = None) -> bool:
         """Wait until set or ``timeout`` seconds pass; ``True`` if set."""
+        event = self._event
         with _scope(timeout):
-            await self._event.wait()
-        return self._event.is_set()
+            await event.wait()
+        return event.is_set()
 
 
 class _TrioSemaphore(Semaphore):
@@ -266,6 +390,12 @@ class _TrioSemaphore(Semaphore):
 
     async def acquire(self, timeout: float | None = None) -> bool:
         """Take one unit within ``timeout`` seconds; ``False`` on timeout."""
+        if timeout is not None and timeout <= 0:
+            try:
+                self._semaphore.acquire_nowait()
+            except trio.WouldBlock:
+                return False
+            return True
         with _scope(timeout):
             await self._semaphore.acquire()
             return True
@@ -274,6 +404,163 @@ class _TrioSemaphore(Semaphore):
     def release(self) -> None:
         """Give one unit back."""
         self._semaphore.release()
+
+
+class _TrioChannel(Channel[T]):
+    """A trio memory channel (both ends kept together)."""
+
+    __slots__ = ("_receive", "_send")
+
+    def __init__(self, max_size: int) -> None:
+        if max_size < 1:
+            raise ValueError("a channel holds at least one item")
+        self._send, self._receive = trio.open_memory_channel[T](max_size)
+
+    async def send(self, item: T, timeout: float | None = None) -> bool:
+        """Queue ``item``, waiting up to ``timeout`` seconds for room."""
+        if timeout is not None and timeout <= 0:
+            return self.send_nowait(item)
+        try:
+            with _scope(timeout):
+                await self._send.send(item)
+                return True
+        except (trio.ClosedResourceError, trio.BrokenResourceError) as exc:
+            raise ChannelClosed("the channel is closed") from exc
+        return False
+
+    def send_nowait(self, item: T) -> bool:
+        """Queue ``item`` if there is room; ``False`` when full."""
+        try:
+            self._send.send_nowait(item)
+        except trio.WouldBlock:
+            return False
+        except (trio.ClosedResourceError, trio.BrokenResourceError) as exc:
+            raise ChannelClosed("the channel is closed") from exc
+        return True
+
+    async def receive(self, timeout: float | None = None) -> T:
+        """Take the oldest item, waiting up to ``timeout`` seconds."""
+        if timeout is not None and timeout <= 0:
+            try:
+                return self.receive_nowait()
+            except IndexError:
+                raise read_timeout(timeout) from None
+        try:
+            with _scope(timeout):
+                return await self._receive.receive()
+        except trio.EndOfChannel as exc:
+            raise ChannelClosed("the channel is closed") from exc
+        raise read_timeout(timeout)
+
+    def receive_nowait(self) -> T:
+        """Take the oldest item; ``IndexError`` when empty."""
+        try:
+            return self._receive.receive_nowait()
+        except trio.WouldBlock:
+            raise IndexError("the channel is empty") from None
+        except trio.EndOfChannel as exc:
+            raise ChannelClosed("the channel is closed") from exc
+
+    def close(self) -> None:
+        """Close; waiting senders and (once empty) receivers get
+        :class:`ChannelClosed`."""
+        self._send.close()
+
+    def __len__(self) -> int:
+        return self._send.statistics().current_buffer_used
+
+
+def _is_cancellation(exc: BaseException) -> bool:
+    """Whether ``exc`` is :class:`trio.Cancelled` or a group of only
+    those."""
+    if isinstance(exc, _BaseExceptionGroup):
+        return all(_is_cancellation(inner) for inner in exc.exceptions)
+    return isinstance(exc, trio.Cancelled)
+
+
+def _first_leaf(exc: BaseException) -> BaseException:
+    """The first exception inside (nested) exception groups, preferring one
+    that is not a cancellation; ``exc`` itself when it is no group."""
+    while isinstance(exc, _BaseExceptionGroup) and exc.exceptions:
+        inner = exc.exceptions
+        exc = next((e for e in inner if not _is_cancellation(e)), inner[0])
+    return exc
+
+
+class _TrioTaskGroup(TaskGroup):
+    """A nursery whose tasks never raise into it: a task's error is kept
+    (the first one) and the nursery cancelled, so no exception group
+    forms; a group the nursery raises anyway (an outer cancellation) is
+    unwrapped."""
+
+    def __init__(self) -> None:
+        self._manager: AbstractAsyncContextManager[trio.Nursery] | None = None
+        self._nursery: trio.Nursery | None = None
+        self._error: BaseException | None = None
+
+    async def __aenter__(self) -> TaskGroup:
+        if self._manager is not None:
+            raise RuntimeError("a task group can be entered only once")
+        self._manager = trio.open_nursery()
+        self._nursery = await self._manager.__aenter__()
+        return self
+
+    def start_soon(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        """Start ``fn(*args)`` as a task of the nursery."""
+        if self._nursery is None:
+            raise RuntimeError("the task group is not active")
+        self._nursery.start_soon(self._run, fn, args, name=fn)
+
+    async def _run(self, fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...]) -> None:
+        try:
+            await fn(*args)
+        except BaseException as exc:
+            if _is_cancellation(exc):
+                raise
+            if self._error is None:
+                self._error = _first_leaf(exc)
+            self.cancel()
+
+    def cancel(self) -> None:
+        """Cancel the nursery: every task and the body."""
+        if self._nursery is not None:
+            self._nursery.cancel_scope.cancel()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        manager = self._manager
+        if manager is None or self._nursery is None:
+            raise RuntimeError("the task group was not entered")
+        passed = exc
+        if exc is not None and not _is_cancellation(exc):
+            # The body failed: its error is kept out of the nursery (which
+            # would wrap it in a group) and re-raised below.
+            if self._error is None:
+                self._error = exc
+            self.cancel()
+            passed = None
+        problem: BaseException | None = None
+        try:
+            await manager.__aexit__(
+                type(passed) if passed else None, passed, passed.__traceback__ if passed else None
+            )
+        except BaseException as raised:
+            problem = _first_leaf(raised)
+        finally:
+            self._nursery = None
+        if self._error is not None:
+            if self._error is exc:
+                return False
+            raise self._error
+        if problem is not None:
+            if problem is exc:
+                return False
+            raise problem
+        return True if exc is not None else None
 
 
 class TrioBackend(Backend):
@@ -291,35 +578,85 @@ class TrioBackend(Backend):
         server_hostname: str | None = None,
         local_address: str | None = None,
     ) -> NetworkStream:
-        """See :meth:`Backend.connect_tcp`; uses :func:`trio.open_tcp_stream`
-        with Happy Eyeballs (RFC 8305, 250 ms between attempts)."""
+        """See :meth:`Backend.connect_tcp`; addresses are raced with Happy
+        Eyeballs (RFC 8305, :mod:`._happy_eyeballs`)."""
         check_port(host, port)
-        tcp: trio.SocketStream | None = None
+        target = TCPTarget(host, port, ssl_context, server_hostname or host, local_address)
+        return await _happy_eyeballs.connect_tcp(
+            self, target, timeout, resolve=self._resolve_host, connect=self._connect_address
+        )
+
+    async def _resolve_host(
+        self, host: str, port: int, timeout: float | None
+    ) -> list[tuple[int, str]]:
+        """Happy Eyeballs resolver hook: ``(family, ip)`` pairs of ``host``."""
+        try:
+            with _scope(timeout):
+                infos = await trio.socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+                return [(int(info[0]), str(info[4][0])) for info in infos]
+        except (OSError, UnicodeError, ValueError) as exc:
+            raise connect_error(host, port, describe(exc)) from exc
+        raise connect_timeout(host, port, timeout)
+
+    async def _connect_address(
+        self, target: TCPTarget, family: int, ip: str, timeout: float | None
+    ) -> NetworkStream:
+        """Happy Eyeballs connector hook: TCP to ``ip``, then TLS; the
+        socket is closed when anything fails or the attempt is cancelled."""
+        host, port = target.host, target.port
+        try:
+            sock = trio.socket.socket(family, socket.SOCK_STREAM)
+        except OSError as exc:
+            raise connect_error(host, port, describe(exc)) from exc
         result: TrioStream | None = None
         try:
             with _scope(timeout):
-                tcp = await trio.open_tcp_stream(
-                    host, port, happy_eyeballs_delay=0.25, local_address=local_address
-                )
-                if ssl_context is None:
-                    result = TrioStream(tcp, tcp.socket)
+                if target.local_address is not None:
+                    await sock.bind((target.local_address, 0))
+                await sock.connect((ip, port))
+                tcp = trio.SocketStream(sock)
+                if target.ssl_context is None:
+                    result = TrioStream(tcp, sock)
                 else:
                     tls = trio.SSLStream(
                         tcp,
-                        ssl_context,
-                        server_hostname=server_hostname or host,
+                        target.ssl_context,
+                        server_hostname=target.server_hostname,
                         https_compatible=True,
                     )
                     await tls.do_handshake()
-                    result = TrioStream(tls, tcp.socket)
+                    result = TrioStream(tls, sock)
         except _CONNECT_ERRORS as exc:
             raise connect_error(host, port, _describe(exc)) from exc
         finally:
-            if result is None and tcp is not None:
-                tcp.socket.close()
+            if result is None:
+                sock.close()
         if result is None:
             raise connect_timeout(host, port, timeout)
         return result
+
+    async def connect_unix(self, path: str, *, timeout: float | None) -> NetworkStream:
+        """See :meth:`Backend.connect_unix`; uses
+        :func:`trio.open_unix_socket`."""
+        result: TrioStream | None = None
+        try:
+            with _scope(timeout):
+                stream = await trio.open_unix_socket(path)
+                result = TrioStream(stream, stream.socket)
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise unix_connect_error(path, describe(exc)) from exc
+        if result is None:
+            raise unix_connect_timeout(path, timeout)
+        return result
+
+    async def connect_udp(
+        self,
+        remote_addr: tuple[str, int],
+        local_addr: tuple[str, int] | None = None,
+    ) -> DatagramSocket:
+        """See :meth:`Backend.connect_udp`."""
+        sock = open_udp_socket(remote_addr, local_addr)
+        return TrioDatagramSocket(trio.socket.from_stdlib_socket(sock))
 
     async def sleep(self, seconds: float) -> None:
         """Suspend for ``seconds`` seconds."""
@@ -334,33 +671,20 @@ class TrioBackend(Backend):
         return _TrioLock()
 
     def create_event(self) -> Event:
-        """A new event over :class:`trio.Event`."""
+        """A new resettable event over :class:`trio.Event`."""
         return _TrioEvent()
 
     def create_semaphore(self, value: int) -> Semaphore:
         """A new semaphore holding ``value`` units."""
         return _TrioSemaphore(value)
 
-    def start_background(self, fn: Callable[[], Awaitable[None]]) -> Callable[[], None]:
-        """Run ``fn()`` as a trio system task (cancelled when the run's main
-        task ends). An exception it raises is logged on the ``webwire``
-        logger instead of crashing the run.
+    def create_channel(self, max_size: int) -> Channel[Any]:
+        """A new channel over a trio memory channel of ``max_size`` items."""
+        return _TrioChannel[Any](max_size)
 
-        Returns:
-            A synchronous, idempotent function that cancels the task.
-        """
-        scope = trio.CancelScope()
-
-        async def runner() -> None:
-            with scope:
-                await run_logging_errors(fn)
-
-        trio.lowlevel.spawn_system_task(runner, name=f"webwire background {fn!r}")
-
-        def cancel() -> None:
-            scope.cancel()
-
-        return cancel
+    def create_task_group(self) -> TaskGroup:
+        """A new task group over a nursery (see :class:`_TrioTaskGroup`)."""
+        return _TrioTaskGroup()
 
     async def checkpoint(self) -> None:
         """Let other tasks run and deliver pending cancellation."""

@@ -34,6 +34,17 @@ Routes (every request body is read in full before the response starts):
   Content-Type.
 * ``/no-charset``: :data:`GERMAN_TEXT` in ISO-8859-1, ``text/plain`` without
   a charset.
+* ``/reject-upload``: 413 with a short body (Content-Length), sent at once
+  WITHOUT reading the request body (an early response to an upload); the
+  app then ends, and the server closes the connection its own way
+  (hypercorn at once, resetting a client that is still sending; uvicorn
+  after discarding the rest of the body).
+  ``/reject-upload?linger=S``: the same 413, but the app keeps the
+  exchange open for ``S`` seconds (still not reading) before it ends, as
+  servers with a lingering close do (nginx): the response is complete, yet
+  the connection is not reset under a client that is still sending.
+* WebSocket ``/ws`` (hypercorn): accepts, then echoes every message back
+  until the client closes.
 
 Waiting endpoints watch for ``http.disconnect`` so they end as soon as the
 client closes its connection.
@@ -61,6 +72,7 @@ __all__ = [
     "HAS_BROTLI",
     "JSON_DOCUMENT",
     "LATIN1_TEXT",
+    "REJECT_UPLOAD_BODY",
     "SLOW_BODY_SIZE",
     "app",
     "pattern_bytes",
@@ -317,12 +329,58 @@ async def _lifespan(receive: Receive, send: Send) -> None:
             return
 
 
+REJECT_UPLOAD_BODY = b"upload rejected"
+
+
+async def _reject_upload(scope: Scope, send: Send) -> None:
+    """413 without reading the body; ``?linger=S``: then keep the exchange
+    open for ``S`` seconds (still not reading) before ending it."""
+    query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+    linger = float(query.get("linger", "0"))
+    headers: Headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", str(len(REJECT_UPLOAD_BODY)).encode()),
+    ]
+    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    if not linger:
+        await send({"type": "http.response.body", "body": REJECT_UPLOAD_BODY})
+        return
+    await send({"type": "http.response.body", "body": REJECT_UPLOAD_BODY, "more_body": True})
+    await asyncio.sleep(linger)
+    try:
+        await send({"type": "http.response.body", "body": b""})
+    except Exception:  # the client is gone: nothing left to end
+        pass
+
+
+async def _websocket_echo(receive: Receive, send: Send) -> None:
+    """Accept a WebSocket and echo its messages until it closes."""
+    message = await receive()
+    if message["type"] != "websocket.connect":
+        return
+    await send({"type": "websocket.accept"})
+    while True:
+        message = await receive()
+        if message["type"] != "websocket.receive":
+            return
+        if message.get("text") is not None:
+            await send({"type": "websocket.send", "text": message["text"]})
+        else:
+            await send({"type": "websocket.send", "bytes": message.get("bytes") or b""})
+
+
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
-    """The ASGI 3 entry point (HTTP and lifespan scopes)."""
+    """The ASGI 3 entry point (HTTP, WebSocket and lifespan scopes)."""
     if scope["type"] == "lifespan":
         await _lifespan(receive, send)
         return
+    if scope["type"] == "websocket":
+        await _websocket_echo(receive, send)
+        return
     if scope["type"] != "http":
+        return
+    if scope["path"] == "/reject-upload":
+        await _reject_upload(scope, send)
         return
     body, gone = await _read_body(receive)
     if gone:

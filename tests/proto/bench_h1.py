@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import httptools
 
-from webwire._proto.h1 import H1Connection
+from webwire._proto.h1 import H1Connection, ServerState
 
 RESPONSE = (
     b"HTTP/1.1 200 OK\r\n"
@@ -75,7 +75,7 @@ def parse_only() -> None:
     conn.send_request(b"GET", b"/", [], end_stream=True)
     for _ in range(N):
         conn._reset_cycle()
-        conn._their = 1  # waiting for the response head
+        conn._their = ServerState.SEND_RESPONSE
         conn.receive_data(RESPONSE)
         conn.events()
 

@@ -269,3 +269,40 @@ def test_data_to_send_joins_pieces_in_order() -> None:
     conn.end_request()
     assert conn.data_to_send() == b"0\r\n\r\n"
     assert conn.data_to_send() == b""
+
+
+def test_framing_added_when_fields_carry_none() -> None:
+    conn = H1Connection()
+    conn.send_request(b"POST", b"/", HOST, body_length=3)
+    conn.send_data(b"abc")
+    conn.end_request()
+    assert conn.data_to_send() == (
+        b"POST / HTTP/1.1\r\nHost: example.com\r\nContent-Length: 3\r\n\r\nabc"
+    )
+    conn = H1Connection()
+    conn.send_request(b"POST", b"/", HOST, chunked=True)
+    conn.send_data(b"abc")
+    conn.end_request()
+    assert conn.data_to_send() == (
+        b"POST / HTTP/1.1\r\nHost: example.com\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"3\r\nabc\r\n0\r\n\r\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "field", [(b"content-length", b"2"), (b"Transfer-Encoding", b"gzip, chunked")]
+)
+def test_framing_fields_given_are_kept(field: tuple[bytes, bytes]) -> None:
+    for options in ({"body_length": 5}, {"chunked": True}):
+        conn = H1Connection()
+        conn.send_request(b"PUT", b"/", [*HOST, field], **options)  # type: ignore[arg-type]
+        head = conn.data_to_send()
+        assert head.count(b"\r\n") == 4
+        assert head.endswith(field[0] + b": " + field[1] + b"\r\n\r\n")
+
+
+def test_zero_length_body_framed() -> None:
+    conn = H1Connection()
+    conn.send_request(b"POST", b"/", HOST, end_stream=True, body_length=0)
+    assert conn.data_to_send().endswith(b"Content-Length: 0\r\n\r\n")
+    assert conn.state is H1State.RECEIVING

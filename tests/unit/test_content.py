@@ -57,14 +57,14 @@ def test_str_content_is_utf8() -> None:
 
 
 @pytest.mark.anyio
-async def test_iterable_content_is_chunked() -> None:
+async def test_iterable_content_is_streamed_without_framing() -> None:
     def gen() -> Iterator[bytes | str]:
         yield b"abc"
         yield ""
         yield "déf"
 
     headers, body = encode_request(content=gen())  # type: ignore[arg-type]
-    assert headers == [("Transfer-Encoding", "chunked")]
+    assert headers == []  # framing (chunked on HTTP/1.1) is the driver's job
     assert isinstance(body, StreamBody)
     assert await collect(body) == "abcdéf".encode()
 
@@ -76,7 +76,7 @@ async def test_async_iterable_content() -> None:
         yield b"two"
 
     headers, body = encode_request(content=agen())
-    assert headers == [("Transfer-Encoding", "chunked")]
+    assert headers == []  # framing (chunked on HTTP/1.1) is the driver's job
     assert body is not None and not isinstance(body, bytes)
     assert await collect(body) == b"one two"
 
@@ -120,7 +120,7 @@ async def test_file_content_streamed_in_64k_chunks(tmp_path: Path) -> None:
     path.write_bytes(payload)
     with path.open("rb") as file:
         headers, body = encode_request(content=file)
-        assert headers == [("Transfer-Encoding", "chunked")]
+        assert headers == []  # framing (chunked on HTTP/1.1) is the driver's job
         assert body is not None and not isinstance(body, bytes)
         sizes = []
         received = []
@@ -135,7 +135,7 @@ async def test_file_content_streamed_in_64k_chunks(tmp_path: Path) -> None:
 @pytest.mark.anyio
 async def test_text_file_content_is_utf8() -> None:
     headers, body = encode_request(content=io.StringIO("ünïcode"))  # type: ignore[arg-type]
-    assert headers == [("Transfer-Encoding", "chunked")]
+    assert headers == []  # framing (chunked on HTTP/1.1) is the driver's job
     assert body is not None and not isinstance(body, bytes)
     assert await collect(body) == "ünïcode".encode()
 
@@ -220,7 +220,7 @@ def test_data_bytes_or_str_is_content() -> None:
 @pytest.mark.anyio
 async def test_data_iterable_is_content() -> None:
     headers, body = encode_request(data=iter([b"a", b"b"]))  # type: ignore[arg-type]
-    assert headers == [("Transfer-Encoding", "chunked")]
+    assert headers == []  # framing (chunked on HTTP/1.1) is the driver's job
     assert body is not None and not isinstance(body, bytes)
     assert await collect(body) == b"ab"
 

@@ -4,9 +4,28 @@
 server sends back into the protocol events of :mod:`webwire._proto.events`.
 It does no I/O and keeps no clock: the caller moves bytes between it and a
 socket. Response parsing is done by llhttp (through ``httptools``); this
-module adds request serialisation and validation, body framing on the
-sending side, and the connection life cycle (interim responses, responses
-without content, keep-alive, protocol switches and end of stream).
+module adds request serialisation, body framing on the sending side, and
+the connection life cycle (interim responses, responses without content,
+keep-alive, protocol switches and end of stream).
+
+Each side of the connection has an explicit state, changed only through a
+transition table (as h11 does):
+
+* our side (:class:`ClientState`, the request): ``IDLE`` -> ``SEND_BODY``
+  -> ``DONE`` -> ``IDLE`` (:data:`CLIENT_TRANSITIONS`);
+* their side (:class:`ServerState`, the response): ``IDLE`` ->
+  ``SEND_RESPONSE`` (1xx may come) -> ``SEND_BODY`` (or
+  ``SEND_RAW_BODY``) -> ``DONE`` or ``MUST_CLOSE``, or ``SWITCHED`` after a
+  101 or a 2xx to CONNECT, ``CLOSED`` at end of stream, ``ERROR``
+  (:data:`SERVER_TRANSITIONS`).
+
+Both tables are declared in :mod:`webwire._proto._h1_request` and
+re-exported here. Which event a response head is (interim, switch, final)
+is decided in one place, ``H1Connection._head_event``.
+
+A call that the table does not allow raises :class:`LocalProtocolError`
+and changes nothing; bytes from the server that it does not allow raise
+:class:`RemoteProtocolError` and put their side in ``ERROR``.
 
 One connection carries one request at a time (no pipelining): send it,
 feed what the socket returns (``b""`` at end of stream) until the events
@@ -15,14 +34,48 @@ end with ``EndOfMessage``, then ``start_next_cycle()`` if ``keep_alive``.
 
 from __future__ import annotations
 
-import enum
 from types import SimpleNamespace
 from typing import NoReturn
 
 from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
 
 from webwire._exceptions import LocalProtocolError, RemoteProtocolError
-from webwire._proto._h1_request import _DIGITS, _has_token, _last_token, _serialise_head
+from webwire._proto._fields import framing_fields, has_token, last_token
+from webwire._proto._h1_request import (
+    C_DONE,
+    C_IDLE,
+    C_SEND_BODY,
+    CLIENT_TRANSITIONS,
+    DIGITS,
+    LOCAL_SERVER_EVENTS,
+    S_CLOSED,
+    S_DONE,
+    S_ERROR,
+    S_IDLE,
+    S_MUST_CLOSE,
+    S_SEND_BODY,
+    S_SEND_RAW_BODY,
+    S_SEND_RESPONSE,
+    S_SWITCHED,
+    SE_END,
+    SE_EOF,
+    SE_ERROR,
+    SE_INTERIM,
+    SE_NEW_CYCLE,
+    SE_NOT_REUSABLE,
+    SE_RAW_BODY,
+    SE_REQUEST,
+    SE_RESPONSE,
+    SE_SWITCH,
+    SERVER_GET,
+    SERVER_TRANSITIONS,
+    ClientEvent,
+    ClientState,
+    H1State,
+    RequestWriter,
+    ServerEvent,
+    ServerState,
+)
 from webwire._proto.events import (
     ConnectionTerminated,
     Data,
@@ -32,48 +85,28 @@ from webwire._proto.events import (
     ResponseHead,
 )
 
-__all__ = ["H1Connection", "H1State"]
+__all__ = [
+    "CLIENT_TRANSITIONS",
+    "SERVER_TRANSITIONS",
+    "ClientEvent",
+    "ClientState",
+    "H1Connection",
+    "H1State",
+    "ServerEvent",
+    "ServerState",
+]
 
 Headers = list[tuple[bytes, bytes]]
 
 
-class H1State(enum.Enum):
-    """Where an :class:`H1Connection` is in its request/response cycle.
-
-    Attributes:
-        IDLE: No request started in this cycle.
-        SENDING: The request body is not finished (a response may arrive).
-        RECEIVING: The request is complete; the response is not.
-        DONE: Request and response are complete (see ``keep_alive``).
-        SWITCHED: A 101 response or a 2xx to CONNECT left HTTP/1.1; see
-            :attr:`H1Connection.trailing_data`.
-        CLOSED: The server closed the connection (end of stream).
-        ERROR: A protocol error happened; the connection cannot be used.
-    """
-
-    IDLE = "IDLE"
-    SENDING = "SENDING"
-    RECEIVING = "RECEIVING"
-    DONE = "DONE"
-    SWITCHED = "SWITCHED"
-    CLOSED = "CLOSED"
-    ERROR = "ERROR"
-
-
-# Our side (the request): not started, body in progress, complete.
-_O_IDLE, _O_BODY, _O_DONE = 0, 1, 2
-
-# Their side (the response): no request yet, waiting for the final head
-# (1xx may come first), content in progress, EndOfMessage given, switched to
-# another protocol (101 or CONNECT tunnel), end of stream seen, failed.
-_T_IDLE, _T_HEAD, _T_BODY, _T_DONE, _T_SWITCHED, _T_CLOSED, _T_ERROR = range(7)
+# What the request asks of the response (bits of H1Connection._kind): a
+# response to HEAD has no content; a 2xx to CONNECT and a 101 to Upgrade
+# switch protocols. Any of them makes the parser see one head at a time.
+_KIND_HEAD, _KIND_CONNECT, _KIND_UPGRADE = 1, 2, 4
 
 # Content-Length bodies with at least this many bytes still to come after
 # the first read bypass the parser.
 _BYPASS_MIN = 64 * 1024
-
-# Request body framing.
-_SEND_NONE, _SEND_LENGTH, _SEND_CHUNKED = 0, 1, 2
 
 # A header section may take this many bytes besides its lines (the empty
 # line that ends it).
@@ -83,21 +116,9 @@ _STATUS_LINE_OVERHEAD = 15
 # Bytes around a field line besides name and value: ": " and CRLF.
 _FIELD_LINE_OVERHEAD = 4
 
+
 class _UnsolicitedData(Exception):
     """The server started another message after the response was complete."""
-
-
-def _framing_fields(headers: Headers) -> tuple[bytes | None, bytes | None]:
-    """The Content-Length and Transfer-Encoding values of a response head
-    (the last of each), ``None`` where absent."""
-    content_length: bytes | None = None
-    transfer_encoding: bytes | None = None
-    for name, value in headers:
-        if len(name) == 14 and name.lower() == b"content-length":
-            content_length = value
-        elif len(name) == 17 and name.lower() == b"transfer-encoding":
-            transfer_encoding = value
-    return content_length, transfer_encoding
 
 
 class H1Connection:
@@ -150,27 +171,31 @@ class H1Connection:
         )
         self._parser = HttpResponseParser(self._callbacks)
         self._parser_ok = True
-        self._outgoing: list[bytes] = []
+        self._writer = RequestWriter()
+        self._outgoing = self._writer.outgoing
         self._events: list[Event] = []
         self._pending = bytearray()
         self._trailing = bytearray()
         self._head_buf = bytearray()
-        self._error: Exception | None = None
         self._callback_error: Exception | None = None
-        self._our = _O_IDLE
-        self._their = _T_IDLE
+        self._their = S_IDLE
         self.received_any = False
         self._reset_cycle()
 
     def _reset_cycle(self) -> None:
-        """Clear the per-request state."""
-        self._send_framing = _SEND_NONE
-        self._send_left = self._head_fed = self._scan_from = 0
-        self._request_close = self._is_head = self._is_connect = self._split_heads = False
-        self._keep_alive = self._interim_seen = False
+        """Clear what the previous request and response left (data, not
+        state: the states move through the transition tables)."""
+        # The request: what it asks of the response.
+        self._kind = 0
+        self._request_close = False
+        # The response: head bytes fed to the parser and scanned, whether a
+        # 1xx came first, and whether it ends the connection.
+        self._head_fed = self._scan_from = 0
+        self._interim_seen = False
+        self._close_after = False
         # Long Content-Length bodies bypass the parser once their head is
         # parsed: the bytes are passed on as they are, without a copy.
-        self._bypass = self._bypass_checked = False
+        self._bypass_checked = False
         self._body_seen = self._body_left = 0
         self._final_headers: Headers = []
         self._reason = b""
@@ -179,21 +204,31 @@ class H1Connection:
     # ----------------------------------------------------------------- state
 
     @property
+    def our_state(self) -> ClientState:
+        """Our side: the request of the current cycle."""
+        return self._writer.state
+
+    @property
+    def their_state(self) -> ServerState:
+        """Their side: the response of the current cycle."""
+        return self._their
+
+    @property
     def state(self) -> H1State:
         """The connection's place in the request/response cycle."""
         their = self._their
-        if self._error is not None or their == _T_ERROR:
+        if their is S_ERROR:
             return H1State.ERROR
-        if their == _T_SWITCHED:
+        if their is S_SWITCHED:
             return H1State.SWITCHED
-        if their == _T_CLOSED:
+        if their is S_CLOSED:
             return H1State.CLOSED
-        our = self._our
-        if our == _O_IDLE:
+        our = self._writer.state
+        if our is C_IDLE:
             return H1State.IDLE
-        if our == _O_BODY:
+        if our is C_SEND_BODY:
             return H1State.SENDING
-        if their == _T_DONE:
+        if their is S_DONE or their is S_MUST_CLOSE:
             return H1State.DONE
         return H1State.RECEIVING
 
@@ -206,7 +241,7 @@ class H1Connection:
         keep-alive``; RFC 9112 section 9.3), the response did not end with
         the connection, and nothing unexpected followed it.
         """
-        return self._keep_alive and self._our == _O_DONE and self._their == _T_DONE
+        return self._writer.state is C_DONE and self._their is S_DONE
 
     @property
     def trailing_data(self) -> bytes:
@@ -225,6 +260,35 @@ class H1Connection:
     def handle_deadline(self, now: float) -> None:
         """Does nothing: HTTP/1.1 keeps no timers (``now`` is in seconds)."""
 
+    def _refuse(self, action: str) -> NoReturn:
+        """Raise the LocalProtocolError of a call that our side's table
+        (or a failed server side) does not allow; ``action`` names it."""
+        raise LocalProtocolError(f"cannot {action}: the connection is {self.state.value}")
+
+    def _server_step(self, event: ServerEvent) -> None:
+        """Move their side by ``event`` (:data:`SERVER_TRANSITIONS`).
+
+        Raises:
+            LocalProtocolError: A local event (``REQUEST``, ``NEW_CYCLE``)
+                the table does not allow; nothing changes.
+            RemoteProtocolError: A server event the table does not allow;
+                their side is then ``ERROR``.
+        """
+        new = SERVER_GET((self._their, event))
+        if new is None:
+            self._illegal(event)
+        self._their = new
+
+    def _illegal(self, event: ServerEvent) -> NoReturn:
+        """Refuse a server-side move that :data:`SERVER_TRANSITIONS` does
+        not allow (see :meth:`_server_step`)."""
+        message = f"{event.name} is not allowed when the server side is {self._their.name}"
+        if event in LOCAL_SERVER_EVENTS:
+            raise LocalProtocolError(message)
+        error = RemoteProtocolError(f"unexpected response: {message}")
+        self._callback_error = error
+        self._fail(error)
+
     # --------------------------------------------------------------- sending
 
     def send_request(
@@ -234,15 +298,20 @@ class H1Connection:
         headers: list[tuple[bytes, bytes]],
         *,
         end_stream: bool = False,
+        body_length: int | None = None,
+        chunked: bool = False,
     ) -> None:
         """Serialise a request line and header section (RFC 9112 sections 3
         and 5).
 
         Fields are written in the given order, exactly as given; the caller
-        supplies ``Host`` and the framing, which is read from them (RFC 9112
-        section 6): chunked ``Transfer-Encoding`` makes :meth:`send_data`
-        chunk-encode, ``Content-Length: N`` allows exactly N body bytes,
-        neither allows none. HEAD, CONNECT and ``Upgrade`` are remembered.
+        supplies ``Host``. The body framing is read from the fields (RFC
+        9112 section 6): chunked ``Transfer-Encoding`` makes
+        :meth:`send_data` chunk-encode, ``Content-Length: N`` allows exactly
+        N body bytes, neither allows none. When the fields carry neither,
+        ``chunked`` adds ``Transfer-Encoding: chunked`` and ``body_length``
+        adds ``Content-Length``. HEAD, CONNECT and ``Upgrade`` are
+        remembered: they decide how the response is read.
 
         Args:
             method: The method token, e.g. ``b"GET"``.
@@ -251,6 +320,10 @@ class H1Connection:
                 (CONNECT).
             headers: ``(name, value)`` pairs of bytes.
             end_stream: Also end the request (no body follows).
+            body_length: Length in bytes of the body to come, announced
+                when the fields do not frame it.
+            chunked: A body of unknown length follows: chunked coding is
+                used when the fields do not frame it.
 
         Raises:
             LocalProtocolError: The connection is not idle, or the request is
@@ -260,47 +333,27 @@ class H1Connection:
                 ``Content-Length``, or a ``Transfer-Encoding`` that is not
                 chunked or comes with ``Content-Length`` (RFC 9112 6.1).
         """
-        if self._our != _O_IDLE or self._their != _T_IDLE or self._error is not None:
-            raise LocalProtocolError(f"cannot send a request: the connection is {self.state.value}")
-        data, content_length, transfer_encoding, close, upgrade = _serialise_head(
-            method, target, headers
-        )
-        self._set_framing(content_length, transfer_encoding)
-        self._outgoing.append(data)
+        their = SERVER_GET((self._their, SE_REQUEST))
+        if their is None:
+            self._refuse("send a request")
+        written = self._writer.head(method, target, headers, body_length, chunked)
+        if written is None:
+            self._refuse("send a request")
+        close, upgrade = written
+        self._their = their
         self._request_close = close
-        self._is_head = is_head = method == b"HEAD"
-        self._is_connect = is_connect = method == b"CONNECT"
-        self._split_heads = is_head or is_connect or upgrade
-        self._our = _O_BODY
-        self._their = _T_HEAD
+        kind = _KIND_UPGRADE if upgrade else 0
+        if method == b"HEAD":
+            kind |= _KIND_HEAD
+        elif method == b"CONNECT":
+            kind |= _KIND_CONNECT
+        self._kind = kind
         if end_stream:
-            self.end_request()
+            self._writer.end()
         if self._pending:
             data = bytes(self._pending)
             self._pending.clear()
             self.receive_data(data)
-
-    def _set_framing(self, content_length: bytes | None, transfer_encoding: bytes | None) -> None:
-        """Choose the request body framing (RFC 9112 section 6)."""
-        if transfer_encoding is not None:
-            if content_length is not None:
-                raise LocalProtocolError(
-                    "a request cannot carry both Transfer-Encoding and Content-Length "
-                    "(RFC 9112 section 6.2)"
-                )
-            if _last_token(transfer_encoding) != b"chunked":
-                raise LocalProtocolError(
-                    f"Transfer-Encoding {transfer_encoding!r} must end in 'chunked' "
-                    "(RFC 9112 section 6.1)"
-                )
-            self._send_framing = _SEND_CHUNKED
-        elif content_length is not None:
-            if _DIGITS(content_length) is None:
-                raise LocalProtocolError(f"invalid Content-Length {content_length!r}")
-            self._send_framing = _SEND_LENGTH
-            self._send_left = int(content_length)
-        else:
-            self._send_framing = _SEND_NONE
 
     def send_data(self, data: bytes) -> None:
         """Send a piece of the request body.
@@ -315,26 +368,8 @@ class H1Connection:
             LocalProtocolError: No request body is in progress, the request
                 has no body framing, or the data exceeds ``Content-Length``.
         """
-        if self._our != _O_BODY or self._error is not None:
-            raise LocalProtocolError(f"cannot send body data: the connection is {self.state.value}")
-        if not data:
-            return
-        framing = self._send_framing
-        if framing == _SEND_CHUNKED:
-            self._outgoing += (b"%x\r\n" % len(data), data, b"\r\n")
-        elif framing == _SEND_LENGTH:
-            if len(data) > self._send_left:
-                raise LocalProtocolError(
-                    f"request body exceeds its Content-Length by {len(data) - self._send_left}"
-                    " bytes"
-                )
-            self._send_left -= len(data)
-            self._outgoing.append(data)
-        else:
-            raise LocalProtocolError(
-                "the request has no Content-Length or Transfer-Encoding header, so it "
-                "cannot carry a body"
-            )
+        if self._their is S_ERROR or not self._writer.data(data):
+            self._refuse("send body data")
 
     def end_request(self) -> None:
         """End the request body (``0\\r\\n\\r\\n`` when chunked, RFC 9112
@@ -344,17 +379,8 @@ class H1Connection:
             LocalProtocolError: No request body is in progress, or fewer
                 bytes were sent than the declared ``Content-Length``.
         """
-        if self._our != _O_BODY or self._error is not None:
-            raise LocalProtocolError(
-                f"cannot end the request: the connection is {self.state.value}"
-            )
-        if self._send_framing == _SEND_CHUNKED:
-            self._outgoing.append(b"0\r\n\r\n")
-        elif self._send_framing == _SEND_LENGTH and self._send_left:
-            raise LocalProtocolError(
-                f"request body is {self._send_left} bytes short of its Content-Length"
-            )
-        self._our = _O_DONE
+        if self._their is S_ERROR or not self._writer.end():
+            self._refuse("end the request")
 
     def data_to_send(self) -> bytes:
         """Take the bytes waiting to be written to the connection.
@@ -405,51 +431,55 @@ class H1Connection:
             LocalProtocolError: The connection already failed.
         """
         their = self._their
-        if self._bypass:
-            self._receive_bypass(data)
-        elif their == _T_HEAD or their == _T_BODY:  # noqa: SIM109 - hot path
+        if their is S_SEND_RAW_BODY:
+            self._receive_raw(data)
+        elif their is S_SEND_BODY or their is S_SEND_RESPONSE:
             if not data:
                 self._receive_eof()
-            elif self._split_heads and their == _T_HEAD:
+            elif self._kind and their is S_SEND_RESPONSE:
                 self.received_any = True
                 self._receive_split(data)
             else:
                 self.received_any = True
                 self._feed(data)
-        elif their == _T_IDLE or their == _T_DONE:  # noqa: SIM109
+        elif their is S_IDLE or their is S_DONE:
             if data:
                 self._keep_between(data)
             else:
-                self._keep_alive = False
-                self._pending.clear()
-                self._their = _T_CLOSED
-                self._events.append(ConnectionTerminated(0, "server closed the connection"))
-        elif their == _T_SWITCHED:
+                self._terminated()
+        elif their is S_MUST_CLOSE:
+            if not data:
+                self._terminated()
+        elif their is S_SWITCHED:
             self._trailing += data
-        elif their == _T_ERROR:
+        elif their is S_ERROR:
             raise LocalProtocolError("the connection failed earlier and cannot be used")
+
+    def _terminated(self) -> None:
+        """End of stream with no response in progress."""
+        self._pending.clear()
+        self._server_step(SE_EOF)
+        self._events.append(ConnectionTerminated(0, "server closed the connection"))
 
     def _keep_between(self, data: bytes) -> None:
         """Keep bytes that arrived outside a response for the next cycle."""
-        if self._their == _T_DONE and not self._keep_alive:
-            return
         pending = self._pending
         pending += data
         if len(pending) > self._max_header_size + _HEAD_END:
             pending.clear()
-            if self._their == _T_DONE:
-                self._keep_alive = False
+            if self._their is S_DONE:
+                self._server_step(SE_NOT_REUSABLE)
             else:
                 self._fail(f"server sent more than {self._max_header_size} bytes before a request")
 
     def _receive_eof(self) -> None:
         """Handle the end of stream while a response is expected."""
-        if self._their == _T_HEAD:
+        if self._their is S_SEND_RESPONSE:
             if not self.received_any:
                 self._fail("server disconnected without sending a response")
             self._fail("server disconnected before the end of the response header section")
-        content_length, transfer_encoding = _framing_fields(self._final_headers)
-        if transfer_encoding is not None and _last_token(transfer_encoding) == b"chunked":
+        content_length, transfer_encoding = framing_fields(self._final_headers)
+        if transfer_encoding is not None and last_token(transfer_encoding) == b"chunked":
             self._fail("server disconnected in the middle of a chunked response body")
         if transfer_encoding is None and content_length is not None:
             self._fail(
@@ -457,18 +487,15 @@ class H1Connection:
                 f"(Content-Length: {content_length.decode('latin-1')})"
             )
         # Close-delimited content (RFC 9112 section 6.3, rules 7 and 8).
-        self._keep_alive = False
+        self._server_step(SE_EOF)
         self._events.append(EndOfMessage(0, []))
-        self._their = _T_CLOSED
 
     def _fail(self, exc: Exception | str, cause: BaseException | None = None) -> NoReturn:
-        """Enter the error state and raise ``exc`` (a message means a
+        """Put their side in ``ERROR`` and raise ``exc`` (a message means a
         RemoteProtocolError)."""
         if isinstance(exc, str):
             exc = RemoteProtocolError(exc)
-        self._their = _T_ERROR
-        self._error = exc
-        self._keep_alive = False
+        self._their = SERVER_GET((self._their, SE_ERROR), S_ERROR)
         raise exc from cause
 
     def _too_large(self) -> str:
@@ -485,7 +512,7 @@ class H1Connection:
         buf = self._head_buf
         buf += data
         limit = self._max_header_size + _HEAD_END
-        while self._their == _T_HEAD:
+        while self._their is S_SEND_RESPONSE:
             end = buf.find(b"\r\n\r\n", self._scan_from)
             if end < 0:
                 if len(buf) >= limit:
@@ -505,27 +532,28 @@ class H1Connection:
         rest = bytes(buf)
         buf.clear()
         their = self._their
-        if their == _T_SWITCHED:
+        if their is S_SWITCHED:
             self._trailing += rest
-        elif their == _T_DONE:
-            self._keep_between(rest)
+        elif their is S_DONE or their is S_MUST_CLOSE:
+            if their is S_DONE:
+                self._keep_between(rest)
         else:
             self._feed(rest)
 
     def _feed(self, data: bytes) -> None:
         """Run the parser over ``data``, bounding the bytes a head may take."""
         try:
-            if self._their == _T_HEAD:
+            if self._their is S_SEND_RESPONSE:
                 if self._head_fed + len(data) > self._max_header_size + _HEAD_END:
                     self._feed_bounded(data)
                     return
                 self._head_fed += len(data)
             self._parser.feed_data(data)
-            if self._their == _T_BODY and not self._bypass_checked:
+            if self._their is S_SEND_BODY and not self._bypass_checked:
                 self._check_bypass()
         except HttpParserUpgrade:
             self._parser_ok = False
-            if self._their != _T_SWITCHED:
+            if self._their is not S_SWITCHED:
                 self._fail("unexpected protocol switch in the response")
         except HttpParserError as exc:
             self._parser_error(exc)
@@ -534,23 +562,21 @@ class H1Connection:
         """After the first feed that leaves a body unfinished: bypass the
         parser for the rest of a long Content-Length body."""
         self._bypass_checked = True
-        content_length, transfer_encoding = _framing_fields(self._final_headers)
+        content_length, transfer_encoding = framing_fields(self._final_headers)
         if transfer_encoding is not None or content_length is None:
             return
-        if _DIGITS(content_length) is None:
+        if DIGITS(content_length) is None:
             return
         left = int(content_length) - self._body_seen
         if left >= _BYPASS_MIN:
             self._body_left = left
-            self._bypass = True
+            self._server_step(SE_RAW_BODY)
 
-    def _receive_bypass(self, data: bytes) -> None:
+    def _receive_raw(self, data: bytes) -> None:
         """Content bytes of a Content-Length body, without the parser."""
         if not data:
-            self._bypass = False
             self._receive_eof()
             return
-        self.received_any = True
         left = self._body_left
         if len(data) < left:
             self._body_left = left - len(data)
@@ -558,15 +584,14 @@ class H1Connection:
             return
         if left:
             self._events.append(Data(0, data[:left] if len(data) > left else data))
-        self._events.append(EndOfMessage(0, []))
-        self._bypass = False
         self._body_left = 0
         self._parser_ok = False
-        self._their = _T_DONE
-        if len(data) > left:
-            # Bytes right after the response in the same read: not trusted
-            # to start the next one (as when the parser sees them).
-            self._keep_alive = False
+        self._server_step(SE_END)
+        self._events.append(EndOfMessage(0, []))
+        if self._close_after or len(data) > left:
+            # Bytes right after the response in the same read are not
+            # trusted to start the next one (as when the parser sees them).
+            self._server_step(SE_NOT_REUSABLE)
 
     def _feed_bounded(self, data: bytes) -> None:
         """Feed ``data`` in pieces so that no header section grows past
@@ -577,7 +602,7 @@ class H1Connection:
         parser = self._parser
         limit = self._max_header_size + _HEAD_END
         while pos < size:
-            if self._their != _T_HEAD:
+            if self._their is not S_SEND_RESPONSE:
                 parser.feed_data(view[pos:])
                 return
             room = limit - self._head_fed
@@ -593,14 +618,18 @@ class H1Connection:
         self._parser_ok = False
         error = self._callback_error
         self._callback_error = None
+        their = self._their
         if isinstance(error, _UnsolicitedData) or (
-            error is None and self._their in (_T_DONE, _T_SWITCHED)
+            error is None and (their is S_DONE or their is S_MUST_CLOSE or their is S_SWITCHED)
         ):
             # The response is complete; whatever came after it cannot be
             # trusted to start the next one, so the connection is not reused.
-            self._keep_alive = False
+            if their is S_DONE or their is S_MUST_CLOSE:
+                self._server_step(SE_NOT_REUSABLE)
             return
         if error is not None:
+            if their is S_ERROR:
+                raise error from exc
             self._fail(error, exc)
         self._fail(f"malformed HTTP response: {exc}", exc)
 
@@ -615,7 +644,7 @@ class H1Connection:
         raise exc
 
     def _on_message_begin(self) -> None:
-        if self._their != _T_HEAD:
+        if self._their is not S_SEND_RESPONSE:
             self._callback_fail(_UnsolicitedData())
 
     def _on_status(self, reason: bytes) -> None:
@@ -629,7 +658,7 @@ class H1Connection:
         self._headers.append((name, value))
 
     def _on_headers_complete(self) -> None:
-        if self._their != _T_HEAD:  # pragma: no cover - llhttp ends trailers without it
+        if self._their is not S_SEND_RESPONSE:  # pragma: no cover - llhttp ends trailers without it
             return
         parser = self._parser
         version = parser.get_http_version()
@@ -644,24 +673,63 @@ class H1Connection:
         self._head_fed = 0
         self._check_head_size(headers)
         status = parser.get_status_code()
-        if status < 200:
-            self._interim_head(status, headers)
+        reason = self._reason
+        self._reason = b""
+        if status >= 200 and not self._kind:
+            their = SERVER_GET((S_SEND_RESPONSE, SE_RESPONSE))
+            assert their is not None
+            self._their = their
+            self._final_headers = headers
+            self._events.append(ResponseHead(0, status, reason, headers, http_version))
+            self._close_after = self._request_close or not parser.should_keep_alive()
             return
-        self._events.append(ResponseHead(0, status, self._reason, headers, http_version))
+        self._special_head(status, reason, headers, http_version)
+
+    def _special_head(
+        self, status: int, reason: bytes, headers: Headers, http_version: str
+    ) -> None:
+        """A 1xx head, or a final head to HEAD, CONNECT or an upgrade
+        request: the cases where llhttp cannot know what follows."""
+        event = self._head_event(status)
+        if status < 200:
+            self._interim_head(event, status, reason, headers)
+            return
+        self._server_step(event)
         self._final_headers = headers
-        self._their = _T_BODY
-        if self._is_head or (self._is_connect and status < 300):
-            # No content follows (RFC 9110 sections 9.3.2 and 9.3.6): llhttp
-            # cannot know, so the message ends here and it is not fed again.
+        self._events.append(ResponseHead(0, status, reason, headers, http_version))
+        if event is SE_SWITCH:
+            # A tunnel: no content follows the 2xx to CONNECT (RFC 9110
+            # section 9.3.6); the parser is not fed again.
             self._parser_ok = False
             self._events.append(EndOfMessage(0, []))
-            if self._is_connect:
-                self._their = _T_SWITCHED
-            else:
-                self._their = _T_DONE
-                self._keep_alive = self._reusable(headers, version)
+        elif self._kind & _KIND_HEAD:
+            # No content follows (RFC 9110 section 9.3.2): llhttp cannot
+            # know, so the message ends here and it is not fed again.
+            self._parser_ok = False
+            self._server_step(SE_END)
+            self._events.append(EndOfMessage(0, []))
+            if not self._reusable(headers, http_version):
+                self._server_step(SE_NOT_REUSABLE)
         else:
-            self._keep_alive = not self._request_close and parser.should_keep_alive()
+            self._close_after = self._request_close or not self._parser.should_keep_alive()
+
+    def _head_event(self, status: int) -> ServerEvent:
+        """What a response head with ``status`` is for the current request.
+
+        Returns:
+            ``INTERIM`` for 1xx but 101 (RFC 9110 section 15.2), ``SWITCH``
+            for 101 to a request with ``Upgrade`` (section 7.8) and for 2xx
+            to ``CONNECT`` (section 9.3.6), else ``RESPONSE``.
+        """
+        if status < 200:
+            if status != 101:
+                return SE_INTERIM
+            if not self._kind & _KIND_UPGRADE:
+                self._callback_fail("101 Switching Protocols to a request without Upgrade")
+            return SE_SWITCH
+        if self._kind & _KIND_CONNECT and status < 300:
+            return SE_SWITCH
+        return SE_RESPONSE
 
     def _check_head_size(self, headers: Headers) -> None:
         """Apply the field-count limit, and the size limit where the bytes
@@ -675,33 +743,32 @@ class H1Connection:
             if size > self._max_header_size:
                 self._callback_fail(self._too_large())
 
-    def _interim_head(self, status: int, headers: Headers) -> None:
+    def _interim_head(
+        self, event: ServerEvent, status: int, reason: bytes, headers: Headers
+    ) -> None:
         """A 1xx response head was parsed (RFC 9110 section 15.2)."""
-        reason = self._reason
-        self._reason = b""
         self._interim_seen = True
-        if status == 101:
-            if not self._split_heads:
-                self._callback_fail("101 Switching Protocols to a request without Upgrade")
-            self._events.append(InformationalResponse(0, 101, reason, headers))
-            self._their = _T_SWITCHED
+        if event is SE_SWITCH:
             self._parser_ok = False
+            self._server_step(event)
+            self._events.append(InformationalResponse(0, 101, reason, headers))
             return
         for name, value in headers:
             lname = name.lower()
             if lname == b"transfer-encoding" or (lname == b"content-length" and value != b"0"):
                 self._callback_fail(f"interim response {status} must not have content")
+        self._server_step(event)
         self._events.append(InformationalResponse(0, status, reason, headers))
 
-    def _reusable(self, headers: Headers, version: str) -> bool:
+    def _reusable(self, headers: Headers, http_version: str) -> bool:
         """Keep-alive rules of RFC 9112 section 9.3 from the fields alone,
         for responses whose framing llhttp cannot know (to HEAD)."""
         close = self._request_close
-        keep = version == "1.1"
+        keep = http_version == "HTTP/1.1"
         for name, value in headers:
             if len(name) == 10 and name.lower() == b"connection":
-                close = close or _has_token(value, b"close")
-                keep = keep or _has_token(value, b"keep-alive")
+                close = close or has_token(value, b"close")
+                keep = keep or has_token(value, b"keep-alive")
         return keep and not close
 
     def _on_body(self, body: bytes) -> None:
@@ -709,14 +776,18 @@ class H1Connection:
         self._events.append(Data(0, body))
 
     def _on_message_complete(self) -> None:
-        if self._their == _T_BODY:
+        if self._their is S_SEND_BODY:
             trailers = self._headers
             if len(trailers) > self._max_header_count:
                 self._callback_fail(
                     f"response trailer section exceeds {self._max_header_count} fields"
                 )
+            their = SERVER_GET((S_SEND_BODY, SE_END))
+            assert their is not None
+            self._their = their
             self._events.append(EndOfMessage(0, trailers))
-            self._their = _T_DONE
+            if self._close_after:
+                self._server_step(SE_NOT_REUSABLE)
 
     # -------------------------------------------------------------- recycling
 
@@ -730,14 +801,14 @@ class H1Connection:
             LocalProtocolError: The request or the response is not complete,
                 or the connection cannot be reused (see :attr:`keep_alive`).
         """
-        if not self.keep_alive:
+        their = SERVER_GET((self._their, SE_NEW_CYCLE))
+        if their is None or not self._writer.next_cycle():
             raise LocalProtocolError(
                 f"cannot start a new request: the connection is {self.state.value} and not reusable"
             )
+        self._their = their
         if not self._parser_ok:
             self._parser = HttpResponseParser(self._callbacks)
             self._parser_ok = True
-        self._our = _O_IDLE
-        self._their = _T_IDLE
         self.received_any = False
         self._reset_cycle()

@@ -3,11 +3,152 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["RawResponse", "ResponseStream", "bound_timeout"]
+if TYPE_CHECKING:
+    import yarl
+
+    from webwire._backends.base import NetworkStream
+    from webwire._config import Timeout
+
+    from .connect import Origin
+
+__all__ = [
+    "Connection",
+    "RawResponse",
+    "ResponseStream",
+    "StaleConnection",
+    "TransportRequest",
+    "bound_timeout",
+]
+
+Headers = list[tuple[bytes, bytes]]
+
+
+@dataclass(slots=True)
+class TransportRequest:
+    """One request as the transport layer carries it.
+
+    Attributes:
+        method: Request method, e.g. ``b"GET"`` (a token, RFC 9110 section 9).
+        url: Absolute ``http``/``https`` URL.
+        target: The request target, ``b"/path?query"`` (origin form), or
+            ``b"host:port"`` for ``CONNECT`` (authority form).
+        headers: Header fields to send, in order, ``Host`` included. No
+            framing fields are needed: each version driver frames the body
+            itself (HTTP/1.1 adds ``Content-Length`` or chunked coding when
+            absent; HTTP/2 and HTTP/3 drop connection-specific fields).
+        body: The content, an async iterable of chunks, or ``None``.
+        timeout: Connect, read, write and pool limits (seconds).
+        deadline: Absolute ``backend.monotonic()`` time bounding every step,
+            or ``None``.
+        extensions: Per-request options (``"protocol"`` for an extended
+            CONNECT, RFC 8441 section 4).
+    """
+
+    method: bytes
+    url: yarl.URL
+    target: bytes
+    headers: Headers
+    body: bytes | AsyncIterable[bytes] | None
+    timeout: Timeout
+    deadline: float | None
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
+class StaleConnection(Exception):
+    """A reused connection turned out to be closed by the server before it
+    processed the request (HTTP/1.1: no byte of a response arrived; HTTP/2:
+    the stream was refused or above a GOAWAY's last stream id). The request
+    may be retried on a new connection. Never reaches users: the pool turns
+    it into a retry or into the ``__cause__`` error.
+
+    Attributes:
+        error: The failure to report if the request is not retried.
+        unprocessed: ``True`` when the server guaranteed it did not process
+            the request (HTTP/2 ``REFUSED_STREAM`` or GOAWAY, RFC 9113
+            section 8.7), so any method may be retried; otherwise only
+            idempotent ones (RFC 9110 section 9.2.2).
+    """
+
+    def __init__(self, error: BaseException, *, unprocessed: bool = False) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.unprocessed = unprocessed
+
+
+class Connection(ABC):
+    """One connection of the pool, whatever its HTTP version.
+
+    The pool calls every method but :meth:`handle_request` under its
+    bookkeeping lock, so they must be synchronous and quick. A connection is
+    built with an ``on_release(conn)`` callback that it calls
+    (synchronously, without the pool lock held) each time one of its
+    requests ends: the response body read to the end or closed, or the
+    request failed. The pool then asks :meth:`has_expired` and
+    :meth:`is_idle` to decide whether to keep, park or close it.
+
+    Attributes:
+        origin: The origin the connection was opened for (its pool key).
+        http_version: ``"HTTP/1.1"``, ``"HTTP/2"`` or ``"HTTP/3"``.
+        idle_since: ``backend.monotonic()`` when the last request ended.
+    """
+
+    origin: Origin
+    http_version: str
+    idle_since: float
+
+    @abstractmethod
+    def can_handle(self, origin: Origin) -> bool:
+        """Whether requests for ``origin`` may use this connection."""
+
+    @abstractmethod
+    def is_available(self) -> bool:
+        """Whether one more request can start now: a free stream slot and
+        the connection neither closing nor broken."""
+
+    @abstractmethod
+    def is_idle(self) -> bool:
+        """Whether no request is in flight."""
+
+    @abstractmethod
+    def has_expired(self, now: float) -> bool:
+        """Whether the connection must be closed rather than used again:
+        closed or broken, closed by the peer (EOF, GOAWAY), out of stream
+        ids, or idle since longer than its keep-alive expiry at ``now``
+        (``backend.monotonic()`` seconds)."""
+
+    @abstractmethod
+    def reserve(self) -> None:
+        """Take one stream slot for a request about to call
+        :meth:`handle_request` (called right after :meth:`is_available`
+        returned ``True``, under the pool lock)."""
+
+    @abstractmethod
+    async def handle_request(self, request: TransportRequest) -> RawResponse:
+        """Send a request on a slot taken with :meth:`reserve` and return
+        the response head with its body stream.
+
+        The slot is given back (``on_release``) when the body is read to the
+        end or closed, or at once when this raises.
+
+        Raises:
+            StaleConnection: The request was not processed and may be
+                retried on another connection.
+            TransportError: Any other failure.
+        """
+
+    @abstractmethod
+    def close(self) -> None:
+        """Close at once (synchronous, never raises, idempotent); requests
+        in flight fail."""
+
+    async def aclose(self) -> None:
+        """Close gracefully where the protocol allows (HTTP/2 GOAWAY);
+        never raises network errors."""
+        self.close()
 
 
 class ResponseStream(ABC):
@@ -38,6 +179,11 @@ class RawResponse:
         headers: Header fields as received, in order.
         stream: The body.
         extensions: Extra details (``"peername"``, ``"tls_version"``, ...).
+            For a ``101`` answer to an upgrade request, or a ``2xx`` answer
+            to ``CONNECT``, ``"detach"`` is a function that takes no
+            argument and returns the connection as a :class:`NetworkStream`
+            (the bytes that arrived after the response head are read first)
+            and takes it out of the pool; see :data:`Detach`.
     """
 
     status_code: int
@@ -46,6 +192,11 @@ class RawResponse:
     headers: list[tuple[bytes, bytes]]
     stream: ResponseStream
     extensions: dict[str, Any] = field(default_factory=dict)
+
+
+Detach = Callable[[], "NetworkStream"]
+"""``RawResponse.extensions["detach"]``: hand the connection over as a byte
+stream (WebSocket after ``101``, tunnels after ``CONNECT``)."""
 
 
 def bound_timeout(timeout: float | None, deadline: float | None, now: float) -> float | None:

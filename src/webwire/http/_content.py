@@ -2,9 +2,12 @@
 
 :func:`encode_request` turns the ``content=``, ``data=``, ``files=`` and
 ``json=`` arguments of a request into the header fields that describe the
-body (``Content-Type``, ``Content-Length`` or ``Transfer-Encoding``) and the
-body itself, either ``bytes`` or an async iterable of ``bytes`` chunks that
-the transport sends as they come.
+body (``Content-Type``, and ``Content-Length`` when the length is known) and
+the body itself, either ``bytes`` or an async iterable of ``bytes`` chunks
+that the transport sends as they come. A streamed body of unknown length
+gets no framing field here: the HTTP version driver frames it (chunked
+coding on HTTP/1.1, RFC 9112 section 7.1; DATA frames on HTTP/2 and
+HTTP/3, which have no ``Transfer-Encoding``).
 """
 
 from __future__ import annotations
@@ -121,10 +124,19 @@ async def iter_chunks(source: object) -> AsyncIterator[bytes]:
         async for chunk in iter_file(source):
             yield chunk
     elif isinstance(source, AsyncIterable):
-        async for item in source:
-            data = _to_bytes(item)
-            if data:
-                yield data
+        iterator = source.__aiter__()
+        finished = False
+        try:
+            async for item in iterator:
+                data = _to_bytes(item)
+                if data:
+                    yield data
+            finished = True
+        finally:
+            # Left early (the transport stopped sending): close the source.
+            aclose = getattr(iterator, "aclose", None)
+            if not finished and aclose is not None:
+                await aclose()
     elif isinstance(source, Iterable):
         for item in source:
             data = _to_bytes(item)
@@ -174,7 +186,7 @@ def _content_body(content: object) -> tuple[list[tuple[str, str]], RequestBody]:
             f"not {type(content).__name__}"
         )
     stream = StreamBody(lambda: iter_chunks(content), replayable=_is_replayable(content))
-    return [("Transfer-Encoding", "chunked")], stream
+    return [], stream
 
 
 def _form_value(value: object) -> str | bytes:
@@ -287,7 +299,8 @@ def encode_request(
     * ``content``: ``bytes`` or ``str`` (UTF-8) get ``Content-Length``; an
       iterable or async iterable of ``bytes``/``str`` chunks or a file
       object (read in 64 KiB pieces; its ``read`` may be a coroutine) is
-      streamed with ``Transfer-Encoding: chunked`` (RFC 9112 section 7.1).
+      streamed without a framing field (the HTTP/1.1 driver sends it with
+      chunked coding, RFC 9112 section 7.1).
     * ``data``: a mapping or a list of ``(name, value)`` pairs becomes
       ``application/x-www-form-urlencoded``; ``bytes``, ``str``, iterators,
       other iterables and file objects are taken as ``content``.
@@ -305,8 +318,8 @@ def encode_request(
 
     Returns:
         ``(headers, body)``: header fields to add to the request (name,
-        value) and the body, ``bytes`` or a :class:`StreamBody`. With no
-        body at all, ``([], None)``.
+        value; never ``Transfer-Encoding``) and the body, ``bytes`` or a
+        :class:`StreamBody`. With no body at all, ``([], None)``.
 
     Raises:
         TypeError: Several kinds of body were given, or a value has a type

@@ -1,9 +1,16 @@
-"""HTTP requests (RFC 9110 section 9): :class:`Request` and the checks of
-methods and header fields done when a request is built."""
+"""HTTP requests (RFC 9110 section 9): :class:`Request`, and the part of
+method and header-field validation that needs the user's ``str`` types.
+
+The rules themselves (tokens, forbidden characters) live in one place,
+:mod:`webwire._proto._fields`, shared with every HTTP version driver; this
+module turns ``str`` and ``bytes`` input into ``str`` fields that are sent
+as latin-1 (RFC 9110 section 5.5) and checks those bytes with it, so a bad
+field is refused when the request is built. Body framing (``Content-Length``
+or chunked coding) is the version driver's job: no ``Transfer-Encoding`` is
+added here."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Union
 
@@ -11,6 +18,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from webwire._exceptions import LocalProtocolError, StreamError
+from webwire._proto import _fields
 from webwire._sync import run_sync
 
 from ._urls import (
@@ -46,11 +54,6 @@ HeaderTypes = Union[
 RequestContent = Union[str, bytes, Iterable[bytes], AsyncIterable[bytes]]  # noqa: UP007
 Body = Union[bytes, AsyncIterable[bytes], None]  # noqa: UP007
 
-# RFC 9110 section 5.6.2 token characters (header names and methods).
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-# A field value may hold neither CR, LF nor NUL (RFC 9110 section 5.5) and
-# is sent as latin-1.
-_BAD_VALUE = re.compile(r"[^\x01-\x09\x0b\x0c\x0e-\xff]")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
@@ -63,8 +66,26 @@ def header_str(item: str | bytes, what: str) -> str:
     raise TypeError(f"header {what}s must be str or bytes, not {type(item).__name__}")
 
 
+def _latin1(text: str, what: str) -> bytes:
+    """``text`` as the latin-1 bytes it is sent as (RFC 9110 section 5.5).
+
+    Raises:
+        LocalProtocolError: ``text`` holds a character outside latin-1.
+    """
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError as exc:
+        raise LocalProtocolError(
+            f"invalid {what} {text!r}: it holds a character outside latin-1 "
+            "(RFC 9110 section 5.5); encode it first"
+        ) from exc
+
+
 def validate_headers(headers: HeaderTypes) -> list[tuple[str, str]]:
     """Check header fields and return them as ``(name, value)`` strings.
+
+    The latin-1 bytes the fields are sent as are checked by
+    :func:`webwire._proto._fields.check_fields`.
 
     Args:
         headers: A mapping or a sequence of pairs; names and values are
@@ -74,37 +95,41 @@ def validate_headers(headers: HeaderTypes) -> list[tuple[str, str]]:
         The fields, in order.
 
     Raises:
-        LocalProtocolError: A name is not an RFC 9110 token, or a value holds
-            CR, LF, NUL or a character outside latin-1 (RFC 9110 section
-            5.5); such fields could split or smuggle requests.
+        LocalProtocolError: A name is not an RFC 9110 token (section 5.6.2),
+            or a value holds CR, LF, NUL or another control character but
+            HTAB (section 5.5), or a character outside latin-1; such fields
+            could split or smuggle requests.
         TypeError: A name or value is neither ``str`` nor ``bytes``.
     """
     pairs: Iterable[tuple[Any, Any]]
     pairs = headers.items() if isinstance(headers, Mapping) else headers
-    result: list[tuple[str, str]] = []
-    for raw_name, raw_value in pairs:
-        name = header_str(raw_name, "name")
-        value = header_str(raw_value, "value")
-        if _TOKEN.fullmatch(name) is None:
-            raise LocalProtocolError(f"invalid header name {name!r} (RFC 9110 section 5.1)")
-        if _BAD_VALUE.search(value) is not None:
-            raise LocalProtocolError(
-                f"invalid value for header {name!r}: CR, LF, NUL and characters outside "
-                f"latin-1 are not allowed (RFC 9110 section 5.5)"
-            )
-        result.append((name, value))
+    result = [
+        (
+            name if type(name) is str else header_str(name, "name"),
+            value if type(value) is str else header_str(value, "value"),
+        )
+        for name, value in pairs
+    ]
+    try:
+        encoded = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in result]
+    except UnicodeEncodeError:
+        for name, value in result:
+            _latin1(name, "header name")
+            _latin1(value, f"value for header {name!r}")
+        raise
+    _fields.check_fields(encoded)
     return result
 
 
 def check_method(method: str | bytes) -> str:
-    """Upper-case a request method and check it is an RFC 9110 token.
+    """Upper-case a request method and check it is an RFC 9110 token
+    (section 9.1) with :func:`webwire._proto._fields.check_method`.
 
     Raises:
         LocalProtocolError: The method holds characters a token cannot.
     """
     name = header_str(method, "method").upper()
-    if _TOKEN.fullmatch(name) is None:
-        raise LocalProtocolError(f"invalid request method {name!r} (RFC 9110 section 9.1)")
+    _fields.check_method(_latin1(name, "request method"))
     return name
 
 
@@ -231,7 +256,8 @@ class Request:
         self._cookies = None
         self._url_auth = url_auth
         for name, value in body_headers:
-            if name not in headers:
+            # Framing by chunked coding is left to the HTTP/1.1 driver.
+            if name not in headers and name.lower() != "transfer-encoding":
                 headers[name] = value
         if (
             body is None

@@ -10,6 +10,7 @@ started once per session, on first use, and shut down at the end.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import http.client
 import socket
 import ssl
@@ -25,7 +26,13 @@ import trustme
 import yarl
 from app import app
 
-SERVER_NAMES = ["hypercorn-http", "hypercorn-https", "uvicorn-http", "uvicorn-https"]
+SERVER_NAMES = [
+    "hypercorn-http",
+    "hypercorn-https",
+    "hypercorn-h2",
+    "uvicorn-http",
+    "uvicorn-https",
+]
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,7 @@ class ServerInfo:
     url: yarl.URL
     verify: str | bool
     ca_path: str
+    http2: bool = False
 
     @property
     def is_tls(self) -> bool:
@@ -143,6 +151,10 @@ def _hypercorn_serve(
         config.bind = [f"fd://{sock.dup().detach()}"]
         config.graceful_timeout = 1.0
         config.keep_alive_timeout = 30.0
+        # hypercorn sends GOAWAY after 1,000 requests on a connection and then
+        # answers the requests already on their way with a connection error;
+        # the many-request tests keep one connection on purpose.
+        config.keep_alive_max_requests = 1_000_000
         config.accesslog = None
         if tls is not None:
             config.certfile = tls.cert_path
@@ -276,6 +288,13 @@ def uvicorn_http(tls_files: TLSFiles) -> Iterator[ServerInfo]:
 def uvicorn_https(tls_files: TLSFiles) -> Iterator[ServerInfo]:
     """uvicorn over TLS (trustme certificate)."""
     yield from _start("uvicorn-https", tls_files)
+
+
+@pytest.fixture(scope="session")
+def hypercorn_h2(hypercorn_https: ServerInfo) -> ServerInfo:
+    """hypercorn over TLS, spoken to with HTTP/2 (``http2`` set: the HTTP/1.1
+    scenarios run again over HTTP/2)."""
+    return dataclasses.replace(hypercorn_https, name="hypercorn-h2", http2=True)
 
 
 @pytest.fixture(params=SERVER_NAMES)

@@ -1,6 +1,10 @@
-"""Connection pool limits against a real server: keep-alive expiry, the
-idle-connection cap, eviction of idle connections of another origin, and
-pool timeouts. Each scenario runs on asyncio, trio and the blocking client."""
+"""Connection pool limits against a real server: reuse, the idle-connection
+cap and eviction of idle connections of another origin. Each scenario runs
+on asyncio, trio and the blocking client.
+
+Timing behaviour (keep-alive expiry, pool, read and total timeouts) is
+tested on the in-memory backend's fake clock, in
+``tests/transport/test_pool_memory.py``."""
 
 from __future__ import annotations
 
@@ -23,15 +27,11 @@ async def client_port(api: Any, url: str) -> int:
     return port
 
 
-async def s_keepalive_expiry(open_api: OpenApi, server: Any) -> None:
+async def s_reuse(open_api: OpenApi, server: Any) -> None:
     url = f"{server.url}/echo"
-    limits = webwire.Limits(keepalive_expiry=0.3)
-    async with open_api(limits=limits, verify=server.verify) as api:
+    async with open_api(verify=server.verify) as api:
         first = await client_port(api, url)
-        assert await client_port(api, url) == first  # reused while fresh
-        assert api.idle() == 1
-        await api.sleep(0.6)
-        assert await client_port(api, url) != first  # expired: a new one
+        assert await client_port(api, url) == first  # the idle connection
         assert api.idle() == 1
         assert api.in_use() == 0
 
@@ -63,21 +63,8 @@ async def s_evicts_idle_of_other_origin(open_api: OpenApi, server: Any) -> None:
         assert api.in_use() == 0
 
 
-async def s_pool_timeout(open_api: OpenApi, server: Any) -> None:
-    url = f"{server.url}/echo"
-    limits = webwire.Limits(max_connections=1)
-    timeout = webwire.Timeout(5.0, pool=0.2)
-    async with open_api(limits=limits, timeout=timeout, verify=server.verify) as api:
-        async with api.stream("GET", url) as held:
-            with pytest.raises(webwire.PoolTimeout):
-                await api.get(url)
-            await held.aread()
-        assert api.in_use() == 0
-        assert (await api.get(url)).status_code == 200
-
-
 SCENARIOS: list[Scenario] = [
-    s_keepalive_expiry,
+    s_reuse,
     s_max_keepalive,
     s_evicts_idle_of_other_origin,
 ]
@@ -95,16 +82,5 @@ def test_pool_sync(scenario: Scenario, sync_api: OpenApi, http_server: Any) -> N
 
 
 @pytest.mark.anyio
-async def test_pool_timeout_async(async_api: OpenApi, http_server: Any) -> None:
-    await s_pool_timeout(async_api, http_server)
-
-
-def test_pool_timeout_sync(sync_api: OpenApi, http_server: Any) -> None:
-    # The blocking client waits for a slot by blocking the thread: with the
-    # only connection held by this same thread the wait must time out.
-    run_sync(s_pool_timeout(sync_api, http_server))
-
-
-@pytest.mark.anyio
 async def test_pool_over_tls(async_api: OpenApi, https_server: Any) -> None:
-    await s_keepalive_expiry(async_api, https_server)
+    await s_reuse(async_api, https_server)

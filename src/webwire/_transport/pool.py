@@ -1,21 +1,36 @@
-"""The connection pool: reuse, limits, waiting for a slot, stale retries.
+"""The connection pool: HTTP/1.1 and HTTP/2 connections, reuse, limits,
+waiting for a slot, stale retries.
 
-All bookkeeping (taking a slot, returning or discarding a connection,
-waking a waiter) is synchronous and guarded by the backend's bookkeeping
-lock (a real lock only on the blocking backend, shared by threads), so it is correct
-under cancellation at any ``await`` and on the blocking backend from many
-threads. Only opening a connection and waiting for a slot await.
+Connections are kept per origin. A request takes a stream slot on a
+connection that has one (an idle HTTP/1.1 connection, or an HTTP/2
+connection below the server's stream limit), or opens a new connection
+when ``Limits.max_connections`` allows, or waits. The HTTP version is
+decided by ALPN once the TLS handshake is done (``h2`` or ``http/1.1``,
+RFC 9113 section 3.2), or by prior knowledge for cleartext HTTP/2
+(``http1=False``, section 3.3), so it never takes a second connect; while
+a connection that may turn out to be HTTP/2 is being opened, other
+requests for its origin wait for it instead of opening their own.
 
-Stale connections: before an idle connection is reused it is checked for
-a pending EOF; if a reused connection still turns out closed before any
-byte of the response arrived, an idempotent request (RFC 9110 section
-9.2.2) is retried once on a new connection.
+All bookkeeping (taking a slot, parking or closing a connection, waking
+waiters) is synchronous under the backend's bookkeeping lock (a real lock
+only on the blocking backend, shared by threads), so it is correct under
+cancellation at any ``await`` and from many threads. Only opening a
+connection and waiting for a slot await.
+
+Retries: a request that a connection reports as not processed
+(:class:`~webwire._transport._types.StaleConnection`: a keep-alive
+connection closed by the server before any response byte, an HTTP/2
+stream refused or cut off by GOAWAY) is retried once on another
+connection, when its body can be replayed and, unless the server
+guaranteed it did nothing, when its method is idempotent (RFC 9110
+section 9.2.2).
 """
 
 from __future__ import annotations
 
 import ssl
 from collections.abc import AsyncIterable
+from typing import Any
 
 import yarl
 
@@ -23,13 +38,23 @@ from webwire._backends.base import Backend, Event
 from webwire._config import DEFAULT_LIMITS, Limits, Timeout
 from webwire._exceptions import ConnectError, PoolTimeout
 
-from ._types import RawResponse, bound_timeout
+from ._types import Connection, RawResponse, StaleConnection, TransportRequest, bound_timeout
 from .connect import CertTypes, Origin, VerifyTypes, create_ssl_context, open_stream, origin_of
-from .http1 import HTTP11Connection, StaleConnection
 
 __all__ = ["ConnectionPool"]
 
 IDEMPOTENT_METHODS = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
+
+_CONNECT = object()
+"""What :meth:`ConnectionPool._take_locked` returns when the caller may
+open a new connection (a slot is reserved for it)."""
+
+
+def _require_h2() -> None:
+    try:
+        import h2  # noqa: F401
+    except ImportError as exc:  # pragma: no cover - h2 is a dependency
+        raise ImportError("HTTP/2 needs the h2 package: pip install 'h2>=4.1'") from exc
 
 
 class ConnectionPool:
@@ -39,11 +64,16 @@ class ConnectionPool:
         backend: The concurrency backend all connections use.
         verify: TLS verification (see :func:`create_ssl_context`).
         cert: Client certificate (see :func:`create_ssl_context`).
-        limits: Connection counts and keep-alive expiry.
-        http1: Offer HTTP/1.1.
-        http2: Offer HTTP/2 (not carried by this pool yet: HTTP/1.1 is used).
+        limits: Connection counts, keep-alive expiry and header limits.
+        http1: Speak HTTP/1.1.
+        http2: Speak HTTP/2: offered with ALPN over TLS; with ``http1``
+            off, also used on cleartext connections (prior knowledge).
         trust_env: Honour ``SSL_CERT_FILE``/``SSL_CERT_DIR``.
         local_address: Local IP to bind new connections to.
+
+    Raises:
+        ValueError: Neither ``http1`` nor ``http2`` is enabled.
+        ImportError: ``http2`` is on but the ``h2`` package is missing.
     """
 
     def __init__(
@@ -54,21 +84,27 @@ class ConnectionPool:
         cert: CertTypes = None,
         limits: Limits = DEFAULT_LIMITS,
         http1: bool = True,
-        http2: bool = False,
+        http2: bool = True,
         trust_env: bool = True,
         local_address: str | None = None,
     ) -> None:
+        if not (http1 or http2):
+            raise ValueError("at least one of http1 and http2 must be enabled")
+        if http2:
+            _require_h2()
         self._backend = backend
         self._verify = verify
         self._cert = cert
         self._limits = limits
+        self._http1 = http1
+        self._http2 = http2
         self._trust_env = trust_env
         self._local_address = local_address
         self._ssl_context: ssl.SSLContext | None = None
-        self._idle: dict[Origin, list[HTTP11Connection]] = {}
-        self._idle_count = 0
-        self._in_use = 0
+        self._conns: dict[Origin, list[Connection]] = {}
+        self._count = 0
         self._connecting = 0
+        self._pending_h2: dict[Origin, int] = {}
         self._waiters: list[Event] = []
         self._lock = backend.create_bookkeeping_lock()
         self._closed = False
@@ -76,25 +112,38 @@ class ConnectionPool:
 
     # -- introspection -------------------------------------------------
 
+    def connections(self) -> list[Connection]:
+        """Every open connection of the pool (a snapshot)."""
+        with self._lock:
+            return [conn for conns in self._conns.values() for conn in conns]
+
     def connections_in_use(self) -> int:
-        """Connections carrying a request now, or being opened for one."""
-        return self._in_use + self._connecting
+        """Connections carrying at least one request now, or being opened
+        for one."""
+        with self._lock:
+            busy = sum(
+                1 for conns in self._conns.values() for conn in conns if not conn.is_idle()
+            )
+            return busy + self._connecting
 
     def connections_idle(self) -> int:
         """Idle keep-alive connections kept for reuse."""
-        return self._idle_count
+        with self._lock:
+            return sum(1 for conns in self._conns.values() for conn in conns if conn.is_idle())
 
     @property
     def ssl_context(self) -> ssl.SSLContext:
-        """The TLS context of ``https`` connections (built on first use).
+        """The TLS context of ``https`` connections (built on first use),
+        offering ``h2`` and/or ``http/1.1`` with ALPN.
 
         Raises:
             ConnectError: The CA bundle or client certificate cannot be
                 loaded.
         """
         if self._ssl_context is None:
+            alpn = (("h2",) if self._http2 else ()) + (("http/1.1",) if self._http1 else ())
             self._ssl_context = create_ssl_context(
-                self._verify, self._cert, trust_env=self._trust_env
+                self._verify, self._cert, alpn_protocols=alpn, trust_env=self._trust_env
             )
         return self._ssl_context
 
@@ -109,6 +158,7 @@ class ConnectionPool:
         *,
         timeout: Timeout,
         deadline: float | None,
+        extensions: dict[str, Any] | None = None,
     ) -> RawResponse:
         """Send a request on a pooled connection and return the response head
         with its body stream.
@@ -121,10 +171,12 @@ class ConnectionPool:
             timeout: Connect, read, write and pool limits (seconds).
             deadline: Absolute ``backend.monotonic()`` time bounding every
                 step, or ``None``.
+            extensions: Per-request transport options (see
+                :class:`TransportRequest`).
 
         Returns:
             The response; reading its stream to the end (or closing it)
-            returns the connection to the pool.
+            gives its connection slot back.
 
         Raises:
             PoolTimeout: No connection became free within ``timeout.pool``.
@@ -139,103 +191,126 @@ class ConnectionPool:
             origin = origin_of(url.scheme, url.raw_host, url.explicit_port)
             if len(self._origin_cache) < 1024:
                 self._origin_cache[key] = origin
-        target = url.raw_path_qs.encode("ascii") or b"/"
+        if method == b"CONNECT":
+            target = (url.raw_authority or "").encode("ascii")
+        else:
+            target = url.raw_path_qs.encode("ascii") or b"/"
+        request = TransportRequest(
+            method, url, target, headers, body, timeout, deadline, extensions or {}
+        )
         retried = False
         while True:
             conn = await self._acquire(origin, timeout, deadline)
             try:
-                return await conn.request(
-                    method, target, headers, body, timeout=timeout, deadline=deadline
-                )
+                return await conn.handle_request(request)
             except StaleConnection as stale:
                 replayable = body is None or isinstance(body, bytes)
-                if retried or not replayable or method not in IDEMPOTENT_METHODS:
+                allowed = stale.unprocessed or method in IDEMPOTENT_METHODS
+                if retried or not replayable or not allowed:
                     raise stale.error from stale.error.__cause__
                 retried = True
 
     async def _acquire(
         self, origin: Origin, timeout: Timeout, deadline: float | None
-    ) -> HTTP11Connection:
+    ) -> Connection:
+        """A connection with a stream slot reserved for one request."""
         backend = self._backend
         wait_until: float | None = None
         while True:
-            conn, may_connect = self._take(origin)
-            if conn is not None:
-                return conn
-            if may_connect:
+            to_close: list[Connection] = []
+            event: Event | None = None
+            try:
+                with self._lock:
+                    taken = self._take_locked(origin, to_close)
+                    if taken is None:
+                        event = backend.create_event()
+                        self._waiters.append(event)
+            finally:
+                for conn in to_close:
+                    conn.close()
+            if taken is _CONNECT:
                 return await self._connect(origin, timeout, deadline)
+            if taken is not None:
+                assert isinstance(taken, Connection)
+                return taken
+            assert event is not None
             now = backend.monotonic()
             if wait_until is None:
                 pool_timeout = bound_timeout(timeout.pool, deadline, now)
                 wait_until = None if pool_timeout is None else now + pool_timeout
             left = None if wait_until is None else max(0.0, wait_until - now)
-            event = backend.create_event()
-            with self._lock:
-                self._waiters.append(event)
-            woke = False
             try:
                 woke = await event.wait(left)
             finally:
                 with self._lock:
                     if event in self._waiters:
                         self._waiters.remove(event)
-                    elif not woke:
-                        # Woken but cancelled or timed out meanwhile: pass it on.
-                        self._wake_one_locked()
             if not woke:
                 raise PoolTimeout(
                     f"no connection became free within {timeout.pool} s "
                     f"(max_connections={self._limits.max_connections})"
                 )
 
-    def _take(self, origin: Origin) -> tuple[HTTP11Connection | None, bool]:
-        """Take an idle connection for ``origin``, or reserve a slot for a new
-        one. Returns ``(conn, False)``, ``(None, True)`` (slot reserved) or
-        ``(None, False)`` (must wait)."""
+    def _take_locked(self, origin: Origin, to_close: list[Connection]) -> object | None:
+        """Reserve a slot on a connection to ``origin`` (returned), or a slot
+        for a new connection (:data:`_CONNECT`), or ``None`` (wait).
+        Expired idle connections met on the way go to ``to_close``."""
         if self._closed:
             raise ConnectError("the connection pool is closed")
-        expiry = self._limits.keepalive_expiry
-        now = self._backend.monotonic() if expiry is not None else 0.0
-        to_close: list[HTTP11Connection] = []
-        try:
-            with self._lock:
-                idle = self._idle.get(origin)
-                while idle:
-                    conn = idle.pop()
-                    self._idle_count -= 1
-                    if (expiry is not None and now - conn.idle_since > expiry) or (
-                        not conn.is_reusable()
-                    ):
-                        to_close.append(conn)
-                        continue
-                    self._in_use += 1
-                    return conn, False
-                limit = self._limits.max_connections
-                total = self._in_use + self._connecting + self._idle_count
-                if limit is not None and total >= limit:
-                    victim = self._pop_oldest_idle_locked()
-                    if victim is None:
-                        return None, False
-                    to_close.append(victim)
-                self._connecting += 1
-                return None, True
-        finally:
-            for conn in to_close:
-                conn.close()
+        now = self._backend.monotonic()
+        conns = self._conns.get(origin)
+        if conns:
+            for conn in list(conns):
+                if conn.is_idle() and conn.has_expired(now):
+                    self._remove_locked(conn)
+                    to_close.append(conn)
+                elif conn.is_available():
+                    conn.reserve()
+                    return conn
+        if self._pending_h2.get(origin):
+            return None  # a connection that may carry HTTP/2 is on its way
+        limit = self._limits.max_connections
+        if limit is not None and self._count + self._connecting >= limit:
+            victim = self._oldest_idle_locked(now)
+            if victim is None:
+                return None
+            self._remove_locked(victim)
+            to_close.append(victim)
+        self._connecting += 1
+        if self._may_multiplex(origin):
+            self._pending_h2[origin] = self._pending_h2.get(origin, 0) + 1
+        return _CONNECT
 
-    def _pop_oldest_idle_locked(self) -> HTTP11Connection | None:
-        oldest: HTTP11Connection | None = None
-        for conns in self._idle.values():
-            if conns and (oldest is None or conns[0].idle_since < oldest.idle_since):
-                oldest = conns[0]
-        if oldest is not None:
-            self._idle[oldest.origin].remove(oldest)
-            self._idle_count -= 1
+    def _may_multiplex(self, origin: Origin) -> bool:
+        return self._http2 and (origin.scheme == "https" or not self._http1)
+
+    def _oldest_idle_locked(self, now: float) -> Connection | None:
+        oldest: Connection | None = None
+        for conns in self._conns.values():
+            for conn in conns:
+                if conn.is_idle() and (oldest is None or conn.idle_since < oldest.idle_since):
+                    oldest = conn
         return oldest
+
+    def _remove_locked(self, conn: Connection) -> None:
+        conns = self._conns.get(conn.origin)
+        if conns is not None and conn in conns:
+            conns.remove(conn)
+            self._count -= 1
+            if not conns:
+                del self._conns[conn.origin]
+
+    def _wake_all_locked(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for event in waiters:
+            event.set()
 
     async def _connect(
         self, origin: Origin, timeout: Timeout, deadline: float | None
-    ) -> HTTP11Connection:
+    ) -> Connection:
+        """Open a connection on a reserved slot; its first stream slot is
+        reserved for the caller."""
+        multiplex = self._may_multiplex(origin)
         try:
             ssl_context = self.ssl_context if origin.scheme == "https" else None
             stream = await open_stream(
@@ -246,63 +321,97 @@ class ConnectionPool:
                 deadline=deadline,
                 local_address=self._local_address,
             )
+            try:
+                conn = self._new_connection(origin, stream)
+            except BaseException:
+                stream.abort()
+                raise
         except BaseException:
             with self._lock:
-                self._connecting -= 1
-                self._wake_one_locked()
+                self._connect_done_locked(origin, multiplex)
+                self._wake_all_locked()
             raise
-        limits = self._limits
-        conn = HTTP11Connection(
-            origin,
-            stream,
-            self._backend,
-            max_header_size=limits.max_header_size,
-            max_header_count=limits.max_header_count,
-            on_release=self._release,
-        )
         with self._lock:
-            self._connecting -= 1
-            self._in_use += 1
+            self._connect_done_locked(origin, multiplex)
             closed = self._closed
+            if not closed:
+                self._conns.setdefault(origin, []).append(conn)
+                self._count += 1
+                conn.reserve()
+            self._wake_all_locked()
         if closed:
-            self._release(conn, False)
             conn.close()
             raise ConnectError("the connection pool was closed while connecting")
         return conn
 
-    def _release(self, conn: HTTP11Connection, reusable: bool) -> None:
-        """Called by a connection when its request is over (synchronous)."""
+    def _connect_done_locked(self, origin: Origin, multiplex: bool) -> None:
+        self._connecting -= 1
+        if multiplex:
+            left = self._pending_h2.get(origin, 1) - 1
+            if left:
+                self._pending_h2[origin] = left
+            else:
+                self._pending_h2.pop(origin, None)
+
+    def _new_connection(self, origin: Origin, stream: Any) -> Connection:
+        """The connection object for a freshly opened ``stream``.
+
+        Raises:
+            ConnectError: TLS negotiated no HTTP version this client speaks.
+        """
+        if origin.scheme == "https":
+            alpn = stream.get_extra_info("alpn_protocol")
+            use_h2 = alpn == "h2" and self._http2
+            if not use_h2 and not self._http1:
+                raise ConnectError(
+                    f"{origin} did not negotiate HTTP/2 with ALPN (got {alpn!r}) and "
+                    "HTTP/1.1 is disabled (http1=False)"
+                )
+        else:
+            use_h2 = self._http2 and not self._http1
+        if use_h2:
+            from .http2 import HTTP2Connection
+
+            return HTTP2Connection(
+                origin, stream, self._backend, limits=self._limits, on_release=self._release
+            )
+        from .http1 import HTTP11Connection
+
+        return HTTP11Connection(
+            origin, stream, self._backend, limits=self._limits, on_release=self._release
+        )
+
+    def _release(self, conn: Connection) -> None:
+        """Called by a connection when one of its requests ended
+        (synchronous): park, keep or close it, and wake waiters."""
         close = False
         with self._lock:
-            self._in_use -= 1
-            if reusable and not self._closed:
-                keep = self._limits.max_keepalive_connections
-                if keep is not None and self._idle_count >= keep:
+            if conn.is_idle():
+                in_pool = conn in self._conns.get(conn.origin, ())
+                now = self._backend.monotonic()
+                if not in_pool or self._closed or conn.has_expired(now):
                     close = True
                 else:
-                    conn.idle_since = self._backend.monotonic()
-                    self._idle.setdefault(conn.origin, []).append(conn)
-                    self._idle_count += 1
-            else:
-                close = True
-            self._wake_one_locked()
+                    keep = self._limits.max_keepalive_connections
+                    if keep is not None and self._idle_count_locked() > keep:
+                        close = True
+                if close:
+                    self._remove_locked(conn)
+            self._wake_all_locked()
         if close:
             conn.close()
 
-    def _wake_one_locked(self) -> None:
-        if self._waiters:
-            self._waiters.pop(0).set()
+    def _idle_count_locked(self) -> int:
+        return sum(1 for conns in self._conns.values() for conn in conns if conn.is_idle())
 
     async def aclose(self) -> None:
         """Close every idle connection and refuse new requests. Connections
-        in use are closed when their responses are released."""
+        in use are closed when their last request ends."""
         with self._lock:
             self._closed = True
-            conns = [c for conns in self._idle.values() for c in conns]
-            self._idle.clear()
-            self._idle_count = 0
-            waiters, self._waiters = self._waiters, []
-        for event in waiters:
-            event.set()
-        for conn in conns:
-            conn.close()
+            idle = [c for conns in self._conns.values() for c in conns if c.is_idle()]
+            for conn in idle:
+                self._remove_locked(conn)
+            self._wake_all_locked()
+        for conn in idle:
+            await conn.aclose()

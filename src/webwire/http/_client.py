@@ -145,8 +145,12 @@ class AsyncClient:
         verify: TLS verification: ``True``, ``False``, a CA bundle path or an
             :class:`ssl.SSLContext`.
         cert: Client certificate: a PEM path or ``(cert, key)``.
-        http1: Offer HTTP/1.1.
-        http2: Offer HTTP/2.
+        http1: Speak HTTP/1.1.
+        http2: Speak HTTP/2 (RFC 9113): offered with ALPN next to HTTP/1.1
+            over TLS, the server picks. With ``http1=False`` only HTTP/2 is
+            spoken: over TLS a server without ``h2`` fails with
+            :class:`~webwire.ConnectError`, and cleartext ``http://`` uses
+            HTTP/2 with prior knowledge (h2c, section 3.3).
         timeout: Default time limits in seconds (a number for connect, read,
             write and pool, a :class:`~webwire.Timeout`, or ``None``).
         limits: Pool and response limits.
@@ -177,7 +181,7 @@ class AsyncClient:
         verify: VerifyTypes = True,
         cert: CertTypes = None,
         http1: bool = True,
-        http2: bool = False,
+        http2: bool = True,
         timeout: float | Timeout | None = DEFAULT_TIMEOUT,
         limits: Limits = DEFAULT_LIMITS,
         max_redirects: int = 20,

@@ -64,8 +64,12 @@ class Client:
         cookies: Initial cookies.
         verify: TLS verification.
         cert: Client certificate.
-        http1: Offer HTTP/1.1.
-        http2: Offer HTTP/2.
+        http1: Speak HTTP/1.1.
+        http2: Speak HTTP/2 (RFC 9113): offered with ALPN next to HTTP/1.1
+            over TLS, the server picks. With ``http1=False`` only HTTP/2 is
+            spoken: over TLS a server without ``h2`` fails with
+            :class:`~webwire.ConnectError`, and cleartext ``http://`` uses
+            HTTP/2 with prior knowledge (h2c, section 3.3).
         timeout: Default time limits (seconds or :class:`~webwire.Timeout`).
         limits: Pool and response limits.
         max_redirects: Most redirects followed by one request.
@@ -93,7 +97,7 @@ class Client:
         verify: VerifyTypes = True,
         cert: CertTypes = None,
         http1: bool = True,
-        http2: bool = False,
+        http2: bool = True,
         timeout: float | Timeout | None = DEFAULT_TIMEOUT,
         limits: Limits = DEFAULT_LIMITS,
         max_redirects: int = 20,

@@ -68,8 +68,8 @@ class AsyncBaseTransport(ABC):
 
 
 class HTTPTransport(AsyncBaseTransport):
-    """Requests over HTTP/1.1 (HTTP/2 when offered and supported) through a
-    pool of keep-alive connections.
+    """Requests over HTTP/1.1 and HTTP/2 through a pool of keep-alive
+    connections (HTTP/2 streams share one connection per origin).
 
     The pool is created on the first request, on the backend of the client
     using the transport (asyncio, trio or blocking); one transport serves one
@@ -81,9 +81,13 @@ class HTTPTransport(AsyncBaseTransport):
         cert: Client certificate: a PEM path, ``(cert, key)`` or
             ``(cert, key, password)``.
         limits: Pool and response limits.
-        http1: Offer HTTP/1.1.
-        http2: Offer HTTP/2.
+        http1: Speak HTTP/1.1.
+        http2: Speak HTTP/2: offered with ALPN over TLS; with ``http1``
+            off, also on cleartext connections (prior knowledge).
         trust_env: Honour ``SSL_CERT_FILE``/``SSL_CERT_DIR``.
+
+    Raises:
+        ValueError: Neither ``http1`` nor ``http2`` is enabled.
     """
 
     def __init__(
@@ -93,9 +97,11 @@ class HTTPTransport(AsyncBaseTransport):
         cert: CertTypes = None,
         limits: Limits = DEFAULT_LIMITS,
         http1: bool = True,
-        http2: bool = False,
+        http2: bool = True,
         trust_env: bool = True,
     ) -> None:
+        if not (http1 or http2):
+            raise ValueError("at least one of http1 and http2 must be enabled")
         self._verify = verify
         self._cert = cert
         self._limits = limits
@@ -169,6 +175,7 @@ class HTTPTransport(AsyncBaseTransport):
             request.stream,
             timeout=timeout,
             deadline=extensions.get("deadline"),
+            extensions=extensions,
         )
         fields: CIMultiDict[str] = CIMultiDict(
             [(name.decode("latin-1"), value.decode("latin-1")) for name, value in raw.headers]

@@ -7,12 +7,14 @@ import io
 import json
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yarl
 
+import webwire
 from webwire import InvalidURL
 from webwire.cli import main
 from webwire.cli._args import (
@@ -180,9 +182,25 @@ def test_parse_request_options(tmp_path: Path) -> None:
     assert spec.follow_redirects is False
     assert spec.max_redirects == 3
     assert spec.verify == str(ca)
-    assert spec.verbose and spec.check_status and spec.http2
+    assert spec.verbose and spec.check_status
+    assert (spec.http1, spec.http2) == (False, True)
     assert spec.download == "out.bin"
     assert parse_request(["example.org", "--insecure"]).verify is False
+
+
+@pytest.mark.parametrize(
+    ("flags", "http1", "http2"),
+    [
+        ([], True, True),  # both offered, the server chooses by ALPN
+        (["--http2"], False, True),  # HTTP/2 only (h2c with prior knowledge on http://)
+        (["--http1.1"], True, False),  # HTTP/2 not offered
+    ],
+)
+def test_parse_request_http_versions(flags: list[str], http1: bool, http2: bool) -> None:
+    spec = parse_request(["https://example.org", *flags])
+    assert (spec.http1, spec.http2) == (http1, http2)
+    spec = parse_request([*flags, "get", "example.org", "a==1"])  # anywhere on the line
+    assert (spec.http1, spec.http2) == (http1, http2)
 
 
 @pytest.mark.parametrize(
@@ -201,6 +219,8 @@ def test_parse_request_options(tmp_path: Path) -> None:
         ["FETCH", "example.org"],
         ["example.org", "nonsense"],
         ["example.org", "--no-such-option"],
+        ["example.org", "--http2", "--http1.1"],
+        ["example.org", "--http1.1", "--http2"],
     ],
 )
 def test_parse_request_usage_errors(argv: list[str]) -> None:
@@ -217,6 +237,7 @@ def test_heads() -> None:
         "Host: x",
     ]
     assert format_response_head("HTTP/2", 204, "", [("A", "b")]) == ["HTTP/2 204", "A: b"]
+    assert format_response_head("HTTP/2", 200, "OK", []) == ["HTTP/2 200 OK"]
 
 
 def test_body_detection() -> None:
@@ -257,6 +278,12 @@ def test_printer_pretty_json() -> None:
     assert "\x1b[" in text  # coloured
     assert '"b": [\n' in _strip_ansi(text)
     assert "Content-Type" in _strip_ansi(text)
+
+
+def test_printer_pretty_http2_status_line() -> None:
+    out = io.StringIO()
+    Printer(out, io.StringIO(), pretty=True).head(["HTTP/2 200", "a: b"], status_code=200)
+    assert _strip_ansi(out.getvalue()) == "HTTP/2 200\na: b\n\n"
 
 
 def test_printer_pretty_binary_is_not_dumped() -> None:
@@ -300,7 +327,105 @@ def test_main_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_main_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--help"]) == 0
-    assert "Request items" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Request items" in out
+    assert "--http2" in out
+    assert "--http1.1" in out
+    assert "prior knowledge" in out
+
+
+def test_main_http_version_flags_exclusive(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["example.org", "--http2", "--http1.1"]) == 2
+    assert "not allowed with" in capsys.readouterr().err
+
+
+# --- main(): options and output, with the client on a MockTransport ----------------
+
+Handler = Callable[[webwire.Request], webwire.Response]
+
+
+def _mock_client(monkeypatch: pytest.MonkeyPatch, handler: Handler) -> list[dict[str, Any]]:
+    """Make the command's ``webwire.Client`` answer from ``handler``; the
+    returned list receives the options of every client the command opens."""
+    real_client = webwire.Client
+    opened: list[dict[str, Any]] = []
+
+    def client(**options: Any) -> webwire.Client:
+        opened.append(options)
+        return real_client(**options, transport=webwire.MockTransport(handler))
+
+    monkeypatch.setattr(webwire, "Client", client)
+    return opened
+
+
+def _answer(http_version: str) -> Handler:
+    """A handler answering ``/redirect`` with a 302 to ``/end`` and anything
+    else with a JSON 200, in ``http_version``."""
+
+    def handler(request: webwire.Request) -> webwire.Response:
+        if request.url.path == "/redirect":
+            return webwire.Response(
+                302, headers={"Location": "/end"}, http_version=http_version, reason_phrase=""
+            )
+        return webwire.Response(
+            200, json={"path": request.url.path}, http_version=http_version, reason_phrase=""
+        )
+
+    return handler
+
+
+@pytest.mark.parametrize(
+    ("flags", "http1", "http2"),
+    [([], True, True), (["--http2"], False, True), (["--http1.1"], True, False)],
+)
+def test_http_version_options_reach_the_client(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    flags: list[str],
+    http1: bool,
+    http2: bool,
+) -> None:
+    opened = _mock_client(monkeypatch, _answer("HTTP/1.1"))
+    assert main([*flags, "https://example.org/get"]) == 0
+    assert len(opened) == 1
+    assert (opened[0]["http1"], opened[0]["http2"]) == (http1, http2)
+    assert json.loads(capsys.readouterr().out) == {"path": "/get"}
+
+
+def test_verbose_shows_http2_on_every_head(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _mock_client(monkeypatch, _answer("HTTP/2"))
+    assert main(["-v", "https://example.org/redirect"]) == 0
+    out = capsys.readouterr().out
+    heads = [block.splitlines()[0] for block in out.split("\n\n") if block.strip()]
+    assert heads[:4] == ["GET /redirect HTTP/2", "HTTP/2 302", "GET /end HTTP/2", "HTTP/2 200"]
+    assert "HTTP/1.1" not in out
+
+
+def test_print_headers_http2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _mock_client(monkeypatch, _answer("HTTP/2"))
+    assert main(["-I", "https://example.org/get"]) == 0
+    assert capsys.readouterr().out.startswith("HTTP/2 200\n")
+
+
+@pytest.mark.parametrize(("flags", "version"), [(["--http2"], "HTTP/2"), ([], "HTTP/1.1")])
+def test_verbose_request_head_of_a_failed_request(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    flags: list[str],
+    version: str,
+) -> None:
+    def refuse(request: webwire.Request) -> webwire.Response:
+        raise webwire.ConnectError("refused")
+
+    _mock_client(monkeypatch, refuse)
+    assert main(["-v", *flags, "http://example.org/x"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out.startswith(f"GET /x {version}\n")
+    assert captured.err.startswith("webwire: ConnectError")
 
 
 def test_main_without_rich(
@@ -319,8 +444,12 @@ def test_demo_without_extra(
     assert "webwire[demo]" in capsys.readouterr().err
 
 
-def test_demo_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "--backend", "gevent"]) == 2
+@pytest.mark.parametrize(
+    "argv",
+    [["--backend", "gevent"], ["--download-size", "-1"], ["--h2-download-size", "-1"]],
+)
+def test_demo_usage_error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    assert main(["demo", *argv]) == 2
     assert "webwire demo: error" in capsys.readouterr().err
 
 
@@ -355,6 +484,7 @@ def test_get_prints_body(servers: DemoServers, capsys: pytest.CaptureFixture[str
     echo = json.loads(out)
     assert echo["args"] == {"q": "1"}
     assert echo["headers"]["X-Demo"] == "yes"
+    assert echo["http_version"] == "1.1"  # cleartext without --http2
     assert "HTTP/1.1" not in out  # piped: body only
 
 
@@ -473,3 +603,82 @@ def test_raw_body_streamed(
     url = f"{servers.http_url}/bytes/{size}"
     assert main([url]) == 0
     assert capsysbinary.readouterr().out == demo_pattern(size)
+
+
+# --- main(): HTTP versions against hypercorn ------------------------------------
+# The TLS listener offers h2 and http/1.1 by ALPN; the cleartext listener
+# also accepts h2c with prior knowledge. The server's echo names the version
+# it saw ("http_version": "1.1" or "2").
+
+
+def test_https_http1_only(servers: DemoServers, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"{servers.https_url}/get"
+    assert main(["--http1.1", "-v", "--cacert", servers.ca_path, url]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("GET /get HTTP/1.1\n")
+    assert "\nHTTP/1.1 200 OK\n" in out
+    assert json.loads(out[out.index("\n{") :])["http_version"] == "1.1"
+
+
+def test_https_negotiates_http2_by_default(
+    servers: DemoServers, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"{servers.https_url}/get"
+    assert main(["-v", "--cacert", servers.ca_path, url]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("GET /get HTTP/2\n")
+    assert "\nHTTP/2 200" in out
+    assert json.loads(out[out.index("\n{") :])["http_version"] == "2"
+
+
+def test_https_http2_only(servers: DemoServers, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"{servers.https_url}/redirect/1"
+    assert main(["--http2", "-v", "--cacert", servers.ca_path, url]) == 0
+    out = capsys.readouterr().out
+    heads = [block.splitlines()[0] for block in out.split("\n\n") if block.strip()]
+    assert heads[0] == "GET /redirect/1 HTTP/2"
+    assert heads[1].startswith("HTTP/2 302")
+    assert heads[2] == "GET /get HTTP/2"
+    assert heads[3].startswith("HTTP/2 200")
+    assert "HTTP/1.1" not in out
+
+
+def test_https_http2_print_headers(
+    servers: DemoServers, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"{servers.https_url}/bytes/10"
+    assert main(["--http2", "-I", "--cacert", servers.ca_path, url]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("HTTP/2 200")
+    assert "content-length: 10" in out.lower()
+
+
+def test_h2c_prior_knowledge(servers: DemoServers, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"{servers.http_url}/get"
+    assert main(["--http2", url, "q==h2c"]) == 0
+    echo = json.loads(capsys.readouterr().out)
+    assert echo["http_version"] == "2"
+    assert echo["args"] == {"q": "h2c"}
+
+
+def test_http2_download_writes_file(
+    servers: DemoServers, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    size = 1024 * 1024 + 123
+    target = tmp_path / "payload.bin"
+    url = f"{servers.https_url}/bytes/{size}"
+    assert main(["--http2", "-v", "--cacert", servers.ca_path, "-o", str(target), url]) == 0
+    assert target.read_bytes() == demo_pattern(size)
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith(f"GET /bytes/{size} HTTP/2\n")  # heads go to stderr
+    assert "\nHTTP/2 200" in captured.err
+    assert f"Saved {size} bytes" in captured.err
+
+
+def test_http2_post_json(servers: DemoServers, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"{servers.https_url}/post"
+    assert main(["--http2", "--cacert", servers.ca_path, url, "name=Ada", "age:=36"]) == 0
+    echo = json.loads(capsys.readouterr().out)
+    assert echo["http_version"] == "2"
+    assert echo["json"] == {"name": "Ada", "age": 36}

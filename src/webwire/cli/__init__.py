@@ -4,7 +4,7 @@
 Usage::
 
     webwire [METHOD] URL [ITEM ...] [OPTIONS]
-    webwire demo [--backend NAME] [--download-size BYTES]
+    webwire demo [--backend NAME] [--download-size BYTES] [--h2-download-size BYTES]
 
 Exit status: 0 success; 1 network, TLS or protocol error; 2 usage error or
 invalid URL; 3/4/5 an unfollowed 3xx, a 4xx or a 5xx response with

@@ -93,7 +93,11 @@ class RequestSpec:
         follow_redirects: Whether to follow 3xx responses.
         max_redirects: Most redirects followed.
         verify: ``True``, ``False`` (``--insecure``) or a CA bundle path.
-        http2: Offer HTTP/2 (``--http2``).
+        http1: Offer HTTP/1.1 (``False`` with ``--http2``).
+        http2: Offer HTTP/2 (``False`` with ``--http1.1``). With both
+            offered, TLS ALPN lets the server choose (RFC 7301); HTTP/2
+            alone on an ``http://`` URL is h2c with prior knowledge
+            (RFC 9113 section 3.3).
         verbose: Print the request and response heads.
         headers_only: Print the response head only, not the body.
         download: Path the body is saved to, or ``None``.
@@ -112,7 +116,8 @@ class RequestSpec:
     follow_redirects: bool = True
     max_redirects: int = 20
     verify: bool | str = True
-    http2: bool = False
+    http1: bool = True
+    http2: bool = True
     verbose: bool = False
     headers_only: bool = False
     download: str | None = None
@@ -239,11 +244,14 @@ def build_parser() -> argparse.ArgumentParser:
         prog="webwire",
         usage=(
             "webwire [METHOD] URL [ITEM ...] [OPTIONS]\n"
-            "       webwire demo [--backend NAME] [--download-size BYTES]"
+            "       webwire demo [--backend NAME] [--download-size BYTES] "
+            "[--h2-download-size BYTES]"
         ),
         description=(
-            "Send an HTTP request and print the response. "
-            "Run 'webwire demo' for a tour of the client against local servers."
+            "Send an HTTP request and print the response. Over TLS, HTTP/2 and "
+            "HTTP/1.1 are both offered and the server picks one (ALPN); --http2 and "
+            "--http1.1 force one. Run 'webwire demo' for a tour of the client "
+            "against local servers."
         ),
         epilog=(
             "Request items: Name:value (header), key==value (query), key=value (JSON "
@@ -285,7 +293,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="follow redirects (default: yes)",
     )
     add("--max-redirects", type=int, default=20, metavar="N", help="most redirects followed")
-    add("-v", "--verbose", action="store_true", help="print request and response heads")
+    add(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="print request and response heads, with the HTTP version used",
+    )
     add(
         "-I",
         "--print-headers",
@@ -306,7 +319,24 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="force colours and formatting on or off (default: when a terminal)",
     )
-    add("--http2", action="store_true", help="offer HTTP/2")
+    protocol = parser.add_mutually_exclusive_group()
+    protocol.add_argument(
+        "--http2",
+        dest="protocol",
+        action="store_const",
+        const="http2",
+        help=(
+            "HTTP/2 only: negotiated with TLS ALPN on https:// URLs, h2c with "
+            "prior knowledge on http:// URLs"
+        ),
+    )
+    protocol.add_argument(
+        "--http1.1",
+        dest="protocol",
+        action="store_const",
+        const="http1.1",
+        help="HTTP/1.1 only: do not offer HTTP/2",
+    )
     add("--version", action="version", version=_version())
     return parser
 
@@ -445,7 +475,8 @@ def parse_request(argv: list[str]) -> RequestSpec:
     spec.follow_redirects = ns.follow
     spec.max_redirects = ns.max_redirects
     spec.verify = False if ns.insecure else (ns.cacert or True)
-    spec.http2 = ns.http2
+    spec.http1 = ns.protocol != "http2"
+    spec.http2 = ns.protocol != "http1.1"
     spec.verbose = ns.verbose
     spec.headers_only = ns.print_headers
     spec.download = ns.download

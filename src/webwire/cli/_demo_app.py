@@ -2,10 +2,16 @@
 
 Routes (all answers are JSON unless noted):
 
-* ``GET /get``: echo of the method, query arguments, headers and URL.
+* ``GET /get``: echo of the method, query arguments, headers and URL, with
+  the HTTP version the server saw (``"http_version"``: ``"1.1"`` or ``"2"``)
+  and the client's address and port (``"connection"``: one value per TCP
+  connection, so requests multiplexed on one HTTP/2 connection share it).
 * ``POST /post`` (also ``PUT``/``PATCH``/``DELETE``): the same echo plus the
   body, parsed as JSON (``"json"``) or as a form (``"form"``) when it is one.
 * ``/anything[/...]``: the echo of ``/post`` for any method.
+* ``POST /upload``: reads a body of any size (at most 1 GiB) without
+  keeping it and answers with its ``"size"`` in bytes, its ``"sha256"``
+  (hex) and the ``"http_version"`` and ``"connection"`` of the echo.
 * ``GET /bytes/N``: ``N`` bytes of ``application/octet-stream``, sent in
   64 KiB chunks with a ``Content-Length`` (at most 1 GiB).
 * ``GET /redirect/N``: a chain of ``N`` ``302 Found`` redirects ending at
@@ -24,6 +30,7 @@ Everything else is ``404 Not Found``.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from http import HTTPStatus
@@ -103,12 +110,21 @@ def _query(scope: Scope) -> dict[str, str]:
     return dict(parse_qsl(raw.decode("latin-1"), keep_blank_values=True))
 
 
+def _connection(scope: Scope) -> dict[str, str]:
+    """The HTTP version and the client address of a request's connection."""
+    client = scope.get("client")
+    peer = f"{client[0]}:{client[1]}" if client else ""
+    return {"http_version": str(scope.get("http_version", "")), "connection": peer}
+
+
 def _echo(scope: Scope) -> dict[str, Any]:
     headers = _headers(scope)
     host = headers.get("Host", "")
     query = scope.get("query_string", b"").decode("latin-1")
     url = f"{scope.get('scheme', 'http')}://{host}{scope['path']}" + (f"?{query}" if query else "")
-    return {"method": scope["method"], "args": _query(scope), "headers": headers, "url": url}
+    echo = {"method": scope["method"], "args": _query(scope), "headers": headers, "url": url}
+    echo.update(_connection(scope))
+    return echo
 
 
 async def _read_body(receive: Receive) -> bytes | None:
@@ -146,6 +162,25 @@ async def _post(scope: Scope, receive: Receive, send: Send) -> None:
     echo = _echo(scope)
     echo.update(_describe_body(body, echo["headers"].get("Content-Type", "")))
     await _json(send, echo)
+
+
+async def _upload(scope: Scope, receive: Receive, send: Send) -> None:
+    """Count and hash a request body of any size, keeping none of it."""
+    digest = hashlib.sha256()
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BYTES:
+            await _json(send, {"error": f"body larger than {MAX_BYTES} bytes"}, 413)
+            return
+        digest.update(chunk)
+        if not message.get("more_body", False):
+            break
+    await _json(send, {"size": size, "sha256": digest.hexdigest(), **_connection(scope)})
 
 
 async def _bytes(receive: Receive, send: Send, size: int) -> None:
@@ -286,7 +321,9 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     path: str = scope["path"]
     method: str = scope["method"]
     anything = path == "/anything" or path.startswith("/anything/")
-    if anything or (path == "/post" and method in _BODY_METHODS):
+    if path == "/upload" and method == "POST":
+        await _upload(scope, receive, send)
+    elif anything or (path == "/post" and method in _BODY_METHODS):
         await _post(scope, receive, send)
     elif method in ("GET", "HEAD") and await _route_get(scope, receive, send, path):
         return

@@ -1,5 +1,11 @@
 """Loopback demo servers: hypercorn serving the demo app over HTTP and HTTPS.
 
+The TLS listener offers HTTP/2 and HTTP/1.1 by ALPN (RFC 7301; ``h2``
+first, so a client offering both gets HTTP/2, and a client offering only
+``http/1.1`` gets HTTP/1.1). The cleartext listener speaks HTTP/1.1, and
+HTTP/2 to a client that starts with the HTTP/2 connection preface (h2c with
+prior knowledge, RFC 9113 section 3.3).
+
 Both listeners run in one background thread with its own asyncio loop. The
 listening sockets are bound to ``127.0.0.1`` port 0 and put in the listening
 state here, before the thread starts, so their ports are known at once and a
@@ -89,9 +95,11 @@ class DemoServers:
             webwire.get(servers.https_url + "/get", verify=servers.ca_path)
 
     Attributes:
-        http_url: ``"http://127.0.0.1:PORT"`` of the cleartext listener.
-        https_url: ``"https://127.0.0.1:PORT"`` of the TLS listener (its
-            certificate is valid for ``127.0.0.1`` and ``localhost``).
+        http_url: ``"http://127.0.0.1:PORT"`` of the cleartext listener
+            (HTTP/1.1, and h2c with prior knowledge).
+        https_url: ``"https://127.0.0.1:PORT"`` of the TLS listener (HTTP/2
+            or HTTP/1.1 by ALPN; its certificate is valid for ``127.0.0.1``
+            and ``localhost``).
         ca_path: Path of a PEM file holding the demo CA certificate.
     """
 
@@ -136,7 +144,7 @@ class DemoServers:
         try:
             config = Config()
             config.certfile, config.keyfile = certfile, keyfile
-            config.alpn_protocols = ["http/1.1"]
+            config.alpn_protocols = ["h2", "http/1.1"]
             config.errorlog = None
             config.accesslog = None
             config.graceful_timeout = 1.0

@@ -57,6 +57,7 @@ def _client(spec: RequestSpec) -> Client:
         "verify": spec.verify,
         "follow_redirects": spec.follow_redirects,
         "max_redirects": spec.max_redirects,
+        "http1": spec.http1,
         "http2": spec.http2,
     }
     if spec.timeout is not None:
@@ -69,9 +70,21 @@ def _target(request: Request) -> str:
     return url.raw_path_qs or "/"
 
 
-def _print_request(printer: Printer, request: Request, to_stderr: bool) -> None:
+def _planned_version(spec: RequestSpec) -> str:
+    """The HTTP version shown in the head of a request that got no response.
+
+    HTTP/2 when it is the only version offered (``--http2``), otherwise
+    HTTP/1.1. Over TLS with both offered the server's ALPN choice is not
+    known without a response, so HTTP/1.1 is shown there too.
+    """
+    return "HTTP/2" if spec.http2 and not spec.http1 else "HTTP/1.1"
+
+
+def _print_request(printer: Printer, request: Request, http_version: str, to_stderr: bool) -> None:
+    """Print a request head with ``http_version`` on its request line, and
+    its body (not while downloading)."""
     lines = format_request_head(
-        request.method, _target(request), "HTTP/1.1", list(request.headers.items())
+        request.method, _target(request), http_version, list(request.headers.items())
     )
     printer.head(lines, to_stderr=to_stderr)
     content: bytes | None
@@ -95,13 +108,18 @@ def _print_response(printer: Printer, response: Response, to_stderr: bool) -> No
 
 
 def _print_exchange(printer: Printer, spec: RequestSpec, response: Response) -> None:
-    """Print the heads of every hop of the exchange, as asked by -v/-I."""
+    """Print the heads of every hop of the exchange, as asked by -v/-I.
+
+    With ``-v`` each request head is printed with the HTTP version of the
+    response that answered it (``GET / HTTP/2``), which is only known once
+    connected (ALPN), so request heads are printed when the response head
+    has arrived.
+    """
     to_stderr = spec.download is not None
     hops = [*response.history, response]
     if spec.verbose:
-        for index, hop in enumerate(hops):
-            if index > 0:
-                _print_request(printer, hop.request, to_stderr)
+        for hop in hops:
+            _print_request(printer, hop.request, hop.http_version, to_stderr)
             _print_response(printer, hop, to_stderr)
     elif spec.headers_only or (printer.pretty and spec.download is None):
         _print_response(printer, response, to_stderr)
@@ -134,9 +152,12 @@ def send(spec: RequestSpec, printer: Printer) -> int:
             data=spec.data,
             files=spec.files,
         )
-        if spec.verbose:
-            _print_request(printer, request, spec.download is not None)
-        response = client.send(request, stream=True)
+        try:
+            response = client.send(request, stream=True)
+        except Exception:
+            if spec.verbose:
+                _print_request(printer, request, _planned_version(spec), spec.download is not None)
+            raise
         try:
             _print_exchange(printer, spec, response)
             return _finish(printer, spec, response)

@@ -24,13 +24,19 @@ unit: $(STAMP)
 
 test: lint unit
 
+# niquests needs urllib3-future, whose wheel replaces urllib3 in the whole venv
+# (requests and the urllib3 baseline of http1.py would then measure the fork):
+# build it from source with URLLIB3_NO_OVERRIDE so that it installs as
+# urllib3_future only, and refuse a venv where urllib3 is already replaced.
 $(VENV)/.installed-bench: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	URLLIB3_NO_OVERRIDE=1 $(BIN)/python -m pip install --quiet --no-cache-dir --no-binary urllib3-future -e '.[bench]'
+	$(BIN)/python -c 'import sys, urllib3; sys.exit("urllib3 in $(VENV) is urllib3-future; recreate the venv: make clean bench" if hasattr(urllib3, "AsyncPoolManager") else 0)'
 	command -v nginx >/dev/null || (apt-get update -qq && apt-get install -y -qq nginx-light) || true
 	touch $@
 
 bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/http1.py
+	$(BIN)/python benchmarks/http2.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -37,6 +37,10 @@ __all__ = [
     "Stopwatch",
     "Timing",
     "Workload",
+    "check_download",
+    "check_hello",
+    "run_concurrent",
+    "run_tasks",
 ]
 
 SCENARIOS = ("sequential", "concurrent", "download")
@@ -60,6 +64,8 @@ class Workload:
         requests: Number of timed GETs in ``sequential`` and ``concurrent``
             (for ``concurrent``, a multiple of ``concurrency``).
         concurrency: Number of requests in flight at once in ``concurrent``.
+        ca_path: PEM file of the CA to trust for ``https`` URLs (``""``:
+            plain HTTP).
     """
 
     hello_url: str
@@ -67,6 +73,7 @@ class Workload:
     big_size: int
     requests: int
     concurrency: int
+    ca_path: str = ""
 
 
 @dataclass(frozen=True)
@@ -159,7 +166,7 @@ def check_download(client: str, status: int, received: int, expected: int) -> No
         )
 
 
-async def _run_tasks(runtime: str, count: int, fn: Callable[[], Awaitable[None]]) -> None:
+async def run_tasks(runtime: str, count: int, fn: Callable[[], Awaitable[None]]) -> None:
     """Run ``count`` copies of ``fn`` at once on ``runtime`` and wait for all."""
     if runtime == "trio":
         import trio
@@ -173,7 +180,9 @@ async def _run_tasks(runtime: str, count: int, fn: Callable[[], Awaitable[None]]
         await asyncio.gather(*(fn() for _ in range(count)))
 
 
-async def _concurrent(work: Workload, runtime: str, one: Callable[[], Awaitable[None]]) -> Timing:
+async def run_concurrent(
+    work: Workload, runtime: str, one: Callable[[], Awaitable[None]]
+) -> Timing:
     """Warm the pool with one request per task, then time the whole workload."""
     per_task = work.requests // work.concurrency
 
@@ -184,9 +193,9 @@ async def _concurrent(work: Workload, runtime: str, one: Callable[[], Awaitable[
         for _ in range(per_task):
             await one()
 
-    await _run_tasks(runtime, work.concurrency, warm)
+    await run_tasks(runtime, work.concurrency, warm)
     watch = Stopwatch()
-    await _run_tasks(runtime, work.concurrency, worker)
+    await run_tasks(runtime, work.concurrency, worker)
     return watch.stop()
 
 
@@ -229,7 +238,7 @@ async def webwire_async_concurrent(work: Workload, runtime: str) -> Timing:
             r = await client.get(url)
             check_hello("webwire", r.status_code, r.content)
 
-        return await _concurrent(work, runtime, one)
+        return await run_concurrent(work, runtime, one)
 
 
 async def webwire_async_download(work: Workload, runtime: str) -> Timing:
@@ -313,7 +322,7 @@ async def aiohttp_concurrent(work: Workload, runtime: str) -> Timing:
             async with session.get(url) as r:
                 check_hello("aiohttp", r.status, await r.read())
 
-        return await _concurrent(work, runtime, one)
+        return await run_concurrent(work, runtime, one)
 
 
 async def aiohttp_download(work: Workload, runtime: str) -> Timing:
@@ -369,7 +378,7 @@ async def httpx_async_concurrent(work: Workload, runtime: str) -> Timing:
             r = await client.get(url)
             check_hello("httpx", r.status_code, r.content)
 
-        return await _concurrent(work, runtime, one)
+        return await run_concurrent(work, runtime, one)
 
 
 async def httpx_async_download(work: Workload, runtime: str) -> Timing:

@@ -159,6 +159,32 @@ async def s_read_timeout_on_stalled_stream(open_api: OpenApi, target: Any) -> No
         assert api.in_use() == 0
 
 
+async def s_early_413_ends_a_large_upload(open_api: OpenApi, target: Any) -> None:
+    taken = [0]
+    piece = b"u" * (64 * 1024)
+
+    def pieces() -> Any:
+        for _ in range(50 * MIB // len(piece)):
+            taken[0] += len(piece)
+            yield piece
+
+    async def apieces() -> Any:
+        for item in pieces():
+            yield item
+
+    async with open_api(**options(target)) as api:
+        body = apieces() if api.is_async else pieces()
+        r = await api.post("/reject-upload", content=body)
+        assert r.status_code == 413
+        assert r.http_version == "HTTP/2"
+        assert r.content == b"upload rejected"
+        assert taken[0] < 50 * MIB  # the rest of the upload was abandoned
+        # Only the stream ended: the connection carries the next request.
+        assert (await api.get("/json")).status_code == 200
+        single_connection(api)
+        assert api.in_use() == 0
+
+
 SCENARIOS: dict[str, Scenario] = {
     name[2:]: fn for name, fn in dict(globals()).items() if name.startswith("s_")
 }

@@ -22,6 +22,7 @@ __all__ = [
     "StaleConnection",
     "TransportRequest",
     "bound_timeout",
+    "close_body_iterator",
 ]
 
 Headers = list[tuple[bytes, bytes]]
@@ -197,6 +198,18 @@ class RawResponse:
 Detach = Callable[[], "NetworkStream"]
 """``RawResponse.extensions["detach"]``: hand the connection over as a byte
 stream (WebSocket after ``101``, tunnels after ``CONNECT``)."""
+
+
+async def close_body_iterator(iterator: AsyncIterator[bytes]) -> None:
+    """Close a request body iterator that a driver abandoned (an early
+    response ended the upload): an async generator's ``aclose``. Its errors
+    are dropped."""
+    aclose = getattr(iterator, "aclose", None)
+    if aclose is not None:
+        try:
+            await aclose()
+        except Exception:
+            pass
 
 
 def bound_timeout(timeout: float | None, deadline: float | None, now: float) -> float | None:

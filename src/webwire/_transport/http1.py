@@ -40,7 +40,14 @@ from webwire._proto.events import Data, EndOfMessage, Event, InformationalRespon
 from webwire._proto.h1 import ClientState, H1Connection, H1State
 
 from ._detached import DetachedStream
-from ._types import Connection, RawResponse, ResponseStream, StaleConnection, TransportRequest
+from ._types import (
+    Connection,
+    RawResponse,
+    ResponseStream,
+    StaleConnection,
+    TransportRequest,
+    close_body_iterator,
+)
 from ._types import bound_timeout as _bound
 
 if TYPE_CHECKING:
@@ -305,7 +312,7 @@ class HTTP11Connection(Connection):
             finished = True
         finally:
             if not finished:
-                await _close_quietly(iterator)
+                await close_body_iterator(iterator)
         h1.end_request()
         return await self._write(h1.data_to_send(), request)
 
@@ -473,17 +480,6 @@ class HTTP11Connection(Connection):
         stream = DetachedStream(self._stream, self._h1.trailing_data)
         self._release(reusable=False)
         return stream
-
-
-async def _close_quietly(iterator: AsyncIterator[bytes]) -> None:
-    """Close an abandoned request body iterator (an async generator's
-    ``aclose``); its errors are dropped."""
-    aclose = getattr(iterator, "aclose", None)
-    if aclose is not None:
-        try:
-            await aclose()
-        except Exception:
-            pass
 
 
 class HTTP11ResponseStream(ResponseStream, AsyncIterator[bytes]):

@@ -43,6 +43,7 @@ from ._types import (
     StaleConnection,
     TransportRequest,
     bound_timeout,
+    close_body_iterator,
 )
 from .connect import Origin
 
@@ -188,8 +189,10 @@ class HTTP2Connection(Connection):
             if body is not None and not (isinstance(body, bytes) and not body):
                 await self._send_body(state, body, timeout, deadline)
             head = await self._read_head(state, timeout, deadline)
-        except BaseException:
+        except BaseException as exc:
             self._release(state)
+            if isinstance(exc, Exception):  # not cancelled: send the RST_STREAM now
+                await self._flush_quietly(timeout, deadline)
             raise
         return RawResponse(
             head.status_code,
@@ -263,13 +266,20 @@ class HTTP2Connection(Connection):
         """
         if isinstance(body, bytes):
             return await self._send_chunk(state, body, timeout, deadline, last=True)
-        async for chunk in body:
-            if not isinstance(chunk, bytes | bytearray | memoryview):
-                raise LocalProtocolError(
-                    f"request body chunks must be bytes, not {type(chunk).__name__}"
-                )
-            if chunk and await self._send_chunk(state, bytes(chunk), timeout, deadline):
-                return True
+        iterator = body.__aiter__()
+        finished = False
+        try:
+            async for chunk in iterator:
+                if not isinstance(chunk, bytes | bytearray | memoryview):
+                    raise LocalProtocolError(
+                        f"request body chunks must be bytes, not {type(chunk).__name__}"
+                    )
+                if chunk and await self._send_chunk(state, bytes(chunk), timeout, deadline):
+                    return True
+            finished = True
+        finally:
+            if not finished:
+                await close_body_iterator(iterator)
         return await self._send_chunk(state, b"", timeout, deadline, last=True)
 
     async def _send_chunk(
@@ -348,49 +358,77 @@ class HTTP2Connection(Connection):
         need_window: bool = False,
     ) -> None:
         """Wait until ``state`` has an event or an error (or, with
-        ``need_window``, until some data arrived), reading from the
-        connection when no other request is.
+        ``need_window``, until the connection received anything: a
+        WINDOW_UPDATE may have come), reading from the connection when no
+        other request is.
+
+        The read timeout counts from this call: traffic of other streams
+        does not extend it.
 
         Raises:
             ReadTimeout: Nothing for this stream within the read timeout.
         """
         backend = self._backend
-        read_timeout = bound_timeout(timeout.read, deadline, backend.monotonic())
+        limit = None if timeout.read is None else backend.monotonic() + timeout.read
+        if deadline is not None and (limit is None or deadline < limit):
+            limit = deadline
         wake = state.wake
-        with self._lock:
-            if state.error is not None or self._broken is not None:
+        while True:
+            with self._lock:
+                if state.error is not None or self._broken is not None:
+                    return
+                if state.events and not need_window:
+                    return
+                become_reader = not self._reading
+                if become_reader:
+                    self._reading = True
+                else:
+                    wake.clear()
+                    state.waiting = True
+                    state.wants_window = need_window
+            left = None if limit is None else max(0.0, limit - backend.monotonic())
+            if become_reader:
+                await self._read_for(state, left, need_window, timeout, deadline)
                 return
-            if state.events and not need_window:
-                return
-            if self._reading:
-                wake.clear()
-                state.waiting = True
-                state.wants_window = need_window
-                become_reader = False
-            else:
-                self._reading = True
-                become_reader = True
-        if not become_reader:
             try:
-                woke = await wake.wait(read_timeout)
+                woke = await wake.wait(left)
             finally:
                 with self._lock:
                     state.waiting = False
                     state.wants_window = False
                     if not self._reading:
                         self._hand_over_locked()
+            if need_window and woke:
+                return
             if not woke:
+                with self._lock:
+                    if state.events or state.error is not None or self._broken is not None:
+                        return
                 raise ReadTimeout(f"no data received within {timeout.read} seconds")
-            return
+
+    async def _read_for(
+        self,
+        state: _Stream,
+        left: float | None,
+        need_window: bool,
+        timeout: Timeout,
+        deadline: float | None,
+    ) -> None:
+        """As the reader: read until ``state`` has something (once with
+        ``need_window``), within ``left`` seconds; then hand the role on."""
+        backend = self._backend
+        limit = None if left is None else backend.monotonic() + left
         try:
             while True:
-                await self._read_once(read_timeout)
+                await self._read_once(left)
                 with self._lock:
                     if need_window or state.events or state.error is not None or (
                         self._broken is not None
                     ):
                         break
-                read_timeout = bound_timeout(timeout.read, deadline, backend.monotonic())
+                left = None if limit is None else max(0.0, limit - backend.monotonic())
+        except ReadTimeout as exc:
+            raise ReadTimeout(f"no data received within {timeout.read} seconds") from exc
         finally:
             with self._lock:
                 self._reading = False
@@ -658,9 +696,11 @@ class HTTP2ResponseStream(ResponseStream, AsyncIterator[bytes]):
                 await conn._receive(state, self._timeout, self._deadline)
         except StopAsyncIteration:
             raise
-        except BaseException:
+        except BaseException as exc:
             self._done = True
             conn._release(state)
+            if isinstance(exc, Exception):  # not cancelled: send the RST_STREAM now
+                await conn._flush_quietly(self._timeout, self._deadline)
             raise
 
     async def aclose(self) -> None:

@@ -4,6 +4,8 @@ SETTINGS and stream-id exhaustion."""
 
 from __future__ import annotations
 
+import random
+
 import h2.config
 import h2.connection
 import h2.events
@@ -236,3 +238,47 @@ def test_missing_authority_is_refused() -> None:
     client = H2Connection()
     with pytest.raises(LocalProtocolError):
         client.send_request(b"GET", b"https", b"/", [(b"accept", b"*/*")], end_stream=True)
+
+
+def _server_bytes(rnd: random.Random) -> tuple[H2Connection, bytearray]:
+    client = H2Connection()
+    server = Server(client)
+    client.send_request(b"GET", b"https", b"/", REQUEST, end_stream=True)
+    server.pump()
+    server.conn.send_headers(1, [(b":status", b"200"), (b"a", b"b" * rnd.randint(0, 50))])
+    end = rnd.random() < 0.5
+    server.conn.send_data(1, b"x" * rnd.randint(0, 3000), end_stream=end)
+    if not end:
+        server.conn.send_headers(1, [(b"trailer", b"v")], end_stream=True)
+    return client, bytearray(server.conn.data_to_send())
+
+
+@pytest.mark.parametrize("block", range(4))
+def test_mutated_responses_raise_only_remote_protocol_error(block: int) -> None:
+    """Corrupted server bytes, fed in random pieces, end in events or in
+    RemoteProtocolError: never in an h2, hpack or Python error."""
+    for seed in range(block * 500, (block + 1) * 500):
+        rnd = random.Random(seed)
+        client, data = _server_bytes(rnd)
+        for _ in range(rnd.randint(1, 8)):
+            op = rnd.random()
+            if op < 0.5 and data:
+                data[rnd.randrange(len(data))] = rnd.randrange(256)
+            elif op < 0.7 and data:
+                i = rnd.randrange(len(data))
+                del data[i : i + rnd.randint(1, 10)]
+            else:
+                i = rnd.randrange(len(data) + 1)
+                data[i:i] = bytes(rnd.randrange(256) for _ in range(rnd.randint(1, 10)))
+        try:
+            pos = 0
+            while pos < len(data):
+                size = rnd.randint(1, 64)
+                client.receive_data(bytes(data[pos : pos + size]))
+                pos += size
+                client.events()
+                client.data_to_send()
+            client.receive_data(b"")
+            client.events()
+        except RemoteProtocolError:
+            pass

@@ -562,18 +562,25 @@ class HTTP2Connection(Connection):
         lock = self._write_lock
         if not await lock.acquire(write_timeout):
             raise WriteTimeout(f"the HTTP/2 connection was busy for {timeout.write} seconds")
-        done = False
         try:
             with self._lock:
                 data = self._h2.data_to_send()
             if data:
-                await self._stream.write(data, write_timeout)
+                await self._write(data, write_timeout)
+        finally:
+            lock.release()
+
+    async def _write(self, data: bytes, timeout: float | None) -> None:
+        """Write ``data`` (write lock held); a failed or interrupted write
+        breaks the connection, since a frame may be cut."""
+        done = False
+        try:
+            await self._stream.write(data, timeout)
             done = True
         except (WriteError, WriteTimeout) as exc:
             self._fail(exc)
             raise
         finally:
-            lock.release()
             if not done:
                 self._fail(WriteError("a write to the HTTP/2 connection was interrupted"))
 

@@ -279,3 +279,21 @@ async def test_stream_limit_opens_another_connection(
         assert sorted(texts) == ["1", "1", "1", "2", "2"]
         assert responder.accepted == 2
         assert elapsed_since(backend, start) == pytest.approx(1.0)
+
+
+@memory_test
+async def test_stream_ids_exhausted_opens_another_connection(
+    backend: MemoryBackend, responder: H2Responder
+) -> None:
+    async with open_client(backend) as client:
+        assert (await client.get(f"{URL}/conn")).text == "1"
+        pool = client._transport.pool  # type: ignore[attr-defined]
+        (conn,) = pool.connections()
+        # Jump to the end of the stream-id space (RFC 9113 section 5.1.1).
+        conn._h2._conn.highest_outbound_stream_id = 2**31 - 3
+        assert (await client.get(f"{URL}/conn")).text == "1"  # id 2**31 - 1, the last
+        assert (await client.get(f"{URL}/conn")).text == "2"  # a new connection
+        await settle()
+        assert responder.accepted == 2
+        assert responder.open == 1  # the exhausted one was closed once idle
+        assert [c.requests_sent for c in pool.connections()] == [1]

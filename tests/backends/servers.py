@@ -196,6 +196,27 @@ def reset(conn: socket.socket, stop: threading.Event) -> None:
     conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
 
 
+def answer_then_reset(
+    reply: bytes, answered: threading.Event | None = None, delay: float = 0.05
+) -> Handler:
+    """A handler that reads the first bytes, sends ``reply`` without reading
+    anything more, waits ``delay`` seconds (so the reply is in the peer's
+    receive queue), then closes with SO_LINGER 0 (the peer, still sending,
+    receives a TCP RST) and sets ``answered``: an early final response to an
+    upload followed by an immediate close (RFC 9112 section 9.6)."""
+
+    def handler(conn: socket.socket, stop: threading.Event) -> None:
+        recv_some(conn, stop)
+        send_all(conn, reply, stop)
+        stop.wait(delay)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        conn.close()
+        if answered is not None:
+            answered.set()
+
+    return handler
+
+
 def sender(payload: bytes) -> Handler:
     """A handler that sends ``payload`` and then holds the connection open
     until the peer closes."""

@@ -31,6 +31,7 @@ from webwire._sync import run_sync
 from .servers import (
     ThreadServer,
     TLSMaterial,
+    answer_then_reset,
     close_at_once,
     close_when,
     closed_port,
@@ -388,6 +389,105 @@ async def reset_by_peer_raises_read_error(backend: Backend, tls: TLSMaterial) ->
             await stream.write(b"go", 5)
             with pytest.raises(ReadError):
                 await stream.read(100, 5)
+        finally:
+            await stream.aclose()
+
+
+EARLY_REPLY = b"HTTP/1.1 413 Content Too Large\r\ncontent-length: 9\r\n\r\ntoo large"
+UPLOAD_PIECE = b"u" * 65536
+UPLOAD_PIECES = 1600  # 100 MiB: more than the kernel buffers of both sides
+
+
+async def read_until_end(stream: NetworkStream) -> tuple[bytes, ReadError | None]:
+    """Everything ``stream`` returns until end of stream or a ReadError."""
+    received = b""
+    while True:
+        try:
+            data = await stream.read(65536, 5)
+        except ReadError as exc:
+            return received, exc
+        if not data:
+            return received, None
+        received += data
+
+
+async def upload_until_write_error(backend: Backend, stream: NetworkStream) -> None:
+    """Write until a write fails, letting other tasks run between pieces as
+    the HTTP/1.1 driver does (an asyncio TLS transport only reports a
+    failed send to the writes that follow a loop iteration)."""
+    with pytest.raises(WriteError):
+        for _ in range(UPLOAD_PIECES):
+            await stream.write(UPLOAD_PIECE, 5)
+            await backend.checkpoint()
+
+
+@scenario
+async def early_reply_survives_reset_during_upload(backend: Backend, tls: TLSMaterial) -> None:
+    # The server answers after the first bytes and resets the connection
+    # while the upload goes on: the write fails, the reply is still read.
+    with ThreadServer(answer_then_reset(EARLY_REPLY)) as server:
+        stream = await backend.connect_tcp("127.0.0.1", server.port, timeout=5)
+        try:
+            await upload_until_write_error(backend, stream)
+            received, error = await read_until_end(stream)
+            assert received == EARLY_REPLY
+            if error is not None:
+                assert backend.name == "asyncio"
+        finally:
+            await stream.aclose()
+
+
+@scenario
+async def reply_in_kernel_survives_failed_write(backend: Backend, tls: TLSMaterial) -> None:
+    # The thread blocks until the server has answered and reset the
+    # connection, so no event loop runs in between: the reply is still in
+    # the kernel's receive queue, unread, when the next write fails (the
+    # bytes an asyncio transport drops when it closes after a failed send).
+    answered = threading.Event()
+    with ThreadServer(answer_then_reset(EARLY_REPLY, answered)) as server:
+        stream = await backend.connect_tcp("127.0.0.1", server.port, timeout=5)
+        try:
+            await stream.write(b"POST /upload HTTP/1.1\r\n", 5)
+            assert answered.wait(5)
+            await upload_until_write_error(backend, stream)
+            received, error = await read_until_end(stream)
+            assert received == EARLY_REPLY
+            if backend.name == "asyncio":
+                # The reset follows the reply.
+                assert error is not None
+                assert isinstance(error.__cause__, ConnectionResetError)
+                with pytest.raises(ReadError):
+                    await stream.read(100, 1)
+            else:
+                # The failed send took the reset: the socket is at its end.
+                assert error is None
+                assert await stream.read(100, 1) == b""
+            with pytest.raises(WriteError):
+                await stream.write(b"more", 1)
+        finally:
+            await stream.aclose()
+
+
+@scenario
+async def tls_reply_before_reset_is_never_garbled(backend: Backend, tls: TLSMaterial) -> None:
+    # Over TLS the reply cannot always be recovered after the write failed
+    # (asyncio's TLS layer and trio's TLS stream stop at the failed send),
+    # but what is returned is plaintext, and a reply cut short ends with a
+    # ReadError, never with a clean end of stream.
+    answered = threading.Event()
+    handler = answer_then_reset(EARLY_REPLY, answered)
+    with ThreadServer(handler, tls=tls.server_context) as server:
+        stream = await backend.connect_tcp(
+            "127.0.0.1", server.port, timeout=5, ssl_context=tls.client_context
+        )
+        try:
+            await stream.write(b"POST /upload HTTP/1.1\r\n", 5)
+            assert answered.wait(5)
+            await upload_until_write_error(backend, stream)
+            received, error = await read_until_end(stream)
+            assert EARLY_REPLY.startswith(received)
+            if received != EARLY_REPLY:
+                assert error is not None
         finally:
             await stream.aclose()
 

@@ -105,7 +105,7 @@ class H2Responder:
             bodies[event.stream_id] += len(event.data)
             nursery.start_soon(self._ack, conn, stream, event)
         elif isinstance(event, h2.events.StreamEnded):
-            if event.stream_id in bodies and bodies[event.stream_id]:
+            if bodies.get(event.stream_id):
                 nursery.start_soon(
                     self._respond, conn, stream, event.stream_id, 0.0, bodies[event.stream_id]
                 )
@@ -192,7 +192,7 @@ async def test_read_timeout_on_one_stream_only(
         assert responder.accepted == 1
         # The stream that timed out was reset; the connection lives on.
         await settle()
-        assert responder.resets == [1]
+        assert len(responder.resets) == 1  # the stream of /never
         assert (await client.get(f"{URL}/conn")).text == "1"
     assert time.perf_counter() - real < 1.0
 

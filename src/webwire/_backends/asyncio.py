@@ -14,6 +14,15 @@ channels and task groups are built on futures and tasks directly (so they
 behave the same on Python 3.10, without :class:`asyncio.TaskGroup`), and
 :meth:`AsyncioBackend.connect_tcp` races addresses with the shared Happy
 Eyeballs code.
+
+A peer that stops reading an upload often answers first and then resets
+the connection (an early 413, RFC 9112 section 9.6). The kernel keeps the
+answer's bytes readable after the reset, but asyncio's transport stops
+reading at the first failed send and closes its socket. On a cleartext
+connection :meth:`_StreamProtocol.connection_lost` therefore reads what the
+kernel still holds before the socket is closed, so ``read`` returns those
+bytes before it reports the lost connection. TLS connections cannot do
+this (see :class:`AsyncioStream`).
 """
 
 from __future__ import annotations
@@ -68,9 +77,24 @@ _READ_HIGH_WATER = 256 * 1024
 _READ_LOW_WATER = 64 * 1024
 """Unread bytes at or below which reading resumes."""
 
+_RECOVER_LIMIT = 16 * 1024 * 1024
+"""Most bytes taken from the socket of a connection lost to an error (more
+than a kernel's receive buffer normally holds)."""
+
+_RECOVER_SIZE = 256 * 1024
+"""Bytes asked for by each receive call while recovering them."""
+
 
 class _StreamProtocol(asyncio.Protocol):
-    """Receive buffer and flow-control state of one connection."""
+    """Receive buffer and flow-control state of one connection.
+
+    Attributes:
+        tls: Whether the connection was upgraded to TLS. Its unread bytes
+            are then not recovered when the connection is lost: the socket
+            holds ciphertext, and the TLS layer reports the loss only after
+            the socket is closed (its descriptor number may already belong
+            to another connection).
+    """
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -89,6 +113,7 @@ class _StreamProtocol(asyncio.Protocol):
         self.read_timer: asyncio.TimerHandle | None = None
         self.drainers: list[asyncio.Future[bool]] = []
         self.lost_waiters: list[asyncio.Future[bool]] = []
+        self.tls = False
 
     # asyncio.Protocol callbacks ------------------------------------------
 
@@ -117,6 +142,8 @@ class _StreamProtocol(asyncio.Protocol):
         if exc is None:
             self.eof = True
         elif self.read_error is None:
+            if not (self.eof or self.tls):
+                self.recover_unread()
             self.read_error = f"connection lost: {describe(exc)}"
             self.cause = exc
         self._wake_reader()
@@ -187,6 +214,43 @@ class _StreamProtocol(asyncio.Protocol):
                 self.transport.resume_reading()
         return data
 
+    def recover_unread(self) -> None:
+        """Buffer the bytes the kernel still holds for a cleartext
+        connection that an error ended (at most :data:`_RECOVER_LIMIT`
+        bytes), so that reads return them before the error.
+
+        The transport stopped reading when the error struck; a peer's reply
+        sent just before it reset the connection is still in the socket's
+        receive queue. Both asyncio's selector loops and uvloop call
+        ``connection_lost`` before they close the socket, which is read
+        here through a duplicate of its descriptor until it has nothing
+        more (would block), reaches end of stream or fails. Best effort:
+        kernels that discard received data on a reset (Windows) leave
+        nothing to read. Never raises.
+        """
+        transport = self.transport
+        raw = None if transport is None else transport.get_extra_info("socket")
+        dup = getattr(raw, "dup", None)
+        if dup is None:
+            return
+        try:
+            sock = cast(socket.socket, dup())
+        except OSError:
+            return
+        with sock:
+            recovered = 0
+            try:
+                sock.setblocking(False)
+                while recovered < _RECOVER_LIMIT:
+                    data = sock.recv(_RECOVER_SIZE)
+                    if not data:
+                        return
+                    self.chunks.append(data)
+                    self.size += len(data)
+                    recovered += len(data)
+            except OSError:
+                return
+
     def fail_locally(self, message: str) -> None:
         """Drop buffered data; later reads raise ``ReadError(message)``."""
         self.chunks.clear()
@@ -200,6 +264,18 @@ class _StreamProtocol(asyncio.Protocol):
 
 class AsyncioStream(NetworkStream):
     """A TCP (optionally TLS) connection on an asyncio transport.
+
+    When a write fails because the peer reset the connection, reads still
+    return the bytes the peer sent before the reset (its early response to
+    an upload, RFC 9112 section 9.6), then raise
+    :class:`~webwire.ReadError`; the blocking and trio backends return
+    ``b""`` after those bytes instead, as the kernel reports the reset only
+    once, to the failed send. On TLS connections those bytes are lost unless
+    the loop had read them before the write failed: the TLS layer reads only
+    through the transport, which stops at the failed send, and the socket
+    under it holds ciphertext. On uvloop as on asyncio's selector loops the
+    socket is read in ``connection_lost``, before it is closed; the
+    recovery is best effort on any other loop.
 
     Args:
         transport: The connected transport.
@@ -221,7 +297,8 @@ class AsyncioStream(NetworkStream):
 
         Raises:
             ReadTimeout: Nothing arrived within ``timeout`` seconds.
-            ReadError: The connection was reset, failed TLS, was closed or
+            ReadError: The connection was reset (after the bytes received
+                before the reset have been read), failed TLS, was closed or
                 aborted locally, or another task is already reading.
         """
         protocol = self._protocol
@@ -376,6 +453,7 @@ class AsyncioStream(NetworkStream):
         protocol = self._protocol
         if protocol.size or protocol.closed or protocol.read_error is not None:
             raise ConnectError("cannot start TLS: connection is closed or has unread data")
+        protocol.tls = True
         try:
             new_transport = await with_timeout(
                 protocol.loop.start_tls(

@@ -110,6 +110,15 @@ def _scope(timeout: float | None) -> trio.CancelScope:
 class TrioStream(NetworkStream):
     """A TCP (optionally TLS) connection as a trio stream.
 
+    When a write fails because the peer reset the connection, a cleartext
+    stream still reads the bytes the peer sent before the reset (its early
+    response to an upload, RFC 9112 section 9.6), then ``b""``: the failed
+    send leaves the socket open, the kernel keeps those bytes and reports
+    the reset only once, to the send. A TLS stream cannot: a failed send
+    breaks :class:`trio.SSLStream` for good, and later reads raise
+    :class:`~webwire.ReadError` even when a response is waiting on the
+    socket (it is only returned when read before the write failed).
+
     Args:
         stream: A :class:`trio.SocketStream` or a :class:`trio.SSLStream`
             over one.
@@ -141,8 +150,9 @@ class TrioStream(NetworkStream):
 
         Raises:
             ReadTimeout: Nothing arrived within ``timeout`` seconds.
-            ReadError: Reset, TLS failure, closed or aborted locally, or
-                another task is already reading.
+            ReadError: Reset, TLS failure (a TLS stream whose write failed
+                included), closed or aborted locally, or another task is
+                already reading.
         """
         try:
             poll_in = self._poll_in

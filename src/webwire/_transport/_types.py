@@ -94,11 +94,15 @@ class Connection(ABC):
     Attributes:
         origin: The origin the connection was opened for (its pool key).
         http_version: ``"HTTP/1.1"``, ``"HTTP/2"`` or ``"HTTP/3"``.
+        multiplexed: Whether it carries several requests at once (HTTP/2,
+            HTTP/3); the pool parks idle single-request connections on a
+            stack and asks multiplexed ones for a slot each time.
         idle_since: ``backend.monotonic()`` when the last request ended.
     """
 
     origin: Origin
     http_version: str
+    multiplexed: bool = False
     idle_since: float
 
     @abstractmethod

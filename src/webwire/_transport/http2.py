@@ -94,6 +94,7 @@ class HTTP2Connection(Connection):
     """
 
     http_version = "HTTP/2"
+    multiplexed = True
 
     def __init__(
         self,

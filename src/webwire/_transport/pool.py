@@ -103,6 +103,11 @@ class ConnectionPool:
         self._ssl_context: ssl.SSLContext | None = None
         self._conns: dict[Origin, list[Connection]] = {}
         self._count = 0
+        # Idle single-request connections, most recently used last.
+        self._idle: dict[Origin, list[Connection]] = {}
+        self._idle_count = 0
+        # Multiplexed connections, asked for a slot in turn.
+        self._shared: dict[Origin, list[Connection]] = {}
         self._connecting = 0
         self._pending_h2: dict[Origin, int] = {}
         self._waiters: list[Event] = []
@@ -121,15 +126,16 @@ class ConnectionPool:
         """Connections carrying at least one request now, or being opened
         for one."""
         with self._lock:
-            busy = sum(
-                1 for conns in self._conns.values() for conn in conns if not conn.is_idle()
-            )
-            return busy + self._connecting
+            return self._count - self._idle_count_locked() + self._connecting
 
     def connections_idle(self) -> int:
         """Idle keep-alive connections kept for reuse."""
         with self._lock:
-            return sum(1 for conns in self._conns.values() for conn in conns if conn.is_idle())
+            return self._idle_count_locked()
+
+    def _idle_count_locked(self) -> int:
+        shared = sum(1 for conns in self._shared.values() for conn in conns if conn.is_idle())
+        return self._idle_count + shared
 
     @property
     def ssl_context(self) -> ssl.SSLContext:
@@ -258,9 +264,19 @@ class ConnectionPool:
         if self._closed:
             raise ConnectError("the connection pool is closed")
         now = self._backend.monotonic()
-        conns = self._conns.get(origin)
-        if conns:
-            for conn in list(conns):
+        idle = self._idle.get(origin)
+        while idle:
+            conn = idle.pop()
+            self._idle_count -= 1
+            if conn.has_expired(now):
+                self._remove_locked(conn)
+                to_close.append(conn)
+                continue
+            conn.reserve()
+            return conn
+        shared = self._shared.get(origin)
+        if shared:
+            for conn in list(shared):
                 if conn.is_idle() and conn.has_expired(now):
                     self._remove_locked(conn)
                     to_close.append(conn)
@@ -271,7 +287,7 @@ class ConnectionPool:
             return None  # a connection that may carry HTTP/2 is on its way
         limit = self._limits.max_connections
         if limit is not None and self._count + self._connecting >= limit:
-            victim = self._oldest_idle_locked(now)
+            victim = self._oldest_idle_locked()
             if victim is None:
                 return None
             self._remove_locked(victim)
@@ -284,21 +300,41 @@ class ConnectionPool:
     def _may_multiplex(self, origin: Origin) -> bool:
         return self._http2 and (origin.scheme == "https" or not self._http1)
 
-    def _oldest_idle_locked(self, now: float) -> Connection | None:
+    def _oldest_idle_locked(self) -> Connection | None:
         oldest: Connection | None = None
-        for conns in self._conns.values():
+        for conns in self._idle.values():
+            if conns and (oldest is None or conns[0].idle_since < oldest.idle_since):
+                oldest = conns[0]
+        for conns in self._shared.values():
             for conn in conns:
                 if conn.is_idle() and (oldest is None or conn.idle_since < oldest.idle_since):
                     oldest = conn
         return oldest
 
+    def _add_locked(self, conn: Connection) -> None:
+        self._conns.setdefault(conn.origin, []).append(conn)
+        self._count += 1
+        if conn.multiplexed:
+            self._shared.setdefault(conn.origin, []).append(conn)
+
     def _remove_locked(self, conn: Connection) -> None:
-        conns = self._conns.get(conn.origin)
-        if conns is not None and conn in conns:
-            conns.remove(conn)
-            self._count -= 1
-            if not conns:
-                del self._conns[conn.origin]
+        """Forget ``conn`` (wherever it is parked)."""
+        origin = conn.origin
+        conns = self._conns.get(origin)
+        if conns is None or conn not in conns:
+            return
+        conns.remove(conn)
+        self._count -= 1
+        if not conns:
+            del self._conns[origin]
+        for table in (self._idle, self._shared):
+            parked = table.get(origin)
+            if parked is not None and conn in parked:
+                parked.remove(conn)
+                if table is self._idle:
+                    self._idle_count -= 1
+                if not parked:
+                    del table[origin]
 
     def _wake_all_locked(self) -> None:
         waiters, self._waiters = self._waiters, []
@@ -335,8 +371,7 @@ class ConnectionPool:
             self._connect_done_locked(origin, multiplex)
             closed = self._closed
             if not closed:
-                self._conns.setdefault(origin, []).append(conn)
-                self._count += 1
+                self._add_locked(conn)
                 conn.reserve()
             self._wake_all_locked()
         if closed:
@@ -388,21 +423,24 @@ class ConnectionPool:
         with self._lock:
             if conn.is_idle():
                 in_pool = conn in self._conns.get(conn.origin, ())
-                now = self._backend.monotonic()
-                if not in_pool or self._closed or conn.has_expired(now):
+                if not in_pool or self._closed or conn.has_expired(self._backend.monotonic()):
                     close = True
                 else:
                     keep = self._limits.max_keepalive_connections
-                    if keep is not None and self._idle_count_locked() > keep:
+                    idle = self._idle_count_locked()
+                    if conn.multiplexed:
+                        close = keep is not None and idle > keep
+                    elif keep is not None and idle >= keep:
                         close = True
+                    else:
+                        self._idle.setdefault(conn.origin, []).append(conn)
+                        self._idle_count += 1
                 if close:
                     self._remove_locked(conn)
-            self._wake_all_locked()
+            if self._waiters:
+                self._wake_all_locked()
         if close:
             conn.close()
-
-    def _idle_count_locked(self) -> int:
-        return sum(1 for conns in self._conns.values() for conn in conns if conn.is_idle())
 
     async def aclose(self) -> None:
         """Close every idle connection and refuse new requests. Connections

@@ -19,7 +19,12 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 
+# nginx is one of the real servers of the integration tests.
+NGINX_INSTALL := command -v nginx >/dev/null || test -x /usr/sbin/nginx || \
+	(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light)
+
 unit: $(STAMP)
+	$(NGINX_INSTALL)
 	$(BIN)/pytest -q
 
 test: lint unit
@@ -31,7 +36,7 @@ test: lint unit
 $(VENV)/.installed-bench: $(STAMP)
 	URLLIB3_NO_OVERRIDE=1 $(BIN)/python -m pip install --quiet --no-cache-dir --no-binary urllib3-future -e '.[bench]'
 	$(BIN)/python -c 'import sys, urllib3; sys.exit("urllib3 in $(VENV) is urllib3-future; recreate the venv: make clean bench" if hasattr(urllib3, "AsyncPoolManager") else 0)'
-	command -v nginx >/dev/null || (apt-get update -qq && apt-get install -y -qq nginx-light) || true
+	$(NGINX_INSTALL) || true
 	touch $@
 
 bench: $(VENV)/.installed-bench

@@ -84,3 +84,32 @@ def test_pool_sync(scenario: Scenario, sync_api: OpenApi, http_server: Any) -> N
 @pytest.mark.anyio
 async def test_pool_over_tls(async_api: OpenApi, https_server: Any) -> None:
     await s_reuse(async_api, https_server)
+
+
+def test_pool_timeout_sync_threads(http_server: Any) -> None:
+    """Blocking client shared by threads: with the only connection held,
+    other threads get PoolTimeout, and the slot serves them once freed.
+    (The timing itself is tested on the memory backend's fake clock.)"""
+    import threading
+
+    limits = webwire.Limits(max_connections=1)
+    timeout = webwire.Timeout(5.0, pool=0.2)
+    errors: list[BaseException] = []
+    with webwire.Client(limits=limits, timeout=timeout) as client:
+        with client.stream("GET", f"{http_server.url}/echo") as held:
+
+            def waiter() -> None:
+                try:
+                    client.get(f"{http_server.url}/echo")
+                except BaseException as exc:
+                    errors.append(exc)
+
+            threads = [threading.Thread(target=waiter) for _ in range(4)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(10)
+            held.read()
+        assert len(errors) == 4
+        assert all(isinstance(exc, webwire.PoolTimeout) for exc in errors)
+        assert client.get(f"{http_server.url}/echo").status_code == 200

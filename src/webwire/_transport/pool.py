@@ -134,6 +134,8 @@ class ConnectionPool:
             return self._idle_count_locked()
 
     def _idle_count_locked(self) -> int:
+        if not self._shared:
+            return self._idle_count
         shared = sum(1 for conns in self._shared.values() for conn in conns if conn.is_idle())
         return self._idle_count + shared
 
@@ -237,8 +239,7 @@ class ConnectionPool:
             if taken is _CONNECT:
                 return await self._connect(origin, timeout, deadline)
             if taken is not None:
-                assert isinstance(taken, Connection)
-                return taken
+                return taken  # type: ignore[return-value]
             assert event is not None
             now = backend.monotonic()
             if wait_until is None:

@@ -396,7 +396,7 @@ class _AsyncioTaskGroup(TaskGroup):
 
 
 def create_lock() -> Lock:
-    """A new lock over :class:`asyncio.Lock`."""
+    """A new first-in first-out lock (acquire with a timeout)."""
     return _AsyncioLock()
 
 

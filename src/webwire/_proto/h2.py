@@ -146,9 +146,7 @@ class H2Connection:
         "_conn",
         "_events",
         "_goaway",
-        "_heads",
         "_settings_received",
-        "last_stream_id",
     )
 
     def __init__(
@@ -184,10 +182,8 @@ class H2Connection:
             conn.increment_flow_control_window(extra)
         self._conn = conn
         self._events: list[Event] = []
-        self._heads: set[int] = set()
         self._goaway: ConnectionTerminated | None = None
         self._settings_received = False
-        self.last_stream_id: int | None = None
 
     # -- state -----------------------------------------------------------
 
@@ -200,12 +196,6 @@ class H2Connection:
             return _ASSUMED_MAX_STREAMS
         value: int = self._conn.remote_settings.max_concurrent_streams
         return value
-
-    @property
-    def open_streams(self) -> int:
-        """Client-initiated streams open now."""
-        count: int = self._conn.open_outbound_streams
-        return count
 
     @property
     def connect_protocol_enabled(self) -> bool:
@@ -363,7 +353,6 @@ class H2Connection:
     def reset_stream(self, stream_id: int, error_code: int = ErrorCodes.CANCEL) -> None:
         """Reset ``stream_id`` (RST_STREAM, section 6.4) unless it is already
         closed both ways. Never raises."""
-        self._heads.discard(stream_id)
         try:
             self._conn.reset_stream(stream_id, error_code)
         except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError):
@@ -384,10 +373,6 @@ class H2Connection:
             self._conn.acknowledge_received_data(size, stream_id)
         except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError, ValueError):
             pass
-
-    def ping(self, opaque_data: bytes = b"\0" * 8) -> None:
-        """Send a PING (section 6.7) with 8 bytes of ``opaque_data``."""
-        self._conn.ping(opaque_data)
 
     def close(self, error_code: int = ErrorCodes.NO_ERROR) -> None:
         """Send GOAWAY (section 6.8). Never raises."""
@@ -467,7 +452,6 @@ class H2Connection:
         elif kind is h2.events.StreamReset:
             reset: h2.events.StreamReset = event  # type: ignore[assignment]
             if reset.remote_reset:
-                self._heads.discard(reset.stream_id or 0)
                 out.append(StreamReset(reset.stream_id or 0, int(reset.error_code or 0)))
         elif kind is h2.events.RemoteSettingsChanged:
             self._settings_received = True
@@ -476,11 +460,9 @@ class H2Connection:
 
     def _head(self, stream_id: int, headers: list[tuple[bytes, bytes]]) -> None:
         status, fields = _split_status(headers)
-        self._heads.add(stream_id)
         self._events.append(ResponseHead(stream_id, status, b"", fields, "HTTP/2"))
 
     def _end(self, stream_id: int, trailers: Headers) -> None:
-        self._heads.discard(stream_id)
         self._events.append(EndOfMessage(stream_id, trailers))
 
     def _terminated(self, event: h2.events.ConnectionTerminated) -> None:
@@ -489,7 +471,6 @@ class H2Connection:
         reason = bytes(event.additional_data or b"").decode("utf-8", "replace")
         goaway = ConnectionTerminated(code, reason, last)
         self._goaway = goaway
-        self.last_stream_id = last
         for stream_id in list(self._conn.streams):
             stream = self._conn.streams[stream_id]
             if stream_id > last and stream_id % 2 == 1 and not stream.closed:

@@ -176,9 +176,11 @@ class HTTP2Connection(Connection):
                 stream.
             ReadTimeout, WriteTimeout, ReadError, WriteError: I/O failures.
         """
+        body = request.body
+        has_body = body is not None and not (isinstance(body, bytes) and not body)
         try:
             await self._catch_up()
-            state = self._open_stream(request)
+            state = self._open_stream(request, end_stream=not has_body)
         except BaseException:
             self._release(None)
             raise
@@ -186,8 +188,8 @@ class HTTP2Connection(Connection):
         deadline = request.deadline
         try:
             await self._flush(timeout, deadline)
-            body = request.body
-            if body is not None and not (isinstance(body, bytes) and not body):
+            if has_body:
+                assert body is not None
                 await self._send_body(state, body, timeout, deadline)
             head = await self._read_head(state, timeout, deadline)
         except BaseException as exc:
@@ -223,11 +225,9 @@ class HTTP2Connection(Connection):
                 self._reading = False
                 self._hand_over_locked()
 
-    def _open_stream(self, request: TransportRequest) -> _Stream:
+    def _open_stream(self, request: TransportRequest, *, end_stream: bool) -> _Stream:
         """Send the header section (no await); the slot becomes a stream."""
         url = request.url
-        body = request.body
-        end = body is None or (isinstance(body, bytes) and not body)
         wake = self._backend.create_event()
         with self._lock:
             if self._broken is not None:
@@ -242,7 +242,7 @@ class HTTP2Connection(Connection):
                 url.scheme.encode("ascii"),
                 request.target,
                 request.headers,
-                end_stream=end,
+                end_stream=end_stream,
                 protocol=protocol.encode("ascii") if isinstance(protocol, str) else None,
             )
             state = _Stream(stream_id, wake)
@@ -258,15 +258,13 @@ class HTTP2Connection(Connection):
         body: bytes | AsyncIterable[bytes],
         timeout: Timeout,
         deadline: float | None,
-    ) -> bool:
-        """Send the request content within the flow-control windows.
-
-        Returns:
-            ``True`` when a final response arrived before the body was
-            complete (the rest is abandoned, RFC 9113 section 8.1).
-        """
+    ) -> None:
+        """Send the request content within the flow-control windows; stop
+        early when a final response arrives first (the rest is abandoned,
+        RFC 9113 section 8.1)."""
         if isinstance(body, bytes):
-            return await self._send_chunk(state, body, timeout, deadline, last=True)
+            await self._send_chunk(state, body, timeout, deadline, last=True)
+            return
         iterator = body.__aiter__()
         finished = False
         try:
@@ -276,12 +274,12 @@ class HTTP2Connection(Connection):
                         f"request body chunks must be bytes, not {type(chunk).__name__}"
                     )
                 if chunk and await self._send_chunk(state, bytes(chunk), timeout, deadline):
-                    return True
+                    return
             finished = True
         finally:
             if not finished:
                 await close_body_iterator(iterator)
-        return await self._send_chunk(state, b"", timeout, deadline, last=True)
+        await self._send_chunk(state, b"", timeout, deadline, last=True)
 
     async def _send_chunk(
         self,
@@ -294,7 +292,7 @@ class HTTP2Connection(Connection):
     ) -> bool:
         view = memoryview(data)
         while True:
-            if self._final_response_arrived(state):
+            if state.got_head:  # a final response came early (section 8.1)
                 return True
             with self._lock:
                 self._check_stream(state)
@@ -307,13 +305,6 @@ class HTTP2Connection(Connection):
             # Out of flow-control credit: wait for WINDOW_UPDATE (or an
             # early response).
             await self._receive(state, timeout, deadline, need_window=True)
-
-    def _final_response_arrived(self, state: _Stream) -> bool:
-        with self._lock:
-            return any(
-                type(event) is ev.ResponseHead or type(event) is ev.EndOfMessage
-                for event in state.events
-            )
 
     def _check_stream(self, state: _Stream) -> None:
         """Raise the error that ended ``state`` (lock held)."""
@@ -611,11 +602,7 @@ class HTTP2Connection(Connection):
     async def _release_and_flush(self, state: _Stream, timeout: Timeout) -> None:
         """Release ``state`` and send its RST_STREAM now if it needed one."""
         self._release(state)
-        if self._broken is None and not self._closed:
-            try:
-                await self._flush(Timeout(timeout.write), None)
-            except TransportError:
-                pass
+        await self._flush_quietly(timeout, None)
 
     def close(self) -> None:
         """Close at once; requests in flight fail with ``ReadError``."""
@@ -629,10 +616,7 @@ class HTTP2Connection(Connection):
         if not self._closed and self._broken is None:
             with self._lock:
                 self._h2.close()
-            try:
-                await self._flush(Timeout(0.1), None)
-            except TransportError:
-                pass
+            await self._flush_quietly(Timeout(0.1), None)
         self.close()
 
 
@@ -674,22 +658,18 @@ class HTTP2ResponseStream(ResponseStream, AsyncIterator[bytes]):
                 ended = False
                 with conn._lock:
                     events = state.events
-                    if events:
-                        state.events = []
-                        for event in events:
-                            kind = type(event)
-                            if kind is ev.Data:
-                                chunks.append(event.data)  # type: ignore[attr-defined]
-                            elif kind is ev.EndOfMessage:
-                                self.trailers = event.trailers  # type: ignore[attr-defined]
-                                ended = True
-                    elif state.error is None:
-                        pass
-                    else:
+                    if not events and state.error is not None:
                         raise state.error
-                if chunks:
-                    data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-                    with conn._lock:
+                    state.events = []
+                    for event in events:
+                        kind = type(event)
+                        if kind is ev.Data:
+                            chunks.append(event.data)  # type: ignore[attr-defined]
+                        elif kind is ev.EndOfMessage:
+                            self.trailers = event.trailers  # type: ignore[attr-defined]
+                            ended = True
+                    if chunks:
+                        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
                         conn._h2.acknowledge(state.stream_id, len(data))
                 if ended:
                     self._done = True

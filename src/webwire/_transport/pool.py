@@ -101,8 +101,7 @@ class ConnectionPool:
         self._trust_env = trust_env
         self._local_address = local_address
         self._ssl_context: ssl.SSLContext | None = None
-        self._conns: dict[Origin, list[Connection]] = {}
-        self._count = 0
+        self._all: set[Connection] = set()
         # Idle single-request connections, most recently used last.
         self._idle: dict[Origin, list[Connection]] = {}
         self._idle_count = 0
@@ -120,13 +119,13 @@ class ConnectionPool:
     def connections(self) -> list[Connection]:
         """Every open connection of the pool (a snapshot)."""
         with self._lock:
-            return [conn for conns in self._conns.values() for conn in conns]
+            return list(self._all)
 
     def connections_in_use(self) -> int:
         """Connections carrying at least one request now, or being opened
         for one."""
         with self._lock:
-            return self._count - self._idle_count_locked() + self._connecting
+            return len(self._all) - self._idle_count_locked() + self._connecting
 
     def connections_idle(self) -> int:
         """Idle keep-alive connections kept for reuse."""
@@ -287,7 +286,7 @@ class ConnectionPool:
         if self._pending_h2.get(origin):
             return None  # a connection that may carry HTTP/2 is on its way
         limit = self._limits.max_connections
-        if limit is not None and self._count + self._connecting >= limit:
+        if limit is not None and len(self._all) + self._connecting >= limit:
             victim = self._oldest_idle_locked()
             if victim is None:
                 return None
@@ -313,21 +312,16 @@ class ConnectionPool:
         return oldest
 
     def _add_locked(self, conn: Connection) -> None:
-        self._conns.setdefault(conn.origin, []).append(conn)
-        self._count += 1
+        self._all.add(conn)
         if conn.multiplexed:
             self._shared.setdefault(conn.origin, []).append(conn)
 
     def _remove_locked(self, conn: Connection) -> None:
         """Forget ``conn`` (wherever it is parked)."""
-        origin = conn.origin
-        conns = self._conns.get(origin)
-        if conns is None or conn not in conns:
+        if conn not in self._all:
             return
-        conns.remove(conn)
-        self._count -= 1
-        if not conns:
-            del self._conns[origin]
+        self._all.remove(conn)
+        origin = conn.origin
         for table in (self._idle, self._shared):
             parked = table.get(origin)
             if parked is not None and conn in parked:
@@ -423,7 +417,7 @@ class ConnectionPool:
         close = False
         with self._lock:
             if conn.is_idle():
-                in_pool = conn in self._conns.get(conn.origin, ())
+                in_pool = conn in self._all
                 if not in_pool or self._closed or conn.has_expired(self._backend.monotonic()):
                     close = True
                 else:
@@ -448,7 +442,7 @@ class ConnectionPool:
         in use are closed when their last request ends."""
         with self._lock:
             self._closed = True
-            idle = [c for conns in self._conns.values() for c in conns if c.is_idle()]
+            idle = [conn for conn in self._all if conn.is_idle()]
             for conn in idle:
                 self._remove_locked(conn)
             self._wake_all_locked()

@@ -257,6 +257,7 @@ def _server_bytes(rnd: random.Random) -> tuple[H2Connection, bytearray]:
 def test_mutated_responses_raise_only_remote_protocol_error(block: int) -> None:
     """Corrupted server bytes, fed in random pieces, end in events or in
     RemoteProtocolError: never in an h2, hpack or Python error."""
+    refused = 0
     for seed in range(block * 500, (block + 1) * 500):
         rnd = random.Random(seed)
         client, data = _server_bytes(rnd)
@@ -281,4 +282,40 @@ def test_mutated_responses_raise_only_remote_protocol_error(block: int) -> None:
             client.receive_data(b"")
             client.events()
         except RemoteProtocolError:
-            pass
+            refused += 1
+    assert refused > 20  # corruption in the frame layer is seen, not accepted
+
+
+@pytest.mark.parametrize(
+    ("method", "target", "headers"),
+    [
+        (b"GET", b"/", [*REQUEST, (b"x-a", b"1\r\nx-b: 2")]),
+        (b"GET", b"/", [*REQUEST, (b"bad name", b"1")]),
+        (b"G T", b"/", REQUEST),
+        (b"GET", b"/a b", REQUEST),
+    ],
+)
+def test_invalid_requests_are_refused_as_for_http1(
+    method: bytes, target: bytes, headers: list[tuple[bytes, bytes]]
+) -> None:
+    client = H2Connection()
+    with pytest.raises(LocalProtocolError):
+        client.send_request(method, b"https", target, headers, end_stream=True)
+
+
+def test_connection_specific_fields_are_dropped() -> None:
+    client = H2Connection()
+    server = Server(client)
+    headers = [
+        *REQUEST,
+        (b"Transfer-Encoding", b"chunked"),
+        (b"Upgrade", b"h2c"),
+        (b"Keep-Alive", b"5"),
+        (b"TE", b"gzip"),
+        (b"Content-Length", b"0"),
+    ]
+    client.send_request(b"POST", b"https", b"/", headers, end_stream=True)
+    server.pump()
+    (request,) = server.requests()
+    names = [name for name, _ in request.headers]
+    assert names == [b":method", b":scheme", b":authority", b":path", b"accept", b"content-length"]

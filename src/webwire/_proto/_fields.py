@@ -2,9 +2,10 @@
 version (RFC 9110 sections 5 and 9, RFC 9112 section 3.2).
 
 The one place where webwire decides what a request may carry: the HTTP/1.1
-serialiser (:mod:`webwire._proto._h1_request`), the HTTP/2 and HTTP/3
-drivers (:func:`validate_request`) and the ``http`` layer (on the latin-1
-bytes of the user's strings) all call into it.
+serialiser (:mod:`webwire._proto._h1_request`), the HTTP/2 state machine
+(:func:`validate_request` and :func:`field_kind`, :mod:`webwire._proto.h2`)
+and the ``http`` layer (on the latin-1 bytes of the user's strings) all call
+into it; HTTP/3 is to do the same.
 
 * A method and a field name are tokens (RFC 9110 section 5.6.2): visible
   ASCII without separators, so no whitespace, CR, LF, NUL or other control.

@@ -26,7 +26,6 @@ What this layer keeps for its callers:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 import h2.config
@@ -37,6 +36,14 @@ import h2.exceptions
 import h2.settings
 
 from webwire._exceptions import LocalProtocolError, RemoteProtocolError
+from webwire._proto._fields import (
+    FIELD_CONTENT_LENGTH,
+    FIELD_HOST,
+    FIELD_OTHER,
+    FIELD_TE,
+    field_kind,
+    validate_request,
+)
 from webwire._proto.events import (
     ConnectionTerminated,
     Data,
@@ -65,18 +72,6 @@ them (``SETTINGS_INITIAL_WINDOW_SIZE`` we announce)."""
 DEFAULT_CONNECTION_WINDOW = 16 * 1024 * 1024
 """Bytes the server may send on the whole connection before the client
 consumed them."""
-
-_CONNECTION_SPECIFIC = frozenset(
-    {
-        b"connection",
-        b"keep-alive",
-        b"proxy-connection",
-        b"transfer-encoding",
-        b"upgrade",
-        b"host",
-        b"te",
-    }
-)
 
 _ASSUMED_MAX_STREAMS = 100
 """Concurrent streams assumed before the server's SETTINGS arrive (RFC
@@ -234,7 +229,7 @@ class H2Connection:
         method: bytes,
         scheme: bytes,
         target: bytes,
-        headers: Iterable[tuple[bytes, bytes]],
+        headers: Headers,
         *,
         end_stream: bool,
         protocol: bytes | None = None,
@@ -251,21 +246,24 @@ class H2Connection:
             The new stream's id.
 
         Raises:
-            LocalProtocolError: No stream id left, the server's stream limit
-                is reached, the connection is closed, or the request has no
-                authority.
+            LocalProtocolError: The method, target or a field is invalid
+                (checked by :func:`webwire._proto._fields.validate_request`,
+                as for HTTP/1.1), no stream id is left, the server's stream
+                limit is reached, the connection is closed, or the request
+                has no authority.
         """
+        validate_request(method, target, headers)
         authority: bytes | None = None
         fields: Headers = []
         for name, value in headers:
-            lname = name.lower()
-            if lname in _CONNECTION_SPECIFIC:
-                if lname == b"host":
-                    authority = value
-                elif lname == b"te" and value.strip().lower() == b"trailers":
-                    fields.append((b"te", b"trailers"))
-                continue
-            fields.append((lname, value))
+            kind = field_kind(name)
+            if kind in (FIELD_OTHER, FIELD_CONTENT_LENGTH):
+                fields.append((name.lower(), value))
+            elif kind == FIELD_HOST:
+                authority = value
+            elif kind == FIELD_TE and value.strip().lower() == b"trailers":
+                fields.append((b"te", b"trailers"))
+            # else: connection-specific, dropped (section 8.2.2)
         if method == b"CONNECT" and protocol is None:
             pseudo: Headers = [(b":method", method), (b":authority", target)]
         else:

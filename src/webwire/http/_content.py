@@ -27,6 +27,7 @@ from typing import Any, TypeAlias
 from urllib.parse import urlencode
 
 from webwire._exceptions import LocalProtocolError, StreamConsumed
+from webwire._transport._types import close_body_iterator
 
 __all__ = [
     "READ_SIZE",
@@ -133,10 +134,8 @@ async def iter_chunks(source: object) -> AsyncIterator[bytes]:
                     yield data
             finished = True
         finally:
-            # Left early (the transport stopped sending): close the source.
-            aclose = getattr(iterator, "aclose", None)
-            if not finished and aclose is not None:
-                await aclose()
+            if not finished:  # left early (the transport stopped sending)
+                await close_body_iterator(iterator)
     elif isinstance(source, Iterable):
         for item in source:
             data = _to_bytes(item)

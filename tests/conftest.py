@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -163,6 +163,38 @@ class Api:
             await anyio.sleep(seconds)
         else:
             time.sleep(seconds)
+
+    async def gather(
+        self, n: int, fn: Callable[[int], Coroutine[Any, Any, Any]]
+    ) -> list[Any]:
+        """Run ``fn(0)`` ... ``fn(n - 1)`` at once: as tasks on the async
+        client, as threads (each driven by ``run_sync``) on the blocking one.
+        Returns the results, or the exception each raised, in order."""
+        from webwire._sync import run_sync
+
+        results: list[Any] = [None] * n
+
+        async def run(i: int) -> None:
+            try:
+                results[i] = await fn(i)
+            except Exception as exc:  # reported to the caller
+                results[i] = exc
+
+        if self.is_async:
+            import anyio
+
+            async with anyio.create_task_group() as tg:
+                for i in range(n):
+                    tg.start_soon(run, i)
+        else:
+            import threading
+
+            threads = [threading.Thread(target=run_sync, args=(run(i),)) for i in range(n)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(60)
+        return results
 
     @property
     def pool(self) -> Any:

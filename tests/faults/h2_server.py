@@ -18,6 +18,7 @@ import h2.connection
 import h2.events
 import h2.exceptions
 import h2.settings
+from scripted_server import Connection, ScriptedServer
 
 __all__ = ["H2Server", "Peer"]
 
@@ -121,32 +122,36 @@ class Peer:
 Handler = Callable[[Peer], None]
 
 
-class H2Server:
-    """Cleartext HTTP/2 server on 127.0.0.1 (random port), one thread per
-    connection running ``handler``.
+class H2Server(ScriptedServer):
+    """Cleartext HTTP/2 server on 127.0.0.1 (random port): a
+    :class:`ScriptedServer` whose connections read the client preface and
+    run ``handler`` on a :class:`Peer`.
+
+    An exception a handler raises (an assertion, say) other than the client
+    going away is re-raised when the ``with`` block exits.
 
     Args:
         handler: Called with each accepted connection's :class:`Peer`.
         settings: SETTINGS sent to clients (``max_concurrent_streams=2``).
+
+    Attributes:
+        connections: Connections accepted so far.
+        closed: Connections whose handler has returned.
     """
 
     def __init__(self, handler: Handler, **settings: int) -> None:
+        super().__init__(self._run)
         self.handler = handler
         self.settings = settings
-        self.stop = threading.Event()
-        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(64)
-        self.listener.settimeout(0.05)
-        self.port: int = self.listener.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.connections = 0
-        self._threads: list[threading.Thread] = []
-        self._socks: list[socket.socket] = []
-        self._accept = threading.Thread(target=self._serve, daemon=True)
+        self.closed = 0
+        self.errors: list[BaseException] = []
+
+    @property
+    def connections(self) -> int:
+        return self.accepted
 
     def __enter__(self) -> H2Server:
-        self._accept.start()
+        super().__enter__()
         return self
 
     def __exit__(
@@ -155,35 +160,12 @@ class H2Server:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.stop.set()
-        self._accept.join(5)
-        for sock in self._socks:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            sock.close()
-        for thread in self._threads:
-            thread.join(5)
-        self.listener.close()
+        super().__exit__(exc_type, exc, tb)
+        if self.errors and exc is None:
+            raise self.errors[0]
 
-    def _serve(self) -> None:
-        while not self.stop.is_set():
-            try:
-                sock, _ = self.listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            sock.settimeout(10.0)
-            self._socks.append(sock)
-            index = self.connections
-            self.connections += 1
-            thread = threading.Thread(target=self._run, args=(sock, index), daemon=True)
-            self._threads.append(thread)
-            thread.start()
-
-    def _run(self, sock: socket.socket, index: int) -> None:
+    def _run(self, conn: Connection) -> None:
+        sock = conn.sock
         try:
             preface = b""
             while len(preface) < 24:
@@ -191,14 +173,16 @@ class H2Server:
                 if not data:
                     return
                 preface += data
-            peer = Peer(sock, index, self.stop, **self.settings)
-            events = peer.conn.receive_data(preface)
-            assert not events
+            peer = Peer(sock, conn.index, conn.stop, **self.settings)
+            assert not peer.conn.receive_data(preface)
             self.handler(peer)
         except (OSError, h2.exceptions.ProtocolError):
             pass
+        except BaseException as exc:
+            self.errors.append(exc)
         finally:
             try:
                 sock.close()
             except OSError:
                 pass
+            self.closed += 1

@@ -5,8 +5,6 @@ asyncio, trio and the blocking client, and checks the pool afterwards."""
 
 from __future__ import annotations
 
-import functools
-import threading
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -20,34 +18,6 @@ OpenApi = Callable[..., Any]
 Scenario = Callable[[OpenApi], Coroutine[Any, Any, None]]
 
 H2C = {"http1": False, "http2": True}
-
-
-async def gather(api: Any, calls: list[Callable[[], Coroutine[Any, Any, Any]]]) -> list[Any]:
-    """Run ``calls`` concurrently (async) or one after another (sync API);
-    results or exceptions in order."""
-    results: list[Any] = [None] * len(calls)
-
-    async def run(index: int) -> None:
-        try:
-            results[index] = await calls[index]()
-        except Exception as exc:
-            results[index] = exc
-
-    if api.is_async:
-        import anyio
-
-        async with anyio.create_task_group() as tg:
-            for index in range(len(calls)):
-                tg.start_soon(run, index)
-    else:
-        threads = [
-            threading.Thread(target=run_sync, args=(run(index),)) for index in range(len(calls))
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(30)
-    return results
 
 
 def rst_second_stream(peer: Peer) -> None:
@@ -100,8 +70,8 @@ async def s_goaway_retries_unprocessed_streams(open_api: OpenApi) -> None:
     with H2Server(goaway_after_first) as server:
         async with open_api(**H2C) as api:
             paths = ["/1", "/2", "/3"]
-            results = await gather(
-                api, [functools.partial(api.post, f"{server.url}{p}", content=b"x") for p in paths]
+            results = await api.gather(
+                3, lambda i: api.post(f"{server.url}{paths[i]}", content=b"x")
             )
             for path, result in zip(paths, results):
                 assert not isinstance(result, Exception), result
@@ -195,14 +165,25 @@ def close_when_idle(peer: Peer) -> None:
     peer.sock.shutdown(2)
 
 
+async def closed(api: Any, server: H2Server, n: int) -> None:
+    """Wait (up to 5 s) until ``n`` of the server's connections have ended,
+    then a moment for their last bytes to reach the client."""
+    for _ in range(500):
+        if server.closed >= n:
+            break
+        await api.sleep(0.01)
+    assert server.closed >= n
+    await api.sleep(0.01)
+
+
 async def s_idle_connection_closed_by_server_is_replaced(open_api: OpenApi) -> None:
     with H2Server(close_when_idle) as server:
         async with open_api(**H2C) as api:
             assert (await api.get(f"{server.url}/a")).content == b"/a"
-            await api.sleep(0.05)  # the GOAWAY and the close arrive
+            await closed(api, server, 1)  # the GOAWAY and the close were sent
             # Not idempotent, yet safe: nothing was sent on the dead connection.
             assert (await api.post(f"{server.url}/b", content=b"x")).content == b"/b"
-            await api.sleep(0.05)
+            await closed(api, server, 2)
             assert (await api.post(f"{server.url}/c", content=b"x")).content == b"/c"
             assert server.connections == 3
             assert api.in_use() == 0

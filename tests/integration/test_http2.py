@@ -10,7 +10,6 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-import anyio
 import pytest
 from app import pattern_bytes
 
@@ -28,32 +27,6 @@ def options(target: tuple[Any, dict[str, Any]], **kwargs: Any) -> dict[str, Any]
     result: dict[str, Any] = {"base_url": str(server.url), "verify": server.verify, **extra}
     result.update(kwargs)
     return result
-
-
-async def concurrently(
-    api: Any, n: int, fn: Callable[[int], Coroutine[Any, Any, Any]]
-) -> list[Any]:
-    """``fn(0..n-1)`` at once: tasks on the async client, threads on the
-    blocking one. Results (or exceptions) in order."""
-    results: list[Any] = [None] * n
-
-    async def run(i: int) -> None:
-        try:
-            results[i] = await fn(i)
-        except Exception as exc:  # reported by the caller
-            results[i] = exc
-
-    if api.is_async:
-        async with anyio.create_task_group() as tg:
-            for i in range(n):
-                tg.start_soon(run, i)
-    else:
-        threads = [threading.Thread(target=run_sync, args=(run(i),)) for i in range(n)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(60)
-    return results
 
 
 def single_connection(api: Any) -> None:
@@ -87,7 +60,7 @@ async def s_hundred_concurrent_on_one_connection(open_api: OpenApi, target: Any)
             assert r.json()["args"] == [["i", str(i)]]
             return r
 
-        results = await concurrently(api, 100, one)
+        results = await api.gather(100, one)
         errors = [r for r in results if isinstance(r, BaseException)]
         assert not errors, errors[:3]
         assert all(r.http_version == "HTTP/2" for r in results)

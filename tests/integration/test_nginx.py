@@ -16,14 +16,12 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import anyio
 import pytest
 import trustme
 
@@ -131,30 +129,6 @@ def nginx() -> Iterator[Nginx]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-async def concurrently(
-    api: Any, n: int, fn: Callable[[int], Coroutine[Any, Any, Any]]
-) -> list[Any]:
-    results: list[Any] = [None] * n
-
-    async def run(i: int) -> None:
-        try:
-            results[i] = await fn(i)
-        except Exception as exc:
-            results[i] = exc
-
-    if api.is_async:
-        async with anyio.create_task_group() as tg:
-            for i in range(n):
-                tg.start_soon(run, i)
-    else:
-        threads = [threading.Thread(target=run_sync, args=(run(i),)) for i in range(n)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(60)
-    return results
-
-
 async def s_http2_by_alpn(open_api: OpenApi, server: Nginx) -> None:
     async with open_api(base_url=server.url, verify=server.ca_path) as api:
         r = await api.get("/hello")
@@ -164,7 +138,7 @@ async def s_http2_by_alpn(open_api: OpenApi, server: Nginx) -> None:
         async def one(i: int) -> Any:
             return await api.get("/hello", params={"i": str(i)})
 
-        results = await concurrently(api, 100, one)
+        results = await api.gather(100, one)
         errors = [r for r in results if isinstance(r, BaseException)]
         assert not errors, errors[:3]
         assert {r.text for r in results} == {"hello HTTP/2.0"}

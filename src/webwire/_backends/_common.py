@@ -37,11 +37,11 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def check_port(host: str, port: int) -> None:
-    """Raise :class:`~webwire.ConnectError` unless ``port`` is a TCP port
-    (1 to 65535)."""
+def check_port(host: str, port: int, kind: str = "TCP") -> None:
+    """Raise :class:`~webwire.ConnectError` unless ``port`` is a ``kind``
+    (``"TCP"`` or ``"UDP"``) port: 1 to 65535."""
     if not 0 < port < 65536:
-        raise connect_error(host, port, "invalid TCP port")
+        raise connect_error(host, port, f"invalid {kind} port")
 
 
 def connect_error(host: str, port: int, detail: str) -> ConnectError:
@@ -152,8 +152,7 @@ def open_udp_socket(
     family = ip_family(host)
     if family is None:
         raise connect_error(host, port, "a UDP remote address must be an IP literal")
-    if not 0 < port < 65536:
-        raise connect_error(host, port, "invalid UDP port")
+    check_port(host, port, "UDP")
     try:
         sock = socket.socket(family, socket.SOCK_DGRAM)
     except OSError as exc:

@@ -113,3 +113,7 @@ def test_pool_timeout_sync_threads(http_server: Any) -> None:
         assert len(errors) == 4
         assert all(isinstance(exc, webwire.PoolTimeout) for exc in errors)
         assert client.get(f"{http_server.url}/echo").status_code == 200
+
+
+def test_pool_over_tls_sync(sync_api: OpenApi, https_server: Any) -> None:
+    run_sync(s_reuse(sync_api, https_server))

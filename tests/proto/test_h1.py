@@ -201,15 +201,17 @@ def test_head_response_has_no_body(framing: bytes) -> None:
     assert conn.keep_alive
 
 
-def test_head_then_next_response_in_later_read_is_kept() -> None:
+def test_bytes_after_head_response_in_later_read_prevent_reuse() -> None:
+    # Nothing was asked: bytes after a complete response are never taken as
+    # the next response (a HEAD answered with content would be read as it).
     conn = started(b"HEAD")
     conn.receive_data(b"HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n")
     assert [type(e) for e in conn.events()] == [ResponseHead, EndOfMessage]
     conn.receive_data(b"HTTP/1.1 204 No Content\r\n\r\n")
     assert conn.events() == []
-    conn.start_next_cycle()
-    conn.send_request(b"GET", b"/", HOST, end_stream=True)
-    assert normalise(conn.events()) == [("head", 204, b"No Content", [], "HTTP/1.1"), ("end", [])]
+    assert not conn.keep_alive
+    with pytest.raises(LocalProtocolError):
+        conn.start_next_cycle()
 
 
 def test_head_response_http10_keep_alive_rules() -> None:
@@ -494,17 +496,15 @@ def test_data_after_close_response_is_ignored() -> None:
     assert not conn.keep_alive
 
 
-def test_bytes_between_cycles_are_kept() -> None:
+def test_bytes_between_cycles_prevent_reuse() -> None:
     conn = started()
     feed(conn, [b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx"])
+    assert conn.keep_alive
     conn.receive_data(b"HTTP/1.1 200 OK\r\nContent-Len")
     assert conn.events() == []
-    conn.start_next_cycle()
-    conn.receive_data(b"gth: 2\r\n\r\n")
-    assert conn.events() == []
-    conn.send_request(b"GET", b"/", HOST, end_stream=True)
-    events = feed(conn, [b"ok"])
-    assert events[1:] == [("data", b"ok"), ("end", [])]
+    assert not conn.keep_alive
+    with pytest.raises(LocalProtocolError):
+        conn.start_next_cycle()
 
 
 def test_eof_when_idle_is_connection_terminated() -> None:
@@ -597,7 +597,7 @@ def test_bad_chunked_encoding(response: bytes) -> None:
         b"HTTP/1.1 200 OK\nContent-Length: 0\n\n",
         b"HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nX: a\x00b\r\n\r\n",
-        b"HTTP/1.1 200 OK\r\nX: a\r\n folded\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\n folded\r\nContent-Length: 0\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n",
@@ -805,29 +805,19 @@ def test_random_chunkings_of_random_responses(
     assert feed(whole, [raw], eof) == expected
 
 
-def test_head_response_followed_by_next_response_in_same_read() -> None:
+@pytest.mark.parametrize("extra", [b"HACKED", b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nz"])
+def test_head_response_followed_by_bytes_in_same_read(extra: bytes) -> None:
     conn = started(b"HEAD")
-    events = feed(
-        conn,
-        [
-            b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n"
-            b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nz"
-        ],
-    )
+    events = feed(conn, [b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\n" + extra])
     assert [e[0] for e in events] == ["head", "end"]
-    assert conn.keep_alive
-    conn.start_next_cycle()
-    conn.send_request(b"GET", b"/", HOST, end_stream=True)
-    assert normalise(conn.events())[1:] == [("data", b"z"), ("end", [])]
+    assert not conn.keep_alive
 
 
 def test_flood_between_cycles_prevents_reuse() -> None:
     conn = started(max_header_size=100)
     feed(conn, [b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"])
     assert conn.keep_alive
-    conn.receive_data(b"x" * 50)
-    assert conn.keep_alive
-    conn.receive_data(b"x" * 60)
+    conn.receive_data(b"x")
     assert not conn.keep_alive
 
 
@@ -882,3 +872,80 @@ def test_long_chunked_body_is_still_parsed() -> None:
     events = feed(conn, [wire[i : i + 5000] for i in range(0, len(wire), 5000)])
     assert events[1] == ("data", LONG_BODY)
     assert events[-1] == ("end", [])
+
+
+# ------------------------------------ obs-fold, reason phrase, chunk framing bounds
+
+
+@pytest.mark.parametrize("split", [False, True])
+@pytest.mark.parametrize("method", [b"GET", b"HEAD"])
+def test_obs_fold_is_replaced_by_a_space(split: bool, method: bytes) -> None:
+    raw = (
+        b"HTTP/1.1 200 OK\r\nX-A: one\r\n  two\r\n\tthree\r\nX-B: b\r\n"
+        b"Content-Length: 2\r\n\r\n"
+    )
+    conn = started(method)
+    events = feed(conn, bytewise(raw) if split else [raw])
+    # Each fold becomes one or more spaces (RFC 9112 section 5.2).
+    fields = [(name, b" ".join(value.split())) for name, value in events[0][3]]
+    assert fields == [(b"X-A", b"one two three"), (b"X-B", b"b"), (b"Content-Length", b"2")]
+    assert b"\t" not in events[0][3][0][1]
+
+
+@pytest.mark.parametrize("reason", [b"O\x00K", b"O\x01K", b"O\x7fK", b"O\x1bK"])
+def test_control_in_reason_phrase_is_refused(reason: bytes) -> None:
+    conn = started()
+    with pytest.raises(RemoteProtocolError, match="reason phrase"):
+        conn.receive_data(b"HTTP/1.1 200 " + reason + b"\r\nContent-Length: 0\r\n\r\n")
+
+
+def test_tab_and_obs_text_in_reason_phrase_are_kept() -> None:
+    conn = started()
+    events = feed(conn, [b"HTTP/1.1 200 O\tK \xe9\r\nContent-Length: 0\r\n\r\n"])
+    assert events[0][2] == b"O\tK \xe9"
+
+
+CHUNKED_HEAD = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+
+@pytest.mark.parametrize("piece", [100, 5000])
+def test_endless_chunk_extension_is_cut_off(piece: int) -> None:
+    conn = started(max_header_size=4096)
+    conn.receive_data(CHUNKED_HEAD + b"3;ext=")
+    fed = 0
+    with pytest.raises(RemoteProtocolError, match="exceed 4096 bytes"):
+        for _ in range(1000):
+            conn.receive_data(b"a" * piece)
+            fed += piece
+    assert fed <= 4096 + 2 * piece
+
+
+@pytest.mark.parametrize("piece", [100, 5000])
+def test_endless_trailer_section_is_cut_off(piece: int) -> None:
+    conn = started(max_header_size=4096)
+    conn.receive_data(CHUNKED_HEAD + b"3\r\nabc\r\n0\r\nX-Trailer: ")
+    fed = 0
+    with pytest.raises(RemoteProtocolError, match="exceed 4096 bytes"):
+        for _ in range(1000):
+            conn.receive_data(b"a" * piece)
+            fed += piece
+    assert fed <= 4096 + 2 * piece
+
+
+def test_trailer_section_size_limit_in_one_read() -> None:
+    conn = started(max_header_size=1000)
+    with pytest.raises(RemoteProtocolError, match="trailer section exceeds 1000 bytes"):
+        conn.receive_data(CHUNKED_HEAD + b"0\r\nX-T: " + b"a" * 2000 + b"\r\n\r\n")
+    conn = started(max_header_size=1000)
+    events = feed(conn, [CHUNKED_HEAD + b"0\r\nX-T: " + b"a" * 900 + b"\r\n\r\n"])
+    assert events[-1] == ("end", [(b"X-T", b"a" * 900)])
+
+
+def test_many_small_chunks_are_not_overhead() -> None:
+    conn = started(max_header_size=100)
+    body = b"".join(b"1;e=1\r\nx\r\n" for _ in range(1000)) + b"0\r\n\r\n"
+    events = feed(conn, [CHUNKED_HEAD + body])
+    assert events[1] == ("data", b"x" * 1000)
+    conn = started(max_header_size=100)
+    events = feed(conn, [CHUNKED_HEAD, *bytewise(body)])
+    assert events[1] == ("data", b"x" * 1000)

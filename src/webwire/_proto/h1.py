@@ -34,6 +34,7 @@ end with ``EndOfMessage``, then ``start_next_cycle()`` if ``keep_alive``.
 
 from __future__ import annotations
 
+import re
 from types import SimpleNamespace
 from typing import NoReturn
 
@@ -115,6 +116,11 @@ _HEAD_END = 2
 _STATUS_LINE_OVERHEAD = 15
 # Bytes around a field line besides name and value: ": " and CRLF.
 _FIELD_LINE_OVERHEAD = 4
+# An obs-fold: a line end followed by spaces or tabs (RFC 9112 section 5.2).
+_FOLD = re.compile(rb"\r\n[ \t]+")
+# Bytes a reason phrase may not hold (RFC 9112 section 4: HTAB, SP, VCHAR,
+# obs-text only).
+_BAD_REASON = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]").search
 
 
 class _UnsolicitedData(Exception):
@@ -168,6 +174,7 @@ class H1Connection:
             on_headers_complete=self._on_headers_complete,
             on_body=self._on_body,
             on_message_complete=self._on_message_complete,
+            on_chunk_header=self._on_chunk_header,
         )
         self._parser = HttpResponseParser(self._callbacks)
         self._parser_ok = True
@@ -175,6 +182,7 @@ class H1Connection:
         self._outgoing = self._writer.outgoing
         self._events: list[Event] = []
         self._pending = bytearray()
+        self._carry = b""
         self._trailing = bytearray()
         self._head_buf = bytearray()
         self._callback_error: Exception | None = None
@@ -197,6 +205,10 @@ class H1Connection:
         # parsed: the bytes are passed on as they are, without a copy.
         self._bypass_checked = False
         self._body_seen = self._body_left = 0
+        # Bytes of a body that were not content (chunk-size lines with their
+        # extensions, the trailer section) since the last chunk header.
+        self._overhead = 0
+        self._chunk_seen = False
         self._final_headers: Headers = []
         self._reason = b""
         self._headers: Headers = []
@@ -414,7 +426,9 @@ class H1Connection:
         connection (end of stream).
 
         Events become available through :meth:`events`. Bytes arriving
-        between responses are kept for the next cycle. An end of stream with
+        before a request are kept for its response; bytes arriving after a
+        complete response make the connection not reusable. Obs-folds in a
+        head become spaces (RFC 9112 section 5.2). An end of stream with
         no response in progress gives ``ConnectionTerminated``; one that ends
         a close-delimited body gives its ``EndOfMessage``.
 
@@ -423,8 +437,10 @@ class H1Connection:
 
         Raises:
             RemoteProtocolError: The response is malformed (with the parser's
-                message; its exception is the ``__cause__``), its header
-                section is over ``max_header_size`` bytes or
+                message; its exception is the ``__cause__``), its reason
+                phrase holds a control character, its header section, its
+                trailer section or the chunk-size lines (with extensions)
+                between two chunks are over ``max_header_size`` bytes or
                 ``max_header_count`` fields, or the server closed the
                 connection before the response was complete (see
                 :attr:`received_any`).
@@ -442,9 +458,16 @@ class H1Connection:
             else:
                 self.received_any = True
                 self._feed(data)
-        elif their is S_IDLE or their is S_DONE:
+        elif their is S_IDLE:
             if data:
                 self._keep_between(data)
+            else:
+                self._terminated()
+        elif their is S_DONE:
+            if data:
+                # Nothing was asked: bytes after a complete response
+                # cannot be trusted to start the next one.
+                self._server_step(SE_NOT_REUSABLE)
             else:
                 self._terminated()
         elif their is S_MUST_CLOSE:
@@ -467,10 +490,7 @@ class H1Connection:
         pending += data
         if len(pending) > self._max_header_size + _HEAD_END:
             pending.clear()
-            if self._their is S_DONE:
-                self._server_step(SE_NOT_REUSABLE)
-            else:
-                self._fail(f"server sent more than {self._max_header_size} bytes before a request")
+            self._fail(f"server sent more than {self._max_header_size} bytes before a request")
 
     def _receive_eof(self) -> None:
         """Handle the end of stream while a response is expected."""
@@ -536,27 +556,108 @@ class H1Connection:
             self._trailing += rest
         elif their is S_DONE or their is S_MUST_CLOSE:
             if their is S_DONE:
-                self._keep_between(rest)
+                # Bytes after a response that has no content (to HEAD):
+                # they cannot be trusted to start the next response.
+                self._server_step(SE_NOT_REUSABLE)
         else:
             self._feed(rest)
 
-    def _feed(self, data: bytes) -> None:
+    def _feed(self, data: bytes | memoryview) -> None:
         """Run the parser over ``data``, bounding the bytes a head may take."""
         try:
             if self._their is S_SEND_RESPONSE:
-                if self._head_fed + len(data) > self._max_header_size + _HEAD_END:
-                    self._feed_bounded(data)
+                rest = self._feed_heads(data)
+                if rest is None:
                     return
-                self._head_fed += len(data)
+                data = rest
+            seen = self._body_seen
             self._parser.feed_data(data)
-            if self._their is S_SEND_BODY and not self._bypass_checked:
-                self._check_bypass()
+            if self._their is S_SEND_BODY:
+                self._count_overhead(len(data) - (self._body_seen - seen))
+                if not self._bypass_checked:
+                    self._check_bypass()
         except HttpParserUpgrade:
             self._parser_ok = False
             if self._their is not S_SWITCHED:
                 self._fail("unexpected protocol switch in the response")
         except HttpParserError as exc:
             self._parser_error(exc)
+
+    def _feed_heads(self, data: bytes | memoryview) -> memoryview | None:
+        """Feed the parser the head bytes of ``data``, one head at a time
+        (1xx heads may come first).
+
+        Each obs-fold of a head (a line end followed by spaces or tabs, RFC
+        9112 section 5.2), which llhttp would refuse, becomes one space.
+        While a head is incomplete, a line end at the end of ``data`` is
+        held back until the next bytes show whether a fold follows it.
+
+        Returns:
+            The bytes after the last head, to be fed as content, or ``None``.
+        """
+        carry = self._carry
+        if carry:
+            data = carry + data
+            self._carry = b""
+        elif type(data) is memoryview:
+            data = bytes(data)
+        assert isinstance(data, bytes)
+        pos = 0
+        size = len(data)
+        while True:
+            end = data.find(b"\r\n\r\n", pos)
+            if end < 0:
+                if data.endswith(b"\r\n\r"):
+                    hold = 3
+                elif data.endswith(b"\r\n"):
+                    hold = 2
+                else:
+                    hold = 1 if data.endswith(b"\r") else 0
+                stop = max(pos, size - hold)
+                self._carry = data[stop:]
+                if stop > pos:
+                    self._feed_head(data[pos:stop], stop - pos)
+                return None
+            end += 4
+            self._feed_head(data[pos:end], end - 2 - pos)
+            pos = end
+            if self._their is not S_SEND_RESPONSE:
+                break
+        if pos < size:
+            return memoryview(data)[pos:]
+        if self._their is S_SEND_BODY and not self._bypass_checked:
+            self._check_bypass()
+        return None
+
+    def _feed_head(self, head: bytes, lines_end: int) -> None:
+        """Feed (part of) one head; obs-folds before ``lines_end`` become a
+        space. A line starting with whitespace right after the status line
+        is not a fold of a field line: the parser refuses it."""
+        if head.find(b"\r\n ", 0, lines_end) >= 0 or head.find(b"\r\n\t", 0, lines_end) >= 0:
+            start = head.find(b"\r\n", 0, lines_end) + 2 if self._head_fed == 0 else 0
+            head = head[:start] + _FOLD.sub(b" ", head[start:lines_end]) + head[lines_end:]
+        if self._head_fed + len(head) > self._max_header_size + _HEAD_END:
+            self._feed_bounded(head)
+            return
+        self._head_fed += len(head)
+        self._parser.feed_data(head)
+
+    def _count_overhead(self, size: int) -> None:
+        """Bound what a body carries besides content: a chunk-size line with
+        its extensions (RFC 9112 section 7.1.1) and the trailer section
+        (section 7.1.2) take at most ``max_header_size`` bytes, like a head.
+        ``size`` is the bytes of the last feed that were not content."""
+        if self._chunk_seen:
+            self._chunk_seen = False
+            self._overhead = 0
+            return
+        if size:
+            self._overhead += size
+            if self._overhead > self._max_header_size:
+                self._fail(
+                    "chunk extensions or trailer section of the response exceed "
+                    f"{self._max_header_size} bytes"
+                )
 
     def _check_bypass(self) -> None:
         """After the first feed that leaves a body unfinished: bypass the
@@ -675,6 +776,8 @@ class H1Connection:
         status = parser.get_status_code()
         reason = self._reason
         self._reason = b""
+        if reason and _BAD_REASON(reason) is not None:
+            self._callback_fail(f"invalid character in the reason phrase {reason!r}")
         if status >= 200 and not self._kind:
             their = SERVER_GET((S_SEND_RESPONSE, SE_RESPONSE))
             assert their is not None
@@ -775,13 +878,14 @@ class H1Connection:
         self._body_seen += len(body)
         self._events.append(Data(0, body))
 
+    def _on_chunk_header(self) -> None:
+        self._chunk_seen = True
+
     def _on_message_complete(self) -> None:
         if self._their is S_SEND_BODY:
             trailers = self._headers
-            if len(trailers) > self._max_header_count:
-                self._callback_fail(
-                    f"response trailer section exceeds {self._max_header_count} fields"
-                )
+            if trailers:
+                self._check_trailers(trailers)
             their = SERVER_GET((S_SEND_BODY, SE_END))
             assert their is not None
             self._their = their
@@ -789,13 +893,28 @@ class H1Connection:
             if self._close_after:
                 self._server_step(SE_NOT_REUSABLE)
 
+    def _check_trailers(self, trailers: Headers) -> None:
+        """Apply the header limits to a trailer section (RFC 9112 section
+        7.1.2)."""
+        if len(trailers) > self._max_header_count:
+            self._callback_fail(f"response trailer section exceeds {self._max_header_count} fields")
+        size = 0
+        for name, value in trailers:
+            size += len(name) + len(value) + _FIELD_LINE_OVERHEAD
+        if size > self._max_header_size:
+            self._callback_fail(
+                f"response trailer section exceeds {self._max_header_size} bytes"
+            )
+
     # -------------------------------------------------------------- recycling
 
     def start_next_cycle(self) -> None:
         """Make the connection ready for its next request.
 
-        Bytes the server sent after the complete response are kept and
-        parsed as the start of the next response.
+        Bytes the server sent before the request are parsed as the start
+        of its response; bytes sent after a complete response make the
+        connection not reusable (they cannot be trusted to start the next
+        response: a response to HEAD, 204 or 304 has no content).
 
         Raises:
             LocalProtocolError: The request or the response is not complete,

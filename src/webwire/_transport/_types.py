@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 
     from webwire._backends.base import NetworkStream
     from webwire._config import Timeout
+    from webwire._exceptions import TimeoutException
 
     from .connect import Origin
 
@@ -23,6 +24,7 @@ __all__ = [
     "TransportRequest",
     "bound_timeout",
     "close_body_iterator",
+    "total_timeout_error",
 ]
 
 Headers = list[tuple[bytes, bytes]]
@@ -228,3 +230,17 @@ def bound_timeout(timeout: float | None, deadline: float | None, now: float) -> 
     if timeout is None or left < timeout:
         return left
     return timeout
+
+
+def total_timeout_error(
+    timeout: Timeout, kind: type[TimeoutException] | None = None
+) -> TimeoutException:
+    """The error of a request that outlived ``Timeout.total``: a
+    :class:`~webwire.ReadTimeout` unless ``kind`` names another
+    :class:`~webwire.TimeoutException` subclass; its message names the
+    total timeout (seconds)."""
+    from webwire._exceptions import ReadTimeout
+
+    total = timeout.total
+    shown = "?" if total is None else float(total)
+    return (kind or ReadTimeout)(f"the request exceeded its total timeout of {shown} s")

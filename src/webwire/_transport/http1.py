@@ -47,6 +47,7 @@ from ._types import (
     StaleConnection,
     TransportRequest,
     close_body_iterator,
+    total_timeout_error,
 )
 from ._types import bound_timeout as _bound
 
@@ -346,7 +347,11 @@ class HTTP11Connection(Connection):
             WriteError, WriteTimeout: The write failed and no response head
                 could be read.
         """
-        timeout = _bound(request.timeout.write, request.deadline, self._backend.monotonic())
+        deadline = request.deadline
+        now = self._backend.monotonic()
+        if deadline is not None and now >= deadline:
+            raise total_timeout_error(request.timeout, WriteTimeout)
+        timeout = _bound(request.timeout.write, deadline, now)
         if peek:
             head = await self._peek(request)
             if head is not None:
@@ -358,9 +363,11 @@ class HTTP11Connection(Connection):
             if head is None:
                 raise
             return head
-        except WriteTimeout:
+        except WriteTimeout as exc:
             head = await self._head_after_write_error(request, wait=False)
             if head is None:
+                if deadline is not None and self._backend.monotonic() >= deadline:
+                    raise total_timeout_error(request.timeout, WriteTimeout) from exc
                 raise
             return head
         return None
@@ -395,7 +402,10 @@ class HTTP11Connection(Connection):
         # the loop has read; a write that never blocks never runs it).
         await self._backend.checkpoint()
         while stream.is_readable():
-            timeout = _bound(PEEK_TIMEOUT, request.deadline, self._backend.monotonic())
+            now = self._backend.monotonic()
+            if request.deadline is not None and now >= request.deadline:
+                raise total_timeout_error(request.timeout)
+            timeout = _bound(PEEK_TIMEOUT, request.deadline, now)
             try:
                 data = await stream.read(READ_SIZE, timeout)
             except ReadTimeout:
@@ -431,17 +441,35 @@ class HTTP11Connection(Connection):
     async def _read_head(self, request: TransportRequest) -> Head:
         """Read until a final (or switching) response head has arrived."""
         h1 = self._h1
-        stream = self._stream
-        backend = self._backend
         timeout = request.timeout
+        deadline = request.deadline
         while True:
             head = self._take_head()
             if head is not None:
                 return head
-            data = await stream.read(
-                READ_SIZE, _bound(timeout.read, request.deadline, backend.monotonic())
-            )
-            h1.receive_data(data)
+            h1.receive_data(await self._read(timeout, deadline))
+
+    async def _read(self, timeout: Timeout, deadline: float | None) -> bytes:
+        """Read what the server sent, within ``Timeout.read`` seconds and
+        before the ``Timeout.total`` deadline (however fast data comes).
+
+        Raises:
+            ReadTimeout: Nothing arrived within the read timeout, or the
+                total deadline passed (the message names the total).
+            ReadError: The connection failed.
+        """
+        if deadline is None:
+            return await self._stream.read(READ_SIZE, timeout.read)
+        left = deadline - self._backend.monotonic()
+        if left <= 0.0:
+            raise total_timeout_error(timeout)
+        read = timeout.read
+        if read is not None and read <= left:
+            return await self._stream.read(READ_SIZE, read)
+        try:
+            return await self._stream.read(READ_SIZE, left)
+        except ReadTimeout as exc:
+            raise total_timeout_error(timeout) from exc
 
     # ------------------------------------------------------------- ending
 
@@ -537,11 +565,7 @@ class HTTP11ResponseStream(ResponseStream, AsyncIterator[bytes]):
                     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
                 if self._done:
                     raise StopAsyncIteration
-                data = await conn._stream.read(
-                    READ_SIZE,
-                    _bound(self._timeout.read, self._deadline, conn._backend.monotonic()),
-                )
-                h1.receive_data(data)
+                h1.receive_data(await conn._read(self._timeout, self._deadline))
         except StopAsyncIteration:
             raise
         except BaseException:

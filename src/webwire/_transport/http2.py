@@ -21,6 +21,7 @@ its stream is reset (RST_STREAM ``CANCEL``, sent with the next write).
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Callable
+from typing import NoReturn
 
 from webwire._backends.base import Backend, Event, NetworkStream
 from webwire._config import Limits, Timeout
@@ -44,6 +45,7 @@ from ._types import (
     TransportRequest,
     bound_timeout,
     close_body_iterator,
+    total_timeout_error,
 )
 from .connect import Origin
 
@@ -361,8 +363,11 @@ class HTTP2Connection(Connection):
             ReadTimeout: Nothing for this stream within the read timeout.
         """
         backend = self._backend
-        limit = None if timeout.read is None else backend.monotonic() + timeout.read
-        if deadline is not None and (limit is None or deadline < limit):
+        now = backend.monotonic()
+        limit = None if timeout.read is None else now + timeout.read
+        if deadline is not None and (limit is None or deadline <= limit):
+            if now >= deadline:
+                raise total_timeout_error(timeout)
             limit = deadline
         wake = state.wake
         while True:
@@ -396,7 +401,7 @@ class HTTP2Connection(Connection):
                 with self._lock:
                     if state.events or state.error is not None or self._broken is not None:
                         return
-                raise ReadTimeout(f"no data received within {timeout.read} seconds")
+                self._raise_read_timeout(timeout, deadline, None)
 
     async def _read_for(
         self,
@@ -420,12 +425,21 @@ class HTTP2Connection(Connection):
                         break
                 left = None if limit is None else max(0.0, limit - backend.monotonic())
         except ReadTimeout as exc:
-            raise ReadTimeout(f"no data received within {timeout.read} seconds") from exc
+            self._raise_read_timeout(timeout, deadline, exc)
         finally:
             with self._lock:
                 self._reading = False
                 self._hand_over_locked()
         await self._flush_quietly(timeout, deadline)
+
+    def _raise_read_timeout(
+        self, timeout: Timeout, deadline: float | None, cause: BaseException | None
+    ) -> NoReturn:
+        """Raise the ReadTimeout of a wait that ran out: the total deadline's
+        when it has passed, else the read timeout's."""
+        if deadline is not None and self._backend.monotonic() >= deadline:
+            raise total_timeout_error(timeout) from cause
+        raise ReadTimeout(f"no data received within {timeout.read} seconds") from cause
 
     async def _flush_quietly(self, timeout: Timeout, deadline: float | None) -> None:
         """Send what receiving queued (acknowledgements, WINDOW_UPDATE,

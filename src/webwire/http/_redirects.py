@@ -32,7 +32,16 @@ from yarl import URL
 from webwire._exceptions import InvalidURL, StreamConsumed, UnsupportedProtocol
 
 from ._request import Request
-from ._urls import DEFAULT_PORTS, host_header, is_https_upgrade, origin, parse_url, split_userinfo
+from ._urls import (
+    _FORBIDDEN,
+    _PARSER_ERRORS,
+    DEFAULT_PORTS,
+    host_header,
+    is_https_upgrade,
+    origin,
+    parse_url,
+    split_userinfo,
+)
 
 if TYPE_CHECKING:
     from ._cookies import Cookies
@@ -65,8 +74,9 @@ def redirect_url(request: Request, response: Response, *, allow_insecure: bool) 
         The URL, without userinfo.
 
     Raises:
-        InvalidURL: ``Location`` cannot be parsed or has no host, or it
-            leads from ``https`` to ``http`` and that is not allowed.
+        InvalidURL: ``Location`` cannot be parsed, holds a TAB, has no host
+            or port 0, or it leads from ``https`` to ``http`` and that is not
+            allowed.
         UnsupportedProtocol: ``Location`` has a scheme other than ``http``
             or ``https``.
     """
@@ -76,23 +86,32 @@ def redirect_url(request: Request, response: Response, *, allow_insecure: bool) 
         location = location.encode("latin-1").decode("utf-8")
     except (UnicodeEncodeError, UnicodeDecodeError):
         pass
+    location = location.strip()
+    if _FORBIDDEN(location) is not None:
+        raise InvalidURL(
+            f"invalid redirect Location {location!r}: CR, LF or TAB in a URL", request=request
+        )
     try:
-        target = URL(location.strip())
+        target = URL(location)
         url = request.url.join(target)
-    except (ValueError, TypeError) as exc:
+        scheme = target.scheme
+    except _PARSER_ERRORS as exc:
         raise InvalidURL(f"invalid redirect Location {location!r}: {exc}", request=request) from exc
-    if target.scheme and target.scheme not in DEFAULT_PORTS:
+    if scheme and scheme not in DEFAULT_PORTS:
         raise UnsupportedProtocol(
-            f"redirect to unsupported URL scheme {target.scheme!r}: {location!r}", request=request
+            f"redirect to unsupported URL scheme {scheme!r}: {location!r}", request=request
         )
     try:
         url = parse_url(url)
+        if not target.raw_fragment and request.url.raw_fragment:
+            url = url.with_fragment(request.url.fragment)
+        url, _ = split_userinfo(url)
+        host_header(url)
     except InvalidURL as exc:
         exc.request = request
         raise
-    if not target.raw_fragment and request.url.raw_fragment:
-        url = url.with_fragment(request.url.fragment)
-    url, _ = split_userinfo(url)
+    except _PARSER_ERRORS as exc:
+        raise InvalidURL(f"invalid redirect Location {location!r}: {exc}", request=request) from exc
     if request.url.scheme == "https" and url.scheme == "http" and not allow_insecure:
         raise InvalidURL(
             f"refusing to follow a redirect from https to http: {url}", request=request

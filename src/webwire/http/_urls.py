@@ -27,6 +27,7 @@ __all__ = [
     "normalize_params",
     "origin",
     "parse_url",
+    "remove_dot_segments",
     "split_userinfo",
 ]
 
@@ -42,6 +43,10 @@ QueryParams = Union[  # noqa: UP007
 # RFC 3986 section 3.2.2 reg-name characters (percent-encoded octets
 # included); IP literals in brackets are validated by yarl.
 _REG_NAME = re.compile(r"[A-Za-z0-9\-._~%!$&'()*+,;=]+\Z")
+# Never valid in a URL; yarl would silently remove them.
+_FORBIDDEN = re.compile(r"[\r\n\t]").search
+# What yarl and the idna codec raise on input they cannot parse.
+_PARSER_ERRORS = (ValueError, TypeError, IndexError, UnicodeError)
 
 
 def parse_url(url: str | URL, *, allow_relative: bool = False) -> URL:
@@ -65,20 +70,28 @@ def parse_url(url: str | URL, *, allow_relative: bool = False) -> URL:
     if isinstance(url, URL):
         parsed = url
     elif isinstance(url, str):
+        if _FORBIDDEN(url) is not None:
+            # yarl (as WHATWG parsers do) would silently drop them.
+            raise InvalidURL(f"invalid URL {url!r}: CR, LF or TAB in a URL")
         try:
             parsed = URL(url)
-        except (ValueError, TypeError) as exc:
+        except _PARSER_ERRORS as exc:
             raise InvalidURL(f"invalid URL {url!r}: {exc}") from exc
     else:
         raise TypeError(f"url must be str or yarl.URL, not {type(url).__name__}")
-    if not parsed.scheme:
-        if allow_relative:
-            return parsed
-        raise InvalidURL(f"invalid URL {str(url)!r}: no scheme or host")
-    return _check_absolute(parsed, url)
+    try:
+        if not parsed.scheme:
+            if allow_relative:
+                return parsed
+            raise InvalidURL(f"invalid URL {str(url)!r}: no scheme or host")
+        return _check_absolute(parsed, url)
+    except _PARSER_ERRORS as exc:
+        raise InvalidURL(f"invalid URL {str(url)!r}: {exc}") from exc
 
 
 def _check_absolute(parsed: URL, original: str | URL) -> URL:
+    """Validate an absolute URL: http(s) scheme, a valid host, a port in
+    1-65535 (port 0 cannot be connected to)."""
     scheme = parsed.scheme
     if scheme not in DEFAULT_PORTS:
         if not scheme:
@@ -92,9 +105,11 @@ def _check_absolute(parsed: URL, original: str | URL) -> URL:
     if ":" not in host and _REG_NAME.match(host) is None:
         raise InvalidURL(f"invalid URL {str(original)!r}: invalid host {host!r}")
     try:
-        parsed.port  # noqa: B018 - validates the port
+        port = parsed.explicit_port
     except ValueError as exc:  # pragma: no cover - yarl validates on parse
         raise InvalidURL(f"invalid URL {str(original)!r}: {exc}") from exc
+    if port == 0:
+        raise InvalidURL(f"invalid URL {str(original)!r}: port 0")
     return parsed
 
 
@@ -186,17 +201,41 @@ def build_url(base_url: URL | None, url: str | URL) -> URL:
     if parsed.scheme:
         return parsed
     assert base_url is not None
-    if parsed.raw_host:
-        # Scheme-relative ("//host/path"): take the scheme of the base.
-        return _check_absolute(parsed.with_scheme(base_url.scheme), url)
-    base_path = base_url.raw_path
-    if not base_path.endswith("/"):
-        base_path += "/"
-    path = base_path + parsed.raw_path.lstrip("/")
-    joined = base_url.with_path(path, encoded=True).with_query(parsed.raw_query_string or None)
-    if parsed.raw_fragment:
-        joined = joined.with_fragment(parsed.fragment)
-    return joined
+    try:
+        if parsed.raw_host:
+            # Scheme-relative ("//host/path"): take the scheme of the base.
+            return _check_absolute(parsed.with_scheme(base_url.scheme), url)
+        base_path = base_url.raw_path
+        if not base_path.endswith("/"):
+            base_path += "/"
+        path = remove_dot_segments(base_path + parsed.raw_path.lstrip("/"))
+        joined = base_url.with_path(path, encoded=True).with_query(
+            parsed.raw_query_string or None
+        )
+        if parsed.raw_fragment:
+            joined = joined.with_fragment(parsed.fragment)
+        return joined
+    except _PARSER_ERRORS as exc:
+        raise InvalidURL(f"invalid URL {str(url)!r}: {exc}") from exc
+
+
+def remove_dot_segments(path: str) -> str:
+    """Resolve the ``.`` and ``..`` segments of an absolute path (RFC 3986
+    section 5.2.4): ``"/a/b/../c"`` -> ``"/a/c"``, ``"/a/./b/."`` ->
+    ``"/a/b/"``; ``..`` never climbs above the root."""
+    if "." not in path:
+        return path
+    segments = path.split("/")
+    out: list[str] = []
+    for segment in segments[1:]:
+        if segment == "..":
+            if out:
+                out.pop()
+        elif segment != ".":
+            out.append(segment)
+    if segments[-1] in (".", ".."):
+        out.append("")
+    return "/" + "/".join(out)
 
 
 def split_userinfo(url: URL) -> tuple[URL, tuple[str, str] | None]:

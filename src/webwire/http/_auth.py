@@ -302,7 +302,18 @@ else:
 class _DigestState:
     """A challenge being answered, with its nonce count (one per nonce)."""
 
-    __slots__ = ("algorithm", "counter", "nonce", "opaque", "qop", "realm", "session", "userhash")
+    __slots__ = (
+        "algorithm",
+        "counter",
+        "hash",
+        "name",
+        "nonce",
+        "opaque",
+        "qop",
+        "realm",
+        "session",
+        "userhash",
+    )
 
     def __init__(self, challenge: Challenge) -> None:
         params = challenge.params
@@ -320,6 +331,8 @@ class _DigestState:
                 f"{', '.join(sorted(_HASHES))} and their -sess variants; RFC 7616 section 3.3)"
             )
         self.algorithm = algorithm
+        self.name = params.get("algorithm", "MD5")  # echoed as the server wrote it
+        self.hash = _HASHES[base]
         self.realm = realm
         self.nonce = nonce
         self.opaque = params.get("opaque")
@@ -426,8 +439,7 @@ class DigestAuth(Auth):
     def _authorization(self, request: Request, state: _DigestState) -> str:
         """The ``Authorization`` value answering ``state`` (RFC 7616 section
         3.4)."""
-        base = state.algorithm[:-5] if state.session else state.algorithm
-        hash_fn = _HASHES[base]
+        hash_fn = state.hash
 
         def digest(*parts: str | bytes) -> str:
             data = b":".join(p.encode("utf-8") if isinstance(p, str) else p for p in parts)
@@ -465,7 +477,7 @@ class DigestAuth(Auth):
             user,
             f"realm={_quote(state.realm)}",
             f"uri={_quote(uri)}",
-            f"algorithm={state.algorithm}",
+            f"algorithm={state.name}",
             f"nonce={_quote(state.nonce)}",
         ]
         if state.qop is not None:

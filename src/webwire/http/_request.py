@@ -145,6 +145,23 @@ def split_removals(headers: Any) -> tuple[Any, tuple[str, ...]]:
     return [(name, value) for name, value in pairs if value is not None], removed
 
 
+def _length_checked(body: AsyncIterable[bytes], declared: str) -> AsyncIterable[bytes]:
+    """A streamed body held to its declared ``Content-Length``.
+
+    Raises:
+        LocalProtocolError: ``declared`` is not 1*DIGIT (RFC 9110 section
+            8.6).
+    """
+    from ._content import LengthCheckedBody
+
+    if isinstance(body, LengthCheckedBody):
+        body = body._body
+    value = declared.strip()
+    if not (value.isascii() and value.isdigit()):
+        raise LocalProtocolError(f"invalid Content-Length {declared!r} (RFC 9110 section 8.6)")
+    return LengthCheckedBody(body, int(value))
+
+
 def check_method(method: str | bytes) -> str:
     """Upper-case a request method and check it is an RFC 9110 token
     (section 9.1) with :func:`webwire._proto._fields.check_method`.
@@ -283,6 +300,8 @@ class Request:
             # Framing by chunked coding is left to the HTTP/1.1 driver.
             if name not in headers and name.lower() != "transfer-encoding":
                 headers[name] = value
+        if body is not None and type(body) is not bytes and "Content-Length" in headers:
+            self._body = _length_checked(body, headers["Content-Length"])
         if (
             body is None
             and method in _BODY_METHODS

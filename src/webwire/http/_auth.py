@@ -564,20 +564,21 @@ class FlowDriver:
         flow: The generator or async generator.
     """
 
-    __slots__ = ("_flow",)
+    __slots__ = ("_flow", "_plain")
 
     def __init__(
         self, flow: Generator[Request, Response, None] | AsyncGenerator[Request, Response]
     ) -> None:
         self._flow = flow
+        self._plain = not isinstance(flow, AsyncGenerator)
 
     async def start(self) -> Request | None:
         """The first request, or ``None`` when the flow yields nothing."""
         flow = self._flow
         try:
-            if isinstance(flow, Generator):
-                return next(flow)
-            return await flow.__anext__()
+            if self._plain:
+                return next(flow)  # type: ignore[arg-type]
+            return await flow.__anext__()  # type: ignore[union-attr]
         except (StopIteration, StopAsyncIteration):
             return None
 
@@ -585,19 +586,19 @@ class FlowDriver:
         """The next request after ``response``, or ``None`` when done."""
         flow = self._flow
         try:
-            if isinstance(flow, Generator):
-                return flow.send(response)
-            return await flow.asend(response)
+            if self._plain:
+                return flow.send(response)  # type: ignore[union-attr,return-value]
+            return await flow.asend(response)  # type: ignore[union-attr]
         except (StopIteration, StopAsyncIteration):
             return None
 
     async def aclose(self) -> None:
         """Close the flow."""
         flow = self._flow
-        if isinstance(flow, Generator):
-            flow.close()
+        if self._plain:
+            flow.close()  # type: ignore[union-attr]
         else:
-            await flow.aclose()
+            await flow.aclose()  # type: ignore[union-attr]
 
 
 AuthTypes = Union[  # noqa: UP007

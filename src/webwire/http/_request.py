@@ -300,7 +300,7 @@ class Request:
             # Framing by chunked coding is left to the HTTP/1.1 driver.
             if name not in headers and name.lower() != "transfer-encoding":
                 headers[name] = value
-        if body is not None and type(body) is not bytes and "Content-Length" in headers:
+        if body is not None and not isinstance(body, bytes) and "Content-Length" in headers:
             self._body = _length_checked(body, headers["Content-Length"])
         if (
             body is None

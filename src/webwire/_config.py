@@ -2,12 +2,37 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Union
+from typing import Any, Union
 
 __all__ = ["DEFAULT_LIMITS", "DEFAULT_TIMEOUT", "Limits", "Timeout", "TimeoutTypes"]
 
 _UNSET: float = -1.0
+
+
+def _check_seconds(name: str, value: Any) -> float | None:
+    """A time limit in seconds: a non-negative real number or ``None``.
+
+    Raises:
+        TypeError: ``value`` is a tuple/list (the httpx/requests
+            ``(connect, read)`` form is not accepted) or not a number.
+        ValueError: ``value`` is negative or NaN.
+    """
+    if value is None:
+        return None
+    if isinstance(value, (tuple, list)):
+        raise TypeError(
+            f"Timeout {name} must be a number of seconds or None, not the {type(value).__name__} "
+            f"{value!r}: write Timeout(5.0, connect=1.0, read=2.0) (keyword per limit)"
+        )
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(
+            f"Timeout {name} must be a number of seconds or None, not {type(value).__name__}"
+        )
+    if math.isnan(value) or value < 0:
+        raise ValueError(f"Timeout.{name} must be >= 0 seconds or None, got {value!r}")
+    return value
 
 
 class Timeout:
@@ -18,6 +43,11 @@ class Timeout:
     whole request, redirects and the reading of the body included, to 30
     seconds: a server that drips its body slowly enough to dodge the read
     timeout is still stopped by ``total``.
+
+    Every limit is a non-negative number of seconds or ``None``. The
+    ``(connect, read)`` tuples of other libraries are refused with a
+    :class:`TypeError` naming the keyword form (``Timeout(5.0, connect=1.0,
+    read=2.0)``); negative and NaN values raise :class:`ValueError`.
 
     Args:
         timeout: Default for connect, read, write and pool (seconds).
@@ -55,19 +85,15 @@ class Timeout:
             self.pool: float | None = base.pool
             self.total: float | None = base.total
             return
-        if timeout == _UNSET:
+        if timeout is _UNSET:
             default: float | None = 5.0
         else:
-            default = timeout
-        self.connect = default if connect == _UNSET else connect
-        self.read = default if read == _UNSET else read
-        self.write = default if write == _UNSET else write
-        self.pool = default if pool == _UNSET else pool
-        self.total = total
-        for name in ("connect", "read", "write", "pool", "total"):
-            value = getattr(self, name)
-            if value is not None and value < 0:
-                raise ValueError(f"Timeout.{name} must be >= 0 or None, got {value!r}")
+            default = _check_seconds("timeout", timeout)
+        self.connect = default if connect is _UNSET else _check_seconds("connect", connect)
+        self.read = default if read is _UNSET else _check_seconds("read", read)
+        self.write = default if write is _UNSET else _check_seconds("write", write)
+        self.pool = default if pool is _UNSET else _check_seconds("pool", pool)
+        self.total = _check_seconds("total", total)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Timeout) and (
@@ -107,6 +133,12 @@ class Limits:
         max_header_count: Most header fields in a response head.
         max_decompressed_size: Most bytes a compressed body may decode to
             before :class:`~webwire.DecodingError` (decompression bombs).
+        max_body_size: Most bytes of a response body (after content
+            decoding) that ``read()``/``aread()`` and the awaited request
+            methods keep in memory, or ``None`` (default) for no limit;
+            beyond it :class:`~webwire.ResponseTooLarge` is raised and the
+            connection closed. A request's ``extensions={"max_body_size":
+            n}`` overrides it. Streaming iteration is not limited.
     """
 
     max_connections: int | None = 100
@@ -115,12 +147,22 @@ class Limits:
     max_header_size: int = 64 * 1024
     max_header_count: int = 128
     max_decompressed_size: int | None = 1024 * 1024 * 1024
+    max_body_size: int | None = None
 
     def __post_init__(self) -> None:
         if self.max_connections is not None and self.max_connections < 1:
             raise ValueError("Limits.max_connections must be >= 1 or None")
         if self.max_keepalive_connections is not None and self.max_keepalive_connections < 0:
             raise ValueError("Limits.max_keepalive_connections must be >= 0 or None")
+        if self.max_body_size is not None and (
+            isinstance(self.max_body_size, bool)
+            or not isinstance(self.max_body_size, int)
+            or self.max_body_size < 0
+        ):
+            raise ValueError(
+                f"Limits.max_body_size must be a number of bytes >= 0 or None, "
+                f"not {self.max_body_size!r}"
+            )
 
 
 DEFAULT_TIMEOUT = Timeout(5.0)

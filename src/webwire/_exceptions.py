@@ -23,7 +23,9 @@ parsing) and keep the original as ``__cause__``::
     │   ├── ProxyError
     │   └── UnsupportedProtocol         a URL scheme webwire cannot carry
     ├── DecodingError                   content decoding failed or exceeded
-    │                                   its size limit
+    │   │                               its size limit
+    │   ├── ResponseTooLarge            the body exceeded max_body_size
+    │   └── JSONDecodingError           invalid JSON (also json.JSONDecodeError)
     ├── TooManyRedirects
     ├── HTTPStatusError                 raise_for_status() on a 4xx/5xx
     ├── InvalidURL
@@ -36,7 +38,8 @@ parsing) and keep the original as ``__cause__``::
     │   └── ConnectionClosedError
     ├── InvalidHandshake                WebSocket opening handshake failed
     ├── SessionClosed                   WebTransport session ended
-    └── StreamReset                     WebTransport stream was reset
+    ├── StreamReset                     WebTransport stream was reset
+    └── AuthError                       malformed challenge, unreadable .netrc
 
 ``ReadTimeout`` and friends are also subclasses of the built-in
 :class:`TimeoutError`, so ``except TimeoutError`` keeps working.
@@ -44,12 +47,14 @@ parsing) and keep the original as ``__cause__``::
 
 from __future__ import annotations
 
+import json as _json
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .http._models import Request, Response
 
 __all__ = [
+    "AuthError",
     "CloseError",
     "ConnectError",
     "ConnectTimeout",
@@ -60,6 +65,7 @@ __all__ = [
     "HTTPStatusError",
     "InvalidHandshake",
     "InvalidURL",
+    "JSONDecodingError",
     "LocalProtocolError",
     "NetworkError",
     "PoolTimeout",
@@ -69,6 +75,7 @@ __all__ = [
     "ReadTimeout",
     "RemoteProtocolError",
     "ResponseNotRead",
+    "ResponseTooLarge",
     "SessionClosed",
     "StreamClosed",
     "StreamConsumed",
@@ -245,3 +252,46 @@ class SessionClosed(WebwireError):
 
 class StreamReset(WebwireError):
     """A WebTransport stream was reset by the peer."""
+
+
+class AuthError(WebwireError):
+    """Authentication could not be carried out: a malformed or unsupported
+    challenge (RFC 9110 section 11.6.1, RFC 7616), or an unreadable
+    ``.netrc`` file."""
+
+
+class ResponseTooLarge(DecodingError):
+    """The response body exceeded ``Limits.max_body_size`` (or the
+    ``max_body_size`` request extension), counted in decoded bytes.
+
+    Attributes:
+        limit: The limit that was exceeded, in bytes.
+    """
+
+    def __init__(self, message: str, *, limit: int, request: Request | None = None) -> None:
+        super().__init__(message, request=request)
+        self.limit = limit
+
+
+class JSONDecodingError(DecodingError, _json.JSONDecodeError):
+    """The response body is not valid JSON (RFC 8259), or nests too deeply.
+
+    It is also a :class:`json.JSONDecodeError` (so a :class:`ValueError`):
+    ``except json.JSONDecodeError`` and ``except ValueError`` keep working.
+
+    Attributes:
+        msg: What is wrong.
+        doc: The text that was parsed.
+        pos: Index in ``doc`` where parsing failed.
+        lineno: Line of ``pos`` (from 1).
+        colno: Column of ``pos`` (from 1).
+    """
+
+    def __init__(
+        self, msg: str, doc: str, pos: int, *, request: Request | None = None
+    ) -> None:
+        _json.JSONDecodeError.__init__(self, msg, doc, pos)
+        self._request = request
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (self.__class__, (self.msg, self.doc, self.pos))

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import encodings.aliases
+import gzip
 import io
 import json as jsonlib
 from collections.abc import AsyncIterable, AsyncIterator, Iterator
@@ -8,8 +10,12 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+import webwire
 from webwire import LocalProtocolError, StreamConsumed
+from webwire._sync import run_sync
 from webwire.http._content import (
     READ_SIZE,
     StreamBody,
@@ -302,3 +308,200 @@ def test_form_data_as_list_of_pairs() -> None:
 async def test_iter_chunks_rejects_other_objects() -> None:
     with pytest.raises(TypeError, match="cannot stream"):
         await collect(iter_chunks(42))
+
+
+# -- response text and JSON never raise raw codec errors -------------------------------
+
+_CHARSETS = [
+    *sorted(set(encodings.aliases.aliases) | set(encodings.aliases.aliases.values())),
+    "punycode",
+    "idna",
+    "undefined",
+    "unicode_escape",
+    "raw_unicode_escape",
+    "utf-8 garbage",
+    '"utf-16"',
+    "no-such-charset",
+    "base64",
+    "rot13",
+    "",
+]
+
+
+def _response(body: bytes, content_type: str | None, **kwargs: Any) -> webwire.Response:
+    headers = {} if content_type is None else {"Content-Type": content_type}
+    return webwire.Response(
+        200, content=body, headers=headers, request=webwire.Request("GET", "http://e.com/")
+    )
+
+
+@pytest.mark.parametrize(
+    "charset", ["utf-16", "utf-32", "punycode", "idna", "utf-8 garbage", "undefined", "zzz"]
+)
+@pytest.mark.parametrize("body", [b"abc", b"\xff\xfe\x00", b"a\\u12", b"\x80" * 7, b""])
+def test_text_with_hostile_charsets(charset: str, body: bytes) -> None:
+    response = _response(body, f"text/plain; charset={charset}")
+    text = response.text
+    assert isinstance(text, str)
+    assert "".join(response.iter_text()) == text
+    assert isinstance(list(response.iter_lines()), list)
+    if body == b"\xff\xfe\x00" and charset == "utf-16":
+        assert text.endswith("\ufffd")  # the odd trailing byte
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    body=st.binary(max_size=64),
+    charset=st.one_of(st.sampled_from(_CHARSETS), st.text(max_size=12)),
+    chunk=st.integers(min_value=1, max_value=9),
+)
+def test_text_decoding_never_raises(body: bytes, charset: str, chunk: int) -> None:
+    content_type = f"text/plain; charset={charset}"
+    try:
+        response = _response(body, content_type)
+    except webwire.LocalProtocolError:
+        return  # a charset with CR/LF cannot even be a header value
+    text = response.text
+    assert isinstance(text, str)
+    pieces = list(response.iter_text(chunk))
+    assert all(isinstance(piece, str) for piece in pieces)
+    assert all(isinstance(line, str) for line in response.iter_lines())
+    streamed = webwire.Response(
+        200, stream=_chunks([body[i : i + chunk] for i in range(0, len(body), chunk)]),
+        headers={"Content-Type": content_type},
+    )
+    assert all(isinstance(piece, str) for piece in streamed.iter_text())
+
+
+def _chunks(parts: list[bytes]) -> AsyncIterable[bytes]:
+    class Parts:
+        def __aiter__(self) -> AsyncIterator[bytes]:
+            return self._gen()
+
+        async def _gen(self) -> AsyncIterator[bytes]:
+            for part in parts:
+                yield part
+
+    return Parts()
+
+
+def test_encoding_setter_checks_the_codec() -> None:
+    response = _response(b"abc", None)
+    with pytest.raises(webwire.DecodingError, match="unknown text encoding"):
+        response.encoding = "no-such-codec"
+    with pytest.raises(webwire.DecodingError, match="not a text encoding"):
+        response.encoding = "idna"
+    response.encoding = "latin-1"
+    assert response.text == "abc"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b'{"a": ', "Expecting value"),
+        (b"\xff\xfe{", "UTF"),
+        (b"[" * 100_000 + b"]" * 100_000, "deeply"),
+        (b"", "Expecting value"),
+    ],
+)
+def test_json_errors(body: bytes, message: str) -> None:
+    response = _response(body, "application/json")
+    with pytest.raises(webwire.JSONDecodingError, match=message) as info:
+        response.json()
+    error = info.value
+    assert isinstance(error, webwire.DecodingError)
+    assert isinstance(error, jsonlib.JSONDecodeError) and isinstance(error, ValueError)
+    assert error.request is response.request
+    assert isinstance(error.doc, str) and error.lineno >= 1
+
+
+# -- default_encoding ------------------------------------------------------------------
+
+
+LATIN1 = "caf\u00e9 cr\u00e8me".encode("latin-1")
+
+
+async def s_default_encoding(open_api: Any) -> None:
+    def handler(request: webwire.Request) -> webwire.Response:
+        if request.url.path == "/declared":
+            return webwire.Response(
+                200, content="é".encode(), headers={"Content-Type": "text/plain; charset=utf-8"}
+            )
+        return webwire.Response(200, content=LATIN1, headers={"Content-Type": "text/plain"})
+
+    transport = webwire.MockTransport(handler)
+    async with open_api(transport=transport, default_encoding="latin-1") as api:
+        assert (await api.get("http://e.com/")).text == "caf\u00e9 cr\u00e8me"
+        assert (await api.get("http://e.com/declared")).text == "é"
+    calls: list[bytes] = []
+
+    def choose(data: bytes) -> str:
+        calls.append(data)
+        return "cp1252"
+
+    async with open_api(transport=transport, default_encoding=choose) as api:
+        response = await api.get("http://e.com/")
+        assert response.text == "caf\u00e9 cr\u00e8me" and response.encoding == "cp1252"
+        assert calls == [LATIN1]
+        async with api.stream("GET", "http://e.com/") as streamed:
+            lines = [line async for line in streamed.aiter_lines()]
+        assert lines == ["caf\u00e9 cr\u00e8me"]
+    async with open_api(transport=transport, default_encoding=lambda data: None) as api:
+        assert (await api.get("http://e.com/")).encoding not in (None, "utf-8")  # a guess
+    with pytest.raises(ValueError, match="default_encoding"):
+        webwire.AsyncClient(default_encoding="no-such-codec")
+
+
+@pytest.mark.anyio
+async def test_default_encoding_async(async_api: Any) -> None:
+    await s_default_encoding(async_api)
+
+
+def test_default_encoding_sync(sync_api: Any) -> None:
+    run_sync(s_default_encoding(sync_api))
+
+
+# -- max_body_size ---------------------------------------------------------------------
+
+
+async def s_max_body_size(open_api: Any) -> None:
+    packed = gzip.compress(b"x" * 5000)
+
+    def handler(request: webwire.Request) -> webwire.Response:
+        if request.url.path == "/gzip":
+            return webwire.Response(
+                200, stream=_chunks([packed]), headers={"Content-Encoding": "gzip"}
+            )
+        return webwire.Response(200, stream=_chunks([b"a" * 600, b"b" * 600]))
+
+    transport = webwire.MockTransport(handler)
+    async with open_api(transport=transport, limits=webwire.Limits(max_body_size=1000)) as api:
+        with pytest.raises(webwire.ResponseTooLarge, match="1000 bytes") as info:
+            await api.get("http://e.com/")
+        assert info.value.limit == 1000 and info.value.request is not None
+        # Decoded bytes count: 5000 bytes of gzip output exceed 1000.
+        with pytest.raises(webwire.ResponseTooLarge):
+            await api.get("http://e.com/gzip")
+        # A request may raise the limit, and streaming is not limited.
+        big = await api.get("http://e.com/", extensions={"max_body_size": 1200})
+        assert len(big.content) == 1200
+        async with api.stream("GET", "http://e.com/") as streamed:
+            assert len(b"".join([c async for c in streamed.aiter_bytes()])) == 1200
+    async with open_api(transport=transport) as api:  # off by default
+        assert len((await api.get("http://e.com/gzip")).content) == 5000
+
+
+@pytest.mark.anyio
+async def test_max_body_size_async(async_api: Any) -> None:
+    await s_max_body_size(async_api)
+
+
+def test_max_body_size_sync(sync_api: Any) -> None:
+    run_sync(s_max_body_size(sync_api))
+
+
+def test_max_body_size_checked() -> None:
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="max_body_size"):
+            webwire.Limits(max_body_size=bad)  # type: ignore[arg-type]
+    assert webwire.Limits().max_body_size is None

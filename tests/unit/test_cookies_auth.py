@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from http.cookiejar import CookieJar
+from typing import Any
 
 import pytest
 
@@ -178,3 +179,152 @@ def test_client_auth_attribute() -> None:
     client.auth = None
     assert client.auth is None
     client.close()
+
+
+# -- valueless cookies, cookies bound to their host, threads, .netrc ------------------
+
+
+def test_valueless_set_cookie() -> None:
+    response = response_for("http://example.com/", "flag", "a=b", "=only-value")
+    cookies = response.cookies
+    assert cookies["flag"] == ""
+    assert dict(cookies) == {"flag": "", "a": "b"}  # a field with no name is dropped
+    assert "flag" in repr(cookies)
+    jar = webwire.Cookies()
+    jar.extract_cookies(response)
+    header = cookie_for(jar, "http://example.com/")
+    assert header == "flag; a=b"
+
+
+def _recording_transport(seen: list[webwire.Request]) -> webwire.MockTransport:
+    def handler(request: webwire.Request) -> webwire.Response:
+        seen.append(request)
+        if request.url.path.endswith("/bounce"):
+            return webwire.Response(302, headers={"Location": "http://evil.example.net/"})
+        return webwire.Response(200)
+
+    return webwire.MockTransport(handler)
+
+
+def test_client_cookies_bound_to_base_url_host() -> None:
+    seen: list[webwire.Request] = []
+    with webwire.Client(
+        transport=_recording_transport(seen),
+        base_url="http://api.example.com/v1/",
+        cookies={"session": "s3cret"},
+    ) as client:
+        client.get("ping")
+        client.get("http://other.example.org/")
+        client.get("bounce")
+    assert seen[0].headers["Cookie"] == "session=s3cret"
+    assert "Cookie" not in seen[1].headers
+    assert "Cookie" in seen[2].headers and "Cookie" not in seen[3].headers
+
+
+def test_client_cookies_bound_to_first_host_without_base_url() -> None:
+    seen: list[webwire.Request] = []
+    explicit = webwire.Cookies()
+    explicit.set("pinned", "1", domain="other.example.org")
+    with webwire.Client(transport=_recording_transport(seen), cookies={"s": "1"}) as client:
+        client.get("http://first.example.com/")
+        client.get("http://other.example.org/")
+        client.get("http://first.example.com/again")
+        client.cookies = explicit
+        client.get("http://other.example.org/")
+    assert seen[0].headers["Cookie"] == "s=1"
+    assert "Cookie" not in seen[1].headers
+    assert seen[2].headers["Cookie"] == "s=1"
+    assert seen[3].headers["Cookie"] == "pinned=1"
+
+
+@pytest.mark.anyio
+async def test_async_client_cookies_bound(anyio_backend: str) -> None:
+    seen: list[webwire.Request] = []
+    async with webwire.AsyncClient(
+        transport=_recording_transport(seen), base_url="http://localhost:8000", cookies={"a": "1"}
+    ) as client:
+        await client.get("/")
+        await client.get("http://127.0.0.1:8000/")
+    assert seen[0].headers["Cookie"] == "a=1"
+    assert "Cookie" not in seen[1].headers
+
+
+def test_cookie_jar_shared_by_16_threads() -> None:
+    import threading
+
+    def handler(request: webwire.Request) -> webwire.Response:
+        name = request.url.query["n"]
+        return webwire.Response(200, headers={"Set-Cookie": f"c{name}={name}; Path=/"})
+
+    errors: list[BaseException] = []
+    with webwire.Client(transport=webwire.MockTransport(handler)) as client:
+
+        def work(t: int) -> None:
+            try:
+                for i in range(25):
+                    client.get("http://example.com/", params={"n": f"{t}-{i}"})
+                    assert client.cookies.get(f"c{t}-{i}") == f"{t}-{i}"
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(t,)) for t in range(16)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert errors == []
+        assert len(client.cookies) == 16 * 25
+        seen: list[str] = []
+        client._client._transport = webwire.MockTransport(  # type: ignore[assignment]
+            lambda r: (seen.append(r.headers["Cookie"]), webwire.Response(200))[1]
+        )
+        client.get("http://example.com/")
+        assert len(seen[0].split("; ")) == 16 * 25
+
+
+def test_netrc_auth(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "netrc"
+    path.write_text("machine example.com login bob password b0b\ndefault login any password x\n")
+    path.chmod(0o600)
+    auth = webwire.NetRCAuth(path)
+    assert auth.credentials("example.com") == ("bob", "b0b")
+    assert auth.credentials("else.org") == ("any", "x")
+    request = webwire.Request("GET", "http://example.com/")
+    flow = auth.auth_flow(request)
+    sent = next(flow)
+    assert sent.headers["Authorization"] == "Basic " + base64.b64encode(b"bob:b0b").decode()
+    with pytest.raises(webwire.AuthError, match="cannot read"):
+        webwire.NetRCAuth(tmp_path / "missing")
+    monkeypatch.setenv("NETRC", str(path))
+    assert webwire.NetRCAuth().credentials("example.com") == ("bob", "b0b")
+    bad = tmp_path / "bad"
+    bad.write_text("machine h login a password p bogus x\n")
+    bad.chmod(0o600)
+    with pytest.raises(webwire.AuthError, match="parse"):
+        webwire.NetRCAuth(bad)
+
+
+def test_netrc_used_by_client_only_with_trust_env(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "netrc"
+    path.write_text("machine example.com login bob password b0b\n")
+    path.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(path))
+    seen: list[webwire.Request] = []
+    with webwire.Client(transport=_recording_transport(seen)) as client:
+        client.get("http://example.com/")
+        client.get("http://other.org/")
+        client.get("http://example.com/", headers={"Authorization": "Bearer t"})
+        client.get("http://example.com/", auth=("x", "y"))
+    with webwire.Client(transport=_recording_transport(seen), trust_env=False) as client:
+        client.get("http://example.com/")
+    assert seen[0].headers["Authorization"].startswith("Basic ")
+    assert "Authorization" not in seen[1].headers
+    assert seen[2].headers["Authorization"] == "Bearer t"
+    assert seen[3].headers["Authorization"] == "Basic " + base64.b64encode(b"x:y").decode()
+    assert "Authorization" not in seen[4].headers
+    monkeypatch.setenv("NETRC", str(tmp_path / "absent"))
+    with webwire.Client(transport=_recording_transport(seen)) as client:
+        client.get("http://example.com/")  # no file: no credentials, no error
+    assert "Authorization" not in seen[5].headers

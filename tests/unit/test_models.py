@@ -340,3 +340,223 @@ def test_response_marked_async_refuses_sync_use() -> None:
 def test_response_cookies() -> None:
     response = make(headers=[("Set-Cookie", "a=1; Path=/"), ("Set-Cookie", "b=2; Path=/x")])
     assert dict(response.cookies.items()) == {"a": "1", "b": "2"}
+
+
+# -- ok, links, headers.raw, next_request ----------------------------------------------
+
+
+def test_ok_and_raise_for_status_returns_self() -> None:
+    assert make(200).ok and make(302).ok and make(399).ok
+    assert not make(400).ok and not make(503).ok
+    response = make(204)
+    assert response.raise_for_status() is response
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (
+            '<https://api.example.com/page/2>; rel="next", </page/9>; rel=last',
+            {
+                "next": {"url": "https://api.example.com/page/2", "rel": "next"},
+                "last": {"url": "/page/9", "rel": "last"},
+            },
+        ),
+        (
+            '<http://e.com/a,b>; rel="alternate"; title="A \\"quoted\\", title"; '
+            'type=text/html, <http://e.com/norel>',
+            {
+                "alternate": {
+                    "url": "http://e.com/a,b",
+                    "rel": "alternate",
+                    "title": 'A "quoted", title',
+                    "type": "text/html",
+                },
+                "http://e.com/norel": {"url": "http://e.com/norel"},
+            },
+        ),
+        ("garbage without brackets", {}),
+        ("<unterminated; rel=next", {}),
+        ('<a>; REL="Next"; rel=other', {"Next": {"url": "a", "rel": "Next"}}),
+    ],
+)
+def test_links(value: str, expected: dict[str, Any]) -> None:
+    assert make(200, headers={"Link": value}).links == expected
+
+
+def test_links_from_several_fields() -> None:
+    response = make(200, headers=[("Link", "</1>; rel=prev"), ("Link", "</3>; rel=next")])
+    assert set(response.links) == {"prev", "next"}
+    assert make(200).links == {}
+
+
+def test_headers_raw_as_received() -> None:
+    response = make(200, headers=[("X-Mixed-Case", "a"), ("x-mixed-case", "b"), ("ETag", "é")])
+    assert response.headers.raw == [
+        (b"X-Mixed-Case", b"a"),
+        (b"x-mixed-case", b"b"),
+        (b"ETag", "é".encode("latin-1")),
+    ]
+    assert response.headers.getall("X-MIXED-CASE") == ["a", "b"]
+
+
+async def s_next_request(open_api: Any) -> None:
+    def handler(request: webwire.Request) -> webwire.Response:
+        if request.url.path == "/start":
+            return webwire.Response(303, headers={"Location": "/done?x=1"})
+        return webwire.Response(200, text=request.method)
+
+    transport = webwire.MockTransport(handler)
+    async with open_api(transport=transport, follow_redirects=False) as api:
+        response = await api.post("http://example.com/start", content=b"body")
+        assert response.status_code == 303
+        follow = response.next_request
+        assert isinstance(follow, webwire.Request)
+        assert str(follow.url) == "http://example.com/done?x=1"
+        assert follow.method == "GET"
+        final = await api.request("GET", follow.url)
+        assert final.text == "GET"
+        assert final.next_request is None
+    async with open_api(transport=transport) as api:
+        followed = await api.post("http://example.com/start")
+        assert followed.status_code == 200 and followed.next_request is None
+        assert followed.history[0].next_request is not None
+    assert make(302, headers={"Location": "/x"}).next_request is None  # not from a client
+
+
+@pytest.mark.anyio
+async def test_next_request_async_client(async_api: Any) -> None:
+    await s_next_request(async_api)
+
+
+def test_next_request_sync_client(sync_api: Any) -> None:
+    run_sync(s_next_request(sync_api))
+
+
+# -- hand-built responses are decoded like received ones ----------------------------------
+
+
+def test_handbuilt_encoded_content_is_decoded() -> None:
+    packed = gzip.compress(b"hello world")
+    response = make(200, content=packed, headers={"Content-Encoding": "gzip"})
+    assert response.content == b"hello world"
+    assert response.text == "hello world"
+    assert b"".join(response.iter_raw()) == packed
+    with pytest.raises(webwire.DecodingError):
+        make(200, content=b"not gzip", headers={"Content-Encoding": "gzip"})
+
+
+async def s_mock_encoded(open_api: Any) -> None:
+    packed = gzip.compress(b'{"a": 1}')
+
+    def handler(request: webwire.Request) -> webwire.Response:
+        return webwire.Response(200, content=packed, headers={"Content-Encoding": "gzip"})
+
+    async with open_api(transport=webwire.MockTransport(handler)) as api:
+        response = await api.get("http://example.com/")
+        assert response.json() == {"a": 1}
+        async with api.stream("GET", "http://example.com/") as streamed:
+            assert b"".join([c async for c in streamed.aiter_bytes()]) == b'{"a": 1}'
+
+
+@pytest.mark.anyio
+async def test_mock_encoded_async(async_api: Any) -> None:
+    await s_mock_encoded(async_api)
+
+
+def test_mock_encoded_sync(sync_api: Any) -> None:
+    run_sync(s_mock_encoded(sync_api))
+
+
+@pytest.mark.anyio
+async def test_empty_body_yields_no_chunk() -> None:
+    assert list(make(200, content=b"").iter_bytes()) == []
+    assert list(make(200).iter_text()) == []
+    assert list(make(200).iter_lines()) == []
+    assert [c async for c in make(200, stream=Chunks([])).aiter_bytes()] == []
+    assert [c async for c in make(200, stream=Chunks([b""])).aiter_bytes()] == []
+
+
+# -- default headers removable -------------------------------------------------------------
+
+
+async def s_remove_default_headers(open_api: Any) -> None:
+    seen: list[webwire.Request] = []
+
+    def handler(request: webwire.Request) -> webwire.Response:
+        seen.append(request)
+        return webwire.Response(200)
+
+    transport = webwire.MockTransport(handler)
+    async with open_api(transport=transport, headers={"User-Agent": None, "X-A": "1"}) as api:
+        await api.get("http://example.com/")
+        await api.get("http://example.com/", headers={"Accept": None, "X-A": None})
+        await api.get("http://example.com/", headers=[("User-Agent", "mine")])
+        api.client.headers = {"Accept-Encoding": None}
+        await api.get("http://example.com/")
+    first, second, third, fourth = (r.headers for r in seen)
+    assert "User-Agent" not in first and first["X-A"] == "1" and first["Accept"] == "*/*"
+    assert "Accept" not in second and "X-A" not in second and "User-Agent" not in second
+    assert third["User-Agent"] == "mine"
+    assert "Accept-Encoding" not in fourth and fourth["User-Agent"].startswith("webwire/")
+    request = webwire.Request("GET", "http://e.com/", headers={"X-Gone": None, "X-B": "2"})
+    assert "X-Gone" not in request.headers and request.headers["X-B"] == "2"
+
+
+@pytest.mark.anyio
+async def test_remove_default_headers_async(async_api: Any) -> None:
+    await s_remove_default_headers(async_api)
+
+
+def test_remove_default_headers_sync(sync_api: Any) -> None:
+    run_sync(s_remove_default_headers(sync_api))
+
+
+# -- timeouts ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [(1, 2), (1, 2, 3, 4), [1.0, 2.0]])
+def test_timeout_tuples_refused(value: Any) -> None:
+    with pytest.raises(TypeError, match=r"Timeout\(5.0, connect=1.0, read=2.0\)"):
+        webwire.Timeout(value)
+    with pytest.raises(TypeError, match="connect="):
+        webwire.AsyncClient(timeout=value)
+    with pytest.raises(TypeError):
+        webwire.Timeout(5.0, read=value)
+
+
+@pytest.mark.parametrize("value", [-1, -0.5, float("nan"), -1.0])
+def test_timeout_negative_and_nan_refused(value: float) -> None:
+    with pytest.raises(ValueError, match=">= 0"):
+        webwire.Timeout(value)
+    for name in ("connect", "read", "write", "pool", "total"):
+        with pytest.raises(ValueError, match=name):
+            webwire.Timeout(5.0, **{name: value})
+
+
+def test_timeout_bad_types_refused() -> None:
+    with pytest.raises(TypeError):
+        webwire.Timeout("5")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        webwire.Timeout(True)
+    assert webwire.Timeout(0).connect == 0
+    assert webwire.Timeout(None).read is None
+    assert webwire.Timeout(1, total=float("inf")).total == float("inf")
+
+
+async def s_request_timeout_tuple(open_api: Any) -> None:
+    transport = webwire.MockTransport(lambda request: webwire.Response(200))
+    async with open_api(transport=transport) as api:
+        with pytest.raises(TypeError, match="connect="):
+            await api.get("http://example.com/", timeout=(1, 2))
+        with pytest.raises(ValueError, match=">= 0"):
+            await api.get("http://example.com/", timeout=-3)
+
+
+@pytest.mark.anyio
+async def test_request_timeout_tuple_async(async_api: Any) -> None:
+    await s_request_timeout_tuple(async_api)
+
+
+def test_request_timeout_tuple_sync(sync_api: Any) -> None:
+    run_sync(s_request_timeout_tuple(sync_api))

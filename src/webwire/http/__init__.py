@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ._api import delete, get, head, options, patch, post, put, request
-from ._auth import Auth, BasicAuth, FunctionAuth
+from ._auth import Auth, BasicAuth, DigestAuth, FunctionAuth, NetRCAuth
 from ._client import USE_CLIENT_DEFAULT, AsyncClient, RequestContext, UseClientDefault
 from ._cookies import Cookies
 from ._models import Response
@@ -19,9 +19,11 @@ __all__ = [
     "BasicAuth",
     "Client",
     "Cookies",
+    "DigestAuth",
     "FunctionAuth",
     "HTTPTransport",
     "MockTransport",
+    "NetRCAuth",
     "Request",
     "RequestContext",
     "Response",

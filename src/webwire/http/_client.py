@@ -7,7 +7,7 @@ coroutines on the blocking backend.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any, Union
 
 from multidict import CIMultiDict, getversion
@@ -17,9 +17,9 @@ from webwire._backends import get_backend
 from webwire._config import DEFAULT_LIMITS, DEFAULT_TIMEOUT, Limits, Timeout
 from webwire._exceptions import TooManyRedirects, WebwireError
 
-from ._auth import Auth, AuthTypes, BasicAuth, build_auth
-from ._cookies import Cookies, CookieTypes
-from ._decoders import accept_encoding
+from ._auth import Auth, AuthTypes, BasicAuth, FlowDriver, NetRCAuth, build_auth, netrc_path
+from ._cookies import Cookies, CookieTypes, bind_cookies
+from ._decoders import accept_encoding, check_text_encoding
 from ._models import Response
 from ._redirects import build_redirect_request
 from ._request import (
@@ -28,6 +28,7 @@ from ._request import (
     RequestContent,
     check_method,
     encode_body,
+    split_removals,
     validate_headers,
 )
 from ._transports import AsyncBaseTransport, HTTPTransport
@@ -138,7 +139,9 @@ class AsyncClient:
             ``(user, password)`` (Basic) or a function of the request.
         params: Query parameters added to every request.
         headers: Header fields sent with every request (they override the
-            defaults ``Accept``, ``Accept-Encoding`` and ``User-Agent``).
+            defaults ``Accept``, ``Accept-Encoding`` and ``User-Agent``; a
+            field set to ``None`` removes that default, for example
+            ``{"User-Agent": None}``).
         cookies: Initial cookies (mapping or :class:`~webwire.Cookies`);
             ``Set-Cookie`` fields of responses are stored in
             :attr:`cookies`.
@@ -164,7 +167,22 @@ class AsyncClient:
         transport: The transport (default: :class:`~webwire.HTTPTransport`
             built from ``verify``, ``cert``, ``limits``, ``http1``, ``http2``
             and ``trust_env``).
-        trust_env: Honour ``SSL_CERT_FILE``/``SSL_CERT_DIR``.
+        trust_env: Honour ``SSL_CERT_FILE``/``SSL_CERT_DIR``, and use the
+            ``.netrc`` file (``$NETRC`` or ``~/.netrc``, when it exists) for
+            Basic credentials of requests without other authentication.
+        default_encoding: Text encoding of responses that declare no
+            ``charset``: a codec name, or a function ``(body: bytes) -> str |
+            None`` choosing one from the body (called with the whole body,
+            or the first chunk when streaming; ``None`` from it means no
+            choice). ``None`` (default): UTF-8 when the body is valid UTF-8,
+            else a guess (UTF-8 when streaming). Used by ``text``,
+            ``iter_text`` and ``iter_lines``.
+
+    Cookies given as a mapping (or :class:`~webwire.Cookies` entries
+    without a domain) are bound to the host of ``base_url``; without a base
+    URL, to the host of the first request the client sends. They are never
+    sent to other hosts. Use :meth:`Cookies.set` with ``domain=`` for
+    cookies of other hosts.
 
     Raises:
         InvalidURL: ``base_url`` is not an absolute http(s) URL.
@@ -191,15 +209,16 @@ class AsyncClient:
         base_url: str | URL = "",
         transport: AsyncBaseTransport | None = None,
         trust_env: bool = True,
+        default_encoding: str | Callable[[bytes], str | None] | None = None,
         _backend: str | Backend | None = None,
     ) -> None:
         from webwire import __version__
 
         self._auth = build_auth(auth)
         self._params = normalize_params(params) if params is not None else []
-        self._headers: CIMultiDict[str] = CIMultiDict(
-            validate_headers(headers) if headers is not None else []
-        )
+        self._headers: CIMultiDict[str] = CIMultiDict()
+        if headers is not None:
+            self.headers = headers
         self._defaults = [
             ("Accept", "*/*"),
             ("Accept-Encoding", accept_encoding()),
@@ -208,14 +227,25 @@ class AsyncClient:
         self._base_headers: list[tuple[str, str]] = []
         self._host_in_base = False
         self._headers_version = -1
-        self._cookies = Cookies(cookies)
         self._timeout = _to_timeout(timeout)
         self._max_decoded_size = limits.max_decompressed_size
+        # auth, cookies and body decoding
+        self._trust_env = trust_env
+        self._netrc: NetRCAuth | bool | None = None  # None: not looked up yet
+        self._max_body_size = limits.max_body_size
+        if isinstance(default_encoding, str):
+            try:
+                check_text_encoding(default_encoding)
+            except WebwireError as exc:
+                raise ValueError(f"default_encoding: {exc}") from None
+        self._default_encoding = default_encoding
+        self._pending_cookies: list[Cookies] = []
         self.max_redirects = max_redirects
         self.follow_redirects = follow_redirects
         self.follow_insecure_redirects = follow_insecure_redirects
         self.raise_for_status = raise_for_status
         self._base_url = parse_url(base_url) if base_url else None
+        self.cookies = cookies  # type: ignore[assignment]
         self._transport = transport or HTTPTransport(
             verify=verify,
             cert=cert,
@@ -239,7 +269,11 @@ class AsyncClient:
 
     @headers.setter
     def headers(self, headers: HeaderTypes) -> None:
-        self._headers = CIMultiDict(validate_headers(headers))
+        own, removed = split_removals(headers)
+        merged: CIMultiDict[Any] = CIMultiDict(validate_headers(own))
+        for name in removed:
+            merged[name] = None
+        self._headers = merged
 
     @property
     def cookies(self) -> Cookies:
@@ -247,8 +281,10 @@ class AsyncClient:
         return self._cookies
 
     @cookies.setter
-    def cookies(self, cookies: CookieTypes) -> None:
-        self._cookies = Cookies(cookies)
+    def cookies(self, cookies: CookieTypes | None) -> None:
+        jar, unbound = bind_cookies(cookies, self._base_url)
+        self._cookies = jar
+        self._pending_cookies = [unbound] if unbound is not None else []
 
     @property
     def auth(self) -> Auth | None:
@@ -291,9 +327,11 @@ class AsyncClient:
     def _header_base(self) -> list[tuple[str, str]]:
         version = getversion(self._headers)  # type: ignore[arg-type]
         if version != self._headers_version:
-            client_fields = validate_headers(self._headers)
+            own, removed = split_removals(self._headers)
             merged: CIMultiDict[str] = CIMultiDict(self._defaults)
-            merged.update(client_fields)
+            merged.update(validate_headers(own))
+            for name in removed:  # {"User-Agent": None} removes a default
+                merged.popall(name, None)
             self._base_headers = list(merged.items())
             self._host_in_base = "Host" in merged
             self._headers_version = version
@@ -329,7 +367,10 @@ class AsyncClient:
         else:
             fields = CIMultiDict([("Host", host), *base])
         if headers is not None:
-            fields.update(validate_headers(headers))
+            own, removed = split_removals(headers)
+            fields.update(validate_headers(own))
+            for name in removed:
+                fields.popall(name, None)
         body_headers, body = encode_body(content, data, files, json)
         ext: dict[str, Any] = {
             "timeout": self._timeout if timeout is USE_CLIENT_DEFAULT else _to_timeout(timeout)
@@ -337,6 +378,8 @@ class AsyncClient:
         if extensions:
             ext.update(extensions)
         request = Request._build(method, full, fields, body, body_headers, ext, url_auth)
+        if self._pending_cookies:
+            self._bind_pending_cookies(request)
         if cookies is not None:
             request._cookies = cookies if isinstance(cookies, Cookies) else Cookies(cookies)
             self._cookies.set_cookie_header(request, request._cookies)
@@ -402,6 +445,29 @@ class AsyncClient:
             )
         )
 
+    def _bind_pending_cookies(self, request: Request) -> None:
+        """Bind the client's domain-less cookies to the host of its first
+        request (no ``base_url`` was given)."""
+        try:
+            pending = self._pending_cookies.pop()  # atomic: one thread wins
+        except IndexError:
+            return
+        jar, _ = bind_cookies(pending, request.url)
+        self._cookies.update(jar)
+
+    def _netrc_auth(self, request: Request) -> Auth | None:
+        """Basic credentials for the request's host from ``.netrc``
+        (``trust_env``), unless the request carries ``Authorization``."""
+        netrc = self._netrc
+        if netrc is None:
+            path = netrc_path()
+            netrc = self._netrc = NetRCAuth(path) if path is not None else False
+        if netrc is False or "Authorization" in request.headers:
+            return None
+        assert isinstance(netrc, NetRCAuth)
+        credentials = netrc.credentials(request.url.host or "")
+        return None if credentials is None else BasicAuth(*credentials)
+
     # -- sending -----------------------------------------------------------
 
     def _init_backend(self) -> Backend:
@@ -430,7 +496,8 @@ class AsyncClient:
                 hand; it gets the client's timeout when it has none).
             stream: Return with the body unread (the caller must read or
                 close the response).
-            auth: Authentication for this request (``None``: the client's).
+            auth: Authentication for this request (default: the client's;
+                ``None``: none, except credentials in the URL).
             follow_redirects: Follow redirects for this request.
 
         Returns:
@@ -454,10 +521,19 @@ class AsyncClient:
         backend = self._backend or self._init_backend()
         total = request.extensions["timeout"].total
         request.extensions["deadline"] = None if total is None else backend.monotonic() + total
-        no_auth = auth is None or isinstance(auth, UseClientDefault)
-        resolved = self._auth if no_auth else build_auth(auth)  # type: ignore[arg-type]
-        if resolved is None and request._url_auth is not None:
-            resolved = BasicAuth(*request._url_auth)
+        # auth=None: no authentication but the URL's; default: the client's,
+        # else the URL's, else .netrc (trust_env).
+        if auth is USE_CLIENT_DEFAULT:
+            resolved = self._auth
+            if resolved is None:
+                if request._url_auth is not None:
+                    resolved = BasicAuth(*request._url_auth)
+                elif self._trust_env:
+                    resolved = self._netrc_auth(request)
+        elif auth is None:
+            resolved = None if request._url_auth is None else BasicAuth(*request._url_auth)
+        else:
+            resolved = build_auth(auth)  # type: ignore[arg-type]
         if follow_redirects is USE_CLIENT_DEFAULT:
             follow_redirects = self.follow_redirects
         response = await self._send_handling_redirects(request, resolved, bool(follow_redirects))
@@ -519,20 +595,26 @@ class AsyncClient:
             return await self._send_single(request)
         if auth.requires_request_body and request._content is None:
             await request.aread()
-        flow = auth.auth_flow(request)
+        # The blocking client runs sync_auth_flow (it may block), the async
+        # one async_auth_flow when overridden (it may await), else auth_flow.
+        if self._sync:
+            flow = FlowDriver(auth.sync_auth_flow(request))
+        elif type(auth).async_auth_flow is Auth.async_auth_flow:
+            flow = FlowDriver(auth.auth_flow(request))
+        else:
+            flow = FlowDriver(auth.async_auth_flow(request))
         try:
-            try:
-                request = next(flow)
-            except StopIteration:
+            first = await flow.start()
+            if first is None:
                 return await self._send_single(request)
+            request = first
             while True:
                 response = await self._send_single(request)
                 try:
                     if auth.requires_response_body:
                         await response._aread()
-                    try:
-                        next_request = flow.send(response)
-                    except StopIteration:
+                    next_request = await flow.send(response)
+                    if next_request is None:
                         return response
                     await response._adrain(_DRAIN_LIMIT)
                 except BaseException:
@@ -542,7 +624,7 @@ class AsyncClient:
                 history.append(response)
                 request = next_request
         finally:
-            flow.close()
+            await flow.aclose()
 
     async def _send_single(self, request: Request) -> Response:
         backend = self._backend
@@ -558,6 +640,9 @@ class AsyncClient:
         response._start = start
         response._sync = self._sync
         response._max_decoded_size = self._max_decoded_size
+        response._max_body_size = request.extensions.get("max_body_size", self._max_body_size)
+        response.default_encoding = self._default_encoding
+        response._client = self
         if "Set-Cookie" in response.headers:
             self._cookies.extract_cookies(response)
         return response
@@ -596,7 +681,8 @@ class AsyncClient:
             params: Query parameters (merged over the client's).
             headers: Header fields (merged over the client's).
             cookies: Cookies for this request only (sent to its origin).
-            auth: Authentication (``None``/default: the client's).
+            auth: Authentication (default: the client's; ``None``: none,
+                except credentials in the URL).
             timeout: Time limits in seconds or a :class:`~webwire.Timeout`
                 (``None``: no limit).
             follow_redirects: Follow redirects (default: the client's).

@@ -32,6 +32,7 @@ from webwire._transport._types import close_body_iterator
 __all__ = [
     "READ_SIZE",
     "FormData",
+    "LengthCheckedBody",
     "RequestBody",
     "StreamBody",
     "encode_json",
@@ -173,6 +174,55 @@ class StreamBody(AsyncIterable[bytes]):
             )
         self._used = True
         return self._factory()
+
+
+class LengthCheckedBody(AsyncIterable[bytes]):
+    """A streamed request body that must produce exactly ``length`` bytes:
+    the ``Content-Length`` its request declares (RFC 9110 section 8.6).
+
+    Every HTTP version then sends it with that length (HTTP/1.1 without
+    chunked coding), and a body that is longer or shorter fails before the
+    wrong message is completed.
+
+    Args:
+        body: The streamed body.
+        length: The declared length in bytes.
+
+    Raises (when iterated):
+        LocalProtocolError: The body produced more bytes than ``length``
+            (raised before the extra bytes are handed out) or ended short.
+    """
+
+    def __init__(self, body: AsyncIterable[bytes], length: int) -> None:
+        self._body = body
+        self.length = length
+        self.replayable = bool(getattr(body, "replayable", False))
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[bytes]:
+        left = self.length
+        iterator = self._body.__aiter__()
+        finished = False
+        try:
+            async for chunk in iterator:
+                if len(chunk) > left:
+                    raise LocalProtocolError(
+                        f"the request body is longer than its Content-Length of {self.length} "
+                        "bytes"
+                    )
+                left -= len(chunk)
+                yield chunk
+            finished = True
+        finally:
+            if not finished:
+                await close_body_iterator(iterator)
+        if left:
+            raise LocalProtocolError(
+                f"the request body ended {left} bytes short of its Content-Length of "
+                f"{self.length} bytes"
+            )
 
 
 def _content_body(content: object) -> tuple[list[tuple[str, str]], RequestBody]:

@@ -11,11 +11,13 @@ from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from http.cookiejar import Cookie, CookieJar
 from typing import TYPE_CHECKING, Union
 
+from yarl import URL
+
 if TYPE_CHECKING:
     from ._models import Response
     from ._request import Request
 
-__all__ = ["CookieTypes", "Cookies"]
+__all__ = ["CookieTypes", "Cookies", "bind_cookies", "cookie_domain"]
 
 CookieTypes = Union["Cookies", CookieJar, Mapping[str, str], Sequence[tuple[str, str]]]
 
@@ -94,10 +96,16 @@ def _make_cookie(name: str, value: str, domain: str, path: str) -> Cookie:
 class Cookies(MutableMapping[str, str]):
     """A cookie store with a mapping interface (name -> value).
 
-    ``Cookies({"session": "abc"})`` holds cookies without a domain, sent to
-    every host; cookies from ``Set-Cookie`` fields keep the domain, path,
-    ``Secure`` flag and expiry of RFC 6265 and are only sent where they
-    apply.
+    ``Cookies({"session": "abc"})`` holds cookies without a domain; given
+    to a client, they are bound to one host (see
+    :class:`~webwire.AsyncClient`), and given to one request, they are sent
+    with that request only. ``Cookies().set(name, value, domain=host)``
+    binds a cookie to ``host``. Cookies from ``Set-Cookie`` fields keep the
+    domain, path, ``Secure`` flag and expiry of RFC 6265 and are only sent
+    where they apply. A ``Set-Cookie`` field without ``=`` (``flag``) is
+    kept with the value ``""`` and sent back as ``flag``.
+
+    The jar is thread-safe (:class:`http.cookiejar.CookieJar` holds a lock).
 
     Args:
         cookies: Initial cookies: a mapping or pairs of name and value,
@@ -147,7 +155,7 @@ class Cookies(MutableMapping[str, str]):
                 and (domain is None or cookie.domain == domain)
                 and (path is None or cookie.path == path)
             ):
-                return cookie.value
+                return cookie.value if cookie.value is not None else ""
         return default
 
     def delete(self, name: str, domain: str | None = None, path: str | None = None) -> None:
@@ -208,7 +216,7 @@ class Cookies(MutableMapping[str, str]):
 
     def __repr__(self) -> str:
         inner = ", ".join(
-            f"<Cookie {cookie.name}={cookie.value} for {cookie.domain or '*'}{cookie.path}>"
+            f"<Cookie {cookie.name}={cookie.value or ''} for {cookie.domain or '*'}{cookie.path}>"
             for cookie in self.jar
         )
         return f"<Cookies[{inner}]>"
@@ -266,3 +274,62 @@ class Cookies(MutableMapping[str, str]):
         value = self.cookie_header(request, extra)
         if value:
             request.headers["Cookie"] = value
+
+
+def cookie_domain(url: URL) -> str:
+    """The domain :class:`~http.cookiejar.CookieJar` files host-only
+    cookies of ``url`` under (its effective host: ``.local`` is added to a
+    name without a dot, RFC 2965 section 1)."""
+    host = (url.raw_host or "").lower()
+    if ":" in host:  # IPv6 literal, as the jar sees it in the URL
+        host = f"[{host}]"
+    return host if "." in host else host + ".local"
+
+
+def bind_cookies(cookies: CookieTypes | None, url: URL | None) -> tuple[Cookies, Cookies | None]:
+    """Bind the domain-less cookies of ``cookies`` to the host of ``url``.
+
+    Args:
+        cookies: Cookies given to a client.
+        url: The URL whose host they belong to, or ``None`` when not yet
+            known.
+
+    Returns:
+        The jar to use, and the domain-less cookies still to bind (``None``
+        when there are none or ``url`` was given). A
+        :class:`~http.cookiejar.CookieJar` is used as given (shared).
+    """
+    if isinstance(cookies, CookieJar):
+        return Cookies(cookies), None
+    given = cookies if isinstance(cookies, Cookies) else Cookies(cookies)
+    bound = Cookies()
+    unbound = Cookies()
+    domain = None if url is None else cookie_domain(url)
+    for cookie in given.jar:
+        if cookie.domain:
+            bound.jar.set_cookie(cookie)
+        elif domain is None:
+            unbound.jar.set_cookie(cookie)
+        else:
+            bound.jar.set_cookie(
+                Cookie(
+                    version=cookie.version,
+                    name=cookie.name,
+                    value=cookie.value,
+                    port=None,
+                    port_specified=False,
+                    domain=domain,
+                    domain_specified=False,
+                    domain_initial_dot=False,
+                    path=cookie.path,
+                    path_specified=cookie.path_specified,
+                    secure=cookie.secure,
+                    expires=cookie.expires,
+                    discard=cookie.discard,
+                    comment=None,
+                    comment_url=None,
+                    rest={"HttpOnly": ""},
+                    rfc2109=False,
+                )
+            )
+    return bound, (unbound if not unbound.jar_is_empty else None)

@@ -31,6 +31,7 @@ __all__ = [
     "TextDecoder",
     "accept_encoding",
     "charset_from_content_type",
+    "check_text_encoding",
     "guess_encoding",
     "make_decoder",
 ]
@@ -393,31 +394,63 @@ def make_decoder(content_encoding: str | None, *, max_size: int | None) -> Conte
     return _Pipeline(stages)
 
 
+# Python codecs that are not character encodings of text a server could
+# declare: their decoders ignore errors="replace" or read escape syntax.
+_NOT_CHARSETS = frozenset(
+    {"idna", "punycode", "undefined", "unicode-escape", "raw-unicode-escape", "unicode_escape",
+     "raw_unicode_escape"}
+)
+
+
 def _is_text_codec(info: codecs.CodecInfo) -> bool:
-    """Whether a codec decodes bytes to str (not ``base64``, ``rot13``...)."""
-    return bool(getattr(info, "_is_text_encoding", True)) and info.incrementaldecoder is not None
+    """Whether a codec decodes bytes to str (not ``base64``, ``rot13``...)
+    and is a character encoding (not ``idna``, ``punycode``...)."""
+    return (
+        bool(getattr(info, "_is_text_encoding", True))
+        and info.incrementaldecoder is not None
+        and info.name not in _NOT_CHARSETS
+    )
+
+
+def check_text_encoding(encoding: str) -> None:
+    """Check that ``encoding`` names a character encoding webwire decodes.
+
+    Raises:
+        DecodingError: It is unknown to :func:`codecs.lookup`, or not a
+            character encoding (``base64``, ``idna``, ``punycode``...).
+    """
+    try:
+        info = codecs.lookup(encoding)
+    except (LookupError, TypeError, ValueError) as exc:
+        raise DecodingError(f"unknown text encoding {encoding!r}") from exc
+    if not _is_text_codec(info):
+        raise DecodingError(f"{encoding!r} is not a text encoding (a character encoding)")
 
 
 class TextDecoder:
     """Incremental decoding of bytes to text; invalid bytes become U+FFFD.
 
     A character split across two pieces is decoded once both have arrived.
+    Should the codec fail anyway (some raise whatever the error handler),
+    the rest of the text is decoded as UTF-8 with U+FFFD for bad bytes:
+    decoding never raises.
 
     Args:
         encoding: The name of a text codec known to :func:`codecs.lookup`.
 
     Raises:
-        DecodingError: ``encoding`` is not a known text codec.
+        DecodingError: ``encoding`` is not a known character encoding.
     """
 
     def __init__(self, encoding: str = "utf-8") -> None:
-        try:
-            info = codecs.lookup(encoding)
-        except LookupError as exc:
-            raise DecodingError(f"unknown text encoding {encoding!r}") from exc
-        if not _is_text_codec(info):
-            raise DecodingError(f"{encoding!r} is not a text encoding")
-        self._decoder = info.incrementaldecoder(errors="replace")
+        check_text_encoding(encoding)
+        self._decoder: codecs.IncrementalDecoder = codecs.getincrementaldecoder(encoding)(
+            errors="replace"
+        )
+
+    def _fallback(self, data: bytes, final: bool) -> str:
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        return str(self._decoder.decode(data, final))
 
     def decode(self, data: bytes) -> str:
         """Decode the next piece of bytes.
@@ -428,7 +461,10 @@ class TextDecoder:
         Returns:
             The text complete so far; a trailing partial character is kept.
         """
-        return str(self._decoder.decode(data, False))
+        try:
+            return str(self._decoder.decode(data, False))
+        except Exception:  # a codec that raises despite errors="replace"
+            return self._fallback(data, False)
 
     def flush(self) -> str:
         """Finish decoding; an incomplete trailing character becomes U+FFFD.
@@ -436,7 +472,10 @@ class TextDecoder:
         Returns:
             The remaining text (possibly empty).
         """
-        return str(self._decoder.decode(b"", True))
+        try:
+            return str(self._decoder.decode(b"", True))
+        except Exception:  # a codec that raises despite errors="replace"
+            return self._fallback(b"", True)
 
 
 class LineDecoder:

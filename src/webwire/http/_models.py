@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime
 import json as jsonlib
+import re
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
@@ -22,7 +23,7 @@ from collections.abc import (
     Mapping,
 )
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, Union
 
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
@@ -30,7 +31,9 @@ from yarl import URL
 from webwire._exceptions import (
     DecodingError,
     HTTPStatusError,
+    JSONDecodingError,
     ResponseNotRead,
+    ResponseTooLarge,
     StreamClosed,
     StreamConsumed,
     WebwireError,
@@ -40,6 +43,7 @@ from webwire._sync import run_sync
 from ._decoders import (
     TextDecoder,
     charset_from_content_type,
+    check_text_encoding,
     guess_encoding,
     make_decoder,
 )
@@ -55,9 +59,75 @@ from ._streams import (
 )
 
 if TYPE_CHECKING:
+    from ._client import AsyncClient
     from ._cookies import Cookies
 
-__all__ = ["HeaderTypes", "Request", "RequestContent", "Response"]
+__all__ = ["DefaultEncoding", "HeaderTypes", "Headers", "Request", "RequestContent", "Response"]
+
+DefaultEncoding = Union[str, Callable[[bytes], Union[str, None]], None]  # noqa: UP007
+"""A codec name, or a function choosing one from body bytes (``None``: no
+choice), or ``None`` for the built-in choice (UTF-8, or a guess)."""
+
+
+class Headers(CIMultiDictProxy[str]):
+    """The header fields of a response: a read-only, case-insensitive
+    multidict (:class:`multidict.CIMultiDictProxy`), names in the case they
+    were received."""
+
+    __slots__ = ()
+
+    @property
+    def raw(self) -> list[tuple[bytes, bytes]]:
+        """The fields as received: ``(name, value)`` byte pairs in order
+        (latin-1, RFC 9110 section 5.5), names in their original case."""
+        return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in self.items()]
+
+
+_LINK_PARAM = re.compile(
+    r"[ \t]*;[ \t]*([!#$%&'*+\-.^_`|~0-9A-Za-z]+\*?)[ \t]*"
+    r"""(?:=[ \t]*(?:"((?:[^"\\]|\\.)*)"|([^;,"]*)))?"""
+)
+
+
+def parse_links(value: str) -> list[dict[str, str]]:
+    """Parse a ``Link`` field value (RFC 8288 section 3) into one dict per
+    link: ``"url"`` (the target as written) and the link parameters (names
+    lower-cased, quoted values unescaped). Malformed links are skipped.
+
+    Args:
+        value: The field value (several fields joined with ``", "``).
+
+    Returns:
+        The links, in order.
+    """
+    links: list[dict[str, str]] = []
+    pos, end = 0, len(value)
+    while pos < end:
+        start = value.find("<", pos)
+        if start < 0:
+            break
+        close = value.find(">", start)
+        if close < 0:
+            break
+        link = {"url": value[start + 1 : close].strip()}
+        pos = close + 1
+        while True:
+            match = _LINK_PARAM.match(value, pos)
+            if match is None:
+                break
+            name = match[1].lower()
+            if match[2] is not None:
+                param = re.sub(r"\\(.)", r"\1", match[2])
+            else:
+                param = (match[3] or "").strip()
+            link.setdefault(name, param)  # RFC 8288 3.3: only the first rel counts
+            pos = match.end()
+        links.append(link)
+        comma = value.find(",", pos)
+        if comma < 0:
+            break
+        pos = comma + 1
+    return links
 
 T = TypeVar("T")
 
@@ -121,17 +191,28 @@ class Response:
         headers: Header fields (:class:`multidict.CIMultiDictProxy`).
         history: Earlier responses of the same ``send`` (redirects, auth).
         extensions: Transport details.
-        default_encoding: Text encoding used when the response declares none
-            and guessing is not possible (streamed text).
+        default_encoding: Text encoding used when the response declares no
+            ``charset``: a codec name, a function ``(body: bytes) -> str |
+            None`` (called with the whole body once read, or with the first
+            chunk when streaming), or ``None`` (the default: UTF-8 when the
+            body is valid UTF-8, else a guess; UTF-8 when streaming). Set
+            from the client's ``default_encoding``.
+
+    A body given as ``content=`` bytes with a ``Content-Encoding`` header is
+    the encoded body, as a server sends it: :attr:`content` is decoded (at
+    once, raising :class:`~webwire.DecodingError` on bad data) and
+    :meth:`iter_raw` yields the encoded bytes.
     """
 
     __slots__ = (
+        "_client",
         "_clock",
         "_closed",
         "_content",
         "_cookies",
         "_elapsed",
         "_encoding",
+        "_max_body_size",
         "_max_decoded_size",
         "_num_bytes_downloaded",
         "_reason_phrase",
@@ -150,7 +231,7 @@ class Response:
         "status_code",
     )
 
-    headers: CIMultiDictProxy[str]
+    headers: Headers
     _content: bytes | None
     _stream: AsyncIterable[bytes]
 
@@ -183,7 +264,7 @@ class Response:
             for name, value in body_headers:
                 if name not in fields:
                     fields[name] = value
-        self._setup(status_code, reason_phrase, http_version, CIMultiDictProxy(fields))
+        self._setup(status_code, reason_phrase, http_version, Headers(fields))
         self.extensions = extensions if extensions is not None else {}
         self.history = history if history is not None else []
         self._request = request
@@ -192,8 +273,15 @@ class Response:
         elif body_stream is not None:
             self._stream = body_stream
         else:
-            self._content = data if data is not None else b""
-            self._stream = BytesStream(self._content)
+            raw = data if data is not None else b""
+            self._stream = BytesStream(raw)
+            coding = self.headers.get("Content-Encoding")
+            if coding is None or not raw:
+                self._content = raw
+            else:
+                # content= is the body as sent, content coding included.
+                decoder = make_decoder(coding, max_size=_DEFAULT_MAX_DECODED)
+                self._content = decoder.decode(raw) + decoder.flush()
 
     def _setup(
         self,
@@ -205,7 +293,7 @@ class Response:
         self.status_code = status_code
         self._reason_phrase = reason_phrase
         self.http_version = http_version
-        self.headers = headers
+        self.headers = headers if type(headers) is Headers else Headers(headers)
         self._content = None
         self._text: str | None = None
         self._encoding: str | None = None
@@ -218,8 +306,10 @@ class Response:
         self._start = 0.0
         self._elapsed: datetime.timedelta | None = None
         self._max_decoded_size: int | None = _DEFAULT_MAX_DECODED
+        self._max_body_size: int | None = None
+        self._client: AsyncClient | None = None
         self._num_bytes_downloaded = 0
-        self.default_encoding = "utf-8"
+        self.default_encoding: DefaultEncoding = None
 
     @classmethod
     def _from_transport(
@@ -337,6 +427,50 @@ class Response:
         """4xx or 5xx."""
         return 400 <= self.status_code < 600
 
+    @property
+    def ok(self) -> bool:
+        """Whether the status is below 400 (not a client or server error)."""
+        return self.status_code < 400
+
+    @property
+    def links(self) -> dict[str, dict[str, str]]:
+        """The ``Link`` fields (RFC 8288), keyed by ``rel`` (or by URL when a
+        link has no ``rel``): ``{"next": {"url": "/page/2", "rel":
+        "next"}}``. URLs are as written (possibly relative); malformed links
+        are skipped."""
+        values = self.headers.getall("Link", [])
+        if not values:
+            return {}
+        return {
+            link.get("rel") or link["url"]: link for link in parse_links(", ".join(values))
+        }
+
+    @property
+    def next_request(self) -> Request | None:
+        """The request a client would send to follow this redirect, when
+        redirects were not followed (``follow_redirects=False``); ``None``
+        when this is not a redirect with a ``Location``, or the response was
+        not made by a client. Send it with ``client.send()``.
+
+        Raises:
+            InvalidURL, UnsupportedProtocol: The ``Location`` is invalid,
+                or leads from https to http and the client refuses that.
+            StreamConsumed: The redirect keeps the method and the request
+                body was a one-shot stream.
+        """
+        client = self._client
+        if client is None or self._request is None or not self.has_redirect_location:
+            return None
+        from ._redirects import build_redirect_request
+
+        return build_redirect_request(
+            self._request,
+            self,
+            cookies=client._cookies,
+            first=self._request,
+            allow_insecure=client.follow_insecure_redirects,
+        )
+
     def raise_for_status(self) -> Response:
         """Raise on a client (4xx) or server (5xx) error status.
 
@@ -399,7 +533,9 @@ class Response:
                 if ctype == "application/json" or ctype.endswith("+json"):
                     encoding = "utf-8"
                 elif self._content is not None:
-                    encoding = guess_encoding(self._content)
+                    encoding = self._default_encoding(self._content)
+                    if encoding is None:
+                        encoding = guess_encoding(self._content)
                 else:
                     return None
             self._encoding = encoding
@@ -407,20 +543,43 @@ class Response:
 
     @encoding.setter
     def encoding(self, value: str) -> None:
+        """Set the text encoding (a codec name).
+
+        Raises:
+            DecodingError: ``value`` is not a text codec webwire decodes.
+        """
+        check_text_encoding(value)
         self._encoding = value
         self._text = None
+
+    def _default_encoding(self, sample: bytes | None) -> str | None:
+        """The encoding :attr:`default_encoding` picks for ``sample``."""
+        default = self.default_encoding
+        if default is None or isinstance(default, str):
+            return default
+        if sample is None:
+            return None
+        chosen = default(sample)
+        if chosen is None:
+            return None
+        try:
+            check_text_encoding(chosen)
+        except DecodingError:
+            return None
+        return chosen
 
     @property
     def text(self) -> str:
         """The body decoded with :attr:`encoding`; undecodable bytes become
-        U+FFFD.
+        U+FFFD (a codec that fails anyway is replaced by UTF-8 with
+        U+FFFD), so decoding never raises.
 
         Raises:
             ResponseNotRead: The response is streamed and was not read.
         """
         if self._text is None:
             content = self.content
-            decoder = TextDecoder(self.encoding or self.default_encoding)
+            decoder = TextDecoder(self.encoding or "utf-8")
             self._text = decoder.decode(content) + decoder.flush()
         return self._text
 
@@ -436,9 +595,23 @@ class Response:
 
         Raises:
             ResponseNotRead: The response is streamed and was not read.
-            json.JSONDecodeError: The body is not valid JSON.
+            JSONDecodingError: The body is not valid JSON (bad syntax, bad
+                UTF-8 or nesting too deep for the parser); it is also a
+                :class:`json.JSONDecodeError` and a :class:`ValueError`.
         """
-        return jsonlib.loads(self.content, **kwargs)
+        content = self.content
+        try:
+            return jsonlib.loads(content, **kwargs)
+        except jsonlib.JSONDecodeError as exc:
+            raise JSONDecodingError(exc.msg, exc.doc, exc.pos, request=self._request) from exc
+        except UnicodeDecodeError as exc:
+            doc = content.decode("utf-8", "replace")
+            message = f"the body is not valid UTF-8 JSON (RFC 8259 section 8.1): {exc.reason}"
+            raise JSONDecodingError(message, doc, 0, request=self._request) from exc
+        except RecursionError as exc:
+            doc = content.decode("utf-8", "replace")
+            message = "the JSON body nests too deeply to parse"
+            raise JSONDecodingError(message, doc, 0, request=self._request) from exc
 
     # -- async reading ------------------------------------------------------
 
@@ -477,6 +650,8 @@ class Response:
         parts: list[bytes] = []
         source = self._stream.__aiter__()
         self._stream_iter = source
+        limit = self._max_body_size
+        size = 0
         try:
             while True:
                 try:
@@ -484,9 +659,18 @@ class Response:
                 except StopAsyncIteration:
                     break
                 self._num_bytes_downloaded += len(chunk)
-                parts.append(chunk if decoder is None else decoder.decode(chunk))
+                if decoder is not None:
+                    chunk = decoder.decode(chunk)
+                if limit is not None:
+                    size += len(chunk)
+                    if size > limit:
+                        self._too_large(limit)
+                parts.append(chunk)
             if decoder is not None:
-                parts.append(decoder.flush())
+                chunk = decoder.flush()
+                if limit is not None and size + len(chunk) > limit:
+                    self._too_large(limit)
+                parts.append(chunk)
         except BaseException as exc:
             if isinstance(exc, WebwireError) and exc.request is None:
                 exc.request = self._request
@@ -495,6 +679,14 @@ class Response:
         self._content = b"".join(parts)
         await self._aclose()
         return self._content
+
+    def _too_large(self, limit: int) -> None:
+        raise ResponseTooLarge(
+            f"the response body exceeds max_body_size ({limit} bytes); raise "
+            "Limits.max_body_size or the max_body_size request extension, or stream it",
+            limit=limit,
+            request=self._request,
+        )
 
     def _iterator(
         self, kind: str, chunk_size: int | None = None, *, check: Callable[[], None]
@@ -509,7 +701,7 @@ class Response:
             step, flush = chunker(chunk_size)
             return BodyIterator(self, decode=True, step=step, flush=flush, use_content=True)
         known = self.encoding if self._content is not None else self.charset_encoding
-        encoding = known or self.default_encoding
+        encoding: str | Callable[[bytes], str] = known or self._stream_encoding
         if kind == "text":
             tstep, tflush = text_decoder(encoding)
         else:
@@ -526,6 +718,11 @@ class Response:
             return out + list(tflush())
 
         return BodyIterator(self, decode=True, step=text_step, flush=text_flush, use_content=True)
+
+    def _stream_encoding(self, first_chunk: bytes) -> str:
+        """The encoding of a streamed body without ``charset``, chosen when
+        its first chunk arrives."""
+        return self._default_encoding(first_chunk) or "utf-8"
 
     async def _aclose(self) -> None:
         if self._closed:
@@ -606,7 +803,8 @@ class Response:
 
     def aiter_text(self, chunk_size: int | None = None) -> AsyncIterator[str]:
         """Iterate the body as text, decoded with the ``charset`` of
-        ``Content-Type`` (else :attr:`default_encoding`, UTF-8).
+        ``Content-Type`` (else :attr:`default_encoding`, else UTF-8); bytes
+        that do not decode become U+FFFD, never an exception.
 
         Args:
             chunk_size: Size in bytes of the chunks decoded at a time.

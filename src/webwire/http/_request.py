@@ -40,6 +40,7 @@ __all__ = [
     "RequestContent",
     "check_method",
     "header_str",
+    "split_removals",
     "validate_headers",
 ]
 
@@ -119,6 +120,46 @@ def validate_headers(headers: HeaderTypes) -> list[tuple[str, str]]:
         raise
     _fields.check_fields(encoded)
     return result
+
+
+def split_removals(headers: Any) -> tuple[Any, tuple[str, ...]]:
+    """Separate header fields whose value is ``None`` (meaning "remove this
+    field", such as a default ``User-Agent``) from the others.
+
+    Args:
+        headers: A mapping or a sequence of ``(name, value)`` pairs.
+
+    Returns:
+        The fields to send (``headers`` itself when none is ``None``) and
+        the names of the fields to remove.
+    """
+    if isinstance(headers, Mapping):
+        if None not in headers.values():
+            return headers, ()
+        pairs: list[tuple[Any, Any]] = list(headers.items())
+    else:
+        pairs = list(headers)
+        if all(value is not None for _, value in pairs):
+            return pairs, ()
+    removed = tuple(header_str(name, "name") for name, value in pairs if value is None)
+    return [(name, value) for name, value in pairs if value is not None], removed
+
+
+def _length_checked(body: AsyncIterable[bytes], declared: str) -> AsyncIterable[bytes]:
+    """A streamed body held to its declared ``Content-Length``.
+
+    Raises:
+        LocalProtocolError: ``declared`` is not 1*DIGIT (RFC 9110 section
+            8.6).
+    """
+    from ._content import LengthCheckedBody
+
+    if isinstance(body, LengthCheckedBody):
+        body = body._body
+    value = declared.strip()
+    if not (value.isascii() and value.isdigit()):
+        raise LocalProtocolError(f"invalid Content-Length {declared!r} (RFC 9110 section 8.6)")
+    return LengthCheckedBody(body, int(value))
 
 
 def check_method(method: str | bytes) -> str:
@@ -222,7 +263,7 @@ class Request:
         if params is not None:
             parsed = merge_params(parsed, normalize_params(params))
         parsed, url_auth = split_userinfo(parsed)
-        fields = validate_headers(headers) if headers is not None else []
+        fields = validate_headers(split_removals(headers)[0]) if headers is not None else []
         merged: CIMultiDict[str] = CIMultiDict(fields)
         if "Host" not in merged:
             merged = CIMultiDict([("Host", host_header(parsed))])
@@ -259,6 +300,8 @@ class Request:
             # Framing by chunked coding is left to the HTTP/1.1 driver.
             if name not in headers and name.lower() != "transfer-encoding":
                 headers[name] = value
+        if body is not None and not isinstance(body, bytes) and "Content-Length" in headers:
+            self._body = _length_checked(body, headers["Content-Length"])
         if (
             body is None
             and method in _BODY_METHODS

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, Union
 
 from webwire._exceptions import WebwireError
 from webwire._sync import run_sync
@@ -124,9 +124,41 @@ def chunker(size: int | None) -> tuple[Step[bytes], Flush[bytes]]:
     return step, flush
 
 
-def text_decoder(encoding: str) -> tuple[Step[str], Flush[str]]:
+Encoding = Union[str, Callable[[bytes], str]]  # noqa: UP007
+"""A codec name, or a function choosing one from the first chunk."""
+
+
+class _LazyTextDecoder:
+    """A :class:`TextDecoder` whose encoding may be chosen from the first
+    chunk of the body."""
+
+    __slots__ = ("_choose", "_decoder")
+
+    def __init__(self, encoding: Encoding) -> None:
+        self._decoder: TextDecoder | None = None
+        self._choose: Callable[[bytes], str] | None = None
+        if isinstance(encoding, str):
+            self._decoder = TextDecoder(encoding)
+        else:
+            self._choose = encoding
+
+    def _get(self, sample: bytes) -> TextDecoder:
+        decoder = self._decoder
+        if decoder is None:
+            assert self._choose is not None
+            decoder = self._decoder = TextDecoder(self._choose(sample))
+        return decoder
+
+    def decode(self, data: bytes) -> str:
+        return self._get(data).decode(data)
+
+    def flush(self) -> str:
+        return self._get(b"").flush()
+
+
+def text_decoder(encoding: Encoding) -> tuple[Step[str], Flush[str]]:
     """Steps decoding bytes to text (invalid bytes become U+FFFD)."""
-    decoder = TextDecoder(encoding)
+    decoder = _LazyTextDecoder(encoding)
 
     def step(chunk: bytes) -> tuple[str, ...]:
         text = decoder.decode(chunk)
@@ -139,9 +171,9 @@ def text_decoder(encoding: str) -> tuple[Step[str], Flush[str]]:
     return step, flush
 
 
-def line_splitter(encoding: str) -> tuple[Step[str], Flush[str]]:
+def line_splitter(encoding: Encoding) -> tuple[Step[str], Flush[str]]:
     """Steps decoding bytes to text and splitting it into lines."""
-    decoder = TextDecoder(encoding)
+    decoder = _LazyTextDecoder(encoding)
     lines = LineDecoder()
 
     def step(chunk: bytes) -> list[str]:
@@ -191,7 +223,8 @@ class BodyIterator(Generic[T], AsyncIterator[T]):
         # 0: not started, 1: reading the stream, 2: finished.
         self._state = 0
         if use_content and response._content is not None:
-            self._pending.extend(step(response._content))
+            if response._content:  # an empty body yields nothing
+                self._pending.extend(step(response._content))
             self._pending.extend(flush())
             self._state = 2
 

@@ -7,6 +7,7 @@ thread, the same code as the async client.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from webwire._config import DEFAULT_LIMITS, DEFAULT_TIMEOUT, Limits, Timeout
@@ -80,7 +81,10 @@ class Client:
         transport: The transport (its coroutines must not wait on an event
             loop: :class:`~webwire.HTTPTransport` or a
             :class:`~webwire.MockTransport` with a plain function).
-        trust_env: Honour ``SSL_CERT_FILE``/``SSL_CERT_DIR``.
+        trust_env: Honour ``SSL_CERT_FILE``/``SSL_CERT_DIR``, and use
+            ``.netrc`` credentials (see :class:`~webwire.AsyncClient`).
+        default_encoding: Text encoding of responses without ``charset``: a
+            codec name or a function ``(body: bytes) -> str | None``.
 
     Raises:
         InvalidURL: ``base_url`` is invalid.
@@ -107,6 +111,7 @@ class Client:
         base_url: str | URL = "",
         transport: AsyncBaseTransport | None = None,
         trust_env: bool = True,
+        default_encoding: str | Callable[[bytes], str | None] | None = None,
     ) -> None:
         self._client = AsyncClient(
             auth=auth,
@@ -126,6 +131,7 @@ class Client:
             base_url=base_url,
             transport=transport,
             trust_env=trust_env,
+            default_encoding=default_encoding,
             _backend="sync",
         )
 

@@ -386,3 +386,34 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     if gone:
         return
     await _route(scope, receive, send, body)
+
+
+# -- request pipeline endpoints (retries) ------------------------------------------
+#
+# * ``/flaky/{key}/{fails}``: the first ``fails`` requests with that ``key``
+#   get a 503 (with ``Retry-After: S`` when the query has ``retry_after=S``),
+#   the next ones 200 with ``{"attempts": n}``; ``key`` keeps tests apart.
+
+_FLAKY_COUNTS: dict[str, int] = {}
+_route_before_pipeline = _route
+
+
+async def _pipeline_route(scope: Scope, receive: Receive, send: Send, body: bytes) -> None:
+    parts = scope["path"].strip("/").split("/")
+    if parts[0] != "flaky" or len(parts) != 3:
+        await _route_before_pipeline(scope, receive, send, body)
+        return
+    key, fails = parts[1], int(parts[2])
+    attempts = _FLAKY_COUNTS[key] = _FLAKY_COUNTS.get(key, 0) + 1
+    if attempts <= fails:
+        query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+        extra: Headers = []
+        if "retry_after" in query:
+            extra.append((b"retry-after", query["retry_after"].encode("latin-1")))
+        await _json(send, {"attempts": attempts, "failed": True}, 503, extra)
+    else:
+        await _json(send, {"attempts": attempts, "body_length": len(body)})
+
+
+# app() looks _route up when it is called, so the new routes are served.
+_route = _pipeline_route

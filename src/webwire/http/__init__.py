@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from webwire._retry import Retry
+
 from ._api import delete, get, head, options, patch, post, put, request
 from ._auth import Auth, BasicAuth, DigestAuth, FunctionAuth, NetRCAuth
 from ._client import USE_CLIENT_DEFAULT, AsyncClient, RequestContext, UseClientDefault
@@ -9,6 +11,24 @@ from ._cookies import Cookies
 from ._models import Response
 from ._request import Request
 from ._sync_client import Client, StreamContext
+from ._tracing import (
+    TraceConfig,
+    TraceConnectionCreateEndParams,
+    TraceConnectionCreateStartParams,
+    TraceConnectionQueuedEndParams,
+    TraceConnectionQueuedStartParams,
+    TraceConnectionReuseconnParams,
+    TraceDnsCacheHitParams,
+    TraceDnsCacheMissParams,
+    TraceDnsResolveHostEndParams,
+    TraceDnsResolveHostStartParams,
+    TraceRequestChunkSentParams,
+    TraceRequestEndParams,
+    TraceRequestExceptionParams,
+    TraceRequestRedirectParams,
+    TraceRequestStartParams,
+    TraceResponseChunkReceivedParams,
+)
 from ._transports import AsyncBaseTransport, HTTPTransport, MockTransport
 
 __all__ = [
@@ -27,7 +47,24 @@ __all__ = [
     "Request",
     "RequestContext",
     "Response",
+    "Retry",
     "StreamContext",
+    "TraceConfig",
+    "TraceConnectionCreateEndParams",
+    "TraceConnectionCreateStartParams",
+    "TraceConnectionQueuedEndParams",
+    "TraceConnectionQueuedStartParams",
+    "TraceConnectionReuseconnParams",
+    "TraceDnsCacheHitParams",
+    "TraceDnsCacheMissParams",
+    "TraceDnsResolveHostEndParams",
+    "TraceDnsResolveHostStartParams",
+    "TraceRequestChunkSentParams",
+    "TraceRequestEndParams",
+    "TraceRequestExceptionParams",
+    "TraceRequestRedirectParams",
+    "TraceRequestStartParams",
+    "TraceResponseChunkReceivedParams",
     "UseClientDefault",
     "delete",
     "get",

@@ -7,7 +7,8 @@ coroutines on the blocking backend.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+import warnings
+from collections.abc import Callable, Generator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Union
 
 from multidict import CIMultiDict, getversion
@@ -16,10 +17,18 @@ from yarl import URL
 from webwire._backends import get_backend
 from webwire._config import DEFAULT_LIMITS, DEFAULT_TIMEOUT, Limits, Timeout
 from webwire._exceptions import TooManyRedirects, WebwireError
+from webwire._retry import Retry
 
 from ._auth import Auth, AuthTypes, BasicAuth, FlowDriver, NetRCAuth, build_auth, netrc_path
 from ._cookies import Cookies, CookieTypes, bind_cookies
 from ._decoders import accept_encoding, check_text_encoding
+from ._middleware import (
+    EventHook,
+    Middleware,
+    Pipeline,
+    check_event_hooks,
+    check_middlewares,
+)
 from ._models import Response
 from ._redirects import build_redirect_request
 from ._request import (
@@ -31,6 +40,7 @@ from ._request import (
     split_removals,
     validate_headers,
 )
+from ._tracing import TraceConfig, check_trace_configs
 from ._transports import AsyncBaseTransport, HTTPTransport
 from ._urls import (
     QueryParams,
@@ -76,8 +86,13 @@ TimeoutArg = Union[float, Timeout, None, UseClientDefault]  # noqa: UP007
 AuthArg = Union[AuthTypes, None, UseClientDefault]  # noqa: UP007
 FollowArg = Union[bool, UseClientDefault]  # noqa: UP007
 
+MiddlewaresArg = Union[Sequence[Middleware], None]  # noqa: UP007
+TraceArg = Union[Sequence[TraceConfig], None]  # noqa: UP007
+RetriesArg = Union[int, Retry, None]  # noqa: UP007
+
 # (method, url, params, headers, cookies, content, data, files, json, auth,
-#  timeout, follow_redirects, extensions)
+#  timeout, follow_redirects, extensions, middlewares, trace, trace_request_ctx,
+#  retries)
 _Args = tuple[Any, ...]
 
 
@@ -103,22 +118,41 @@ class RequestContext:
 
     ``await`` it for a :class:`~webwire.Response` whose body is read (the
     connection is released), or use it as ``async with`` for a streamed
-    response, released on exit.
+    response, released on exit. Like a coroutine, one that is neither
+    awaited nor entered warns (``RuntimeWarning: ... was never awaited``)
+    when it is garbage-collected: the request was never sent.
     """
 
-    __slots__ = ("_args", "_client", "_response")
+    __slots__ = ("_args", "_client", "_response", "_used")
 
     def __init__(self, client: AsyncClient, args: _Args) -> None:
         self._client = client
         self._args = args
         self._response: Response | None = None
+        self._used = False
 
     def __await__(self) -> Generator[Any, None, Response]:
+        self._used = True
         return self._client._request(self._args, False).__await__()
 
     async def __aenter__(self) -> Response:
+        self._used = True
         self._response = await self._client._request(self._args, True)
         return self._response
+
+    def __del__(self) -> None:
+        if not self._used:
+            self._used = True
+            warnings.warn(
+                f"{self!r} was never awaited: the request was not sent "
+                "(await it, or use it with 'async with')",
+                RuntimeWarning,
+                stacklevel=2,
+                source=self,
+            )
+
+    def __repr__(self) -> str:
+        return f"<RequestContext {self._args[0]} {str(self._args[1])!r}>"
 
     async def __aexit__(self, *args: object) -> None:
         response, self._response = self._response, None
@@ -177,6 +211,31 @@ class AsyncClient:
             choice). ``None`` (default): UTF-8 when the body is valid UTF-8,
             else a guess (UTF-8 when streaming). Used by ``text``,
             ``iter_text`` and ``iter_lines``.
+        middlewares: Functions ``async def fn(request, handler) ->
+            Response`` wrapping every request (aiohttp's client middleware
+            model), outermost first. A middleware may change the request,
+            call ``await handler(request)`` any number of times (retry) or
+            return a response without calling it; its exceptions propagate
+            unchanged. The chain runs once per redirect hop (redirects are
+            followed outside it); authentication runs inside ``handler``, so
+            a middleware sees the request before ``Authorization`` is added
+            and gets the response that ends the authentication exchange.
+            Plain functions are accepted too (a result is awaited only when
+            awaitable).
+        trace: :class:`~webwire.TraceConfig` objects whose callbacks follow
+            every request (aiohttp's tracing model).
+        event_hooks: ``{"request": [fn, ...], "response": [fn, ...]}``:
+            ``fn(request)`` before each hop is sent, ``fn(response)`` when its
+            head arrived (body unread: a hook may read it). An exception from
+            a hook propagates (``raise_for_status`` in a response hook).
+        retries: Retries per redirect hop: a number (``Retry(n)``) or a
+            :class:`~webwire.Retry`; ``0`` (default): none beyond the one
+            retry of a request a reused connection lost before processing it.
+            Connection errors are retried for any method; read errors and the
+            statuses of ``Retry.status_forcelist`` for ``allowed_methods`` and
+            replayable bodies only, waiting the backoff or ``Retry-After``
+            within ``Timeout.total``. The response of the last attempt is
+            returned, or its error raised.
 
     Cookies given as a mapping (or :class:`~webwire.Cookies` entries
     without a domain) are bound to the host of ``base_url``; without a base
@@ -187,6 +246,9 @@ class AsyncClient:
     Raises:
         InvalidURL: ``base_url`` is not an absolute http(s) URL.
         LocalProtocolError: A header holds forbidden characters.
+        TypeError: A middleware, hook or trace callback is not callable.
+        ValueError: ``event_hooks`` has a key other than ``"request"`` and
+            ``"response"``, or ``retries`` is negative.
     """
 
     def __init__(
@@ -210,6 +272,10 @@ class AsyncClient:
         transport: AsyncBaseTransport | None = None,
         trust_env: bool = True,
         default_encoding: str | Callable[[bytes], str | None] | None = None,
+        middlewares: Sequence[Middleware] = (),
+        trace: Sequence[TraceConfig] = (),
+        event_hooks: Mapping[str, Sequence[EventHook]] | None = None,
+        retries: int | Retry = 0,
         _backend: str | Backend | None = None,
     ) -> None:
         from webwire import __version__
@@ -259,6 +325,14 @@ class AsyncClient:
         self._sync = _backend == "sync" or getattr(_backend, "name", None) == "sync"
         self._closed = False
         self._url_cache: dict[str, tuple[URL, str, tuple[str, str] | None]] = {}
+        # Request pipeline (middlewares, trace, event hooks, retries).
+        self._owner: Any = self
+        self._middlewares = check_middlewares(middlewares, self._sync)
+        self._traces = check_trace_configs(trace, self._sync)
+        self._event_hooks = check_event_hooks(event_hooks, self._sync)
+        self._hooks_live = event_hooks is not None
+        self._retry = Retry.from_int(retries)
+        self._pipeline = self._build_pipeline()
 
     # -- configuration ----------------------------------------------------
 
@@ -323,6 +397,47 @@ class AsyncClient:
     def is_closed(self) -> bool:
         """Whether :meth:`aclose` was called."""
         return self._closed
+
+    @property
+    def event_hooks(self) -> dict[str, list[EventHook]]:
+        """The event hooks: ``{"request": [...], "response": [...]}``; the
+        lists may be changed in place, or a new mapping assigned.
+
+        Raises:
+            ValueError, TypeError: On assignment, as for the constructor.
+        """
+        if not self._hooks_live:
+            self._hooks_live = True
+            self._pipeline = self._build_pipeline()
+        return self._event_hooks
+
+    @event_hooks.setter
+    def event_hooks(self, event_hooks: Mapping[str, Sequence[EventHook]]) -> None:
+        self._event_hooks = check_event_hooks(event_hooks, self._sync)
+        self._hooks_live = True
+        self._pipeline = self._build_pipeline()
+
+    @property
+    def retries(self) -> Retry:
+        """The retry policy of every request."""
+        return self._retry
+
+    def _build_pipeline(
+        self,
+        middlewares: Any = None,
+        trace: Any = None,
+        retries: Any = None,
+    ) -> Pipeline | None:
+        """The pipeline of the client's settings, or of one request's
+        overrides (``None``: the client's)."""
+        sync = self._sync
+        return Pipeline.build(
+            self._middlewares if middlewares is None else check_middlewares(middlewares, sync),
+            self._event_hooks if self._hooks_live else None,
+            self._traces if trace is None else check_trace_configs(trace, sync),
+            self._retry if retries is None else Retry.from_int(retries),
+            sync,
+        )
 
     def _header_base(self) -> list[tuple[str, str]]:
         version = getversion(self._headers)  # type: ignore[arg-type]
@@ -442,6 +557,10 @@ class AsyncClient:
                 timeout,
                 USE_CLIENT_DEFAULT,
                 extensions,
+                None,
+                None,
+                None,
+                None,
             )
         )
 
@@ -479,7 +598,10 @@ class AsyncClient:
 
     async def _request(self, args: _Args, stream: bool) -> Response:
         request = self._build(args)
-        return await self._send(request, args[9], args[11], stream)
+        if args[13] is None and args[14] is None and args[16] is None:
+            return await self._send(request, args[9], args[11], stream, self._pipeline, args[15])
+        pipe = self._build_pipeline(args[13], args[14], args[16])
+        return await self._send(request, args[9], args[11], stream, pipe, args[15])
 
     async def send(
         self,
@@ -488,6 +610,10 @@ class AsyncClient:
         stream: bool = False,
         auth: AuthArg = USE_CLIENT_DEFAULT,
         follow_redirects: FollowArg = USE_CLIENT_DEFAULT,
+        middlewares: MiddlewaresArg = None,
+        trace: TraceArg = None,
+        trace_request_ctx: Any = None,
+        retries: RetriesArg = None,
     ) -> Response:
         """Send a request, following redirects and running authentication.
 
@@ -499,6 +625,11 @@ class AsyncClient:
             auth: Authentication for this request (default: the client's;
                 ``None``: none, except credentials in the URL).
             follow_redirects: Follow redirects for this request.
+            middlewares: Middlewares of this request instead of the
+                client's (``()``: none; ``None``: the client's).
+            trace: Trace configs of this request instead of the client's.
+            trace_request_ctx: Passed to each trace config's context factory.
+            retries: Retry policy of this request (``None``: the client's).
 
         Returns:
             The final response; earlier ones are in ``response.history``.
@@ -511,10 +642,20 @@ class AsyncClient:
             HTTPStatusError: 4xx/5xx and the client raises for status.
         """
         request.extensions.setdefault("timeout", self._timeout)
-        return await self._send(request, auth, follow_redirects, stream)
+        if middlewares is None and trace is None and retries is None:
+            pipe = self._pipeline
+        else:
+            pipe = self._build_pipeline(middlewares, trace, retries)
+        return await self._send(request, auth, follow_redirects, stream, pipe, trace_request_ctx)
 
     async def _send(
-        self, request: Request, auth: AuthArg, follow_redirects: FollowArg, stream: bool
+        self,
+        request: Request,
+        auth: AuthArg,
+        follow_redirects: FollowArg,
+        stream: bool,
+        pipe: Pipeline | None = None,
+        trace_request_ctx: Any = None,
     ) -> Response:
         if self._closed:
             raise RuntimeError("the client is closed: create a new one to send requests")
@@ -536,7 +677,14 @@ class AsyncClient:
             resolved = build_auth(auth)  # type: ignore[arg-type]
         if follow_redirects is USE_CLIENT_DEFAULT:
             follow_redirects = self.follow_redirects
-        response = await self._send_handling_redirects(request, resolved, bool(follow_redirects))
+        if pipe is None:
+            response = await self._send_handling_redirects(
+                request, resolved, bool(follow_redirects), None
+            )
+        else:
+            response = await pipe.send(
+                self, request, resolved, bool(follow_redirects), trace_request_ctx
+            )
         if stream and not (self.raise_for_status and response.is_error):
             return response
         try:
@@ -552,8 +700,11 @@ class AsyncClient:
         return response
 
     async def _send_handling_redirects(
-        self, request: Request, auth: Auth | None, follow_redirects: bool
+        self, request: Request, auth: Auth | None, follow_redirects: bool, run: Any = None
     ) -> Response:
+        """Follow redirects; each hop goes through ``run`` (the pipeline of
+        this send, see :class:`~webwire.http._middleware.Pipeline`) when
+        there is one."""
         history: list[Response] = []
         first = request
         redirects = 0
@@ -563,7 +714,14 @@ class AsyncClient:
                 old, new = first.url, request.url
                 if origin(old) != origin(new) and not is_https_upgrade(old, new):
                     hop_auth = None
-            response = await self._send_handling_auth(request, hop_auth, history)
+            if run is None:
+                if hop_auth is None:
+                    # No authentication flow: one frame less on the hot path.
+                    response = await self._send_single(request)
+                else:
+                    response = await self._send_handling_auth(request, hop_auth, history)
+            else:
+                response = await run.hop(request, self._hop_terminal(hop_auth, history))
             if not follow_redirects or not response.has_redirect_location:
                 response.history = history
                 return response
@@ -580,6 +738,8 @@ class AsyncClient:
                     allow_insecure=self.follow_insecure_redirects,
                 )
                 await response._adrain(_DRAIN_LIMIT)
+                if run is not None:
+                    await run.redirect(request, response)
             except BaseException:
                 await response._aclose()
                 raise
@@ -587,6 +747,14 @@ class AsyncClient:
             history.append(response)
             redirects += 1
             request = next_request
+
+    def _hop_terminal(self, auth: Auth | None, history: list[Response]) -> Any:
+        """The handler at the end of a hop's middleware chain."""
+
+        def terminal(request: Request) -> Any:
+            return self._send_handling_auth(request, auth, history)
+
+        return terminal
 
     async def _send_handling_auth(
         self, request: Request, auth: Auth | None, history: list[Response]
@@ -665,6 +833,10 @@ class AsyncClient:
         timeout: TimeoutArg = USE_CLIENT_DEFAULT,
         follow_redirects: FollowArg = USE_CLIENT_DEFAULT,
         extensions: dict[str, Any] | None = None,
+        middlewares: MiddlewaresArg = None,
+        trace: TraceArg = None,
+        trace_request_ctx: Any = None,
+        retries: RetriesArg = None,
     ) -> RequestContext:
         """Send a request: ``await`` the result for a read response, or use
         it with ``async with`` to stream it.
@@ -687,6 +859,14 @@ class AsyncClient:
                 (``None``: no limit).
             follow_redirects: Follow redirects (default: the client's).
             extensions: Extra details for the transport.
+            middlewares: Middlewares of this request instead of the
+                client's (``()``: none; ``None``: the client's).
+            trace: Trace configs of this request instead of the client's
+                (``()``: none).
+            trace_request_ctx: Given to each trace config's context factory
+                (``trace_config_ctx.trace_request_ctx`` in the callbacks).
+            retries: Retry policy of this request: a number or a
+                :class:`~webwire.Retry` (``0``: none; ``None``: the client's).
 
         Returns:
             A :class:`RequestContext`: awaitable and async context manager.
@@ -710,6 +890,10 @@ class AsyncClient:
                 timeout,
                 follow_redirects,
                 extensions,
+                middlewares,
+                trace,
+                trace_request_ctx,
+                retries,
             ),
         )
 
@@ -717,7 +901,22 @@ class AsyncClient:
         self,
         method: str,
         url: str | URL,
-        **kwargs: Any,
+        *,
+        content: RequestContent | None = None,
+        data: Any = None,
+        files: Any = None,
+        json: Any = None,
+        params: QueryParams | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        auth: AuthArg = USE_CLIENT_DEFAULT,
+        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+        follow_redirects: FollowArg = USE_CLIENT_DEFAULT,
+        extensions: dict[str, Any] | None = None,
+        middlewares: MiddlewaresArg = None,
+        trace: TraceArg = None,
+        trace_request_ctx: Any = None,
+        retries: RetriesArg = None,
     ) -> RequestContext:
         """Stream a response: ``async with client.stream("GET", url) as r``.
 
@@ -727,7 +926,28 @@ class AsyncClient:
         Returns:
             A :class:`RequestContext`.
         """
-        return self.request(method, url, **kwargs)
+        return RequestContext(
+            self,
+            (
+                method,
+                url,
+                params,
+                headers,
+                cookies,
+                content,
+                data,
+                files,
+                json,
+                auth,
+                timeout,
+                follow_redirects,
+                extensions,
+                middlewares,
+                trace,
+                trace_request_ctx,
+                retries,
+            ),
+        )
 
     def get(
         self,
@@ -740,6 +960,10 @@ class AsyncClient:
         timeout: TimeoutArg = USE_CLIENT_DEFAULT,
         follow_redirects: FollowArg = USE_CLIENT_DEFAULT,
         extensions: dict[str, Any] | None = None,
+        middlewares: MiddlewaresArg = None,
+        trace: TraceArg = None,
+        trace_request_ctx: Any = None,
+        retries: RetriesArg = None,
     ) -> RequestContext:
         """``GET`` (RFC 9110 section 9.3.1); see :meth:`request`."""
         return RequestContext(
@@ -758,32 +982,264 @@ class AsyncClient:
                 timeout,
                 follow_redirects,
                 extensions,
+                middlewares,
+                trace,
+                trace_request_ctx,
+                retries,
             ),
         )
 
-    def head(self, url: str | URL, **kwargs: Any) -> RequestContext:
+    def head(
+        self,
+        url: str | URL,
+        *,
+        params: QueryParams | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        auth: AuthArg = USE_CLIENT_DEFAULT,
+        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+        follow_redirects: FollowArg = USE_CLIENT_DEFAULT,
+        extensions: dict[str, Any] | None = None,
+        middlewares: MiddlewaresArg = None,
+        trace: TraceArg = None,
+        trace_request_ctx: Any = None,
+        retries: RetriesArg = None,
+    ) -> RequestContext:
         """``HEAD`` (RFC 9110 section 9.3.2); see :meth:`request`."""
-        return self.request("HEAD", url, **kwargs)
+        return RequestContext(
+            self,
+            (
+                "HEAD",
+                url,
+                params,
+                headers,
+                cookies,
+                None,
+                None,
+                None,
+                None,
+                auth,
+                timeout,
+                follow_redirects,
+                extensions,
+                middlewares,
+                trace,
+                trace_request_ctx,
+                retries,
+            ),
+        )
 
-    def options(self, url: str | URL, **kwargs: Any) -> RequestContext:
+    def options(
+        self,
+        url: str | URL,
+        *,
+        params: QueryParams | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        auth: AuthArg = USE_CLIENT_DEFAULT,
+        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+        follow_redirects: FollowArg = USE_CLIENT_DEFAULT,
+        extensions: dict[str, Any] | None = None,
+        middlewares: MiddlewaresArg = None,
+        trace: TraceArg = None,
+        trace_request_ctx: Any = None,
+        retries: RetriesArg = None,
+    ) -> RequestContext:
         """``OPTIONS`` (RFC 9110 section 9.3.7); see :meth:`request`."""
-        return self.request("OPTIONS", url, **kwargs)
+        return RequestContext(
+            self,
+            (
+                "OPTIONS",
+                url,
+                params,
+                headers,
+                cookies,
+                None,
+                None,
+                None,
+                None,
+                auth,
+                timeout,
+                follow_redirects,
+                extensions,
+                middlewares,
+                trace,
+                trace_request_ctx,
+                retries,
+            ),
+        )
 
-    def delete(self, url: str | URL, **kwargs: Any) -> RequestContext:
+    def delete(
+        self,
+        url: str | URL,
+        *,
+        params: QueryParams | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        auth: AuthArg = USE_CLIENT_DEFAULT,
+        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+        follow_redirects: FollowArg = USE_CLIENT_DEFAULT,
+        extensions: dict[str, Any] | None = None,
+        middlewares: MiddlewaresArg = None,
+        trace: TraceArg = None,
+        trace_request_ctx: Any = None,
+        retries: RetriesArg = None,
+    ) -> RequestContext:
         """``DELETE`` (RFC 9110 section 9.3.5); see :meth:`request`."""
-        return self.request("DELETE", url, **kwargs)
+        return RequestContext(
+            self,
+            (
+                "DELETE",
+                url,
+                params,
+                headers,
+                cookies,
+                None,
+                None,
+                None,
+                None,
+                auth,
+                timeout,
+                follow_redirects,
+                extensions,
+                middlewares,
+                trace,
+                trace_request_ctx,
+                retries,
+            ),
+        )
 
-    def post(self, url: str | URL, **kwargs: Any) -> RequestContext:
+    def post(
+        self,
+        url: str | URL,
+        *,
+        content: RequestContent | None = None,
+        data: Any = None,
+        files: Any = None,
+        json: Any = None,
+        params: QueryParams | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        auth: AuthArg = USE_CLIENT_DEFAULT,
+        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+        follow_redirects: FollowArg = USE_CLIENT_DEFAULT,
+        extensions: dict[str, Any] | None = None,
+        middlewares: MiddlewaresArg = None,
+        trace: TraceArg = None,
+        trace_request_ctx: Any = None,
+        retries: RetriesArg = None,
+    ) -> RequestContext:
         """``POST`` (RFC 9110 section 9.3.3); see :meth:`request`."""
-        return self.request("POST", url, **kwargs)
+        return RequestContext(
+            self,
+            (
+                "POST",
+                url,
+                params,
+                headers,
+                cookies,
+                content,
+                data,
+                files,
+                json,
+                auth,
+                timeout,
+                follow_redirects,
+                extensions,
+                middlewares,
+                trace,
+                trace_request_ctx,
+                retries,
+            ),
+        )
 
-    def put(self, url: str | URL, **kwargs: Any) -> RequestContext:
+    def put(
+        self,
+        url: str | URL,
+        *,
+        content: RequestContent | None = None,
+        data: Any = None,
+        files: Any = None,
+        json: Any = None,
+        params: QueryParams | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        auth: AuthArg = USE_CLIENT_DEFAULT,
+        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+        follow_redirects: FollowArg = USE_CLIENT_DEFAULT,
+        extensions: dict[str, Any] | None = None,
+        middlewares: MiddlewaresArg = None,
+        trace: TraceArg = None,
+        trace_request_ctx: Any = None,
+        retries: RetriesArg = None,
+    ) -> RequestContext:
         """``PUT`` (RFC 9110 section 9.3.4); see :meth:`request`."""
-        return self.request("PUT", url, **kwargs)
+        return RequestContext(
+            self,
+            (
+                "PUT",
+                url,
+                params,
+                headers,
+                cookies,
+                content,
+                data,
+                files,
+                json,
+                auth,
+                timeout,
+                follow_redirects,
+                extensions,
+                middlewares,
+                trace,
+                trace_request_ctx,
+                retries,
+            ),
+        )
 
-    def patch(self, url: str | URL, **kwargs: Any) -> RequestContext:
+    def patch(
+        self,
+        url: str | URL,
+        *,
+        content: RequestContent | None = None,
+        data: Any = None,
+        files: Any = None,
+        json: Any = None,
+        params: QueryParams | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        auth: AuthArg = USE_CLIENT_DEFAULT,
+        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+        follow_redirects: FollowArg = USE_CLIENT_DEFAULT,
+        extensions: dict[str, Any] | None = None,
+        middlewares: MiddlewaresArg = None,
+        trace: TraceArg = None,
+        trace_request_ctx: Any = None,
+        retries: RetriesArg = None,
+    ) -> RequestContext:
         """``PATCH`` (RFC 5789); see :meth:`request`."""
-        return self.request("PATCH", url, **kwargs)
+        return RequestContext(
+            self,
+            (
+                "PATCH",
+                url,
+                params,
+                headers,
+                cookies,
+                content,
+                data,
+                files,
+                json,
+                auth,
+                timeout,
+                follow_redirects,
+                extensions,
+                middlewares,
+                trace,
+                trace_request_ctx,
+                retries,
+            ),
+        )
 
     # -- lifetime ------------------------------------------------------------
 

@@ -7,7 +7,7 @@ thread, the same code as the async client.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from webwire._config import DEFAULT_LIMITS, DEFAULT_TIMEOUT, Limits, Timeout
@@ -18,20 +18,26 @@ from ._client import (
     AsyncClient,
     AuthArg,
     FollowArg,
+    MiddlewaresArg,
     RequestContext,
+    RetriesArg,
     TimeoutArg,
+    TraceArg,
 )
 
 if TYPE_CHECKING:
     from multidict import CIMultiDict
     from yarl import URL
 
+    from webwire._retry import Retry
     from webwire._transport.connect import CertTypes, VerifyTypes
 
     from ._auth import Auth, AuthTypes
     from ._cookies import Cookies, CookieTypes
+    from ._middleware import EventHook, SyncMiddleware
     from ._models import Response
     from ._request import HeaderTypes, Request, RequestContent
+    from ._tracing import TraceConfig
     from ._transports import AsyncBaseTransport
     from ._urls import QueryParams
 
@@ -85,10 +91,26 @@ class Client:
             ``.netrc`` credentials (see :class:`~webwire.AsyncClient`).
         default_encoding: Text encoding of responses without ``charset``: a
             codec name or a function ``(body: bytes) -> str | None``.
+        middlewares: Plain functions ``def fn(request, handler) ->
+            Response`` wrapping every request, outermost first; ``handler``
+            is called as ``handler(request)``. See
+            :class:`~webwire.AsyncClient` for where the chain runs.
+        trace: :class:`~webwire.TraceConfig` objects (plain-function
+            callbacks).
+        event_hooks: ``{"request": [fn, ...], "response": [fn, ...]}``
+            (plain functions; a response hook may call ``response.read()``).
+        retries: Retries per redirect hop: a number or a
+            :class:`~webwire.Retry` (``0``: none); see
+            :class:`~webwire.AsyncClient`.
 
     Raises:
         InvalidURL: ``base_url`` is invalid.
         LocalProtocolError: A header holds forbidden characters.
+        TypeError: A middleware, hook or trace callback is a coroutine
+            function (the blocking client calls plain functions only) or is
+            not callable.
+        ValueError: ``event_hooks`` has an unknown key, or ``retries`` is
+            negative.
     """
 
     def __init__(
@@ -112,6 +134,10 @@ class Client:
         transport: AsyncBaseTransport | None = None,
         trust_env: bool = True,
         default_encoding: str | Callable[[bytes], str | None] | None = None,
+        middlewares: Sequence[SyncMiddleware] = (),
+        trace: Sequence[TraceConfig] = (),
+        event_hooks: Mapping[str, Sequence[EventHook]] | None = None,
+        retries: int | Retry = 0,
     ) -> None:
         self._client = AsyncClient(
             auth=auth,
@@ -132,8 +158,13 @@ class Client:
             transport=transport,
             trust_env=trust_env,
             default_encoding=default_encoding,
+            middlewares=middlewares,
+            trace=trace,
+            event_hooks=event_hooks,
+            retries=retries,
             _backend="sync",
         )
+        self._client._owner = self
 
     # -- configuration (shared with the async client inside) -----------------
 
@@ -206,6 +237,21 @@ class Client:
     def max_redirects(self, value: int) -> None:
         self._client.max_redirects = value
 
+    @property
+    def event_hooks(self) -> dict[str, list[EventHook]]:
+        """The event hooks (``{"request": [...], "response": [...]}``),
+        changeable in place or by assignment."""
+        return self._client.event_hooks
+
+    @event_hooks.setter
+    def event_hooks(self, event_hooks: Mapping[str, Sequence[EventHook]]) -> None:
+        self._client.event_hooks = event_hooks
+
+    @property
+    def retries(self) -> Retry:
+        """The retry policy of every request."""
+        return self._client.retries
+
     # -- requests --------------------------------------------------------------
 
     def build_request(self, method: str, url: str | URL, **kwargs: Any) -> Request:
@@ -219,6 +265,10 @@ class Client:
         stream: bool = False,
         auth: AuthArg = USE_CLIENT_DEFAULT,
         follow_redirects: FollowArg = USE_CLIENT_DEFAULT,
+        middlewares: MiddlewaresArg = None,
+        trace: TraceArg = None,
+        trace_request_ctx: Any = None,
+        retries: RetriesArg = None,
     ) -> Response:
         """Send a request; see :meth:`AsyncClient.send`.
 
@@ -226,7 +276,16 @@ class Client:
             The response (read unless ``stream``; then close it).
         """
         return run_sync(
-            self._client.send(request, stream=stream, auth=auth, follow_redirects=follow_redirects)
+            self._client.send(
+                request,
+                stream=stream,
+                auth=auth,
+                follow_redirects=follow_redirects,
+                middlewares=middlewares,
+                trace=trace,
+                trace_request_ctx=trace_request_ctx,
+                retries=retries,
+            )
         )
 
     def request(
@@ -245,9 +304,14 @@ class Client:
         timeout: TimeoutArg = USE_CLIENT_DEFAULT,
         follow_redirects: FollowArg = USE_CLIENT_DEFAULT,
         extensions: dict[str, Any] | None = None,
+        middlewares: MiddlewaresArg = None,
+        trace: TraceArg = None,
+        trace_request_ctx: Any = None,
+        retries: RetriesArg = None,
     ) -> Response:
         """Send a request and read the response; the arguments are those of
-        :meth:`AsyncClient.request`.
+        :meth:`AsyncClient.request` (middlewares, hooks and trace callbacks
+        are plain functions here).
 
         Returns:
             The response, body read and connection released.
@@ -269,6 +333,10 @@ class Client:
             timeout,
             follow_redirects,
             extensions,
+            middlewares,
+            trace,
+            trace_request_ctx,
+            retries,
         )
         return run_sync(self._client._request(args, False))
 
@@ -288,6 +356,10 @@ class Client:
         timeout: TimeoutArg = USE_CLIENT_DEFAULT,
         follow_redirects: FollowArg = USE_CLIENT_DEFAULT,
         extensions: dict[str, Any] | None = None,
+        middlewares: MiddlewaresArg = None,
+        trace: TraceArg = None,
+        trace_request_ctx: Any = None,
+        retries: RetriesArg = None,
     ) -> StreamContext:
         """Stream a response: ``with client.stream("GET", url) as r:``.
 
@@ -309,36 +381,290 @@ class Client:
             timeout,
             follow_redirects,
             extensions,
+            middlewares,
+            trace,
+            trace_request_ctx,
+            retries,
         )
         return StreamContext(RequestContext(self._client, args))
 
-    def get(self, url: str | URL, **kwargs: Any) -> Response:
+    def get(
+        self,
+        url: str | URL,
+        *,
+        params: QueryParams | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        auth: AuthArg = USE_CLIENT_DEFAULT,
+        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+        follow_redirects: FollowArg = USE_CLIENT_DEFAULT,
+        extensions: dict[str, Any] | None = None,
+        middlewares: MiddlewaresArg = None,
+        trace: TraceArg = None,
+        trace_request_ctx: Any = None,
+        retries: RetriesArg = None,
+    ) -> Response:
         """``GET`` (RFC 9110 section 9.3.1); see :meth:`request`."""
-        return self.request("GET", url, **kwargs)
+        args = (
+            "GET",
+            url,
+            params,
+            headers,
+            cookies,
+            None,
+            None,
+            None,
+            None,
+            auth,
+            timeout,
+            follow_redirects,
+            extensions,
+            middlewares,
+            trace,
+            trace_request_ctx,
+            retries,
+        )
+        return run_sync(self._client._request(args, False))
 
-    def head(self, url: str | URL, **kwargs: Any) -> Response:
+    def head(
+        self,
+        url: str | URL,
+        *,
+        params: QueryParams | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        auth: AuthArg = USE_CLIENT_DEFAULT,
+        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+        follow_redirects: FollowArg = USE_CLIENT_DEFAULT,
+        extensions: dict[str, Any] | None = None,
+        middlewares: MiddlewaresArg = None,
+        trace: TraceArg = None,
+        trace_request_ctx: Any = None,
+        retries: RetriesArg = None,
+    ) -> Response:
         """``HEAD`` (RFC 9110 section 9.3.2); see :meth:`request`."""
-        return self.request("HEAD", url, **kwargs)
+        args = (
+            "HEAD",
+            url,
+            params,
+            headers,
+            cookies,
+            None,
+            None,
+            None,
+            None,
+            auth,
+            timeout,
+            follow_redirects,
+            extensions,
+            middlewares,
+            trace,
+            trace_request_ctx,
+            retries,
+        )
+        return run_sync(self._client._request(args, False))
 
-    def options(self, url: str | URL, **kwargs: Any) -> Response:
+    def options(
+        self,
+        url: str | URL,
+        *,
+        params: QueryParams | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        auth: AuthArg = USE_CLIENT_DEFAULT,
+        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+        follow_redirects: FollowArg = USE_CLIENT_DEFAULT,
+        extensions: dict[str, Any] | None = None,
+        middlewares: MiddlewaresArg = None,
+        trace: TraceArg = None,
+        trace_request_ctx: Any = None,
+        retries: RetriesArg = None,
+    ) -> Response:
         """``OPTIONS`` (RFC 9110 section 9.3.7); see :meth:`request`."""
-        return self.request("OPTIONS", url, **kwargs)
+        args = (
+            "OPTIONS",
+            url,
+            params,
+            headers,
+            cookies,
+            None,
+            None,
+            None,
+            None,
+            auth,
+            timeout,
+            follow_redirects,
+            extensions,
+            middlewares,
+            trace,
+            trace_request_ctx,
+            retries,
+        )
+        return run_sync(self._client._request(args, False))
 
-    def delete(self, url: str | URL, **kwargs: Any) -> Response:
+    def delete(
+        self,
+        url: str | URL,
+        *,
+        params: QueryParams | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        auth: AuthArg = USE_CLIENT_DEFAULT,
+        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+        follow_redirects: FollowArg = USE_CLIENT_DEFAULT,
+        extensions: dict[str, Any] | None = None,
+        middlewares: MiddlewaresArg = None,
+        trace: TraceArg = None,
+        trace_request_ctx: Any = None,
+        retries: RetriesArg = None,
+    ) -> Response:
         """``DELETE`` (RFC 9110 section 9.3.5); see :meth:`request`."""
-        return self.request("DELETE", url, **kwargs)
+        args = (
+            "DELETE",
+            url,
+            params,
+            headers,
+            cookies,
+            None,
+            None,
+            None,
+            None,
+            auth,
+            timeout,
+            follow_redirects,
+            extensions,
+            middlewares,
+            trace,
+            trace_request_ctx,
+            retries,
+        )
+        return run_sync(self._client._request(args, False))
 
-    def post(self, url: str | URL, **kwargs: Any) -> Response:
+    def post(
+        self,
+        url: str | URL,
+        *,
+        content: RequestContent | None = None,
+        data: Any = None,
+        files: Any = None,
+        json: Any = None,
+        params: QueryParams | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        auth: AuthArg = USE_CLIENT_DEFAULT,
+        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+        follow_redirects: FollowArg = USE_CLIENT_DEFAULT,
+        extensions: dict[str, Any] | None = None,
+        middlewares: MiddlewaresArg = None,
+        trace: TraceArg = None,
+        trace_request_ctx: Any = None,
+        retries: RetriesArg = None,
+    ) -> Response:
         """``POST`` (RFC 9110 section 9.3.3); see :meth:`request`."""
-        return self.request("POST", url, **kwargs)
+        args = (
+            "POST",
+            url,
+            params,
+            headers,
+            cookies,
+            content,
+            data,
+            files,
+            json,
+            auth,
+            timeout,
+            follow_redirects,
+            extensions,
+            middlewares,
+            trace,
+            trace_request_ctx,
+            retries,
+        )
+        return run_sync(self._client._request(args, False))
 
-    def put(self, url: str | URL, **kwargs: Any) -> Response:
+    def put(
+        self,
+        url: str | URL,
+        *,
+        content: RequestContent | None = None,
+        data: Any = None,
+        files: Any = None,
+        json: Any = None,
+        params: QueryParams | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        auth: AuthArg = USE_CLIENT_DEFAULT,
+        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+        follow_redirects: FollowArg = USE_CLIENT_DEFAULT,
+        extensions: dict[str, Any] | None = None,
+        middlewares: MiddlewaresArg = None,
+        trace: TraceArg = None,
+        trace_request_ctx: Any = None,
+        retries: RetriesArg = None,
+    ) -> Response:
         """``PUT`` (RFC 9110 section 9.3.4); see :meth:`request`."""
-        return self.request("PUT", url, **kwargs)
+        args = (
+            "PUT",
+            url,
+            params,
+            headers,
+            cookies,
+            content,
+            data,
+            files,
+            json,
+            auth,
+            timeout,
+            follow_redirects,
+            extensions,
+            middlewares,
+            trace,
+            trace_request_ctx,
+            retries,
+        )
+        return run_sync(self._client._request(args, False))
 
-    def patch(self, url: str | URL, **kwargs: Any) -> Response:
+    def patch(
+        self,
+        url: str | URL,
+        *,
+        content: RequestContent | None = None,
+        data: Any = None,
+        files: Any = None,
+        json: Any = None,
+        params: QueryParams | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        auth: AuthArg = USE_CLIENT_DEFAULT,
+        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+        follow_redirects: FollowArg = USE_CLIENT_DEFAULT,
+        extensions: dict[str, Any] | None = None,
+        middlewares: MiddlewaresArg = None,
+        trace: TraceArg = None,
+        trace_request_ctx: Any = None,
+        retries: RetriesArg = None,
+    ) -> Response:
         """``PATCH`` (RFC 5789); see :meth:`request`."""
-        return self.request("PATCH", url, **kwargs)
+        args = (
+            "PATCH",
+            url,
+            params,
+            headers,
+            cookies,
+            content,
+            data,
+            files,
+            json,
+            auth,
+            timeout,
+            follow_redirects,
+            extensions,
+            middlewares,
+            trace,
+            trace_request_ctx,
+            retries,
+        )
+        return run_sync(self._client._request(args, False))
 
     # -- lifetime ----------------------------------------------------------------
 

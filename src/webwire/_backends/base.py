@@ -399,6 +399,28 @@ class Backend(ABC):
                 failure).
         """
 
+    async def resolve(
+        self, host: str, port: int, *, timeout: float | None
+    ) -> list[tuple[int, str]]:
+        """Resolve ``host`` for a TCP connection to ``port``.
+
+        Returns:
+            ``(family, ip)`` pairs (``socket.AF_INET``/``AF_INET6``, IP
+            literal) in the resolver's order.
+
+        Raises:
+            ConnectTimeout: Not resolved within ``timeout`` seconds.
+            ConnectError: The name cannot be resolved (or the backend has
+                no resolver).
+        """
+        resolver = getattr(self, "_resolve_host", None)
+        if resolver is None:
+            from webwire._exceptions import ConnectError
+
+            raise ConnectError(f"the {self.name} backend cannot resolve host names")
+        result: list[tuple[int, str]] = await resolver(host, port, timeout)
+        return result
+
     @abstractmethod
     async def connect_unix(self, path: str, *, timeout: float | None) -> NetworkStream:
         """Open a stream to the Unix domain socket at ``path``.

@@ -36,10 +36,11 @@ import yarl
 
 from webwire._backends.base import Backend, Event
 from webwire._config import DEFAULT_LIMITS, Limits, Timeout
-from webwire._exceptions import ConnectError, PoolTimeout
+from webwire._exceptions import ConnectError, PoolTimeout, ProxyError
 
 from ._types import Connection, RawResponse, StaleConnection, TransportRequest, bound_timeout
 from .connect import CertTypes, Origin, VerifyTypes, create_ssl_context, open_stream, origin_of
+from .proxy import Proxy
 
 __all__ = ["ConnectionPool"]
 
@@ -70,6 +71,14 @@ class ConnectionPool:
             off, also used on cleartext connections (prior knowledge).
         trust_env: Honour ``SSL_CERT_FILE``/``SSL_CERT_DIR``.
         local_address: Local IP to bind new connections to.
+        proxy: Send every request through this proxy: ``http`` origins
+            are forwarded by an HTTP proxy (absolute-form target, RFC 9112
+            section 3.2.2, on HTTP/1.1 connections to the proxy shared by
+            all origins), ``https`` origins go through a ``CONNECT`` tunnel
+            (RFC 9110 section 9.3.6) and TLS inside it; with a SOCKS proxy
+            every connection is a tunnel. Tunnels are pooled per origin.
+        uds: Connect every origin through the Unix domain socket at this
+            path instead of TCP (TLS on top for ``https`` origins).
 
     Raises:
         ValueError: Neither ``http1`` nor ``http2`` is enabled.
@@ -87,6 +96,8 @@ class ConnectionPool:
         http2: bool = True,
         trust_env: bool = True,
         local_address: str | None = None,
+        proxy: Proxy | None = None,
+        uds: str | None = None,
     ) -> None:
         if not (http1 or http2):
             raise ValueError("at least one of http1 and http2 must be enabled")
@@ -100,7 +111,13 @@ class ConnectionPool:
         self._http2 = http2
         self._trust_env = trust_env
         self._local_address = local_address
+        self._proxy = proxy
+        self._uds = uds
+        # Requests forwarded by an HTTP proxy share connections to it, kept
+        # under the proxy's origin.
+        self._forward_key = proxy.origin if proxy is not None and not proxy.is_socks else None
         self._ssl_context: ssl.SSLContext | None = None
+        self._proxy_ssl_context: ssl.SSLContext | None = None
         self._all: set[Connection] = set()
         # Idle single-request connections, most recently used last.
         self._idle: dict[Origin, list[Connection]] = {}
@@ -154,6 +171,19 @@ class ConnectionPool:
             )
         return self._ssl_context
 
+    @property
+    def proxy(self) -> Proxy | None:
+        """The proxy every request goes through, or ``None``."""
+        return self._proxy
+
+    def _get_proxy_ssl_context(self) -> ssl.SSLContext:
+        """The TLS context towards an ``https://`` proxy (HTTP/1.1 only)."""
+        if self._proxy_ssl_context is None:
+            self._proxy_ssl_context = create_ssl_context(
+                self._verify, self._cert, alpn_protocols=("http/1.1",), trust_env=self._trust_env
+            )
+        return self._proxy_ssl_context
+
     # -- requests ------------------------------------------------------
 
     async def request(
@@ -202,6 +232,11 @@ class ConnectionPool:
             target = (url.raw_authority or "").encode("ascii")
         else:
             target = url.raw_path_qs.encode("ascii") or b"/"
+        forward_key = self._forward_key
+        forwarded = forward_key is not None and origin.scheme == "http"
+        if forward_key is not None and forwarded:
+            target, headers = self._forwarded(url, target, headers)
+            origin = forward_key
         request = TransportRequest(
             method, url, target, headers, body, timeout, deadline, extensions or {}
         )
@@ -209,13 +244,38 @@ class ConnectionPool:
         while True:
             conn = await self._acquire(origin, timeout, deadline)
             try:
-                return await conn.handle_request(request)
+                response = await conn.handle_request(request)
             except StaleConnection as stale:
                 replayable = body is None or isinstance(body, bytes)
                 allowed = stale.unprocessed or method in IDEMPOTENT_METHODS
                 if retried or not replayable or not allowed:
                     raise stale.error from stale.error.__cause__
                 retried = True
+                continue
+            if forwarded and response.status_code == 407:
+                await response.stream.aclose()
+                raise ProxyError(
+                    f"the proxy {self._proxy.url} wants credentials: "  # type: ignore[union-attr]
+                    f"407 {response.reason_phrase.decode('latin-1', 'replace')}",
+                    status_code=407,
+                )
+            return response
+
+    def _forwarded(
+        self, url: yarl.URL, target: bytes, headers: list[tuple[bytes, bytes]]
+    ) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+        """The absolute-form target (RFC 9112 section 3.2.2) and the header
+        fields of a request forwarded by the HTTP proxy."""
+        assert self._proxy is not None
+        host = url.raw_host or ""
+        if ":" in host:
+            host = f"[{host}]"
+        port = url.explicit_port
+        authority = host if port is None else f"{host}:{port}"
+        absolute = f"{url.scheme}://{authority}".encode("ascii")
+        if not target.startswith(b"/"):
+            target = b"/" + target if target != b"*" else target
+        return absolute + target, [*headers, *self._proxy.fields]
 
     async def _acquire(
         self, origin: Origin, timeout: Timeout, deadline: float | None
@@ -298,6 +358,8 @@ class ConnectionPool:
         return _CONNECT
 
     def _may_multiplex(self, origin: Origin) -> bool:
+        if origin == self._forward_key:
+            return False
         return self._http2 and (origin.scheme == "https" or not self._http1)
 
     def _oldest_idle_locked(self) -> Connection | None:
@@ -343,15 +405,17 @@ class ConnectionPool:
         reserved for the caller."""
         multiplex = self._may_multiplex(origin)
         try:
-            ssl_context = self.ssl_context if origin.scheme == "https" else None
-            stream = await open_stream(
-                self._backend,
-                origin,
-                ssl_context=ssl_context,
-                connect_timeout=timeout.connect,
-                deadline=deadline,
-                local_address=self._local_address,
-            )
+            if self._proxy is None and self._uds is None:
+                stream = await open_stream(
+                    self._backend,
+                    origin,
+                    ssl_context=self.ssl_context if origin.scheme == "https" else None,
+                    connect_timeout=timeout.connect,
+                    deadline=deadline,
+                    local_address=self._local_address,
+                )
+            else:
+                stream = await self._open_routed(origin, timeout, deadline)
             try:
                 conn = self._new_connection(origin, stream)
             except BaseException:
@@ -374,6 +438,54 @@ class ConnectionPool:
             raise ConnectError("the connection pool was closed while connecting")
         return conn
 
+    async def _open_routed(
+        self, origin: Origin, timeout: Timeout, deadline: float | None
+    ) -> Any:
+        """A stream to ``origin`` through the proxy or the Unix socket (TLS
+        with the origin on top for ``https``), or to the HTTP proxy itself
+        for forwarded requests."""
+        backend = self._backend
+        proxy = self._proxy
+        if proxy is not None and origin == self._forward_key:
+            return await open_stream(
+                backend,
+                origin,
+                ssl_context=self._get_proxy_ssl_context() if origin.scheme == "https" else None,
+                connect_timeout=timeout.connect,
+                deadline=deadline,
+                local_address=self._local_address,
+            )
+        if proxy is not None:
+            from .proxy import open_tunnel
+
+            https_proxy = proxy.origin.scheme == "https"
+            stream = await open_tunnel(
+                backend,
+                proxy,
+                origin,
+                proxy_ssl_context=self._get_proxy_ssl_context() if https_proxy else None,
+                timeout=timeout,
+                deadline=deadline,
+                limits=self._limits,
+                local_address=self._local_address,
+            )
+        else:
+            assert self._uds is not None
+            stream = await backend.connect_unix(
+                self._uds, timeout=bound_timeout(timeout.connect, deadline, backend.monotonic())
+            )
+        if origin.scheme != "https":
+            return stream
+        try:
+            return await stream.start_tls(
+                self.ssl_context,
+                origin.host,
+                bound_timeout(timeout.connect, deadline, backend.monotonic()),
+            )
+        except BaseException:
+            stream.abort()
+            raise
+
     def _connect_done_locked(self, origin: Origin, multiplex: bool) -> None:
         self._connecting -= 1
         if multiplex:
@@ -389,7 +501,9 @@ class ConnectionPool:
         Raises:
             ConnectError: TLS negotiated no HTTP version this client speaks.
         """
-        if origin.scheme == "https":
+        if origin == self._forward_key:
+            use_h2 = False
+        elif origin.scheme == "https":
             alpn = stream.get_extra_info("alpn_protocol")
             use_h2 = alpn == "h2" and self._http2
             if not use_h2 and not self._http1:

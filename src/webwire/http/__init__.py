@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from webwire._transport.proxy import Proxy
+
 from ._api import delete, get, head, options, patch, post, put, request
 from ._auth import Auth, BasicAuth, FunctionAuth
 from ._client import USE_CLIENT_DEFAULT, AsyncClient, RequestContext, UseClientDefault
@@ -22,6 +24,7 @@ __all__ = [
     "FunctionAuth",
     "HTTPTransport",
     "MockTransport",
+    "Proxy",
     "Request",
     "RequestContext",
     "Response",

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from yarl import URL
 
     from webwire._transport.connect import CertTypes, VerifyTypes
+    from webwire._transport.proxy import ProxyTypes
 
     from ._auth import Auth, AuthTypes
     from ._cookies import Cookies, CookieTypes
@@ -80,7 +81,14 @@ class Client:
         transport: The transport (its coroutines must not wait on an event
             loop: :class:`~webwire.HTTPTransport` or a
             :class:`~webwire.MockTransport` with a plain function).
-        trust_env: Honour ``SSL_CERT_FILE``/``SSL_CERT_DIR``.
+        trust_env: Honour ``SSL_CERT_FILE``/``SSL_CERT_DIR`` and the proxy
+            variables (see :class:`~webwire.AsyncClient`).
+        proxy: Send every request through this proxy (a URL or a
+            :class:`~webwire.Proxy`; see :class:`~webwire.AsyncClient`).
+        mounts: Transports for some URLs, ``{pattern: transport or None}``
+            (see :class:`~webwire.AsyncClient`).
+        uds: Path of a Unix domain socket to send every request to.
+        local_address: Local IP address to bind connections to.
 
     Raises:
         InvalidURL: ``base_url`` is invalid.
@@ -107,6 +115,10 @@ class Client:
         base_url: str | URL = "",
         transport: AsyncBaseTransport | None = None,
         trust_env: bool = True,
+        proxy: ProxyTypes | None = None,
+        mounts: dict[str, AsyncBaseTransport | None] | None = None,
+        uds: str | None = None,
+        local_address: str | None = None,
     ) -> None:
         self._client = AsyncClient(
             auth=auth,
@@ -126,6 +138,10 @@ class Client:
             base_url=base_url,
             transport=transport,
             trust_env=trust_env,
+            proxy=proxy,
+            mounts=mounts,
+            uds=uds,
+            local_address=local_address,
             _backend="sync",
         )
 

@@ -73,8 +73,9 @@ class ConnectionPool:
         local_address: Local IP to bind new connections to.
         proxy: Send every request through this proxy: ``http`` origins
             are forwarded by an HTTP proxy (absolute-form target, RFC 9112
-            section 3.2.2, on HTTP/1.1 connections to the proxy shared by
-            all origins), ``https`` origins go through a ``CONNECT`` tunnel
+            section 3.2.2, on HTTP/1.1 connections to the proxy, kept per
+            origin since many proxies tie a connection to its first
+            origin), ``https`` origins go through a ``CONNECT`` tunnel
             (RFC 9110 section 9.3.6) and TLS inside it; with a SOCKS proxy
             every connection is a tunnel. Tunnels are pooled per origin.
         uds: Connect every origin through the Unix domain socket at this
@@ -113,9 +114,8 @@ class ConnectionPool:
         self._local_address = local_address
         self._proxy = proxy
         self._uds = uds
-        # Requests forwarded by an HTTP proxy share connections to it, kept
-        # under the proxy's origin.
-        self._forward_key = proxy.origin if proxy is not None and not proxy.is_socks else None
+        # Requests to http origins are forwarded by an HTTP proxy.
+        self._forward_http = proxy is not None and not proxy.is_socks
         self._ssl_context: ssl.SSLContext | None = None
         self._proxy_ssl_context: ssl.SSLContext | None = None
         self._all: set[Connection] = set()
@@ -232,11 +232,9 @@ class ConnectionPool:
             target = (url.raw_authority or "").encode("ascii")
         else:
             target = url.raw_path_qs.encode("ascii") or b"/"
-        forward_key = self._forward_key
-        forwarded = forward_key is not None and origin.scheme == "http"
-        if forward_key is not None and forwarded:
+        forwarded = self._forward_http and origin.scheme == "http"
+        if forwarded:
             target, headers = self._forwarded(url, target, headers)
-            origin = forward_key
         request = TransportRequest(
             method, url, target, headers, body, timeout, deadline, extensions or {}
         )
@@ -358,7 +356,7 @@ class ConnectionPool:
         return _CONNECT
 
     def _may_multiplex(self, origin: Origin) -> bool:
-        if origin == self._forward_key:
+        if self._forward_http and origin.scheme == "http":
             return False
         return self._http2 and (origin.scheme == "https" or not self._http1)
 
@@ -446,11 +444,13 @@ class ConnectionPool:
         for forwarded requests."""
         backend = self._backend
         proxy = self._proxy
-        if proxy is not None and origin == self._forward_key:
+        if proxy is not None and self._forward_http and origin.scheme == "http":
             return await open_stream(
                 backend,
-                origin,
-                ssl_context=self._get_proxy_ssl_context() if origin.scheme == "https" else None,
+                proxy.origin,
+                ssl_context=self._get_proxy_ssl_context()
+                if proxy.origin.scheme == "https"
+                else None,
                 connect_timeout=timeout.connect,
                 deadline=deadline,
                 local_address=self._local_address,
@@ -501,7 +501,7 @@ class ConnectionPool:
         Raises:
             ConnectError: TLS negotiated no HTTP version this client speaks.
         """
-        if origin == self._forward_key:
+        if self._forward_http and origin.scheme == "http":
             use_h2 = False
         elif origin.scheme == "https":
             alpn = stream.get_extra_info("alpn_protocol")

@@ -57,6 +57,16 @@ def _check_field(text: str, what: str) -> bytes:
         raise ValueError(f"the proxy {what} must be latin-1 text") from exc
 
 
+def _shown(url: yarl.URL) -> str:
+    """``url`` for messages, credentials removed."""
+    if url.user is None and url.password is None:
+        return str(url)
+    try:
+        return str(url.with_user(None))
+    except ValueError:
+        return "<proxy URL>"
+
+
 class Proxy:
     """A proxy to send requests through.
 
@@ -106,18 +116,18 @@ class Proxy:
         default_port = PROXY_SCHEMES.get(scheme)
         if default_port is None:
             raise UnsupportedProtocol(
-                f"unsupported proxy scheme {url.scheme!r} in {url.with_user(None)}: use "
+                f"unsupported proxy scheme {url.scheme!r} in {_shown(url)}: use "
                 "http, https, socks4, socks4a, socks5 or socks5h"
             )
         host = url.raw_host
         if not host:
-            raise InvalidURL(f"the proxy URL {url.with_user(None)} has no host")
+            raise InvalidURL(f"the proxy URL {_shown(url)} has no host")
         try:
             port = url.explicit_port
         except ValueError as exc:
             raise InvalidURL(f"invalid proxy URL port: {exc}") from exc
         if port == 0:
-            raise InvalidURL(f"the proxy URL {url.with_user(None)} has port 0")
+            raise InvalidURL(f"the proxy URL {_shown(url)} has port 0")
         if auth is None and url.user is not None:
             auth = (url.user, url.password or "")
         if auth is not None:

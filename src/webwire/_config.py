@@ -107,6 +107,13 @@ class Limits:
         max_header_count: Most header fields in a response head.
         max_decompressed_size: Most bytes a compressed body may decode to
             before :class:`~webwire.DecodingError` (decompression bombs).
+        dns_cache_ttl: Seconds a host name's resolved addresses are reused
+            for new connections (per pool, keyed by host and port);
+            ``None`` resolves every time. An entry whose addresses all
+            fail to connect is dropped at once.
+        max_connections_per_host: Most connections open at once to one
+            origin (scheme, host, port), ``None`` for no limit. A request
+            beyond it waits up to ``Timeout.pool`` seconds.
     """
 
     max_connections: int | None = 100
@@ -115,12 +122,18 @@ class Limits:
     max_header_size: int = 64 * 1024
     max_header_count: int = 128
     max_decompressed_size: int | None = 1024 * 1024 * 1024
+    dns_cache_ttl: float | None = 10.0
+    max_connections_per_host: int | None = None
 
     def __post_init__(self) -> None:
         if self.max_connections is not None and self.max_connections < 1:
             raise ValueError("Limits.max_connections must be >= 1 or None")
         if self.max_keepalive_connections is not None and self.max_keepalive_connections < 0:
             raise ValueError("Limits.max_keepalive_connections must be >= 0 or None")
+        if self.dns_cache_ttl is not None and not self.dns_cache_ttl >= 0:
+            raise ValueError("Limits.dns_cache_ttl must be >= 0 seconds or None")
+        if self.max_connections_per_host is not None and self.max_connections_per_host < 1:
+            raise ValueError("Limits.max_connections_per_host must be >= 1 or None")
 
 
 DEFAULT_TIMEOUT = Timeout(5.0)

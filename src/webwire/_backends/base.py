@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import ssl
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from types import TracebackType
 from typing import Any, Generic, TypeVar
@@ -371,6 +371,7 @@ class Backend(ABC):
         ssl_context: ssl.SSLContext | None = None,
         server_hostname: str | None = None,
         local_address: str | None = None,
+        addresses: Sequence[tuple[int, str]] | None = None,
     ) -> NetworkStream:
         """Resolve ``host`` and open a TCP connection (TCP_NODELAY set),
         with TLS on top when ``ssl_context`` is given (SNI from
@@ -391,6 +392,9 @@ class Backend(ABC):
             server_hostname: SNI and certificate host name; defaults to
                 ``host``.
             local_address: Local IP to bind before connecting.
+            addresses: ``(family, ip)`` pairs already resolved for
+                ``host`` (see :meth:`resolve`): raced instead of resolving
+                again.
 
         Raises:
             ConnectTimeout: Not connected within ``timeout`` seconds.

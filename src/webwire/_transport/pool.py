@@ -38,7 +38,15 @@ from webwire._backends.base import Backend, Event
 from webwire._config import DEFAULT_LIMITS, Limits, Timeout
 from webwire._exceptions import ConnectError, PoolTimeout, ProxyError
 
-from ._types import Connection, RawResponse, StaleConnection, TransportRequest, bound_timeout
+from ._dns import DNSCache
+from ._types import (
+    Connection,
+    RawResponse,
+    StaleConnection,
+    TraceHook,
+    TransportRequest,
+    bound_timeout,
+)
 from .connect import CertTypes, Origin, VerifyTypes, create_ssl_context, open_stream, origin_of
 from .proxy import Proxy
 
@@ -130,6 +138,11 @@ class ConnectionPool:
         self._lock = backend.create_bookkeeping_lock()
         self._closed = False
         self._origin_cache: dict[tuple[str, str | None, int | None], Origin] = {}
+        ttl = limits.dns_cache_ttl
+        self._dns = DNSCache(ttl) if ttl is not None and ttl > 0 else None
+        self._per_host = limits.max_connections_per_host
+        # Connections open or being opened per origin (kept with a per-host limit).
+        self._host_counts: dict[Origin, int] = {}
 
     # -- introspection -------------------------------------------------
 
@@ -235,12 +248,14 @@ class ConnectionPool:
         forwarded = self._forward_http and origin.scheme == "http"
         if forwarded:
             target, headers = self._forwarded(url, target, headers)
+        extensions = extensions or {}
+        trace: TraceHook | None = extensions.get("trace")
         request = TransportRequest(
-            method, url, target, headers, body, timeout, deadline, extensions or {}
+            method, url, target, headers, body, timeout, deadline, extensions
         )
         retried = False
         while True:
-            conn = await self._acquire(origin, timeout, deadline)
+            conn = await self._acquire(origin, timeout, deadline, trace)
             try:
                 response = await conn.handle_request(request)
             except StaleConnection as stale:
@@ -276,9 +291,14 @@ class ConnectionPool:
         return absolute + target, [*headers, *self._proxy.fields]
 
     async def _acquire(
-        self, origin: Origin, timeout: Timeout, deadline: float | None
+        self,
+        origin: Origin,
+        timeout: Timeout,
+        deadline: float | None,
+        trace: TraceHook | None = None,
     ) -> Connection:
-        """A connection with a stream slot reserved for one request."""
+        """A connection with a stream slot reserved for one request; the
+        steps are reported to ``trace`` (see :data:`TraceHook`)."""
         backend = self._backend
         wait_until: float | None = None
         while True:
@@ -291,12 +311,19 @@ class ConnectionPool:
                         event = backend.create_event()
                         self._waiters.append(event)
             finally:
-                for conn in to_close:
-                    conn.close()
+                for stale in to_close:
+                    stale.close()
             if taken is _CONNECT:
-                return await self._connect(origin, timeout, deadline)
+                return await self._connect(origin, timeout, deadline, trace)
             if taken is not None:
-                return taken  # type: ignore[return-value]
+                conn: Connection = taken  # type: ignore[assignment]
+                if trace is not None:
+                    try:
+                        await trace("connection_reuseconn", {})
+                    except BaseException:
+                        self._cancel_reservation(conn)
+                        raise
+                return conn
             assert event is not None
             now = backend.monotonic()
             if wait_until is None:
@@ -304,7 +331,11 @@ class ConnectionPool:
                 wait_until = None if pool_timeout is None else now + pool_timeout
             left = None if wait_until is None else max(0.0, wait_until - now)
             try:
+                if trace is not None:
+                    await trace("connection_queued_start", {})
                 woke = await event.wait(left)
+                if woke and trace is not None:
+                    await trace("connection_queued_end", {})
             finally:
                 with self._lock:
                     if event in self._waiters:
@@ -312,8 +343,25 @@ class ConnectionPool:
             if not woke:
                 raise PoolTimeout(
                     f"no connection became free within {timeout.pool} s "
-                    f"(max_connections={self._limits.max_connections})"
+                    f"(max_connections={self._limits.max_connections}, "
+                    f"max_connections_per_host={self._per_host})"
                 )
+
+    def _cancel_reservation(self, conn: Connection) -> None:
+        """Give back a slot reserved for a request that will not be sent
+        (its trace hook failed)."""
+        from .http1 import HTTP11Connection
+        from .http2 import HTTP2Connection
+
+        if isinstance(conn, HTTP11Connection):
+            conn._release(reusable=False)
+        elif isinstance(conn, HTTP2Connection):
+            conn._release(None)
+        else:  # pragma: no cover - every pooled connection is one of those
+            conn.close()
+            with self._lock:
+                self._remove_locked(conn)
+                self._wake_all_locked()
 
     def _take_locked(self, origin: Origin, to_close: list[Connection]) -> object | None:
         """Reserve a slot on a connection to ``origin`` (returned), or a slot
@@ -343,6 +391,9 @@ class ConnectionPool:
                     return conn
         if self._pending_h2.get(origin):
             return None  # a connection that may carry HTTP/2 is on its way
+        per_host = self._per_host
+        if per_host is not None and self._host_counts.get(origin, 0) >= per_host:
+            return None
         limit = self._limits.max_connections
         if limit is not None and len(self._all) + self._connecting >= limit:
             victim = self._oldest_idle_locked()
@@ -351,6 +402,8 @@ class ConnectionPool:
             self._remove_locked(victim)
             to_close.append(victim)
         self._connecting += 1
+        if per_host is not None:
+            self._host_counts[origin] = self._host_counts.get(origin, 0) + 1
         if self._may_multiplex(origin):
             self._pending_h2[origin] = self._pending_h2.get(origin, 0) + 1
         return _CONNECT
@@ -382,6 +435,8 @@ class ConnectionPool:
             return
         self._all.remove(conn)
         origin = conn.origin
+        if self._per_host is not None:
+            self._host_gone_locked(origin)
         for table in (self._idle, self._shared):
             parked = table.get(origin)
             if parked is not None and conn in parked:
@@ -391,18 +446,32 @@ class ConnectionPool:
                 if not parked:
                     del table[origin]
 
+    def _host_gone_locked(self, origin: Origin) -> None:
+        """One connection to ``origin`` closed or failed to open."""
+        left = self._host_counts.get(origin, 1) - 1
+        if left > 0:
+            self._host_counts[origin] = left
+        else:
+            self._host_counts.pop(origin, None)
+
     def _wake_all_locked(self) -> None:
         waiters, self._waiters = self._waiters, []
         for event in waiters:
             event.set()
 
     async def _connect(
-        self, origin: Origin, timeout: Timeout, deadline: float | None
+        self,
+        origin: Origin,
+        timeout: Timeout,
+        deadline: float | None,
+        trace: TraceHook | None = None,
     ) -> Connection:
         """Open a connection on a reserved slot; its first stream slot is
         reserved for the caller."""
         multiplex = self._may_multiplex(origin)
         try:
+            if trace is not None:
+                await trace("connection_create_start", {})
             if self._proxy is None and self._uds is None:
                 stream = await open_stream(
                     self._backend,
@@ -411,9 +480,11 @@ class ConnectionPool:
                     connect_timeout=timeout.connect,
                     deadline=deadline,
                     local_address=self._local_address,
+                    dns=self._dns,
+                    trace=trace,
                 )
             else:
-                stream = await self._open_routed(origin, timeout, deadline)
+                stream = await self._open_routed(origin, timeout, deadline, trace)
             try:
                 conn = self._new_connection(origin, stream)
             except BaseException:
@@ -422,6 +493,8 @@ class ConnectionPool:
         except BaseException:
             with self._lock:
                 self._connect_done_locked(origin, multiplex)
+                if self._per_host is not None:
+                    self._host_gone_locked(origin)
                 self._wake_all_locked()
             raise
         with self._lock:
@@ -434,10 +507,20 @@ class ConnectionPool:
         if closed:
             conn.close()
             raise ConnectError("the connection pool was closed while connecting")
+        if trace is not None:
+            try:
+                await trace("connection_create_end", {})
+            except BaseException:
+                self._cancel_reservation(conn)
+                raise
         return conn
 
     async def _open_routed(
-        self, origin: Origin, timeout: Timeout, deadline: float | None
+        self,
+        origin: Origin,
+        timeout: Timeout,
+        deadline: float | None,
+        trace: TraceHook | None,
     ) -> Any:
         """A stream to ``origin`` through the proxy or the Unix socket (TLS
         with the origin on top for ``https``), or to the HTTP proxy itself
@@ -454,6 +537,8 @@ class ConnectionPool:
                 connect_timeout=timeout.connect,
                 deadline=deadline,
                 local_address=self._local_address,
+                dns=self._dns,
+                trace=trace,
             )
         if proxy is not None:
             from .proxy import open_tunnel
@@ -468,6 +553,8 @@ class ConnectionPool:
                 deadline=deadline,
                 limits=self._limits,
                 local_address=self._local_address,
+                dns=self._dns,
+                trace=trace,
             )
         else:
             assert self._uds is not None

@@ -33,6 +33,9 @@ if TYPE_CHECKING:
     from webwire._backends.base import Backend, NetworkStream
     from webwire._config import Limits, Timeout
 
+    from ._dns import DNSCache
+    from ._types import TraceHook
+
 __all__ = ["Proxy", "ProxyTypes", "open_http_tunnel"]
 
 PROXY_SCHEMES: dict[str, int] = {
@@ -276,6 +279,8 @@ async def open_tunnel(
     deadline: float | None,
     limits: Limits,
     local_address: str | None,
+    dns: DNSCache | None = None,
+    trace: TraceHook | None = None,
 ) -> NetworkStream:
     """A byte stream to ``origin`` through ``proxy`` (HTTP ``CONNECT`` or
     SOCKS), before any TLS with the origin.
@@ -293,6 +298,8 @@ async def open_tunnel(
         connect_timeout=timeout.connect,
         deadline=deadline,
         local_address=local_address,
+        dns=dns,
+        trace=trace,
     )
     if proxy.is_socks:
         from ._socks import socks_handshake

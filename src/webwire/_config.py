@@ -139,6 +139,13 @@ class Limits:
             beyond it :class:`~webwire.ResponseTooLarge` is raised and the
             connection closed. A request's ``extensions={"max_body_size":
             n}`` overrides it. Streaming iteration is not limited.
+        dns_cache_ttl: Seconds a host name's resolved addresses are reused
+            for new connections (per pool, keyed by host and port);
+            ``None`` resolves every time. An entry whose addresses all
+            fail to connect is dropped at once.
+        max_connections_per_host: Most connections open at once to one
+            origin (scheme, host, port), ``None`` for no limit. A request
+            beyond it waits up to ``Timeout.pool`` seconds.
     """
 
     max_connections: int | None = 100
@@ -148,6 +155,8 @@ class Limits:
     max_header_count: int = 128
     max_decompressed_size: int | None = 1024 * 1024 * 1024
     max_body_size: int | None = None
+    dns_cache_ttl: float | None = 10.0
+    max_connections_per_host: int | None = None
 
     def __post_init__(self) -> None:
         if self.max_connections is not None and self.max_connections < 1:
@@ -163,6 +172,10 @@ class Limits:
                 f"Limits.max_body_size must be a number of bytes >= 0 or None, "
                 f"not {self.max_body_size!r}"
             )
+        if self.dns_cache_ttl is not None and not self.dns_cache_ttl >= 0:
+            raise ValueError("Limits.dns_cache_ttl must be >= 0 seconds or None")
+        if self.max_connections_per_host is not None and self.max_connections_per_host < 1:
+            raise ValueError("Limits.max_connections_per_host must be >= 1 or None")
 
 
 DEFAULT_TIMEOUT = Timeout(5.0)

@@ -176,7 +176,21 @@ class LocalProtocolError(ProtocolError):
 
 
 class ProxyError(TransportError):
-    """The proxy refused or failed to open the tunnel."""
+    """The proxy refused or failed: a status other than 2xx to ``CONNECT``
+    (RFC 9110 section 9.3.6; 407 when it wants credentials), a SOCKS
+    failure reply or refused credentials, or the proxy closing the
+    connection before it answered.
+
+    Attributes:
+        status_code: The proxy's HTTP status code, or ``None`` (SOCKS, or no
+            response).
+    """
+
+    def __init__(
+        self, message: str = "", *, request: Request | None = None, status_code: int | None = None
+    ) -> None:
+        super().__init__(message, request=request)
+        self.status_code = status_code
 
 
 class UnsupportedProtocol(TransportError):

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import socket
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from webwire._exceptions import ConnectError, ConnectTimeout
@@ -36,6 +36,7 @@ __all__ = [
     "Resolver",
     "TCPTarget",
     "connect_tcp",
+    "fixed_resolver",
     "interleave",
 ]
 
@@ -74,6 +75,17 @@ Connector = Callable[[TCPTarget, int, str, "float | None"], Awaitable[NetworkStr
 ``ip`` (``None``: no time limit of its own). Raises
 :class:`~webwire.ConnectError` or :class:`~webwire.ConnectTimeout` and
 leaves no socket open when it fails or is cancelled."""
+
+
+def fixed_resolver(addresses: Sequence[tuple[int, str]]) -> Resolver:
+    """A :data:`Resolver` that answers ``addresses`` (resolved earlier, e.g.
+    from a DNS cache) whatever it is asked."""
+    answer = list(addresses)
+
+    async def resolve(host: str, port: int, timeout: float | None) -> list[tuple[int, str]]:
+        return answer
+
+    return resolve
 
 
 def interleave(addresses: list[tuple[int, str]]) -> list[tuple[int, str]]:

@@ -31,6 +31,7 @@ import asyncio
 import socket
 import ssl
 from collections import deque
+from collections.abc import Sequence
 from time import monotonic as _monotonic
 from typing import Any, NoReturn, cast
 
@@ -57,7 +58,7 @@ from ._common import (
     unix_connect_timeout,
     write_error,
 )
-from ._happy_eyeballs import TCPTarget
+from ._happy_eyeballs import TCPTarget, fixed_resolver
 from .base import (
     Backend,
     Channel,
@@ -652,13 +653,15 @@ class AsyncioBackend(Backend):
         ssl_context: ssl.SSLContext | None = None,
         server_hostname: str | None = None,
         local_address: str | None = None,
+        addresses: Sequence[tuple[int, str]] | None = None,
     ) -> NetworkStream:
         """See :meth:`Backend.connect_tcp`; addresses are raced with Happy
         Eyeballs (RFC 8305, :mod:`._happy_eyeballs`)."""
         check_port(host, port)
         target = TCPTarget(host, port, ssl_context, server_hostname or host, local_address)
+        resolve = self._resolve_host if addresses is None else fixed_resolver(addresses)
         return await _happy_eyeballs.connect_tcp(
-            self, target, timeout, resolve=self._resolve_host, connect=self._connect_address
+            self, target, timeout, resolve=resolve, connect=self._connect_address
         )
 
     async def _resolve_host(

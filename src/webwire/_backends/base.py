@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import ssl
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from types import TracebackType
 from typing import Any, Generic, TypeVar
@@ -371,6 +371,7 @@ class Backend(ABC):
         ssl_context: ssl.SSLContext | None = None,
         server_hostname: str | None = None,
         local_address: str | None = None,
+        addresses: Sequence[tuple[int, str]] | None = None,
     ) -> NetworkStream:
         """Resolve ``host`` and open a TCP connection (TCP_NODELAY set),
         with TLS on top when ``ssl_context`` is given (SNI from
@@ -391,6 +392,9 @@ class Backend(ABC):
             server_hostname: SNI and certificate host name; defaults to
                 ``host``.
             local_address: Local IP to bind before connecting.
+            addresses: ``(family, ip)`` pairs already resolved for
+                ``host`` (see :meth:`resolve`): raced instead of resolving
+                again.
 
         Raises:
             ConnectTimeout: Not connected within ``timeout`` seconds.
@@ -398,6 +402,28 @@ class Backend(ABC):
                 every address: the message names the host and the last
                 failure).
         """
+
+    async def resolve(
+        self, host: str, port: int, *, timeout: float | None
+    ) -> list[tuple[int, str]]:
+        """Resolve ``host`` for a TCP connection to ``port``.
+
+        Returns:
+            ``(family, ip)`` pairs (``socket.AF_INET``/``AF_INET6``, IP
+            literal) in the resolver's order.
+
+        Raises:
+            ConnectTimeout: Not resolved within ``timeout`` seconds.
+            ConnectError: The name cannot be resolved (or the backend has
+                no resolver).
+        """
+        resolver = getattr(self, "_resolve_host", None)
+        if resolver is None:
+            from webwire._exceptions import ConnectError
+
+            raise ConnectError(f"the {self.name} backend cannot resolve host names")
+        result: list[tuple[int, str]] = await resolver(host, port, timeout)
+        return result
 
     @abstractmethod
     async def connect_unix(self, path: str, *, timeout: float | None) -> NetworkStream:

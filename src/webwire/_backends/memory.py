@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Awaitable, Callable, Collection
+import socket
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, ParamSpec, TypeVar
 
@@ -176,6 +177,10 @@ class MemoryBackend(TrioBackend):
         connections_opened: Streams and datagram sockets returned by
             ``connect_tcp``, ``connect_unix`` and ``connect_udp``.
         connections_closed: How many of those were closed since.
+        resolutions: ``(host, port)`` of every :meth:`resolve` call.
+        connect_addresses: ``(host, addresses)`` of every ``connect_tcp``
+            given pre-resolved addresses.
+        resolve_delay: Fake-clock seconds each resolution takes.
     """
 
     name = "memory"
@@ -188,6 +193,9 @@ class MemoryBackend(TrioBackend):
         self._udp: dict[Address, MemoryListener[MemoryDatagramSocket]] = {}
         self._open: list[MemoryStream | MemoryDatagramSocket] = []
         self.connections_opened = self.connections_closed = 0
+        self.resolutions: list[tuple[str, int]] = []
+        self.connect_addresses: list[tuple[str, list[tuple[int, str]]]] = []
+        self.resolve_delay = 0.0
         self._next_port = _EPHEMERAL
 
     def serve_tcp(
@@ -313,12 +321,17 @@ class MemoryBackend(TrioBackend):
         ssl_context: Any = None,
         server_hostname: str | None = None,
         local_address: str | None = None,
+        addresses: Sequence[tuple[int, str]] | None = None,
     ) -> NetworkStream:
         """Connect to the :meth:`serve_tcp` server at ``(host, port)``;
         with an ``ssl_context`` TLS is on at once (SNI ``server_hostname or
         host``, ALPN from the registration). ``ConnectError`` (refused) when
-        none is registered; ``ConnectTimeout`` on the fake clock."""
+        none is registered; ``ConnectTimeout`` on the fake clock.
+        ``addresses`` (pre-resolved) are recorded in
+        :attr:`connect_addresses`; the server is still found by host."""
         check_port(host, port)
+        if addresses is not None:
+            self.connect_addresses.append((host, list(addresses)))
         listener = self._tcp.get((host.lower(), port))
         if listener is not None:
             await _wait_accept(listener, timeout, connect_timeout(host, port, timeout))
@@ -328,6 +341,22 @@ class MemoryBackend(TrioBackend):
         if ssl_context is not None:
             stream._enable_tls(ssl_context, server_hostname or host)
         return stream
+
+    async def _resolve_host(
+        self, host: str, port: int, timeout: float | None
+    ) -> list[tuple[int, str]]:
+        """In-memory name resolution: every name resolves to itself (the
+        servers are registered by name), after :attr:`resolve_delay`
+        seconds of the fake clock; each call is recorded in
+        :attr:`resolutions`."""
+        self.resolutions.append((host, port))
+        delay = self.resolve_delay
+        if delay:
+            if timeout is not None and timeout < delay:
+                await self.sleep(timeout)
+                raise connect_timeout(host, port, timeout)
+            await self.sleep(delay)
+        return [(ip_family(host) or socket.AF_INET, host)]
 
     async def connect_unix(self, path: str, *, timeout: float | None) -> NetworkStream:
         """Connect to the :meth:`serve_unix` server at ``path``."""

@@ -19,6 +19,7 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -45,7 +46,7 @@ from ._common import (
     write_error,
     write_timeout,
 )
-from ._happy_eyeballs import TCPTarget
+from ._happy_eyeballs import TCPTarget, fixed_resolver
 from ._sync_primitives import wakeable
 from .base import (
     Backend,
@@ -611,6 +612,7 @@ class SyncBackend(Backend):
         ssl_context: ssl.SSLContext | None = None,
         server_hostname: str | None = None,
         local_address: str | None = None,
+        addresses: Sequence[tuple[int, str]] | None = None,
     ) -> NetworkStream:
         """See :meth:`Backend.connect_tcp`; addresses are raced with Happy
         Eyeballs (RFC 8305, :mod:`._happy_eyeballs`), one thread per
@@ -618,8 +620,9 @@ class SyncBackend(Backend):
         connected in the calling thread."""
         check_port(host, port)
         target = TCPTarget(host, port, ssl_context, server_hostname or host, local_address)
+        resolve = self._resolve_host if addresses is None else fixed_resolver(addresses)
         return await _happy_eyeballs.connect_tcp(
-            self, target, timeout, resolve=self._resolve_host, connect=self._connect_address
+            self, target, timeout, resolve=resolve, connect=self._connect_address
         )
 
     async def _resolve_host(

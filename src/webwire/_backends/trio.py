@@ -21,7 +21,7 @@ import select
 import socket
 import ssl
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Any, TypeVar, cast
@@ -50,7 +50,7 @@ from ._common import (
     write_error,
     write_timeout,
 )
-from ._happy_eyeballs import TCPTarget
+from ._happy_eyeballs import TCPTarget, fixed_resolver
 from .base import (
     Backend,
     Channel,
@@ -587,13 +587,15 @@ class TrioBackend(Backend):
         ssl_context: ssl.SSLContext | None = None,
         server_hostname: str | None = None,
         local_address: str | None = None,
+        addresses: Sequence[tuple[int, str]] | None = None,
     ) -> NetworkStream:
         """See :meth:`Backend.connect_tcp`; addresses are raced with Happy
         Eyeballs (RFC 8305, :mod:`._happy_eyeballs`)."""
         check_port(host, port)
         target = TCPTarget(host, port, ssl_context, server_hostname or host, local_address)
+        resolve = self._resolve_host if addresses is None else fixed_resolver(addresses)
         return await _happy_eyeballs.connect_tcp(
-            self, target, timeout, resolve=self._resolve_host, connect=self._connect_address
+            self, target, timeout, resolve=resolve, connect=self._connect_address
         )
 
     async def _resolve_host(

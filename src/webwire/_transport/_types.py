@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,7 @@ __all__ = [
     "RawResponse",
     "ResponseStream",
     "StaleConnection",
+    "TraceHook",
     "TransportRequest",
     "bound_timeout",
     "close_body_iterator",
@@ -28,6 +29,14 @@ __all__ = [
 ]
 
 Headers = list[tuple[bytes, bytes]]
+
+TraceHook = Callable[[str, dict[str, Any]], Awaitable[None]]
+"""``extensions["trace"]`` of a request: ``await trace(signal, params)``
+for each step of getting a connection (``connection_queued_start``/
+``_end``, ``connection_create_start``/``_end``, ``connection_reuseconn``,
+``dns_resolvehost_start``/``_end``, ``dns_cache_hit``/``_miss``; params
+hold ``"host"`` for the DNS signals). An exception it raises propagates to
+the request."""
 
 
 @dataclass(slots=True)

@@ -15,7 +15,8 @@ from typing import NamedTuple, Union
 from webwire._backends.base import Backend, NetworkStream
 from webwire._exceptions import ConnectError, UnsupportedProtocol
 
-from ._types import bound_timeout
+from ._dns import DNSCache
+from ._types import TraceHook, bound_timeout
 
 __all__ = ["CertTypes", "Origin", "VerifyTypes", "create_ssl_context", "open_stream"]
 
@@ -137,6 +138,8 @@ async def open_stream(
     connect_timeout: float | None,
     deadline: float | None,
     local_address: str | None = None,
+    dns: DNSCache | None = None,
+    trace: TraceHook | None = None,
 ) -> NetworkStream:
     """Open a TCP connection to ``origin``, inside TLS for ``https``.
 
@@ -147,21 +150,45 @@ async def open_stream(
         connect_timeout: Seconds for DNS, TCP and TLS together.
         deadline: Absolute ``backend.monotonic()`` bound, or ``None``.
         local_address: Local IP to bind.
+        dns: The pool's DNS cache: a host name is resolved through it and
+            its addresses handed to the backend. ``None`` (and no
+            ``trace``): the backend resolves.
+        trace: The request's trace hook, told about resolution.
 
     Raises:
         ConnectTimeout: Not connected in time.
         ConnectError: DNS, TCP or TLS failure.
     """
-    timeout = bound_timeout(connect_timeout, deadline, backend.monotonic())
-    if origin.scheme == "https":
+    now = backend.monotonic()
+    timeout = bound_timeout(connect_timeout, deadline, now)
+    host, port = origin.host, origin.port
+    addresses = None
+    if (dns is not None or trace is not None) and not _is_ip(host):
+        cache = dns if dns is not None else _NO_CACHE
+        addresses = await cache.resolve(backend, host, port, timeout, trace)
+        if timeout is not None:
+            timeout = max(0.0, timeout - (backend.monotonic() - now))
+    try:
         return await backend.connect_tcp(
-            origin.host,
-            origin.port,
+            host,
+            port,
             timeout=timeout,
-            ssl_context=ssl_context,
-            server_hostname=origin.host,
+            ssl_context=ssl_context if origin.scheme == "https" else None,
+            server_hostname=host if origin.scheme == "https" else None,
             local_address=local_address,
+            addresses=addresses,
         )
-    return await backend.connect_tcp(
-        origin.host, origin.port, timeout=timeout, local_address=local_address
-    )
+    except ConnectError:
+        if addresses is not None and dns is not None:
+            dns.forget(host, port)
+        raise
+
+
+_NO_CACHE = DNSCache(None)
+
+
+def _is_ip(host: str) -> bool:
+    """Whether ``host`` is an IP literal (IPv6 without brackets)."""
+    if ":" in host:
+        return True
+    return host.replace(".", "").isdigit() and host.count(".") == 3

@@ -36,10 +36,19 @@ import yarl
 
 from webwire._backends.base import Backend, Event
 from webwire._config import DEFAULT_LIMITS, Limits, Timeout
-from webwire._exceptions import ConnectError, PoolTimeout
+from webwire._exceptions import ConnectError, PoolTimeout, ProxyError
 
-from ._types import Connection, RawResponse, StaleConnection, TransportRequest, bound_timeout
+from ._dns import DNSCache
+from ._types import (
+    Connection,
+    RawResponse,
+    StaleConnection,
+    TraceHook,
+    TransportRequest,
+    bound_timeout,
+)
 from .connect import CertTypes, Origin, VerifyTypes, create_ssl_context, open_stream, origin_of
+from .proxy import Proxy
 
 __all__ = ["ConnectionPool"]
 
@@ -70,6 +79,15 @@ class ConnectionPool:
             off, also used on cleartext connections (prior knowledge).
         trust_env: Honour ``SSL_CERT_FILE``/``SSL_CERT_DIR``.
         local_address: Local IP to bind new connections to.
+        proxy: Send every request through this proxy: ``http`` origins
+            are forwarded by an HTTP proxy (absolute-form target, RFC 9112
+            section 3.2.2, on HTTP/1.1 connections to the proxy, kept per
+            origin since many proxies tie a connection to its first
+            origin), ``https`` origins go through a ``CONNECT`` tunnel
+            (RFC 9110 section 9.3.6) and TLS inside it; with a SOCKS proxy
+            every connection is a tunnel. Tunnels are pooled per origin.
+        uds: Connect every origin through the Unix domain socket at this
+            path instead of TCP (TLS on top for ``https`` origins).
 
     Raises:
         ValueError: Neither ``http1`` nor ``http2`` is enabled.
@@ -87,6 +105,8 @@ class ConnectionPool:
         http2: bool = True,
         trust_env: bool = True,
         local_address: str | None = None,
+        proxy: Proxy | None = None,
+        uds: str | None = None,
     ) -> None:
         if not (http1 or http2):
             raise ValueError("at least one of http1 and http2 must be enabled")
@@ -100,7 +120,12 @@ class ConnectionPool:
         self._http2 = http2
         self._trust_env = trust_env
         self._local_address = local_address
+        self._proxy = proxy
+        self._uds = uds
+        # Requests to http origins are forwarded by an HTTP proxy.
+        self._forward_http = proxy is not None and not proxy.is_socks
         self._ssl_context: ssl.SSLContext | None = None
+        self._proxy_ssl_context: ssl.SSLContext | None = None
         self._all: set[Connection] = set()
         # Idle single-request connections, most recently used last.
         self._idle: dict[Origin, list[Connection]] = {}
@@ -113,6 +138,11 @@ class ConnectionPool:
         self._lock = backend.create_bookkeeping_lock()
         self._closed = False
         self._origin_cache: dict[tuple[str, str | None, int | None], Origin] = {}
+        ttl = limits.dns_cache_ttl
+        self._dns = DNSCache(ttl) if ttl is not None and ttl > 0 else None
+        self._per_host = limits.max_connections_per_host
+        # Connections open or being opened per origin (kept with a per-host limit).
+        self._host_counts: dict[Origin, int] = {}
 
     # -- introspection -------------------------------------------------
 
@@ -153,6 +183,19 @@ class ConnectionPool:
                 self._verify, self._cert, alpn_protocols=alpn, trust_env=self._trust_env
             )
         return self._ssl_context
+
+    @property
+    def proxy(self) -> Proxy | None:
+        """The proxy every request goes through, or ``None``."""
+        return self._proxy
+
+    def _get_proxy_ssl_context(self) -> ssl.SSLContext:
+        """The TLS context towards an ``https://`` proxy (HTTP/1.1 only)."""
+        if self._proxy_ssl_context is None:
+            self._proxy_ssl_context = create_ssl_context(
+                self._verify, self._cert, alpn_protocols=("http/1.1",), trust_env=self._trust_env
+            )
+        return self._proxy_ssl_context
 
     # -- requests ------------------------------------------------------
 
@@ -202,25 +245,60 @@ class ConnectionPool:
             target = (url.raw_authority or "").encode("ascii")
         else:
             target = url.raw_path_qs.encode("ascii") or b"/"
+        forwarded = self._forward_http and origin.scheme == "http"
+        if forwarded:
+            target, headers = self._forwarded(url, target, headers)
+        extensions = extensions or {}
+        trace: TraceHook | None = extensions.get("trace")
         request = TransportRequest(
-            method, url, target, headers, body, timeout, deadline, extensions or {}
+            method, url, target, headers, body, timeout, deadline, extensions
         )
         retried = False
         while True:
-            conn = await self._acquire(origin, timeout, deadline)
+            conn = await self._acquire(origin, timeout, deadline, trace)
             try:
-                return await conn.handle_request(request)
+                response = await conn.handle_request(request)
             except StaleConnection as stale:
                 replayable = body is None or isinstance(body, bytes)
                 allowed = stale.unprocessed or method in IDEMPOTENT_METHODS
                 if retried or not replayable or not allowed:
                     raise stale.error from stale.error.__cause__
                 retried = True
+                continue
+            if forwarded and response.status_code == 407:
+                await response.stream.aclose()
+                raise ProxyError(
+                    f"the proxy {self._proxy.url} wants credentials: "  # type: ignore[union-attr]
+                    f"407 {response.reason_phrase.decode('latin-1', 'replace')}",
+                    status_code=407,
+                )
+            return response
+
+    def _forwarded(
+        self, url: yarl.URL, target: bytes, headers: list[tuple[bytes, bytes]]
+    ) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+        """The absolute-form target (RFC 9112 section 3.2.2) and the header
+        fields of a request forwarded by the HTTP proxy."""
+        assert self._proxy is not None
+        host = url.raw_host or ""
+        if ":" in host:
+            host = f"[{host}]"
+        port = url.explicit_port
+        authority = host if port is None else f"{host}:{port}"
+        absolute = f"{url.scheme}://{authority}".encode("ascii")
+        if not target.startswith(b"/"):
+            target = b"/" + target if target != b"*" else target
+        return absolute + target, [*headers, *self._proxy.fields]
 
     async def _acquire(
-        self, origin: Origin, timeout: Timeout, deadline: float | None
+        self,
+        origin: Origin,
+        timeout: Timeout,
+        deadline: float | None,
+        trace: TraceHook | None = None,
     ) -> Connection:
-        """A connection with a stream slot reserved for one request."""
+        """A connection with a stream slot reserved for one request; the
+        steps are reported to ``trace`` (see :data:`TraceHook`)."""
         backend = self._backend
         wait_until: float | None = None
         while True:
@@ -233,12 +311,19 @@ class ConnectionPool:
                         event = backend.create_event()
                         self._waiters.append(event)
             finally:
-                for conn in to_close:
-                    conn.close()
+                for stale in to_close:
+                    stale.close()
             if taken is _CONNECT:
-                return await self._connect(origin, timeout, deadline)
+                return await self._connect(origin, timeout, deadline, trace)
             if taken is not None:
-                return taken  # type: ignore[return-value]
+                conn: Connection = taken  # type: ignore[assignment]
+                if trace is not None:
+                    try:
+                        await trace("connection_reuseconn", {})
+                    except BaseException:
+                        self._cancel_reservation(conn)
+                        raise
+                return conn
             assert event is not None
             now = backend.monotonic()
             if wait_until is None:
@@ -246,7 +331,11 @@ class ConnectionPool:
                 wait_until = None if pool_timeout is None else now + pool_timeout
             left = None if wait_until is None else max(0.0, wait_until - now)
             try:
+                if trace is not None:
+                    await trace("connection_queued_start", {})
                 woke = await event.wait(left)
+                if woke and trace is not None:
+                    await trace("connection_queued_end", {})
             finally:
                 with self._lock:
                     if event in self._waiters:
@@ -254,8 +343,25 @@ class ConnectionPool:
             if not woke:
                 raise PoolTimeout(
                     f"no connection became free within {timeout.pool} s "
-                    f"(max_connections={self._limits.max_connections})"
+                    f"(max_connections={self._limits.max_connections}, "
+                    f"max_connections_per_host={self._per_host})"
                 )
+
+    def _cancel_reservation(self, conn: Connection) -> None:
+        """Give back a slot reserved for a request that will not be sent
+        (its trace hook failed)."""
+        from .http1 import HTTP11Connection
+        from .http2 import HTTP2Connection
+
+        if isinstance(conn, HTTP11Connection):
+            conn._release(reusable=False)
+        elif isinstance(conn, HTTP2Connection):
+            conn._release(None)
+        else:  # pragma: no cover - every pooled connection is one of those
+            conn.close()
+            with self._lock:
+                self._remove_locked(conn)
+                self._wake_all_locked()
 
     def _take_locked(self, origin: Origin, to_close: list[Connection]) -> object | None:
         """Reserve a slot on a connection to ``origin`` (returned), or a slot
@@ -285,6 +391,9 @@ class ConnectionPool:
                     return conn
         if self._pending_h2.get(origin):
             return None  # a connection that may carry HTTP/2 is on its way
+        per_host = self._per_host
+        if per_host is not None and self._host_counts.get(origin, 0) >= per_host:
+            return None
         limit = self._limits.max_connections
         if limit is not None and len(self._all) + self._connecting >= limit:
             victim = self._oldest_idle_locked()
@@ -293,11 +402,15 @@ class ConnectionPool:
             self._remove_locked(victim)
             to_close.append(victim)
         self._connecting += 1
+        if per_host is not None:
+            self._host_counts[origin] = self._host_counts.get(origin, 0) + 1
         if self._may_multiplex(origin):
             self._pending_h2[origin] = self._pending_h2.get(origin, 0) + 1
         return _CONNECT
 
     def _may_multiplex(self, origin: Origin) -> bool:
+        if self._forward_http and origin.scheme == "http":
+            return False
         return self._http2 and (origin.scheme == "https" or not self._http1)
 
     def _oldest_idle_locked(self) -> Connection | None:
@@ -322,6 +435,8 @@ class ConnectionPool:
             return
         self._all.remove(conn)
         origin = conn.origin
+        if self._per_host is not None:
+            self._host_gone_locked(origin)
         for table in (self._idle, self._shared):
             parked = table.get(origin)
             if parked is not None and conn in parked:
@@ -331,27 +446,45 @@ class ConnectionPool:
                 if not parked:
                     del table[origin]
 
+    def _host_gone_locked(self, origin: Origin) -> None:
+        """One connection to ``origin`` closed or failed to open."""
+        left = self._host_counts.get(origin, 1) - 1
+        if left > 0:
+            self._host_counts[origin] = left
+        else:
+            self._host_counts.pop(origin, None)
+
     def _wake_all_locked(self) -> None:
         waiters, self._waiters = self._waiters, []
         for event in waiters:
             event.set()
 
     async def _connect(
-        self, origin: Origin, timeout: Timeout, deadline: float | None
+        self,
+        origin: Origin,
+        timeout: Timeout,
+        deadline: float | None,
+        trace: TraceHook | None = None,
     ) -> Connection:
         """Open a connection on a reserved slot; its first stream slot is
         reserved for the caller."""
         multiplex = self._may_multiplex(origin)
         try:
-            ssl_context = self.ssl_context if origin.scheme == "https" else None
-            stream = await open_stream(
-                self._backend,
-                origin,
-                ssl_context=ssl_context,
-                connect_timeout=timeout.connect,
-                deadline=deadline,
-                local_address=self._local_address,
-            )
+            if trace is not None:
+                await trace("connection_create_start", {})
+            if self._proxy is None and self._uds is None:
+                stream = await open_stream(
+                    self._backend,
+                    origin,
+                    ssl_context=self.ssl_context if origin.scheme == "https" else None,
+                    connect_timeout=timeout.connect,
+                    deadline=deadline,
+                    local_address=self._local_address,
+                    dns=self._dns,
+                    trace=trace,
+                )
+            else:
+                stream = await self._open_routed(origin, timeout, deadline, trace)
             try:
                 conn = self._new_connection(origin, stream)
             except BaseException:
@@ -360,6 +493,8 @@ class ConnectionPool:
         except BaseException:
             with self._lock:
                 self._connect_done_locked(origin, multiplex)
+                if self._per_host is not None:
+                    self._host_gone_locked(origin)
                 self._wake_all_locked()
             raise
         with self._lock:
@@ -372,7 +507,71 @@ class ConnectionPool:
         if closed:
             conn.close()
             raise ConnectError("the connection pool was closed while connecting")
+        if trace is not None:
+            try:
+                await trace("connection_create_end", {})
+            except BaseException:
+                self._cancel_reservation(conn)
+                raise
         return conn
+
+    async def _open_routed(
+        self,
+        origin: Origin,
+        timeout: Timeout,
+        deadline: float | None,
+        trace: TraceHook | None,
+    ) -> Any:
+        """A stream to ``origin`` through the proxy or the Unix socket (TLS
+        with the origin on top for ``https``), or to the HTTP proxy itself
+        for forwarded requests."""
+        backend = self._backend
+        proxy = self._proxy
+        if proxy is not None and self._forward_http and origin.scheme == "http":
+            return await open_stream(
+                backend,
+                proxy.origin,
+                ssl_context=self._get_proxy_ssl_context()
+                if proxy.origin.scheme == "https"
+                else None,
+                connect_timeout=timeout.connect,
+                deadline=deadline,
+                local_address=self._local_address,
+                dns=self._dns,
+                trace=trace,
+            )
+        if proxy is not None:
+            from .proxy import open_tunnel
+
+            https_proxy = proxy.origin.scheme == "https"
+            stream = await open_tunnel(
+                backend,
+                proxy,
+                origin,
+                proxy_ssl_context=self._get_proxy_ssl_context() if https_proxy else None,
+                timeout=timeout,
+                deadline=deadline,
+                limits=self._limits,
+                local_address=self._local_address,
+                dns=self._dns,
+                trace=trace,
+            )
+        else:
+            assert self._uds is not None
+            stream = await backend.connect_unix(
+                self._uds, timeout=bound_timeout(timeout.connect, deadline, backend.monotonic())
+            )
+        if origin.scheme != "https":
+            return stream
+        try:
+            return await stream.start_tls(
+                self.ssl_context,
+                origin.host,
+                bound_timeout(timeout.connect, deadline, backend.monotonic()),
+            )
+        except BaseException:
+            stream.abort()
+            raise
 
     def _connect_done_locked(self, origin: Origin, multiplex: bool) -> None:
         self._connecting -= 1
@@ -389,7 +588,9 @@ class ConnectionPool:
         Raises:
             ConnectError: TLS negotiated no HTTP version this client speaks.
         """
-        if origin.scheme == "https":
+        if self._forward_http and origin.scheme == "http":
+            use_h2 = False
+        elif origin.scheme == "https":
             alpn = stream.get_extra_info("alpn_protocol")
             use_h2 = alpn == "h2" and self._http2
             if not use_h2 and not self._http1:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from webwire._retry import Retry
+from webwire._transport.proxy import Proxy
 
 from ._api import delete, get, head, options, patch, post, put, request
 from ._auth import Auth, BasicAuth, DigestAuth, FunctionAuth, NetRCAuth
@@ -44,6 +45,7 @@ __all__ = [
     "HTTPTransport",
     "MockTransport",
     "NetRCAuth",
+    "Proxy",
     "Request",
     "RequestContext",
     "Response",

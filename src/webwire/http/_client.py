@@ -30,6 +30,7 @@ from ._middleware import (
     check_middlewares,
 )
 from ._models import Response
+from ._proxies import Router, URLPattern, environment_proxies
 from ._redirects import build_redirect_request
 from ._request import (
     HeaderTypes,
@@ -57,6 +58,7 @@ from ._urls import (
 if TYPE_CHECKING:
     from webwire._backends.base import Backend
     from webwire._transport.connect import CertTypes, VerifyTypes
+    from webwire._transport.proxy import ProxyTypes
 
 __all__ = ["USE_CLIENT_DEFAULT", "AsyncClient", "RequestContext", "UseClientDefault"]
 
@@ -201,9 +203,13 @@ class AsyncClient:
         transport: The transport (default: :class:`~webwire.HTTPTransport`
             built from ``verify``, ``cert``, ``limits``, ``http1``, ``http2``
             and ``trust_env``).
-        trust_env: Honour ``SSL_CERT_FILE``/``SSL_CERT_DIR``, and use the
+        trust_env: Honour ``SSL_CERT_FILE``/``SSL_CERT_DIR``; use the
             ``.netrc`` file (``$NETRC`` or ``~/.netrc``, when it exists) for
-            Basic credentials of requests without other authentication.
+            Basic credentials of requests without other authentication; and,
+            when neither ``proxy``, ``mounts`` nor ``transport`` is given,
+            the proxy variables ``http_proxy``, ``https_proxy``,
+            ``all_proxy`` and ``no_proxy`` (lower or upper case, lower case
+            wins), read once here.
         default_encoding: Text encoding of responses that declare no
             ``charset``: a codec name, or a function ``(body: bytes) -> str |
             None`` choosing one from the body (called with the whole body,
@@ -236,6 +242,22 @@ class AsyncClient:
             replayable bodies only, waiting the backoff or ``Retry-After``
             within ``Timeout.total``. The response of the last attempt is
             returned, or its error raised.
+        proxy: Send every request through this proxy: a URL
+            (``http://``, ``https://``, ``socks4://``, ``socks4a://``,
+            ``socks5://``, ``socks5h://``, credentials as
+            ``user:password@``) or a :class:`~webwire.Proxy`. Proxy
+            credentials go to the proxy only. Failures raise
+            :class:`~webwire.ProxyError`.
+        mounts: Transports for some URLs: ``{pattern: transport}`` where a
+            pattern is ``"all://"``, ``"http://"``, ``"https://"``, with a
+            host (``"all://example.com"``, ``"http://*.example.com"`` for
+            subdomains, ``"all://*example.com"`` for the domain and its
+            subdomains) and a port (``"https://example.com:8443"``). The most
+            specific match wins; ``None`` as transport means the default
+            transport (no proxy). Every request, redirects included, picks
+            its transport by its own URL.
+        uds: Path of a Unix domain socket to send every request to.
+        local_address: Local IP address to bind connections to.
 
     Cookies given as a mapping (or :class:`~webwire.Cookies` entries
     without a domain) are bound to the host of ``base_url``; without a base
@@ -244,7 +266,10 @@ class AsyncClient:
     cookies of other hosts.
 
     Raises:
-        InvalidURL: ``base_url`` is not an absolute http(s) URL.
+        InvalidURL: ``base_url`` is not an absolute http(s) URL, a mount
+            pattern or a proxy URL is invalid.
+        UnsupportedProtocol: A proxy URL's scheme is not supported.
+        ValueError: ``proxy`` is given with ``transport``.
         LocalProtocolError: A header holds forbidden characters.
         TypeError: A middleware, hook or trace callback is not callable.
         ValueError: ``event_hooks`` has a key other than ``"request"`` and
@@ -276,6 +301,10 @@ class AsyncClient:
         trace: Sequence[TraceConfig] = (),
         event_hooks: Mapping[str, Sequence[EventHook]] | None = None,
         retries: int | Retry = 0,
+        proxy: ProxyTypes | None = None,
+        mounts: dict[str, AsyncBaseTransport | None] | None = None,
+        uds: str | None = None,
+        local_address: str | None = None,
         _backend: str | Backend | None = None,
     ) -> None:
         from webwire import __version__
@@ -312,14 +341,35 @@ class AsyncClient:
         self.raise_for_status = raise_for_status
         self._base_url = parse_url(base_url) if base_url else None
         self.cookies = cookies  # type: ignore[assignment]
-        self._transport = transport or HTTPTransport(
-            verify=verify,
-            cert=cert,
-            limits=limits,
-            http1=http1,
-            http2=http2,
-            trust_env=trust_env,
-        )
+        if proxy is not None and transport is not None:
+            raise ValueError("pass either proxy or transport, not both")
+
+        def http_transport(via: ProxyTypes | None) -> HTTPTransport:
+            return HTTPTransport(
+                verify=verify,
+                cert=cert,
+                limits=limits,
+                http1=http1,
+                http2=http2,
+                trust_env=trust_env,
+                proxy=via,
+                uds=uds,
+                local_address=local_address,
+            )
+
+        self._transport = transport or http_transport(proxy)
+        self._router: Router[AsyncBaseTransport] | None = None
+        routes = [(URLPattern(key), value) for key, value in (mounts or {}).items()]
+        if trust_env and proxy is None and mounts is None and transport is None and uds is None:
+            env = environment_proxies()
+            if env:
+                shared = {url: http_transport(url) for url in {env.http, env.https} if url}
+                for scheme, url in (("http", env.http), ("https", env.https)):
+                    if url is not None:
+                        routes.append((URLPattern(f"{scheme}://"), shared[url]))
+                self._router = Router(self._transport, routes, env.no_proxy)
+        elif routes:
+            self._router = Router(self._transport, routes)
         self._backend_spec = _backend
         self._backend: Backend | None = None
         self._sync = _backend == "sync" or getattr(_backend, "name", None) == "sync"
@@ -593,6 +643,9 @@ class AsyncClient:
         spec = self._backend_spec
         backend = spec if spec is not None and not isinstance(spec, str) else get_backend(spec)
         self._transport._bind_backend(backend)
+        if self._router is not None:
+            for mounted in self._router.transports():
+                mounted._bind_backend(backend)
         self._backend = backend
         return backend
 
@@ -799,7 +852,7 @@ class AsyncClient:
         assert backend is not None
         start = backend.monotonic()
         try:
-            response = await self._transport.handle_async_request(request)
+            response = await self._transport_for_url(request.url).handle_async_request(request)
         except WebwireError as exc:
             if exc.request is None:
                 exc.request = request
@@ -814,6 +867,14 @@ class AsyncClient:
         if "Set-Cookie" in response.headers:
             self._cookies.extract_cookies(response)
         return response
+
+    def _transport_for_url(self, url: URL) -> AsyncBaseTransport:
+        """The transport for ``url``: a mounted one (proxies included) or
+        the default."""
+        router = self._router
+        if router is None:
+            return self._transport
+        return router.select(url)
 
     # -- request methods -----------------------------------------------------
 
@@ -1247,6 +1308,9 @@ class AsyncClient:
         """Close the transport and its connections. Idempotent."""
         if not self._closed:
             self._closed = True
+            if self._router is not None:
+                for mounted in self._router.transports():
+                    await mounted.aclose()
             await self._transport.aclose()
 
     async def __aenter__(self) -> AsyncClient:

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
     from webwire._retry import Retry
     from webwire._transport.connect import CertTypes, VerifyTypes
+    from webwire._transport.proxy import ProxyTypes
 
     from ._auth import Auth, AuthTypes
     from ._cookies import Cookies, CookieTypes
@@ -87,8 +88,9 @@ class Client:
         transport: The transport (its coroutines must not wait on an event
             loop: :class:`~webwire.HTTPTransport` or a
             :class:`~webwire.MockTransport` with a plain function).
-        trust_env: Honour ``SSL_CERT_FILE``/``SSL_CERT_DIR``, and use
-            ``.netrc`` credentials (see :class:`~webwire.AsyncClient`).
+        trust_env: Honour ``SSL_CERT_FILE``/``SSL_CERT_DIR``, ``.netrc``
+            credentials and the proxy variables (see
+            :class:`~webwire.AsyncClient`).
         default_encoding: Text encoding of responses without ``charset``: a
             codec name or a function ``(body: bytes) -> str | None``.
         middlewares: Plain functions ``def fn(request, handler) ->
@@ -102,6 +104,12 @@ class Client:
         retries: Retries per redirect hop: a number or a
             :class:`~webwire.Retry` (``0``: none); see
             :class:`~webwire.AsyncClient`.
+        proxy: Send every request through this proxy (a URL or a
+            :class:`~webwire.Proxy`; see :class:`~webwire.AsyncClient`).
+        mounts: Transports for some URLs, ``{pattern: transport or None}``
+            (see :class:`~webwire.AsyncClient`).
+        uds: Path of a Unix domain socket to send every request to.
+        local_address: Local IP address to bind connections to.
 
     Raises:
         InvalidURL: ``base_url`` is invalid.
@@ -138,6 +146,10 @@ class Client:
         trace: Sequence[TraceConfig] = (),
         event_hooks: Mapping[str, Sequence[EventHook]] | None = None,
         retries: int | Retry = 0,
+        proxy: ProxyTypes | None = None,
+        mounts: dict[str, AsyncBaseTransport | None] | None = None,
+        uds: str | None = None,
+        local_address: str | None = None,
     ) -> None:
         self._client = AsyncClient(
             auth=auth,
@@ -162,6 +174,10 @@ class Client:
             trace=trace,
             event_hooks=event_hooks,
             retries=retries,
+            proxy=proxy,
+            mounts=mounts,
+            uds=uds,
+            local_address=local_address,
             _backend="sync",
         )
         self._client._owner = self

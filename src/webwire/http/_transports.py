@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from webwire._backends.base import Backend
     from webwire._transport.connect import CertTypes, VerifyTypes
     from webwire._transport.pool import ConnectionPool
+    from webwire._transport.proxy import Proxy, ProxyTypes
 
 __all__ = ["AsyncBaseTransport", "HTTPTransport", "MockHandler", "MockTransport"]
 
@@ -85,9 +86,22 @@ class HTTPTransport(AsyncBaseTransport):
         http2: Speak HTTP/2: offered with ALPN over TLS; with ``http1``
             off, also on cleartext connections (prior knowledge).
         trust_env: Honour ``SSL_CERT_FILE``/``SSL_CERT_DIR``.
+        proxy: Send every request through this proxy: a URL (``http://``,
+            ``https://``, ``socks4://``, ``socks4a://``, ``socks5://``,
+            ``socks5h://``, credentials as ``user:password@``) or a
+            :class:`~webwire.Proxy`. ``http`` requests are forwarded by an
+            HTTP proxy (RFC 9112 section 3.2.2); ``https`` requests go
+            through a ``CONNECT`` tunnel (RFC 9110 section 9.3.6) with TLS to
+            the origin inside it. Failures raise :class:`~webwire.ProxyError`.
+        uds: Path of a Unix domain socket to send every request to instead
+            of opening TCP connections.
+        local_address: Local IP address to bind connections to (the source
+            address), e.g. ``"0.0.0.0"`` for IPv4 only.
 
     Raises:
-        ValueError: Neither ``http1`` nor ``http2`` is enabled.
+        ValueError: Neither ``http1`` nor ``http2`` is enabled, or both
+            ``proxy`` and ``uds`` are given.
+        UnsupportedProtocol, InvalidURL: The proxy URL is unusable.
     """
 
     def __init__(
@@ -99,9 +113,19 @@ class HTTPTransport(AsyncBaseTransport):
         http1: bool = True,
         http2: bool = True,
         trust_env: bool = True,
+        proxy: ProxyTypes | None = None,
+        uds: str | None = None,
+        local_address: str | None = None,
     ) -> None:
         if not (http1 or http2):
             raise ValueError("at least one of http1 and http2 must be enabled")
+        if proxy is not None and uds is not None:
+            raise ValueError("pass either proxy or uds, not both")
+        from webwire._transport.proxy import build_proxy
+
+        self._proxy = None if proxy is None else build_proxy(proxy)
+        self._uds = None if uds is None else str(uds)
+        self._local_address = local_address
         self._verify = verify
         self._cert = cert
         self._limits = limits
@@ -110,6 +134,11 @@ class HTTPTransport(AsyncBaseTransport):
         self._trust_env = trust_env
         self._backend: Backend | None = None
         self._pool: ConnectionPool | None = None
+
+    @property
+    def proxy(self) -> Proxy | None:
+        """The proxy every request goes through, or ``None``."""
+        return self._proxy
 
     @property
     def pool(self) -> ConnectionPool | None:
@@ -140,6 +169,9 @@ class HTTPTransport(AsyncBaseTransport):
             http1=self._http1,
             http2=self._http2,
             trust_env=self._trust_env,
+            local_address=self._local_address,
+            proxy=self._proxy,
+            uds=self._uds,
         )
         return self._pool
 

@@ -15,6 +15,7 @@ from ._exceptions import (
     HTTPStatusError,
     InvalidHandshake,
     InvalidURL,
+    LifespanError,
     LocalProtocolError,
     NetworkError,
     PoolTimeout,
@@ -25,6 +26,7 @@ from ._exceptions import (
     RemoteProtocolError,
     ResponseNotRead,
     SessionClosed,
+    SSEError,
     StreamClosed,
     StreamConsumed,
     StreamError,
@@ -39,6 +41,7 @@ from ._exceptions import (
 )
 from .http import (
     USE_CLIENT_DEFAULT,
+    ASGITransport,
     AsyncBaseTransport,
     AsyncClient,
     Auth,
@@ -50,6 +53,7 @@ from .http import (
     MockTransport,
     Request,
     Response,
+    WSGITransport,
     delete,
     get,
     head,
@@ -64,6 +68,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "USE_CLIENT_DEFAULT",
+    "ASGITransport",
     "AsyncBaseTransport",
     "AsyncClient",
     "Auth",
@@ -82,6 +87,7 @@ __all__ = [
     "HTTPTransport",
     "InvalidHandshake",
     "InvalidURL",
+    "LifespanError",
     "Limits",
     "LocalProtocolError",
     "MockTransport",
@@ -95,6 +101,7 @@ __all__ = [
     "Request",
     "Response",
     "ResponseNotRead",
+    "SSEError",
     "SessionClosed",
     "StreamClosed",
     "StreamConsumed",
@@ -105,6 +112,7 @@ __all__ = [
     "TooManyRedirects",
     "TransportError",
     "UnsupportedProtocol",
+    "WSGITransport",
     "WebwireError",
     "WriteError",
     "WriteTimeout",

@@ -36,7 +36,11 @@ parsing) and keep the original as ``__cause__``::
     │   └── ConnectionClosedError
     ├── InvalidHandshake                WebSocket opening handshake failed
     ├── SessionClosed                   WebTransport session ended
-    └── StreamReset                     WebTransport stream was reset
+    ├── StreamReset                     WebTransport stream was reset
+    ├── LifespanError                   an in-process ASGI app's lifespan
+    │                                   startup or shutdown failed
+    └── SSEError                        a server-sent event stream cannot be
+                                        opened (wrong status or media type)
 
 ``ReadTimeout`` and friends are also subclasses of the built-in
 :class:`TimeoutError`, so ``except TimeoutError`` keeps working.
@@ -60,6 +64,7 @@ __all__ = [
     "HTTPStatusError",
     "InvalidHandshake",
     "InvalidURL",
+    "LifespanError",
     "LocalProtocolError",
     "NetworkError",
     "PoolTimeout",
@@ -69,6 +74,7 @@ __all__ = [
     "ReadTimeout",
     "RemoteProtocolError",
     "ResponseNotRead",
+    "SSEError",
     "SessionClosed",
     "StreamClosed",
     "StreamConsumed",
@@ -245,3 +251,32 @@ class SessionClosed(WebwireError):
 
 class StreamReset(WebwireError):
     """A WebTransport stream was reset by the peer."""
+
+
+class LifespanError(WebwireError):
+    """An ASGI app run in process (:class:`~webwire.ASGITransport` with
+    ``lifespan=True``) reported ``lifespan.startup.failed`` or
+    ``lifespan.shutdown.failed``, or raised after receiving the startup
+    or shutdown event (ASGI lifespan protocol 2.0). The app's exception, if
+    any, is the ``__cause__``."""
+
+
+class SSEError(WebwireError):
+    """A server-sent event stream could not be opened: the response is not
+    ``200`` with ``Content-Type: text/event-stream`` (HTML Living Standard,
+    section 9.2 "Server-sent events"), or the reconnection attempts are
+    exhausted. ``response`` is the offending response, if any.
+
+    Attributes:
+        response: The response that was refused, or ``None``.
+    """
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        request: Request | None = None,
+        response: Response | None = None,
+    ) -> None:
+        super().__init__(message, request=request)
+        self.response = response

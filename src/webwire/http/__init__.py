@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ._api import delete, get, head, options, patch, post, put, request
+from ._asgi import ASGITransport
 from ._auth import Auth, BasicAuth, FunctionAuth
 from ._client import USE_CLIENT_DEFAULT, AsyncClient, RequestContext, UseClientDefault
 from ._cookies import Cookies
@@ -10,9 +11,11 @@ from ._models import Response
 from ._request import Request
 from ._sync_client import Client, StreamContext
 from ._transports import AsyncBaseTransport, HTTPTransport, MockTransport
+from ._wsgi import WSGITransport
 
 __all__ = [
     "USE_CLIENT_DEFAULT",
+    "ASGITransport",
     "AsyncBaseTransport",
     "AsyncClient",
     "Auth",
@@ -27,6 +30,7 @@ __all__ = [
     "Response",
     "StreamContext",
     "UseClientDefault",
+    "WSGITransport",
     "delete",
     "get",
     "head",

@@ -17,6 +17,7 @@ from webwire._backends import get_backend
 from webwire._config import DEFAULT_LIMITS, DEFAULT_TIMEOUT, Limits, Timeout
 from webwire._exceptions import TooManyRedirects, WebwireError
 
+from ._asgi import ASGITransport, is_asgi_app
 from ._auth import Auth, AuthTypes, BasicAuth, build_auth
 from ._cookies import Cookies, CookieTypes
 from ._decoders import accept_encoding
@@ -84,6 +85,29 @@ def _to_timeout(timeout: float | Timeout | None) -> Timeout:
     if isinstance(timeout, Timeout):
         return timeout
     return Timeout(timeout)
+
+
+def _app_transport(
+    app: Any, transport: AsyncBaseTransport | None, raise_app_exceptions: bool, backend: Any
+) -> AsyncBaseTransport:
+    """The transport for ``app=``: ASGI on AsyncClient, WSGI on Client."""
+    if transport is not None:
+        raise ValueError("give either app= or transport=, not both")
+    sync = backend == "sync" or getattr(backend, "name", None) == "sync"
+    if sync:
+        if is_asgi_app(app):
+            raise TypeError(
+                f"{app!r} is an ASGI app: send requests to it with AsyncClient(app=...)"
+            )
+        from ._wsgi import WSGITransport
+
+        return WSGITransport(app, raise_app_exceptions=raise_app_exceptions)
+    if not is_asgi_app(app):
+        raise TypeError(
+            f"{app!r} is not an ASGI app (async def app(scope, receive, send)); "
+            "a WSGI app is served by Client(app=...)"
+        )
+    return ASGITransport(app, raise_app_exceptions=raise_app_exceptions)
 
 
 def _merge_param_lists(
@@ -165,10 +189,20 @@ class AsyncClient:
             built from ``verify``, ``cert``, ``limits``, ``http1``, ``http2``
             and ``trust_env``).
         trust_env: Honour ``SSL_CERT_FILE``/``SSL_CERT_DIR``.
+        app: An ASGI 3 application to send requests to in process, with no
+            network (an :class:`~webwire.ASGITransport` is built for it).
+            Open the client with ``async with`` for streamed responses;
+            pass ``transport=ASGITransport(app, lifespan=True, ...)`` for
+            the lifespan protocol and the other options.
+        raise_app_exceptions: With ``app``: re-raise the app's exceptions
+            (default), or answer ``500`` when it fails before responding.
 
     Raises:
         InvalidURL: ``base_url`` is not an absolute http(s) URL.
         LocalProtocolError: A header holds forbidden characters.
+        ValueError: Both ``app`` and ``transport`` are given.
+        TypeError: ``app`` is not an ASGI app (a WSGI app needs
+            :class:`~webwire.Client`).
     """
 
     def __init__(
@@ -191,9 +225,14 @@ class AsyncClient:
         base_url: str | URL = "",
         transport: AsyncBaseTransport | None = None,
         trust_env: bool = True,
+        app: Any = None,
+        raise_app_exceptions: bool = True,
         _backend: str | Backend | None = None,
     ) -> None:
         from webwire import __version__
+
+        if app is not None:
+            transport = _app_transport(app, transport, raise_app_exceptions, _backend)
 
         self._auth = build_auth(auth)
         self._params = normalize_params(params) if params is not None else []
@@ -228,6 +267,9 @@ class AsyncClient:
         self._backend: Backend | None = None
         self._sync = _backend == "sync" or getattr(_backend, "name", None) == "sync"
         self._closed = False
+        # An in-process ASGI app's task group lives while the client is open.
+        self._enter_transport = isinstance(self._transport, ASGITransport)
+        self._transport_entered = False
         self._url_cache: dict[str, tuple[URL, str, tuple[str, str] | None]] = {}
 
     # -- configuration ----------------------------------------------------
@@ -710,9 +752,19 @@ class AsyncClient:
     async def __aenter__(self) -> AsyncClient:
         if self._closed:
             raise RuntimeError("the client is closed and cannot be opened again")
+        if self._enter_transport and not self._transport_entered:
+            if self._backend is None:
+                self._init_backend()
+            await self._transport.__aenter__()
+            self._transport_entered = True
         return self
 
     async def __aexit__(self, *args: object) -> None:
+        if self._transport_entered:
+            self._transport_entered = False
+            self._closed = True
+            await self._transport.__aexit__(*args)
+            return
         await self.aclose()
 
     def __repr__(self) -> str:

@@ -81,10 +81,18 @@ class Client:
             loop: :class:`~webwire.HTTPTransport` or a
             :class:`~webwire.MockTransport` with a plain function).
         trust_env: Honour ``SSL_CERT_FILE``/``SSL_CERT_DIR``.
+        app: A WSGI application (PEP 3333) to send requests to in process,
+            with no network (a :class:`~webwire.WSGITransport` is built for
+            it; pass ``transport=WSGITransport(app, ...)`` for its options).
+        raise_app_exceptions: With ``app``: re-raise the app's exceptions
+            (default), or answer ``500`` when it fails before responding.
 
     Raises:
         InvalidURL: ``base_url`` is invalid.
         LocalProtocolError: A header holds forbidden characters.
+        ValueError: Both ``app`` and ``transport`` are given.
+        TypeError: ``app`` is an ASGI app (it needs
+            :class:`~webwire.AsyncClient`).
     """
 
     def __init__(
@@ -107,6 +115,8 @@ class Client:
         base_url: str | URL = "",
         transport: AsyncBaseTransport | None = None,
         trust_env: bool = True,
+        app: Any = None,
+        raise_app_exceptions: bool = True,
     ) -> None:
         self._client = AsyncClient(
             auth=auth,
@@ -126,6 +136,8 @@ class Client:
             base_url=base_url,
             transport=transport,
             trust_env=trust_env,
+            app=app,
+            raise_app_exceptions=raise_app_exceptions,
             _backend="sync",
         )
 

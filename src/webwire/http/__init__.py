@@ -9,6 +9,7 @@ from ._client import USE_CLIENT_DEFAULT, AsyncClient, RequestContext, UseClientD
 from ._cookies import Cookies
 from ._models import Response
 from ._request import Request
+from ._sse import EventSource, ServerSentEvent, SyncEventSource
 from ._sync_client import Client, StreamContext
 from ._transports import AsyncBaseTransport, HTTPTransport, MockTransport
 from ._wsgi import WSGITransport
@@ -22,13 +23,16 @@ __all__ = [
     "BasicAuth",
     "Client",
     "Cookies",
+    "EventSource",
     "FunctionAuth",
     "HTTPTransport",
     "MockTransport",
     "Request",
     "RequestContext",
     "Response",
+    "ServerSentEvent",
     "StreamContext",
+    "SyncEventSource",
     "UseClientDefault",
     "WSGITransport",
     "delete",

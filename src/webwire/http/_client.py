@@ -16,6 +16,8 @@ from yarl import URL
 from webwire._backends import get_backend
 from webwire._config import DEFAULT_LIMITS, DEFAULT_TIMEOUT, Limits, Timeout
 from webwire._exceptions import TooManyRedirects, WebwireError
+from webwire._proto.sse import DEFAULT_MAX_EVENT_SIZE
+from webwire._retry import Retry
 
 from ._asgi import ASGITransport, is_asgi_app
 from ._auth import Auth, AuthTypes, BasicAuth, build_auth
@@ -31,6 +33,7 @@ from ._request import (
     encode_body,
     validate_headers,
 )
+from ._sse import DEFAULT_SSE_RETRIES, EventSource, sse_timeout
 from ._transports import AsyncBaseTransport, HTTPTransport
 from ._urls import (
     QueryParams,
@@ -769,3 +772,88 @@ class AsyncClient:
 
     def __repr__(self) -> str:
         return f"<AsyncClient base_url={str(self._base_url) if self._base_url else ''!r}>"
+
+    # -- server-sent events --------------------------------------------------
+
+    def sse(
+        self,
+        url: str | URL,
+        *,
+        method: str = "GET",
+        params: QueryParams | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        content: RequestContent | None = None,
+        data: Any = None,
+        json: Any = None,
+        auth: AuthArg = USE_CLIENT_DEFAULT,
+        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+        follow_redirects: FollowArg = USE_CLIENT_DEFAULT,
+        retry: Retry | int | None = DEFAULT_SSE_RETRIES,
+        last_event_id: str | None = None,
+        max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
+        extensions: dict[str, Any] | None = None,
+    ) -> EventSource:
+        """Receive server-sent events (HTML Living Standard, section 9.2):
+        ``async for event in client.sse(url)``, or ``async with
+        client.sse(url) as source: async for event in source``.
+
+        The request carries ``Accept: text/event-stream``, ``Cache-Control:
+        no-store`` and, when reconnecting (or given), ``Last-Event-ID``.
+        See :class:`~webwire.http.EventSource` for reconnection.
+
+        Args:
+            url: Absolute URL, or relative to ``base_url``.
+            method: The method (``GET``; a ``POST`` with a body works too,
+                with a body that can be sent again when reconnecting).
+            params: Query parameters.
+            headers: Header fields (over the client's and the ones above).
+            cookies: Cookies for these requests only.
+            content: Raw request body.
+            data: Form fields.
+            json: A value sent as JSON.
+            auth: Authentication (default: the client's).
+            timeout: Time limits in seconds or a :class:`~webwire.Timeout`;
+                by default the client's, with a 60 s read timeout (a silent
+                stream is taken as dropped and reconnected) and no total.
+            follow_redirects: Follow redirects (default: the client's).
+            retry: Reconnection policy: a ``Retry`` counting consecutive
+                failed attempts (its backoff is a lower bound on the wait),
+                an ``int`` (``Retry(n)``; default 5), or ``None`` for no
+                reconnection.
+            last_event_id: Last event ID to resume from (sent as
+                ``Last-Event-ID`` on the first request too).
+            max_event_size: Most characters of one line plus an event's
+                data (:class:`~webwire.RemoteProtocolError` beyond).
+            extensions: Extra details for the transport.
+
+        Returns:
+            An :class:`~webwire.http.EventSource` of
+            :class:`~webwire.ServerSentEvent` items.
+
+        Raises:
+            SSEError: (when entered or iterated) A response is not ``200``
+                with ``Content-Type: text/event-stream`` (nor ``204``).
+            TransportError: (when iterated) A network error with no
+                reconnection left.
+            TypeError: ``retry`` has another type.
+        """
+        return EventSource(
+            self,
+            method,
+            url,
+            request_kwargs={
+                "params": params,
+                "headers": headers,
+                "cookies": cookies,
+                "content": content,
+                "data": data,
+                "json": json,
+                "timeout": sse_timeout(self._timeout, timeout),
+                "extensions": extensions,
+            },
+            send_kwargs={"auth": auth, "follow_redirects": follow_redirects},
+            retry=retry,
+            last_event_id=last_event_id,
+            max_event_size=max_event_size,
+        )

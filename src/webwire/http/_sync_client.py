@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from webwire._config import DEFAULT_LIMITS, DEFAULT_TIMEOUT, Limits, Timeout
+from webwire._proto.sse import DEFAULT_MAX_EVENT_SIZE
 from webwire._sync import run_sync
 
 from ._client import (
@@ -20,11 +21,13 @@ from ._client import (
     RequestContext,
     TimeoutArg,
 )
+from ._sse import DEFAULT_SSE_RETRIES, SyncEventSource
 
 if TYPE_CHECKING:
     from multidict import CIMultiDict
     from yarl import URL
 
+    from webwire._retry import Retry
     from webwire._transport.connect import CertTypes, VerifyTypes
 
     from ._auth import Auth, AuthTypes
@@ -363,3 +366,53 @@ class Client:
     def __repr__(self) -> str:
         base = self._client.base_url
         return f"<Client base_url={str(base) if base else ''!r}>"
+
+    # -- server-sent events --------------------------------------------------
+
+    def sse(
+        self,
+        url: str | URL,
+        *,
+        method: str = "GET",
+        params: QueryParams | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        content: RequestContent | None = None,
+        data: Any = None,
+        json: Any = None,
+        auth: AuthArg = USE_CLIENT_DEFAULT,
+        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+        follow_redirects: FollowArg = USE_CLIENT_DEFAULT,
+        retry: Retry | int | None = DEFAULT_SSE_RETRIES,
+        last_event_id: str | None = None,
+        max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
+        extensions: dict[str, Any] | None = None,
+    ) -> SyncEventSource:
+        """Receive server-sent events: ``for event in client.sse(url)`` or
+        ``with client.sse(url) as source: for event in source``; the
+        arguments, behaviour and errors are those of
+        :meth:`AsyncClient.sse` (waits before reconnecting block).
+
+        Returns:
+            A :class:`~webwire.http.SyncEventSource` of
+            :class:`~webwire.ServerSentEvent` items.
+        """
+        return SyncEventSource(
+            self._client.sse(
+                url,
+                method=method,
+                params=params,
+                headers=headers,
+                cookies=cookies,
+                content=content,
+                data=data,
+                json=json,
+                auth=auth,
+                timeout=timeout,
+                follow_redirects=follow_redirects,
+                retry=retry,
+                last_event_id=last_event_id,
+                max_event_size=max_event_size,
+                extensions=extensions,
+            )
+        )

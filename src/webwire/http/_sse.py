@@ -82,10 +82,12 @@ class EventSource:
     """A stream of server-sent events, reconnected as the HTML standard
     says; made by :meth:`AsyncClient.sse`.
 
-    Use it as ``async for event in client.sse(url)``, or as ``async with
-    client.sse(url) as source: async for event in source`` (the first
-    connection is made, and checked, when the block is entered; the
-    connection is released when it exits). Each item is a
+    Use it as ``async with client.sse(url) as source: async for event in
+    source`` (the first connection is made, and checked, when the block is
+    entered, and released when it exits, also after a ``break``), or as
+    ``async for event in client.sse(url)``: then the connection is released
+    when the stream ends or fails, or by :meth:`aclose` (leaving such a loop
+    with ``break`` keeps it open until then). Each item is a
     :class:`ServerSentEvent`.
 
     Reconnection: when the stream ends or drops (a network error, a read
@@ -271,26 +273,27 @@ class EventSource:
     async def __aexit__(self, *args: object) -> None:
         await self.aclose()
 
-    def __aiter__(self) -> AsyncIterator[ServerSentEvent]:
-        return self._events()
+    def __aiter__(self) -> EventSource:
+        return self
 
-    async def _events(self) -> AsyncIterator[ServerSentEvent]:
+    async def __anext__(self) -> ServerSentEvent:
         try:
-            while True:
-                event = await self._next()
-                if event is None:
-                    return
-                yield event
-        finally:
-            if not self._entered:
-                await self.aclose()
+            event = await self._next()
+        except BaseException:
+            await self.aclose()
+            raise
+        if event is None:
+            await self.aclose()
+            raise StopAsyncIteration
+        return event
 
 
 class SyncEventSource:
     """The blocking face of :class:`EventSource`, made by
     :meth:`Client.sse`: ``for event in client.sse(url)`` or ``with
     client.sse(url) as source: for event in source``. Same behaviour,
-    attributes and errors."""
+    attributes and errors; ``break`` out of a bare ``for`` loop releases the
+    connection too (the loop's generator is closed)."""
 
     def __init__(self, source: EventSource) -> None:
         self._source = source

@@ -16,8 +16,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Route
 
 import webwire
-
-pytestmark = pytest.mark.anyio
+from webwire._backends.memory import MemoryBackend, memory_test
 
 BASE = "http://testserver"
 
@@ -125,6 +124,7 @@ def app(probe: Probe) -> Starlette:
     return make_app(probe)
 
 
+@pytest.mark.anyio
 async def test_echo_scope(app: Starlette) -> None:
     async with webwire.AsyncClient(app=app, base_url=BASE) as client:
         response = await client.post(
@@ -151,6 +151,7 @@ async def test_echo_scope(app: Starlette) -> None:
     assert data["asgi"]["version"] == "3.0"
 
 
+@pytest.mark.anyio
 async def test_methods_and_https_server(app: Starlette) -> None:
     async with webwire.AsyncClient(app=app) as client:
         for method in ("GET", "PUT", "DELETE"):
@@ -163,6 +164,7 @@ async def test_methods_and_https_server(app: Starlette) -> None:
         assert head.content == b""
 
 
+@pytest.mark.anyio
 async def test_path_percent_decoded(app: Starlette) -> None:
     async with webwire.AsyncClient(app=app, base_url=BASE) as client:
         response = await client.get("/path/a%20b/%C3%A9t%C3%A9")
@@ -171,6 +173,7 @@ async def test_path_percent_decoded(app: Starlette) -> None:
     assert data["raw_path"] == "/path/a%20b/%C3%A9t%C3%A9"
 
 
+@pytest.mark.anyio
 async def test_root_path_and_client(app: Starlette) -> None:
     transport = webwire.ASGITransport(app, root_path="/api", client=("10.1.2.3", 4567))
     async with webwire.AsyncClient(transport=transport, base_url=BASE) as client:
@@ -182,6 +185,7 @@ async def test_root_path_and_client(app: Starlette) -> None:
     assert data["client"] == ["10.1.2.3", 4567]
 
 
+@pytest.mark.anyio
 async def test_request_body_streamed_in_chunks(app: Starlette, probe: Probe) -> None:
     async def body() -> AsyncIterator[bytes]:
         for part in (b"one", b"two", b"three"):
@@ -193,6 +197,7 @@ async def test_request_body_streamed_in_chunks(app: Starlette, probe: Probe) -> 
     assert probe.upload_chunks == [b"one", b"two", b"three"]
 
 
+@pytest.mark.anyio
 async def test_endless_response_streams_and_disconnects(app: Starlette, probe: Probe) -> None:
     async with webwire.AsyncClient(app=app, base_url=BASE) as client:
         async with client.stream("GET", "/endless") as response:
@@ -211,6 +216,7 @@ async def test_endless_response_streams_and_disconnects(app: Starlette, probe: P
         assert probe.chunks_sent == sent
 
 
+@pytest.mark.anyio
 async def test_raw_app_sees_http_disconnect() -> None:
     seen: list[Any] = []
     done = anyio.Event()
@@ -238,6 +244,7 @@ async def test_raw_app_sees_http_disconnect() -> None:
     assert seen == [{"type": "http.disconnect"}, OSError]
 
 
+@pytest.mark.anyio
 async def test_app_exception_propagates_unchanged(app: Starlette) -> None:
     async with webwire.AsyncClient(app=app, base_url=BASE) as client:
         with pytest.raises(ValueError, match="boom from the app"):
@@ -246,6 +253,7 @@ async def test_app_exception_propagates_unchanged(app: Starlette) -> None:
         assert (await client.get("/ok")).text == "ok"
 
 
+@pytest.mark.anyio
 async def test_app_exception_as_500(app: Starlette) -> None:
     async with webwire.AsyncClient(
         app=app, base_url=BASE, raise_app_exceptions=False
@@ -254,6 +262,7 @@ async def test_app_exception_as_500(app: Starlette) -> None:
     assert response.status_code == 500
 
 
+@pytest.mark.anyio
 async def test_raw_app_exception_before_start() -> None:
     class Failure(Exception):
         pass
@@ -271,6 +280,7 @@ async def test_raw_app_exception_before_start() -> None:
         assert response.status_code == 500
 
 
+@pytest.mark.anyio
 async def test_app_without_response() -> None:
     async def app(scope: Any, receive: Any, send: Any) -> None:
         await receive()
@@ -284,6 +294,7 @@ async def test_app_without_response() -> None:
         assert (await client.get("/")).status_code == 500
 
 
+@pytest.mark.anyio
 async def test_app_failing_mid_body() -> None:
     async def app(scope: Any, receive: Any, send: Any) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": []})
@@ -300,6 +311,7 @@ async def test_app_failing_mid_body() -> None:
             await client.get("/")
 
 
+@pytest.mark.anyio
 async def test_buffered_without_async_with(app: Starlette) -> None:
     client = webwire.AsyncClient(app=app, base_url=BASE)
     try:
@@ -311,6 +323,7 @@ async def test_buffered_without_async_with(app: Starlette) -> None:
         await client.aclose()
 
 
+@pytest.mark.anyio
 async def test_concurrent_requests(app: Starlette) -> None:
     results: dict[int, str] = {}
     async with webwire.AsyncClient(app=app, base_url=BASE) as client:
@@ -325,6 +338,7 @@ async def test_concurrent_requests(app: Starlette) -> None:
     assert results == {i: f"i={i}" for i in range(20)}
 
 
+@pytest.mark.anyio
 async def test_lifespan_with_state() -> None:
     events: list[str] = []
 
@@ -344,6 +358,7 @@ async def test_lifespan_with_state() -> None:
     assert events == ["startup", "shutdown"]
 
 
+@pytest.mark.anyio
 async def test_lifespan_startup_failure() -> None:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -358,6 +373,7 @@ async def test_lifespan_startup_failure() -> None:
             pytest.fail("entered despite a failed startup")
 
 
+@pytest.mark.anyio
 async def test_lifespan_unsupported_app_tolerated() -> None:
     async def app(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -370,6 +386,7 @@ async def test_lifespan_unsupported_app_tolerated() -> None:
         assert (await client.get("/")).status_code == 204
 
 
+@pytest.mark.anyio
 async def test_lifespan_shutdown_failure() -> None:
     async def app(scope: Any, receive: Any, send: Any) -> None:
         assert scope["type"] == "lifespan"
@@ -384,6 +401,7 @@ async def test_lifespan_shutdown_failure() -> None:
             pass
 
 
+@pytest.mark.anyio
 async def test_unclosed_stream_ended_on_client_exit(app: Starlette, probe: Probe) -> None:
     async with webwire.AsyncClient(app=app, base_url=BASE) as client:
         response = await client.send(client.build_request("GET", "/endless"), stream=True)
@@ -405,3 +423,55 @@ def test_bad_arguments(app: Starlette) -> None:
         webwire.Client(app=app)
     with pytest.raises(TypeError):
         webwire.ASGITransport(wsgi_app)
+
+
+@pytest.mark.anyio
+async def test_sse_streams_through_the_app() -> None:
+    from sse_starlette.sse import EventSourceResponse, ServerSentEvent
+
+    produced: list[int] = []
+
+    async def events(request: Request) -> Response:
+        async def produce() -> AsyncIterator[ServerSentEvent]:
+            i = 0
+            while True:
+                i += 1
+                produced.append(i)
+                yield ServerSentEvent(data=str(i), id=str(i))
+                await anyio.sleep(0.001)
+
+        return EventSourceResponse(produce(), ping=0)
+
+    app = Starlette(routes=[Route("/events", events)])
+    async with webwire.AsyncClient(app=app, base_url=BASE) as client:
+        got = []
+        async with client.sse("/events") as source:
+            async for event in source:
+                got.append(event.data)
+                if len(got) == 3:
+                    break
+        assert got == ["1", "2", "3"]
+        # The endless app was running while the events were read.
+        assert len(produced) < 100
+
+
+@memory_test
+async def test_read_timeout_on_fake_clock() -> None:
+    import trio
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await trio.sleep(3600)
+
+    async def stalled_body(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"x", "more_body": True})
+        await trio.sleep(3600)
+
+    for target in (app, stalled_body):
+        async with webwire.AsyncClient(
+            app=target, base_url=BASE, timeout=7.0, _backend=MemoryBackend()
+        ) as client:
+            start = trio.current_time()
+            with pytest.raises(webwire.ReadTimeout):
+                await client.get("/")
+            assert trio.current_time() - start == 7.0

@@ -8,6 +8,7 @@ time it arrived at, so waits are checked exactly."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -219,3 +220,67 @@ def test_bad_retry_type() -> None:
     c = webwire.AsyncClient()
     with pytest.raises(TypeError, match="retry"):
         c.sse(URL, retry="3")  # type: ignore[arg-type]
+
+
+class SilentStreamServer:
+    """An HTTP/1.1 server on the memory backend: each connection gets an
+    event stream with one event (``id`` = connection number), then
+    silence; the arrival time and ``Last-Event-ID`` of each request are
+    kept."""
+
+    def __init__(self, backend: MemoryBackend) -> None:
+        self.backend = backend
+        self.start = backend.monotonic()
+        self.times: list[float] = []
+        self.last_ids: list[str | None] = []
+
+    async def __call__(self, stream: Any) -> None:
+        buffer = b""
+        while b"\r\n\r\n" not in buffer:
+            data = await stream.read(65536, None)
+            if not data:
+                return
+            buffer += data
+        head = buffer.partition(b"\r\n\r\n")[0].decode("latin-1")
+        fields = dict(
+            line.split(": ", 1) for line in head.split("\r\n")[1:] if ": " in line
+        )
+        self.times.append(self.backend.monotonic() - self.start)
+        self.last_ids.append(fields.get("Last-Event-ID"))
+        event = b"id: %d\ndata: hello\n\n" % len(self.times)
+        await stream.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n" % (len(event), event),
+            None,
+        )
+        await self.backend.sleep(math.inf)
+
+
+@memory_test
+async def test_silent_stream_read_timeout_then_reconnect() -> None:
+    backend = MemoryBackend()
+    server = SilentStreamServer(backend)
+    backend.serve_tcp("sse.test", 80, server)
+    async with webwire.AsyncClient(_backend=backend) as c:
+        got = []
+        async with c.sse(URL) as source:
+            async for event in source:
+                got.append(event.id)
+                if len(got) == 3:
+                    break
+        # The default SSE read timeout (60 s) ends each silent stream; the
+        # reconnection waits the default 3 s.
+        assert server.times == [0.0, 63.0, 126.0]
+        assert server.last_ids == [None, "1", "2"]
+        assert got == ["1", "2", "3"]
+
+        server.times.clear()
+        server.start = backend.monotonic()
+        got = []
+        async with c.sse(URL, timeout=webwire.Timeout(5.0, read=10.0)) as source:
+            async for event in source:
+                got.append(event.id)
+                if len(got) == 2:
+                    break
+        assert server.times == [0.0, 13.0]
+    assert backend.open_connections() == []

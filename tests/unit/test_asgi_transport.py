@@ -475,3 +475,21 @@ async def test_read_timeout_on_fake_clock() -> None:
             with pytest.raises(webwire.ReadTimeout):
                 await client.get("/")
             assert trio.current_time() - start == 7.0
+
+
+@pytest.mark.anyio
+async def test_transport_opened_by_the_caller(app: Starlette, probe: Probe) -> None:
+    transport = webwire.ASGITransport(app)
+    assert not transport.is_open
+    async with transport:
+        assert transport.is_open
+        async with webwire.AsyncClient(transport=transport, base_url=BASE) as client:
+            async with client.stream("GET", "/endless") as response:
+                async for line in response.aiter_lines():
+                    assert line == "0"
+                    break
+        # Still open for another client.
+        assert transport.is_open
+        async with webwire.AsyncClient(transport=transport, base_url=BASE) as client:
+            assert (await client.get("/ok")).text == "ok"
+    assert not transport.is_open

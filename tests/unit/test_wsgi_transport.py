@@ -298,3 +298,10 @@ def test_bad_arguments(probe: Probe) -> None:
         webwire.WSGITransport(asgi_app)
     with pytest.raises(TypeError, match="Client\\(app="):
         webwire.AsyncClient(app=app)
+
+
+def test_head_has_no_body(client: webwire.Client) -> None:
+    response = client.head("/echo")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.content == b""

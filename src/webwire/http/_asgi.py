@@ -389,6 +389,12 @@ class ASGITransport(AsyncBaseTransport):
 
     # -- lifetime -------------------------------------------------------------
 
+    @property
+    def is_open(self) -> bool:
+        """Whether the transport is entered (``async with``): requests then
+        run the app in their own tasks and responses stream."""
+        return self._group is not None
+
     async def __aenter__(self) -> ASGITransport:
         """Open the task group the app's requests run in, and run the
         lifespan startup when ``lifespan`` is on.

@@ -271,7 +271,6 @@ class AsyncClient:
         self._sync = _backend == "sync" or getattr(_backend, "name", None) == "sync"
         self._closed = False
         # An in-process ASGI app's task group lives while the client is open.
-        self._enter_transport = isinstance(self._transport, ASGITransport)
         self._transport_entered = False
         self._url_cache: dict[str, tuple[URL, str, tuple[str, str] | None]] = {}
 
@@ -755,10 +754,15 @@ class AsyncClient:
     async def __aenter__(self) -> AsyncClient:
         if self._closed:
             raise RuntimeError("the client is closed and cannot be opened again")
-        if self._enter_transport and not self._transport_entered:
+        transport = self._transport
+        if (
+            isinstance(transport, ASGITransport)
+            and not self._transport_entered
+            and not transport.is_open
+        ):
             if self._backend is None:
                 self._init_backend()
-            await self._transport.__aenter__()
+            await transport.__aenter__()
             self._transport_entered = True
         return self
 

@@ -369,6 +369,9 @@ class WSGITransport(AsyncBaseTransport):
             if self.raise_app_exceptions:
                 raise
             return Response(500, text="Internal Server Error", request=request)
+        if request.method == "HEAD":
+            # As a server would: a HEAD response has no body (RFC 9110 9.3.2).
+            first, iterator = [], None
         fields: CIMultiDict[str] = CIMultiDict(
             (str(name), str(value)) for name, value in start.headers
         )

@@ -134,6 +134,8 @@ async def _wrong_type_and_status(open_api: Any, server: Any) -> None:
             await collect(api, "/wrong-type")
         assert info.value.response is not None
         assert info.value.response.status_code == 200
+        # A short body is kept for diagnostics.
+        assert info.value.response.content == b"data: not an event stream\n\n"
         with pytest.raises(webwire.SSEError, match="500"):
             await collect(api, "/status/500")
         # The connections were released.

@@ -53,6 +53,7 @@ DEFAULT_SSE_RETRIES = 5
 """Consecutive failed reconnections allowed by default."""
 
 _MEDIA_TYPE = "text/event-stream"
+_ERROR_BODY_LIMIT = 64 * 1024
 
 
 def _no_check() -> None:
@@ -170,7 +171,13 @@ class EventSource:
             return
         media_type = response.headers.get("Content-Type", "").partition(";")[0].strip().lower()
         if response.status_code != 200 or media_type != _MEDIA_TYPE:
-            await response._aclose()
+            try:
+                # Keep a short body (an error message) on the response.
+                await response._adrain(_ERROR_BODY_LIMIT)
+            except TransportError:
+                pass
+            finally:
+                await response._aclose()
             raise SSEError(
                 f"expected a 200 response with Content-Type: {_MEDIA_TYPE}, got "
                 f"{response.status_code} with {response.headers.get('Content-Type')!r}",
@@ -195,7 +202,7 @@ class EventSource:
             if error is not None:
                 raise error
             return
-        retry = retry.increment(method=self._method, error=error)
+        retry = retry.increment(error=error)
         if retry.is_exhausted():
             self._done = True
             if error is not None:

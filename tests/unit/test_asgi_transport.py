@@ -493,3 +493,17 @@ async def test_transport_opened_by_the_caller(app: Starlette, probe: Probe) -> N
         async with webwire.AsyncClient(transport=transport, base_url=BASE) as client:
             assert (await client.get("/ok")).text == "ok"
     assert not transport.is_open
+
+
+@pytest.mark.anyio
+async def test_protocol_misuse_by_the_app() -> None:
+    async def body_first(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.body", "body": b"x"})
+
+    async def bad_status(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": "200", "headers": []})
+
+    for app in (body_first, bad_status):
+        async with webwire.AsyncClient(app=app, base_url=BASE) as client:
+            with pytest.raises(webwire.RemoteProtocolError, match="ASGI"):
+                await client.get("/")

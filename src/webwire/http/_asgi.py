@@ -58,12 +58,19 @@ def _disconnected() -> OSError:
     return OSError("the client closed the response")
 
 
+def _misuse(message: str) -> RemoteProtocolError:
+    return RemoteProtocolError(f"{message} (ASGI HTTP protocol)")
+
+
 class _Exchange:
     """One request/response between the caller and the app.
 
-    Messages to the caller go through ``sink``: a bounded channel when the
-    app runs in its own task (back-pressure on a fast app), a list when it
-    runs to completion in the caller's task.
+    Messages to the caller go through ``channel``, a bounded channel, when
+    the app runs in its own task (back-pressure on a fast app), or
+    ``buffer``, a list, when it runs to completion in the caller's task.
+    Misuse of the protocol by the app raises
+    :class:`~webwire.RemoteProtocolError` inside the app (the app plays the
+    server), which then reaches the caller as the app's error.
     """
 
     def __init__(
@@ -117,17 +124,17 @@ class _Exchange:
         kind = message["type"]
         if kind == "http.response.start":
             if self.started:
-                raise RuntimeError("ASGI app sent 'http.response.start' twice")
+                raise _misuse("ASGI app sent 'http.response.start' twice")
             status = message["status"]
             if not isinstance(status, int) or not 100 <= status <= 999:
-                raise RuntimeError(f"ASGI app sent an invalid status {status!r}")
+                raise _misuse(f"ASGI app sent an invalid status {status!r}")
             self.started = True
             await self._put(("start", status, list(message.get("headers", ()))))
         elif kind == "http.response.body":
             if not self.started:
-                raise RuntimeError("ASGI app sent 'http.response.body' before the response start")
+                raise _misuse("ASGI app sent 'http.response.body' before the response start")
             if self.complete:
-                raise RuntimeError("ASGI app sent 'http.response.body' after the last body part")
+                raise _misuse("ASGI app sent 'http.response.body' after the last body part")
             data = bytes(message.get("body", b""))
             more = bool(message.get("more_body", False))
             if data and not self.head:
@@ -139,7 +146,7 @@ class _Exchange:
         elif kind == "http.response.trailers":
             return
         else:
-            raise RuntimeError(f"ASGI app sent an unexpected message {kind!r}")
+            raise _misuse(f"ASGI app sent an unexpected message {kind!r}")
 
     async def _put(self, item: Any) -> None:
         channel = self.channel

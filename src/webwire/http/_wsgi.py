@@ -144,14 +144,14 @@ class _StartResponse:
             finally:
                 exc_info = None
         elif self.status is not None:
-            raise RuntimeError("start_response() was already called (PEP 3333)")
+            raise RemoteProtocolError("start_response() was already called (PEP 3333)")
         self.status = status
         self.headers = list(headers)
         return self.write
 
     def write(self, data: bytes) -> None:
         if self.status is None:
-            raise RuntimeError("write() called before start_response() (PEP 3333)")
+            raise RemoteProtocolError("write() called before start_response() (PEP 3333)")
         self.written.append(bytes(data))
 
 

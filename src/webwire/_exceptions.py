@@ -40,6 +40,10 @@ parsing) and keep the original as ``__cause__``::
     ├── SessionClosed                   WebTransport session ended
     ├── StreamReset                     WebTransport stream was reset
     └── AuthError                       malformed challenge, unreadable .netrc
+    ├── LifespanError                   an in-process ASGI app's lifespan
+    │                                   startup or shutdown failed
+    └── SSEError                        a server-sent event stream cannot be
+                                        opened (wrong status or media type)
 
 ``ReadTimeout`` and friends are also subclasses of the built-in
 :class:`TimeoutError`, so ``except TimeoutError`` keeps working.
@@ -66,6 +70,7 @@ __all__ = [
     "InvalidHandshake",
     "InvalidURL",
     "JSONDecodingError",
+    "LifespanError",
     "LocalProtocolError",
     "NetworkError",
     "PoolTimeout",
@@ -76,6 +81,7 @@ __all__ = [
     "RemoteProtocolError",
     "ResponseNotRead",
     "ResponseTooLarge",
+    "SSEError",
     "SessionClosed",
     "StreamClosed",
     "StreamConsumed",
@@ -309,3 +315,30 @@ class JSONDecodingError(DecodingError, _json.JSONDecodeError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (self.__class__, (self.msg, self.doc, self.pos))
+class LifespanError(WebwireError):
+    """An ASGI app run in process (:class:`~webwire.ASGITransport` with
+    ``lifespan=True``) reported ``lifespan.startup.failed`` or
+    ``lifespan.shutdown.failed``, or raised after receiving the startup
+    or shutdown event (ASGI lifespan protocol 2.0). The app's exception, if
+    any, is the ``__cause__``."""
+
+
+class SSEError(WebwireError):
+    """A server-sent event stream could not be opened: the response is not
+    ``200`` with ``Content-Type: text/event-stream`` (HTML Living Standard,
+    section 9.2 "Server-sent events"), or the reconnection attempts are
+    exhausted. ``response`` is the offending response, if any.
+
+    Attributes:
+        response: The response that was refused, or ``None``.
+    """
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        request: Request | None = None,
+        response: Response | None = None,
+    ) -> None:
+        super().__init__(message, request=request)
+        self.response = response

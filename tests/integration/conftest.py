@@ -314,3 +314,39 @@ def http_server(hypercorn_http: ServerInfo) -> ServerInfo:
 def https_server(hypercorn_https: ServerInfo) -> ServerInfo:
     """One TLS server, for tests where the server does not matter."""
     return hypercorn_https
+
+
+def _hypercorn_serve_app(
+    asgi_app: Any,
+) -> Callable[[socket.socket, asyncio.Event], Coroutine[Any, Any, None]]:
+    async def serve(sock: socket.socket, stop: asyncio.Event) -> None:
+        from hypercorn.asyncio import serve as hypercorn_serve
+        from hypercorn.config import Config
+
+        config = Config()
+        config.bind = [f"fd://{sock.dup().detach()}"]
+        config.graceful_timeout = 1.0
+        config.accesslog = None
+        await hypercorn_serve(asgi_app, config, shutdown_trigger=stop.wait)
+
+    return serve
+
+
+@pytest.fixture(scope="session")
+def sse_server() -> Iterator[ServerInfo]:
+    """hypercorn, cleartext HTTP/1.1, serving the sse-starlette app of
+    ``sse_app.py``."""
+    from sse_app import app as sse_asgi_app
+
+    thread = ServerThread("hypercorn-sse", _hypercorn_serve_app(sse_asgi_app))
+    thread.start()
+    info = ServerInfo(
+        name="hypercorn-sse",
+        url=yarl.URL.build(scheme="http", host="127.0.0.1", port=thread.port),
+        verify=True,
+        ca_path="",
+    )
+    try:
+        yield info
+    finally:
+        thread.stop()

@@ -6,11 +6,13 @@ from webwire._retry import Retry
 from webwire._transport.proxy import Proxy
 
 from ._api import delete, get, head, options, patch, post, put, request
+from ._asgi import ASGITransport
 from ._auth import Auth, BasicAuth, DigestAuth, FunctionAuth, NetRCAuth
 from ._client import USE_CLIENT_DEFAULT, AsyncClient, RequestContext, UseClientDefault
 from ._cookies import Cookies
 from ._models import Response
 from ._request import Request
+from ._sse import EventSource, ServerSentEvent, SyncEventSource
 from ._sync_client import Client, StreamContext
 from ._tracing import (
     TraceConfig,
@@ -31,9 +33,11 @@ from ._tracing import (
     TraceResponseChunkReceivedParams,
 )
 from ._transports import AsyncBaseTransport, HTTPTransport, MockTransport
+from ._wsgi import WSGITransport
 
 __all__ = [
     "USE_CLIENT_DEFAULT",
+    "ASGITransport",
     "AsyncBaseTransport",
     "AsyncClient",
     "Auth",
@@ -41,6 +45,7 @@ __all__ = [
     "Client",
     "Cookies",
     "DigestAuth",
+    "EventSource",
     "FunctionAuth",
     "HTTPTransport",
     "MockTransport",
@@ -50,7 +55,9 @@ __all__ = [
     "RequestContext",
     "Response",
     "Retry",
+    "ServerSentEvent",
     "StreamContext",
+    "SyncEventSource",
     "TraceConfig",
     "TraceConnectionCreateEndParams",
     "TraceConnectionCreateStartParams",
@@ -68,6 +75,7 @@ __all__ = [
     "TraceRequestStartParams",
     "TraceResponseChunkReceivedParams",
     "UseClientDefault",
+    "WSGITransport",
     "delete",
     "get",
     "head",

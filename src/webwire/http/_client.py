@@ -17,8 +17,10 @@ from yarl import URL
 from webwire._backends import get_backend
 from webwire._config import DEFAULT_LIMITS, DEFAULT_TIMEOUT, Limits, Timeout
 from webwire._exceptions import TooManyRedirects, WebwireError
+from webwire._proto.sse import DEFAULT_MAX_EVENT_SIZE
 from webwire._retry import Retry
 
+from ._asgi import ASGITransport, is_asgi_app
 from ._auth import Auth, AuthTypes, BasicAuth, FlowDriver, NetRCAuth, build_auth, netrc_path
 from ._cookies import Cookies, CookieTypes, bind_cookies
 from ._decoders import accept_encoding, check_text_encoding
@@ -41,6 +43,7 @@ from ._request import (
     split_removals,
     validate_headers,
 )
+from ._sse import DEFAULT_SSE_RETRIES, EventSource, sse_timeout
 from ._tracing import TraceConfig, check_trace_configs
 from ._transports import AsyncBaseTransport, HTTPTransport
 from ._urls import (
@@ -102,6 +105,29 @@ def _to_timeout(timeout: float | Timeout | None) -> Timeout:
     if isinstance(timeout, Timeout):
         return timeout
     return Timeout(timeout)
+
+
+def _app_transport(
+    app: Any, transport: AsyncBaseTransport | None, raise_app_exceptions: bool, backend: Any
+) -> AsyncBaseTransport:
+    """The transport for ``app=``: ASGI on AsyncClient, WSGI on Client."""
+    if transport is not None:
+        raise ValueError("give either app= or transport=, not both")
+    sync = backend == "sync" or getattr(backend, "name", None) == "sync"
+    if sync:
+        if is_asgi_app(app):
+            raise TypeError(
+                f"{app!r} is an ASGI app: send requests to it with AsyncClient(app=...)"
+            )
+        from ._wsgi import WSGITransport
+
+        return WSGITransport(app, raise_app_exceptions=raise_app_exceptions)
+    if not is_asgi_app(app):
+        raise TypeError(
+            f"{app!r} is not an ASGI app (async def app(scope, receive, send)); "
+            "a WSGI app is served by Client(app=...)"
+        )
+    return ASGITransport(app, raise_app_exceptions=raise_app_exceptions)
 
 
 def _merge_param_lists(
@@ -258,6 +284,13 @@ class AsyncClient:
             its transport by its own URL.
         uds: Path of a Unix domain socket to send every request to.
         local_address: Local IP address to bind connections to.
+        app: An ASGI 3 application to send requests to in process, with no
+            network (an :class:`~webwire.ASGITransport` is built for it).
+            Open the client with ``async with`` for streamed responses;
+            pass ``transport=ASGITransport(app, lifespan=True, ...)`` for
+            the lifespan protocol and the other options.
+        raise_app_exceptions: With ``app``: re-raise the app's exceptions
+            (default), or answer ``500`` when it fails before responding.
 
     Cookies given as a mapping (or :class:`~webwire.Cookies` entries
     without a domain) are bound to the host of ``base_url``; without a base
@@ -274,6 +307,9 @@ class AsyncClient:
         TypeError: A middleware, hook or trace callback is not callable.
         ValueError: ``event_hooks`` has a key other than ``"request"`` and
             ``"response"``, or ``retries`` is negative.
+        ValueError: Both ``app`` and ``transport`` are given.
+        TypeError: ``app`` is not an ASGI app (a WSGI app needs
+            :class:`~webwire.Client`).
     """
 
     def __init__(
@@ -305,9 +341,14 @@ class AsyncClient:
         mounts: dict[str, AsyncBaseTransport | None] | None = None,
         uds: str | None = None,
         local_address: str | None = None,
+        app: Any = None,
+        raise_app_exceptions: bool = True,
         _backend: str | Backend | None = None,
     ) -> None:
         from webwire import __version__
+
+        if app is not None:
+            transport = _app_transport(app, transport, raise_app_exceptions, _backend)
 
         self._auth = build_auth(auth)
         self._params = normalize_params(params) if params is not None else []
@@ -374,6 +415,8 @@ class AsyncClient:
         self._backend: Backend | None = None
         self._sync = _backend == "sync" or getattr(_backend, "name", None) == "sync"
         self._closed = False
+        # An in-process ASGI app's task group lives while the client is open.
+        self._transport_entered = False
         self._url_cache: dict[str, tuple[URL, str, tuple[str, str] | None]] = {}
         # Request pipeline (middlewares, trace, event hooks, retries).
         self._owner: Any = self
@@ -1316,10 +1359,110 @@ class AsyncClient:
     async def __aenter__(self) -> AsyncClient:
         if self._closed:
             raise RuntimeError("the client is closed and cannot be opened again")
+        transport = self._transport
+        if (
+            isinstance(transport, ASGITransport)
+            and not self._transport_entered
+            and not transport.is_open
+        ):
+            if self._backend is None:
+                self._init_backend()
+            await transport.__aenter__()
+            self._transport_entered = True
         return self
 
     async def __aexit__(self, *args: object) -> None:
+        if self._transport_entered:
+            self._transport_entered = False
+            self._closed = True
+            await self._transport.__aexit__(*args)
+            return
         await self.aclose()
 
     def __repr__(self) -> str:
         return f"<AsyncClient base_url={str(self._base_url) if self._base_url else ''!r}>"
+
+    # -- server-sent events --------------------------------------------------
+
+    def sse(
+        self,
+        url: str | URL,
+        *,
+        method: str = "GET",
+        params: QueryParams | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        content: RequestContent | None = None,
+        data: Any = None,
+        json: Any = None,
+        auth: AuthArg = USE_CLIENT_DEFAULT,
+        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+        follow_redirects: FollowArg = USE_CLIENT_DEFAULT,
+        retry: Retry | int | None = DEFAULT_SSE_RETRIES,
+        last_event_id: str | None = None,
+        max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
+        extensions: dict[str, Any] | None = None,
+    ) -> EventSource:
+        """Receive server-sent events (HTML Living Standard, section 9.2):
+        ``async for event in client.sse(url)``, or ``async with
+        client.sse(url) as source: async for event in source``.
+
+        The request carries ``Accept: text/event-stream``, ``Cache-Control:
+        no-store`` and, when reconnecting (or given), ``Last-Event-ID``.
+        See :class:`~webwire.http.EventSource` for reconnection.
+
+        Args:
+            url: Absolute URL, or relative to ``base_url``.
+            method: The method (``GET``; a ``POST`` with a body works too,
+                with a body that can be sent again when reconnecting).
+            params: Query parameters.
+            headers: Header fields (over the client's and the ones above).
+            cookies: Cookies for these requests only.
+            content: Raw request body.
+            data: Form fields.
+            json: A value sent as JSON.
+            auth: Authentication (default: the client's).
+            timeout: Time limits in seconds or a :class:`~webwire.Timeout`;
+                by default the client's, with a 60 s read timeout (a silent
+                stream is taken as dropped and reconnected) and no total.
+            follow_redirects: Follow redirects (default: the client's).
+            retry: Reconnection policy: a ``Retry`` counting consecutive
+                failed attempts (its backoff is a lower bound on the wait),
+                an ``int`` (``Retry(n)``; default 5), or ``None`` for no
+                reconnection.
+            last_event_id: Last event ID to resume from (sent as
+                ``Last-Event-ID`` on the first request too).
+            max_event_size: Most characters of one line plus an event's
+                data (:class:`~webwire.RemoteProtocolError` beyond).
+            extensions: Extra details for the transport.
+
+        Returns:
+            An :class:`~webwire.http.EventSource` of
+            :class:`~webwire.ServerSentEvent` items.
+
+        Raises:
+            SSEError: (when entered or iterated) A response is not ``200``
+                with ``Content-Type: text/event-stream`` (nor ``204``).
+            TransportError: (when iterated) A network error with no
+                reconnection left.
+            TypeError: ``retry`` has another type.
+        """
+        return EventSource(
+            self,
+            method,
+            url,
+            request_kwargs={
+                "params": params,
+                "headers": headers,
+                "cookies": cookies,
+                "content": content,
+                "data": data,
+                "json": json,
+                "timeout": sse_timeout(self._timeout, timeout),
+                "extensions": extensions,
+            },
+            send_kwargs={"auth": auth, "follow_redirects": follow_redirects},
+            retry=retry,
+            last_event_id=last_event_id,
+            max_event_size=max_event_size,
+        )

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from webwire._config import DEFAULT_LIMITS, DEFAULT_TIMEOUT, Limits, Timeout
+from webwire._proto.sse import DEFAULT_MAX_EVENT_SIZE
 from webwire._sync import run_sync
 
 from ._client import (
@@ -24,6 +25,7 @@ from ._client import (
     TimeoutArg,
     TraceArg,
 )
+from ._sse import DEFAULT_SSE_RETRIES, SyncEventSource
 
 if TYPE_CHECKING:
     from multidict import CIMultiDict
@@ -110,6 +112,11 @@ class Client:
             (see :class:`~webwire.AsyncClient`).
         uds: Path of a Unix domain socket to send every request to.
         local_address: Local IP address to bind connections to.
+        app: A WSGI application (PEP 3333) to send requests to in process,
+            with no network (a :class:`~webwire.WSGITransport` is built for
+            it; pass ``transport=WSGITransport(app, ...)`` for its options).
+        raise_app_exceptions: With ``app``: re-raise the app's exceptions
+            (default), or answer ``500`` when it fails before responding.
 
     Raises:
         InvalidURL: ``base_url`` is invalid.
@@ -119,6 +126,9 @@ class Client:
             not callable.
         ValueError: ``event_hooks`` has an unknown key, or ``retries`` is
             negative.
+        ValueError: Both ``app`` and ``transport`` are given.
+        TypeError: ``app`` is an ASGI app (it needs
+            :class:`~webwire.AsyncClient`).
     """
 
     def __init__(
@@ -150,6 +160,8 @@ class Client:
         mounts: dict[str, AsyncBaseTransport | None] | None = None,
         uds: str | None = None,
         local_address: str | None = None,
+        app: Any = None,
+        raise_app_exceptions: bool = True,
     ) -> None:
         self._client = AsyncClient(
             auth=auth,
@@ -178,6 +190,8 @@ class Client:
             mounts=mounts,
             uds=uds,
             local_address=local_address,
+            app=app,
+            raise_app_exceptions=raise_app_exceptions,
             _backend="sync",
         )
         self._client._owner = self
@@ -699,3 +713,53 @@ class Client:
     def __repr__(self) -> str:
         base = self._client.base_url
         return f"<Client base_url={str(base) if base else ''!r}>"
+
+    # -- server-sent events --------------------------------------------------
+
+    def sse(
+        self,
+        url: str | URL,
+        *,
+        method: str = "GET",
+        params: QueryParams | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        content: RequestContent | None = None,
+        data: Any = None,
+        json: Any = None,
+        auth: AuthArg = USE_CLIENT_DEFAULT,
+        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+        follow_redirects: FollowArg = USE_CLIENT_DEFAULT,
+        retry: Retry | int | None = DEFAULT_SSE_RETRIES,
+        last_event_id: str | None = None,
+        max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
+        extensions: dict[str, Any] | None = None,
+    ) -> SyncEventSource:
+        """Receive server-sent events: ``for event in client.sse(url)`` or
+        ``with client.sse(url) as source: for event in source``; the
+        arguments, behaviour and errors are those of
+        :meth:`AsyncClient.sse` (waits before reconnecting block).
+
+        Returns:
+            A :class:`~webwire.http.SyncEventSource` of
+            :class:`~webwire.ServerSentEvent` items.
+        """
+        return SyncEventSource(
+            self._client.sse(
+                url,
+                method=method,
+                params=params,
+                headers=headers,
+                cookies=cookies,
+                content=content,
+                data=data,
+                json=json,
+                auth=auth,
+                timeout=timeout,
+                follow_redirects=follow_redirects,
+                retry=retry,
+                last_event_id=last_event_id,
+                max_event_size=max_event_size,
+                extensions=extensions,
+            )
+        )

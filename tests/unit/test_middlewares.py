@@ -147,6 +147,29 @@ async def scenario_middleware_retries(open_api: Any) -> None:
     assert [r.content for r in server.requests] == [b"data", b"data"]
 
 
+async def scenario_middleware_rewrites_request(open_api: Any) -> None:
+    async def body(request: webwire.Request, call: Any) -> Any:
+        replacement = webwire.Request(
+            "PUT", request.url.with_path("/rewritten"), headers={"X-New": "1"}, content=b"new"
+        )
+        return await call(replacement)
+
+    server = Server()
+    async with open_api(
+        transport=server.transport(), middlewares=[middleware(open_api, body)]
+    ) as api:
+        response = await api.get(URL)
+    assert response.status_code == 200
+    sent = server.requests[0]
+    assert (sent.method, sent.url.path, sent.headers["X-New"], sent.content) == (
+        "PUT",
+        "/rewritten",
+        "1",
+        b"new",
+    )
+    assert response.request is sent
+
+
 class Boom(Exception):
     pass
 

@@ -337,13 +337,17 @@ class _Run:
         tracer = self.tracer
         assert tracer is not None
         body = request._body
-        if body is not None and not isinstance(body, (bytes, TracedRequestBody)):
+        sent_whole: bytes | None = None
+        if isinstance(body, bytes):
+            sent_whole = body
+        elif body is not None and not isinstance(body, TracedRequestBody):
             request._body = TracedRequestBody(body, request, tracer)
         response = await handler(request)
         try:
-            body = request._body
-            if isinstance(body, bytes) and body:
-                await tracer.chunk_sent(request, body)
+            if sent_whole:
+                # A bytes body is written by the transport as a whole: it is
+                # reported once, when it was sent.
+                await tracer.chunk_sent(request, sent_whole)
             if not isinstance(response._stream, TracedResponseStream):
                 response._stream = TracedResponseStream(response._stream, request, tracer)
         except BaseException:
@@ -385,7 +389,10 @@ class _Run:
                 delay = following.get_backoff_time()
             if not _fits(backend, request, delay):
                 return response
-            await response._adrain(_DRAIN_LIMIT)
+            try:
+                await response._adrain(_DRAIN_LIMIT)
+            except WebwireError:
+                await response._aclose()  # the connection is not reused
             await _wait(backend, request, delay)
             retry = following
 

@@ -152,6 +152,11 @@ async def connect_tcp(
         async with backend.create_task_group() as group:
             await race.run(group, addresses, delay, deadline)
             group.cancel()
+        if race.winner is not None:
+            # A caller cancelled while the race ended must not get (and
+            # leak) the winner: on the blocking backend cancellation is only
+            # seen at a wait, so look once more.
+            await backend.checkpoint()
     except BaseException:
         race.close_winner()
         raise

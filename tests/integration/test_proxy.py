@@ -374,3 +374,27 @@ async def test_async(scenario: Scenario, async_api: OpenApi, setup: Setup) -> No
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=IDS)
 def test_sync(scenario: Scenario, sync_api: OpenApi, setup: Setup) -> None:
     run_sync(scenario(sync_api, setup))
+
+
+@pytest.mark.parametrize("proxy_kind", ["connect", "socks5"])
+def test_many_threads_share_pooled_tunnels(setup: Setup, proxy_kind: str) -> None:
+    """Twelve threads share one blocking client through a proxy: every
+    request succeeds and they share the HTTP/2 tunnel opened for them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    proxy = setup.proxy.url if proxy_kind == "connect" else setup.socks.socks5.url
+    with webwire.Client(proxy=proxy, verify=setup.ca_path, timeout=20.0) as client:
+        assert client.get(f"{setup.https.url}/json").status_code == 200
+
+        def work(i: int) -> list[str]:
+            versions = []
+            for j in range(6):
+                response = client.get(f"{setup.https.url}/echo?i={i}&j={j}")
+                assert response.json()["query"] == f"i={i}&j={j}"
+                versions.append(response.http_version)
+            return versions
+
+        with ThreadPoolExecutor(12) as pool:
+            versions = [v for vs in pool.map(work, range(12)) for v in vs]
+        assert versions == ["HTTP/2"] * 72
+        assert len(client._client._transport.pool.connections()) == 1

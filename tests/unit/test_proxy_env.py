@@ -299,3 +299,16 @@ def test_client_bad_environment_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("https_proxy", "ftp://proxy.example")
     with pytest.raises(webwire.UnsupportedProtocol):
         webwire.AsyncClient()
+
+
+def test_missing_python_socks_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from webwire._transport import _socks
+
+    for name in list(sys.modules):
+        if name == "python_socks" or name.startswith("python_socks."):
+            monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "python_socks", None)  # type: ignore[arg-type]
+    with pytest.raises(ImportError, match=r"webwire\[socks\]"):
+        _socks._protocols()

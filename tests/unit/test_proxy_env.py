@@ -312,3 +312,10 @@ def test_missing_python_socks_names_the_extra(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setitem(sys.modules, "python_socks", None)  # type: ignore[arg-type]
     with pytest.raises(ImportError, match=r"webwire\[socks\]"):
         _socks._protocols()
+
+
+def test_mount_values_must_be_transports() -> None:
+    with pytest.raises(TypeError, match="transport or None"):
+        webwire.AsyncClient(mounts={"all://": "http://proxy.example"})  # type: ignore[dict-item]
+    with pytest.raises(webwire.InvalidURL):
+        webwire.Client(mounts={"example.com": None})

@@ -61,7 +61,9 @@ def _wait_listening(port: int, process: subprocess.Popen[bytes] | None, log: Pat
             time.sleep(0.05)
 
 
-def _start_proxy_py(tmp: Path, basic_auth: str | None) -> Iterator[ProxyInfo]:
+def _start_proxy_py(
+    tmp: Path, basic_auth: str | None, tls: tuple[str, str] | None = None
+) -> Iterator[ProxyInfo]:
     port_file = tmp / "port"
     log = tmp / "log"
     args = [
@@ -83,6 +85,8 @@ def _start_proxy_py(tmp: Path, basic_auth: str | None) -> Iterator[ProxyInfo]:
     ]
     if basic_auth:
         args += ["--basic-auth", basic_auth]
+    if tls is not None:
+        args += ["--cert-file", tls[0], "--key-file", tls[1]]
     with open(log, "wb") as out:
         process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ))
     try:
@@ -93,7 +97,8 @@ def _start_proxy_py(tmp: Path, basic_auth: str | None) -> Iterator[ProxyInfo]:
             time.sleep(0.05)
         port = int(port_file.read_text().split()[0])
         _wait_listening(port, process, log)
-        yield ProxyInfo(f"http://127.0.0.1:{port}", port)
+        scheme = "https" if tls is not None else "http"
+        yield ProxyInfo(f"{scheme}://127.0.0.1:{port}", port)
     finally:
         process.terminate()
         try:
@@ -114,6 +119,14 @@ def http_proxy_auth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProxyI
     """proxy.py that wants ``PROXY_USER:PROXY_PASSWORD`` (407 otherwise)."""
     yield from _start_proxy_py(
         tmp_path_factory.mktemp("proxy-py-auth"), f"{PROXY_USER}:{PROXY_PASSWORD}"
+    )
+
+
+@pytest.fixture(scope="session")
+def https_proxy(tmp_path_factory: pytest.TempPathFactory, tls_files: Any) -> Iterator[ProxyInfo]:
+    """proxy.py reached over TLS (the test CA's certificate for 127.0.0.1)."""
+    yield from _start_proxy_py(
+        tmp_path_factory.mktemp("proxy-py-tls"), None, (tls_files.cert_path, tls_files.key_path)
     )
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from app import pattern_bytes
 from proxies import (  # noqa: F401  (fixtures)
     PROXY_PASSWORD,
     PROXY_USER,
@@ -21,6 +22,7 @@ from proxies import (  # noqa: F401  (fixtures)
     SocksProxies,
     http_proxy,
     http_proxy_auth,
+    https_proxy,
     socks_proxies,
 )
 
@@ -42,6 +44,7 @@ class Setup:
     proxy_auth: ProxyInfo  # proxy.py wanting credentials
     socks: SocksProxies
     ca_path: str
+    tls_proxy: ProxyInfo  # proxy.py over TLS
     closed_port: int  # nothing listens there
 
 
@@ -64,6 +67,7 @@ def setup(
     http_proxy: ProxyInfo,  # noqa: F811
     http_proxy_auth: ProxyInfo,  # noqa: F811
     socks_proxies: SocksProxies,  # noqa: F811
+    https_proxy: ProxyInfo,  # noqa: F811
     ca_path: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Setup:
@@ -79,6 +83,7 @@ def setup(
         http_proxy_auth,
         socks_proxies,
         ca_path,
+        https_proxy,
         _closed_port(),
     )
 
@@ -211,6 +216,24 @@ async def s_redirect_keeps_proxy_credentials_away(open_api: OpenApi, s: Setup) -
         assert len(response.history) == 1
 
 
+async def s_https_proxy(open_api: OpenApi, s: Setup) -> None:
+    """An ``https://`` proxy: TLS to the proxy, then forwarded ``http`` and,
+    for ``https`` origins, TLS inside the TLS tunnel (HTTP/1.1 and HTTP/2)."""
+    for http2 in (False, True):
+        async with open_api(proxy=s.tls_proxy.url, verify=s.ca_path, http2=http2) as api:
+            plain = await api.get(f"{s.http.url}/echo")
+            assert plain.status_code == 200
+            assert header_values(plain.json(), "via") != []
+            for _ in range(2):
+                tls = await api.get(f"{s.https.url}/bytes/200000")
+                assert tls.content == pattern_bytes(200000)
+                assert tls.http_version == ("HTTP/2" if http2 else "HTTP/1.1")
+            assert len(pool_of(api).connections()) == 2
+    async with open_api(proxy=s.tls_proxy.url) as api:  # the test CA is not trusted
+        with pytest.raises(webwire.ConnectError):
+            await api.get(f"{s.http.url}/echo")
+
+
 # -- SOCKS proxies ------------------------------------------------------------
 
 
@@ -330,6 +353,7 @@ SCENARIOS: list[Scenario] = [
     s_connect_refused,
     s_unreachable_proxy,
     s_redirect_keeps_proxy_credentials_away,
+    s_https_proxy,
     s_socks5,
     s_socks5_credentials,
     s_socks5_refused_credentials,
@@ -350,3 +374,27 @@ async def test_async(scenario: Scenario, async_api: OpenApi, setup: Setup) -> No
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=IDS)
 def test_sync(scenario: Scenario, sync_api: OpenApi, setup: Setup) -> None:
     run_sync(scenario(sync_api, setup))
+
+
+@pytest.mark.parametrize("proxy_kind", ["connect", "socks5"])
+def test_many_threads_share_pooled_tunnels(setup: Setup, proxy_kind: str) -> None:
+    """Twelve threads share one blocking client through a proxy: every
+    request succeeds and they share the HTTP/2 tunnel opened for them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    proxy = setup.proxy.url if proxy_kind == "connect" else setup.socks.socks5.url
+    with webwire.Client(proxy=proxy, verify=setup.ca_path, timeout=20.0) as client:
+        assert client.get(f"{setup.https.url}/json").status_code == 200
+
+        def work(i: int) -> list[str]:
+            versions = []
+            for j in range(6):
+                response = client.get(f"{setup.https.url}/echo?i={i}&j={j}")
+                assert response.json()["query"] == f"i={i}&j={j}"
+                versions.append(response.http_version)
+            return versions
+
+        with ThreadPoolExecutor(12) as pool:
+            versions = [v for vs in pool.map(work, range(12)) for v in vs]
+        assert versions == ["HTTP/2"] * 72
+        assert len(client._client._transport.pool.connections()) == 1

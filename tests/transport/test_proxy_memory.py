@@ -226,3 +226,61 @@ async def test_forwarded_407(backend: MemoryBackend) -> None:
         assert info.value.status_code == 407
         assert info.value.request is not None
     assert backend.open_connections() == []
+
+
+@memory_test
+async def test_socks_handshake_bounded_as_a_whole(backend: MemoryBackend) -> None:
+    """A proxy answering each step just within the limit still cannot
+    stretch the handshake past ``Timeout.connect``."""
+
+    async def socks(stream: MemoryStream) -> None:
+        await read_exact(stream, 3)
+        await backend.sleep(1.5)
+        await stream.write(b"\x05\x00", None)
+        head = await read_exact(stream, 5)
+        await read_exact(stream, head[4] + 2)
+        await backend.sleep(1.5)
+        await stream.write(b"\x05\x00\x00\x01\x00\x00\x00\x00\x00\x00", None)
+        await backend.sleep(math.inf)
+
+    backend.serve_tcp(PROXY, 1080, socks)
+    timeout = webwire.Timeout(10.0, connect=2.0)
+    async with webwire.AsyncClient(
+        _backend=backend, proxy=f"socks5h://{PROXY}", timeout=timeout
+    ) as client:
+        start = backend.monotonic()
+        with pytest.raises(webwire.ConnectTimeout):
+            await client.get(f"http://{ORIGIN}/")
+        assert backend.monotonic() - start == pytest.approx(2.0)
+
+
+@memory_test
+async def test_socks5_local_resolution_uses_the_dns_cache(backend: MemoryBackend) -> None:
+    """``socks5://`` resolves the origin here, once per TTL, and sends the
+    address to the proxy."""
+    kinds: list[int] = []
+
+    async def socks(stream: MemoryStream) -> None:
+        await read_exact(stream, 3)
+        await stream.write(b"\x05\x00", None)
+        head = await read_exact(stream, 4)
+        kinds.append(head[3])
+        if head[3] == 3:  # a domain: length byte, name, port
+            size = (await read_exact(stream, 1))[0]
+            await read_exact(stream, size + 2)
+        else:  # an IPv4 address and port
+            await read_exact(stream, 6)
+        await stream.write(b"\x05\x00\x00\x01\x00\x00\x00\x00\x00\x00", None)
+        await answer_http(stream)
+
+    backend.serve_tcp(PROXY, 1080, socks)
+    backend.serve_tcp(ORIGIN, 80)
+    async with webwire.AsyncClient(_backend=backend, proxy=f"socks5://{PROXY}") as client:
+        response = await client.get(f"http://{ORIGIN}/", headers={"Connection": "close"})
+        assert response.text == "ok"
+        response = await client.get(f"http://{ORIGIN}/", headers={"Connection": "close"})
+        assert response.text == "ok"
+    # The memory resolver maps a name to itself: sent as a domain (type 3)
+    # because it is not an IP, but resolved here only once.
+    assert backend.resolutions.count((ORIGIN, 80)) == 1
+    assert kinds == [3, 3]

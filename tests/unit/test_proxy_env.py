@@ -299,3 +299,23 @@ def test_client_bad_environment_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("https_proxy", "ftp://proxy.example")
     with pytest.raises(webwire.UnsupportedProtocol):
         webwire.AsyncClient()
+
+
+def test_missing_python_socks_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from webwire._transport import _socks
+
+    for name in list(sys.modules):
+        if name == "python_socks" or name.startswith("python_socks."):
+            monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "python_socks", None)  # type: ignore[arg-type]
+    with pytest.raises(ImportError, match=r"webwire\[socks\]"):
+        _socks._protocols()
+
+
+def test_mount_values_must_be_transports() -> None:
+    with pytest.raises(TypeError, match="transport or None"):
+        webwire.AsyncClient(mounts={"all://": "http://proxy.example"})  # type: ignore[dict-item]
+    with pytest.raises(webwire.InvalidURL):
+        webwire.Client(mounts={"example.com": None})

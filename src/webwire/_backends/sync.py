@@ -374,7 +374,12 @@ class SyncStream(NetworkStream):
         timeout: float | None,
     ) -> NetworkStream:
         """See :meth:`NetworkStream.start_tls`; the socket is closed when the
-        handshake fails or times out."""
+        handshake fails or times out. Over a TLS stream (a tunnel through an
+        ``https`` proxy) the new layer runs on memory buffers."""
+        if self._lock is not None:
+            from ._tls_layer import TLSLayerStream
+
+            return await TLSLayerStream.connect(self, ssl_context, server_hostname, timeout)
         return SyncStream(_handshake(self._sock, ssl_context, server_hostname, timeout))
 
     def get_extra_info(self, name: str) -> Any:

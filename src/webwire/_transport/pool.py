@@ -245,7 +245,7 @@ class ConnectionPool:
             target = (url.raw_authority or "").encode("ascii")
         else:
             target = url.raw_path_qs.encode("ascii") or b"/"
-        forwarded = self._forward_http and origin.scheme == "http"
+        forwarded = self._forward_http and origin.scheme == "http" and method != b"CONNECT"
         if forwarded:
             target, headers = self._forwarded(url, target, headers)
         extensions = extensions or {}
@@ -286,8 +286,6 @@ class ConnectionPool:
         port = url.explicit_port
         authority = host if port is None else f"{host}:{port}"
         absolute = f"{url.scheme}://{authority}".encode("ascii")
-        if not target.startswith(b"/"):
-            target = b"/" + target if target != b"*" else target
         return absolute + target, [*headers, *self._proxy.fields]
 
     async def _acquire(

@@ -311,6 +311,8 @@ async def open_tunnel(
                 proxy,
                 origin,
                 timeout=bound_timeout(timeout.connect, deadline, backend.monotonic()),
+                dns=dns,
+                trace=trace,
             )
         except BaseException:
             stream.abort()

@@ -303,6 +303,7 @@ class AsyncClient:
             pattern or a proxy URL is invalid.
         UnsupportedProtocol: A proxy URL's scheme is not supported.
         ValueError: ``proxy`` is given with ``transport``.
+        TypeError: A ``mounts`` value is not a transport or ``None``.
         LocalProtocolError: A header holds forbidden characters.
         TypeError: A middleware, hook or trace callback is not callable.
         ValueError: ``event_hooks`` has a key other than ``"request"`` and
@@ -401,6 +402,12 @@ class AsyncClient:
         self._transport = transport or http_transport(proxy)
         self._router: Router[AsyncBaseTransport] | None = None
         routes = [(URLPattern(key), value) for key, value in (mounts or {}).items()]
+        for pattern, mounted in routes:
+            if mounted is not None and not isinstance(mounted, AsyncBaseTransport):
+                raise TypeError(
+                    f"mounts[{pattern.pattern!r}] must be a transport or None, "
+                    f"not {type(mounted).__name__}"
+                )
         if trust_env and proxy is None and mounts is None and transport is None and uds is None:
             env = environment_proxies()
             if env:

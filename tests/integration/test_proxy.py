@@ -398,3 +398,14 @@ def test_many_threads_share_pooled_tunnels(setup: Setup, proxy_kind: str) -> Non
             versions = [v for vs in pool.map(work, range(12)) for v in vs]
         assert versions == ["HTTP/2"] * 72
         assert len(client._client._transport.pool.connections()) == 1
+
+
+def test_one_shot_helper_through_a_proxy(setup: Setup) -> None:
+    """``webwire.get(url, proxy=...)`` tunnels through the proxy too."""
+    response = webwire.get(
+        f"{setup.https.url}/echo?one=shot", proxy=setup.socks.socks5.url, verify=setup.ca_path
+    )
+    assert response.json()["query"] == "one=shot"
+    with pytest.raises(webwire.ProxyError) as info:
+        webwire.get(f"{setup.http.url}/json", proxy=setup.proxy_auth.url)
+    assert info.value.status_code == 407

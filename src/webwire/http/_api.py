@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from yarl import URL
 
     from webwire._transport.connect import CertTypes, VerifyTypes
+    from webwire._transport.proxy import ProxyTypes
 
     from ._auth import AuthTypes
     from ._cookies import CookieTypes
@@ -44,6 +45,7 @@ def request(
     verify: VerifyTypes = True,
     cert: CertTypes = None,
     trust_env: bool = True,
+    proxy: ProxyTypes | None = None,
 ) -> Response:
     """Send one request with a throw-away :class:`~webwire.Client`.
 
@@ -63,7 +65,11 @@ def request(
         verify: TLS verification: ``True``, ``False``, a CA bundle path or an
             :class:`ssl.SSLContext`.
         cert: Client certificate.
-        trust_env: Honour ``SSL_CERT_FILE``/``SSL_CERT_DIR``.
+        trust_env: Honour ``SSL_CERT_FILE``/``SSL_CERT_DIR``, ``.netrc``
+            credentials and the proxy variables (``HTTP_PROXY``,
+            ``HTTPS_PROXY``, ``ALL_PROXY``, ``NO_PROXY``).
+        proxy: Send the request through this proxy (a URL or a
+            :class:`~webwire.Proxy`; see :class:`~webwire.AsyncClient`).
 
     Returns:
         The response, body read.
@@ -72,9 +78,15 @@ def request(
         InvalidURL, UnsupportedProtocol: The URL cannot be requested.
         TransportError: The request could not be carried (timeouts too).
         TooManyRedirects: Too many redirects.
+        ProxyError: The proxy refused or failed the request.
     """
     with Client(
-        cookies=cookies, verify=verify, cert=cert, timeout=timeout, trust_env=trust_env
+        cookies=cookies,
+        verify=verify,
+        cert=cert,
+        timeout=timeout,
+        trust_env=trust_env,
+        proxy=proxy,
     ) as client:
         return client.request(
             method,

@@ -528,7 +528,7 @@ class AsyncClient:
             if resolved is None:
                 if request._url_auth is not None:
                     resolved = BasicAuth(*request._url_auth)
-                elif self._trust_env:
+                elif self._trust_env and self._netrc is not False:
                     resolved = self._netrc_auth(request)
         elif auth is None:
             resolved = None if request._url_auth is None else BasicAuth(*request._url_auth)

@@ -87,6 +87,18 @@ def _to_timeout(timeout: float | Timeout | None) -> Timeout:
     return Timeout(timeout)
 
 
+def _check_body_limit(value: Any) -> None:
+    """Check the ``max_body_size`` request extension (bytes or ``None``).
+
+    Raises:
+        ValueError: It is not a non-negative int or ``None``.
+    """
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise ValueError(
+            f"the max_body_size extension must be a number of bytes >= 0 or None, not {value!r}"
+        )
+
+
 def _merge_param_lists(
     first: list[tuple[str, str]], second: list[tuple[str, str]]
 ) -> list[tuple[str, str]]:
@@ -377,6 +389,8 @@ class AsyncClient:
         }
         if extensions:
             ext.update(extensions)
+            if "max_body_size" in extensions:
+                _check_body_limit(extensions["max_body_size"])
         request = Request._build(method, full, fields, body, body_headers, ext, url_auth)
         if self._pending_cookies:
             self._bind_pending_cookies(request)

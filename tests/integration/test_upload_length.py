@@ -60,6 +60,9 @@ async def s_length_mismatch(open_api: OpenApi, server: ServerInfo) -> None:
         for chunks in ([b"abc"], [b"abcdefghij"]):  # shorter, longer than 8
             with pytest.raises(webwire.LocalProtocolError, match="Content-Length"):
                 await api.post("/echo", content=api.body(chunks), headers={"Content-Length": "8"})
+        for content in (b"abc", b"abcdefghij"):  # a body in memory, declared wrong
+            with pytest.raises(webwire.LocalProtocolError, match="Content-Length"):
+                await api.post("/echo", content=content, headers={"Content-Length": "8"})
         # The client still works (the broken request's connection was dropped).
         r = await api.post("/echo", content=b"ok")
         assert r.json()["body"] == "ok"

@@ -487,6 +487,8 @@ async def s_max_body_size(open_api: Any) -> None:
         assert len(big.content) == 1200
         async with api.stream("GET", "http://e.com/") as streamed:
             assert len(b"".join([c async for c in streamed.aiter_bytes()])) == 1200
+        with pytest.raises(ValueError, match="max_body_size"):
+            await api.get("http://e.com/", extensions={"max_body_size": "10"})
     async with open_api(transport=transport) as api:  # off by default
         assert len((await api.get("http://e.com/gzip")).content) == 5000
 

@@ -328,3 +328,49 @@ def test_netrc_used_by_client_only_with_trust_env(
     with webwire.Client(transport=_recording_transport(seen)) as client:
         client.get("http://example.com/")  # no file: no credentials, no error
     assert "Authorization" not in seen[5].headers
+
+
+def test_cookies_iterated_while_16_threads_change_them() -> None:
+    import sys
+    import threading
+
+    cookies = webwire.Cookies()
+    for i in range(100):
+        cookies.set(f"n{i}", "v", domain="a.example.com")
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def writer() -> None:
+        try:
+            for i in range(1000):
+                cookies.delete(f"n{i % 100}")
+                cookies.set(f"n{i % 100}", "v", domain="a.example.com")
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    def reader() -> None:
+        try:
+            while not done.is_set():
+                assert all(name.startswith("n") for name in cookies)
+                cookies.get("n5")
+                assert len(cookies) <= 100
+                cookie_for(cookies, "http://a.example.com/")
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        writers = [threading.Thread(target=writer) for _ in range(8)]
+        readers = [threading.Thread(target=reader) for _ in range(8)]
+        for thread in writers + readers:
+            thread.start()
+        for thread in writers:
+            thread.join(60)
+        done.set()
+        for thread in readers:
+            thread.join(60)
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == []
+    assert len(cookies) == 100

@@ -391,3 +391,26 @@ async def s_auth_none_disables_client_auth(open_api: OpenApi) -> None:
 
 
 test_auth_none_async, test_auth_none_sync = both(s_auth_none_disables_client_auth)
+
+
+def test_challenge_remembered_per_origin() -> None:
+    server = DigestServer()
+    seen: list[tuple[str | None, bool]] = []
+
+    def handler(request: webwire.Request) -> webwire.Response:
+        seen.append((request.url.host, "Authorization" in request.headers))
+        return server.handler(request)
+
+    auth = webwire.DigestAuth("user", "pw")
+    with webwire.Client(transport=webwire.MockTransport(handler), auth=auth) as client:
+        assert client.get("http://one.example.com/").status_code == 200
+        assert client.get("http://one.example.com/").status_code == 200
+        assert client.get("http://two.example.com/").status_code == 200
+    # one: challenged, answered, then answered at once; two: challenged first.
+    assert seen == [
+        ("one.example.com", False),
+        ("one.example.com", True),
+        ("one.example.com", True),
+        ("two.example.com", False),
+        ("two.example.com", True),
+    ]

@@ -369,9 +369,9 @@ class DigestAuth(Auth):
 
     The first request is sent without credentials; a ``401`` with a
     ``Digest`` challenge is answered and the request sent again. The
-    challenge is then remembered: later requests carry credentials at once,
-    with an increasing nonce count (``nc``), until the server sends a new
-    challenge. Supported: algorithms ``MD5``, ``SHA-256`` and
+    challenge is then remembered for that origin: later requests to it carry
+    credentials at once, with an increasing nonce count (``nc``), until the
+    server sends a new challenge. Supported: algorithms ``MD5``, ``SHA-256`` and
     ``SHA-512-256`` and their ``-sess`` variants; ``qop=auth``, ``qop=
     auth-int`` (bodies in memory only) and the RFC 2069 form without
     ``qop``; ``opaque`` echoed; ``stale=true`` (a new nonce, retried once
@@ -397,7 +397,9 @@ class DigestAuth(Auth):
     def __init__(self, username: str | bytes, password: str | bytes) -> None:
         self._username = username.decode("utf-8") if isinstance(username, bytes) else username
         self._password = password.encode("utf-8") if isinstance(password, str) else password
-        self._state: _DigestState | None = None
+        # The challenge answered last, per origin: credentials computed for
+        # one server are never sent ahead to another.
+        self._states: dict[tuple[str, str, int | None], _DigestState] = {}
 
     def _make_cnonce(self) -> str:
         return secrets.token_hex(16)
@@ -418,7 +420,9 @@ class DigestAuth(Auth):
         """Send ``request`` with credentials for the remembered challenge
         (if any), answer a ``401`` Digest challenge, and retry once more
         when the server says the nonce was ``stale``."""
-        state = self._state
+        url = request.url
+        key = (url.scheme, url.host or "", url.port)
+        state = self._states.get(key)
         if state is not None:
             request.headers["Authorization"] = self._authorization(request, state)
         response = yield request
@@ -431,7 +435,7 @@ class DigestAuth(Auth):
             if retries == 1 and not stale:
                 return  # the credentials themselves were refused
             state = _DigestState(challenge)
-            self._state = state
+            self._states[key] = state
             request.headers["Authorization"] = self._authorization(request, state)
             retries += 1
             response = yield request

@@ -130,6 +130,18 @@ def _app_transport(
     return ASGITransport(app, raise_app_exceptions=raise_app_exceptions)
 
 
+def _check_body_limit(value: Any) -> None:
+    """Check the ``max_body_size`` request extension (bytes or ``None``).
+
+    Raises:
+        ValueError: It is not a non-negative int or ``None``.
+    """
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise ValueError(
+            f"the max_body_size extension must be a number of bytes >= 0 or None, not {value!r}"
+        )
+
+
 def _merge_param_lists(
     first: list[tuple[str, str]], second: list[tuple[str, str]]
 ) -> list[tuple[str, str]]:
@@ -592,6 +604,8 @@ class AsyncClient:
         }
         if extensions:
             ext.update(extensions)
+            if "max_body_size" in extensions:
+                _check_body_limit(extensions["max_body_size"])
         request = Request._build(method, full, fields, body, body_headers, ext, url_auth)
         if self._pending_cookies:
             self._bind_pending_cookies(request)
@@ -772,7 +786,7 @@ class AsyncClient:
             if resolved is None:
                 if request._url_auth is not None:
                     resolved = BasicAuth(*request._url_auth)
-                elif self._trust_env:
+                elif self._trust_env and self._netrc is not False:
                     resolved = self._netrc_auth(request)
         elif auth is None:
             resolved = None if request._url_auth is None else BasicAuth(*request._url_auth)

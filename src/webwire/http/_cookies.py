@@ -8,8 +8,9 @@ here present webwire's :class:`~webwire.Request` and
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from http.cookiejar import Cookie, CookieJar
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Any, Union
 
 from yarl import URL
 
@@ -105,7 +106,8 @@ class Cookies(MutableMapping[str, str]):
     where they apply. A ``Set-Cookie`` field without ``=`` (``flag``) is
     kept with the value ``""`` and sent back as ``flag``.
 
-    The jar is thread-safe (:class:`http.cookiejar.CookieJar` holds a lock).
+    It is thread-safe: every access to the jar, iteration included, holds
+    the lock of :class:`http.cookiejar.CookieJar`.
 
     Args:
         cookies: Initial cookies: a mapping or pairs of name and value,
@@ -119,15 +121,29 @@ class Cookies(MutableMapping[str, str]):
             return
         self.jar = CookieJar()
         if isinstance(cookies, Cookies):
-            for cookie in cookies.jar:
+            for cookie in cookies._cookies():
                 self.jar.set_cookie(cookie)
         elif cookies is not None:
             self.update(cookies)
 
+    def _lock(self) -> AbstractContextManager[Any]:
+        lock = getattr(self.jar, "_cookies_lock", None)
+        return nullcontext() if lock is None else lock  # type: ignore[no-any-return]
+
+    def _cookies(self) -> list[Cookie]:
+        """The cookies, copied under the jar's lock (iterating a jar while
+        another thread removes a cookie raises KeyError)."""
+        with self._lock():
+            return list(self.jar)
+
     @property
     def jar_is_empty(self) -> bool:
         """Whether the jar holds no cookie at all."""
-        return next(iter(self.jar), None) is None
+        stored = getattr(self.jar, "_cookies", None)
+        if stored is not None and not stored:
+            return True
+        with self._lock():
+            return next(iter(self.jar), None) is None
 
     def set(self, name: str, value: str, domain: str = "", path: str = "/") -> None:
         """Store a cookie.
@@ -135,7 +151,9 @@ class Cookies(MutableMapping[str, str]):
         Args:
             name: Cookie name.
             value: Cookie value.
-            domain: Domain it is sent to (``""``: every host).
+            domain: Domain it is sent to (``""``: none; such cookies go with
+                the one request they are given to, or are bound to a host
+                when given to a client).
             path: Path prefix it is sent to.
         """
         self.jar.set_cookie(_make_cookie(name, value, domain, path))
@@ -149,7 +167,7 @@ class Cookies(MutableMapping[str, str]):
     ) -> str | None:
         """The value of the first cookie named ``name`` (optionally of that
         domain and path), or ``default``."""
-        for cookie in self.jar:
+        for cookie in self._cookies():
             if (
                 cookie.name == name
                 and (domain is None or cookie.domain == domain)
@@ -163,26 +181,35 @@ class Cookies(MutableMapping[str, str]):
         and path)."""
         doomed = [
             cookie
-            for cookie in self.jar
+            for cookie in self._cookies()
             if cookie.name == name
             and (domain is None or cookie.domain == domain)
             and (path is None or cookie.path == path)
         ]
-        for cookie in doomed:
-            self.jar.clear(cookie.domain, cookie.path, cookie.name)
+        # CookieJar.clear does not take the jar's lock itself.
+        with self._lock():
+            for cookie in doomed:
+                try:
+                    self.jar.clear(cookie.domain, cookie.path, cookie.name)
+                except KeyError:  # removed meanwhile by another thread
+                    pass
 
     def clear(self, domain: str | None = None, path: str | None = None) -> None:
         """Remove all cookies, or those of ``domain`` (and ``path``)."""
-        if domain is None:
-            self.jar.clear()
-        else:
-            self.jar.clear(domain, path)
+        with self._lock():  # CookieJar.clear does not take it itself
+            try:
+                if domain is None:
+                    self.jar.clear()
+                else:
+                    self.jar.clear(domain, path)
+            except KeyError:  # nothing stored for that domain or path
+                pass
 
     def update(self, cookies: CookieTypes | None = None, /, **kwargs: str) -> None:  # type: ignore[override]
         """Add cookies (a mapping, pairs, :class:`Cookies` or a jar)."""
         if isinstance(cookies, (Cookies, CookieJar)):
-            jar = cookies.jar if isinstance(cookies, Cookies) else cookies
-            for cookie in jar:
+            source = cookies if isinstance(cookies, Cookies) else Cookies(cookies)
+            for cookie in source._cookies():
                 self.jar.set_cookie(cookie)
         elif cookies is not None:
             pairs = cookies.items() if isinstance(cookies, Mapping) else cookies
@@ -206,10 +233,11 @@ class Cookies(MutableMapping[str, str]):
         self.delete(name)
 
     def __len__(self) -> int:
-        return len(self.jar)
+        with self._lock():
+            return len(self.jar)
 
     def __iter__(self) -> Iterator[str]:
-        return (cookie.name for cookie in self.jar)
+        return iter([cookie.name for cookie in self._cookies()])
 
     def __bool__(self) -> bool:
         return not self.jar_is_empty
@@ -217,7 +245,7 @@ class Cookies(MutableMapping[str, str]):
     def __repr__(self) -> str:
         inner = ", ".join(
             f"<Cookie {cookie.name}={cookie.value or ''} for {cookie.domain or '*'}{cookie.path}>"
-            for cookie in self.jar
+            for cookie in self._cookies()
         )
         return f"<Cookies[{inner}]>"
 
@@ -248,12 +276,13 @@ class Cookies(MutableMapping[str, str]):
         """
         jar = self.jar
         if extra is not None and not extra.jar_is_empty:
-            names = {cookie.name for cookie in extra.jar}
+            added = extra._cookies()
+            names = {cookie.name for cookie in added}
             jar = CookieJar(self.jar._policy)  # type: ignore[attr-defined]
-            for cookie in self.jar:
+            for cookie in self._cookies():
                 if cookie.name not in names:
                     jar.set_cookie(cookie)
-            for cookie in extra.jar:
+            for cookie in added:
                 jar.set_cookie(cookie)
         elif self.jar_is_empty:
             return None
@@ -305,7 +334,7 @@ def bind_cookies(cookies: CookieTypes | None, url: URL | None) -> tuple[Cookies,
     bound = Cookies()
     unbound = Cookies()
     domain = None if url is None else cookie_domain(url)
-    for cookie in given.jar:
+    for cookie in given._cookies():
         if cookie.domain:
             bound.jar.set_cookie(cookie)
         elif domain is None:

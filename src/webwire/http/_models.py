@@ -536,6 +536,10 @@ class Response:
                     encoding = self._default_encoding(self._content)
                     if encoding is None:
                         encoding = guess_encoding(self._content)
+                        try:
+                            check_text_encoding(encoding)
+                        except DecodingError:
+                            encoding = "utf-8"
                 else:
                     return None
             self._encoding = encoding

@@ -297,9 +297,15 @@ class Request:
         self._cookies = None
         self._url_auth = url_auth
         for name, value in body_headers:
-            # Framing by chunked coding is left to the HTTP/1.1 driver.
-            if name not in headers and name.lower() != "transfer-encoding":
-                headers[name] = value
+            if name not in headers:
+                # Framing by chunked coding is left to the HTTP/1.1 driver.
+                if name.lower() != "transfer-encoding":
+                    headers[name] = value
+            elif name == "Content-Length" and headers[name].strip() != value:
+                raise LocalProtocolError(
+                    f"the Content-Length header says {headers[name]!r} but the body is "
+                    f"{value} bytes (RFC 9110 section 8.6)"
+                )
         if body is not None and not isinstance(body, bytes) and "Content-Length" in headers:
             self._body = _length_checked(body, headers["Content-Length"])
         if (

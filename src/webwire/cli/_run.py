@@ -543,6 +543,8 @@ def _finish(
             size += len(chunk)
             printer.raw(chunk)
     if "m" in parts:
+        if size and plan is None:
+            printer.separator()
         response.close()
         printer.meta(
             [f"Elapsed time: {response.elapsed.total_seconds():.6f}s",

@@ -333,6 +333,23 @@ def test_proxies(
     assert capsys.readouterr().err.startswith("webwire: ")
 
 
+def test_netrc_credentials(
+    hypercorn_http: ServerInfo,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login nora password n3trc\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    url = f"{hypercorn_http.url}/basic-auth/nora/n3trc"
+    assert main(["--check-status", url]) == 0
+    assert _echo(capsys.readouterr().out)["user"] == "nora"
+    # Credentials given on the command line win over .netrc.
+    assert main(["--check-status", "-a", "other:pw", url]) == 4
+
+
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))

@@ -513,7 +513,8 @@ def test_main_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["example.org", "--timeout", "never"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("webwire: error:")
-    assert "usage: webwire" in err
+    assert err.endswith("(see webwire --help)\n")
+    assert err.count("\n") == 1
 
 
 def test_main_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:

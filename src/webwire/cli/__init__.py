@@ -66,10 +66,7 @@ def _request(argv: list[str]) -> int:
     try:
         spec = parse_request(argv)
     except UsageError as exc:
-        print(f"webwire: error: {exc}", file=sys.stderr)
-        print(
-            "usage: webwire [METHOD] URL [ITEM ...] [OPTIONS] (see webwire --help)", file=sys.stderr
-        )
+        print(f"webwire: error: {exc} (see webwire --help)", file=sys.stderr)
         return EXIT_USAGE
     stdout_tty = sys.stdout.isatty()
     pretty = spec.pretty if spec.pretty is not None else ("all" if stdout_tty else "none")

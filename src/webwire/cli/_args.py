@@ -735,7 +735,7 @@ def _body(ns: argparse.Namespace, items: list[Item], spec: RequestSpec) -> None:
         spec.content = json.dumps(document, ensure_ascii=False).encode()
         _default_header(spec, "Content-Type", _JSON_TYPE)
         _default_header(spec, "Accept", _JSON_ACCEPT)
-    elif not ns.ignore_stdin and not ns.offline and _stdin_has_body():
+    elif not ns.ignore_stdin and _stdin_has_body():
         spec.content = sys.stdin.buffer.read()
         if ns.form or ns.multipart:
             _default_header(spec, "Content-Type", _FORM_TYPE)

@@ -440,8 +440,20 @@ class Printer:
             lines: ``"Name: value"`` lines.
             to_stderr: Write to standard error (used while downloading).
         """
-        if lines:
-            self.head(lines, to_stderr=to_stderr)
+        if self.quiet and not to_stderr:
+            return
+        if not self.colors:
+            stream = self.stderr if to_stderr else self.stdout
+            stream.write("".join(f"{line}\n" for line in lines) + "\n")
+            stream.flush()
+            return
+        from rich.text import Text
+
+        console = self.err_console if to_stderr else self.console
+        for line in lines:
+            name, _, value = line.partition(":")
+            console.print(Text.assemble((name, "magenta"), ":", value))
+        console.print()
 
     def note(self, message: str, style: str = "yellow") -> None:
         """Print a one-line note to standard error (not when silent).

@@ -445,6 +445,8 @@ def send(spec: RequestSpec, printer: Printer, *, stdout_tty: bool = False) -> in
     credentials = _credentials(spec, session)
     auth = _auth(credentials)
     options = _client_options(spec)
+    if auth is not None:
+        options["auth"] = auth  # otherwise URL userinfo, then .netrc (trust_env)
     if session is not None and session.cookies:
         import webwire
 
@@ -475,7 +477,7 @@ def send(spec: RequestSpec, printer: Printer, *, stdout_tty: bool = False) -> in
             _print_request(printer, spec, parts or "HB", request, _planned_version(spec))
             return EXIT_OK
         try:
-            response = client.send(request, stream=True, auth=auth)
+            response = client.send(request, stream=True)
         except Exception:
             if "H" in parts:
                 _print_request(printer, spec, "H", request, _planned_version(spec))

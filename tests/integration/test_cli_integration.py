@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import socket
 import stat
 import subprocess
@@ -165,6 +166,69 @@ def test_stdin_is_the_body(hypercorn_http: ServerInfo) -> None:
     ignored = run_cli("--ignore-stdin", f"{hypercorn_http.url}/echo", stdin=b"x")
     assert _echo(ignored.stdout)["method"] == "GET"
     assert _echo(ignored.stdout)["body_length"] == 0
+
+
+def _run_on_terminal(*args: str, cwd: Path) -> tuple[int, str]:
+    """Run the command with standard output and error on a pseudo-terminal;
+    returns the exit status and everything written to the terminal."""
+    import pty
+    import select
+
+    main_fd, child_fd = pty.openpty()
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if key.lower() not in _PROXY_VARIABLES and key not in ("NO_COLOR", "FORCE_COLOR")
+    }
+    environment["PYTHONPATH"] = str(SRC)
+    environment["TERM"] = "xterm-256color"
+    environment["COLUMNS"] = "100"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "webwire", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=child_fd,
+        stderr=child_fd,
+        cwd=cwd,
+        env=environment,
+    )
+    os.close(child_fd)
+    output = bytearray()
+    try:
+        while True:
+            ready, _, _ = select.select([main_fd], [], [], 30)
+            if not ready:
+                break
+            try:
+                data = os.read(main_fd, 65536)
+            except OSError:  # EIO: the child side is closed
+                break
+            if not data:
+                break
+            output += data
+        status = process.wait(timeout=30)
+    finally:
+        os.close(main_fd)
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    return status, output.decode("utf-8", "replace")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
+def test_terminal_output(hypercorn_http: ServerInfo, tmp_path: Path) -> None:
+    status, text = _run_on_terminal(f"{hypercorn_http.url}/json", cwd=tmp_path)
+    assert status == 0
+    assert "\x1b[" in text  # coloured
+    plain = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", text)
+    assert "HTTP/1.1 200" in plain  # response head shown by default on a terminal
+    assert '"numbers": [' in plain  # JSON formatted
+    # Downloads draw a progress bar on the terminal's standard error.
+    status, text = _run_on_terminal("-d", f"{hypercorn_http.url}/cli/file/200000", cwd=tmp_path)
+    assert status == 0
+    plain = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", text)
+    assert "cli-file.bin" in plain
+    assert "200.0/200.0 kB" in plain
+    assert (tmp_path / CLI_FILE_NAME).read_bytes() == pattern_bytes(200_000)
 
 
 # --- exit statuses, as a subprocess ----------------------------------------------

@@ -524,6 +524,8 @@ def test_main_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
     assert "webwire demo" in out
     assert "-d  --download (HTTPie" in out
     assert "7 TLS error" in out
+    assert main(["-h"]) == 0  # -h alone: the help
+    assert "usage: webwire" in capsys.readouterr().out
     assert main([]) == 0  # no argument: the help
     assert "usage: webwire" in capsys.readouterr().out
 

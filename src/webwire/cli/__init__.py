@@ -129,8 +129,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_demo_command(args[1:])
         if "--version" in args[: args.index("--")] if "--" in args else "--version" in args:
             return _print_version()
-        if not args:
-            args = ["--help"]
+        if not args or args == ["-h"]:
+            args = ["--help"]  # -h is --headers (HTTPie), but alone it can only mean help
         try:
             return _request(args)
         except InvalidURL as exc:

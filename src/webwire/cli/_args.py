@@ -355,7 +355,9 @@ short options shared with curl, with HTTPie's meaning where the two differ:
   -h  response headers only (HTTPie; curl's help is --help)
   -d  --download (HTTPie; curl's -d is --data here)
   -v  print the whole exchange on standard output (HTTPie)
-  -b  response body only (HTTPie; curl's cookie option has no equivalent)
+  -b  response body only (HTTPie; curl's -b/-c cookie files: use --session)
+  -c  --continue (HTTPie; curl's -C -)
+  -S  --stream (HTTPie)
   -F  multipart field as in curl (HTTPie's --follow is --follow or -L)
   -s  silent as in curl (HTTPie's --style has only its long form)
 

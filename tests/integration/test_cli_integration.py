@@ -271,6 +271,16 @@ def test_exit_tls_failure(hypercorn_https: ServerInfo, tmp_path: Path) -> None:
     assert err.count("\n") == 1
 
 
+def test_exit_tls_to_cleartext_port(
+    hypercorn_http: ServerInfo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    port = hypercorn_http.url.port
+    assert main([f"https://127.0.0.1:{port}/echo"]) == 7
+    err = capsys.readouterr().err
+    assert err.startswith(f"webwire: TLS error with 127.0.0.1:{port}: ")
+    assert err.count("\n") == 1 and "Errno" not in err
+
+
 @pytest.mark.parametrize(("status", "code"), [(404, 4), (503, 5)])
 def test_exit_http_errors(hypercorn_http: ServerInfo, status: int, code: int) -> None:
     url = f"{hypercorn_http.url}/status/{status}"

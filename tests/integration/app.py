@@ -417,3 +417,62 @@ async def _pipeline_route(scope: Scope, receive: Receive, send: Send, body: byte
 
 # app() looks _route up when it is called, so the new routes are served.
 _route = _pipeline_route
+
+
+# -- command line endpoints (downloads) ---------------------------------------------
+#
+# * ``/cli/file/{n}``: ``n`` bytes of :func:`pattern_bytes` as an attachment
+#   (``Content-Disposition: attachment; filename="cli-file.bin"``) with
+#   single byte-range support (RFC 9110 section 14): ``Range: bytes=a-`` or
+#   ``bytes=a-b`` gets a 206 with ``Content-Range``, a range starting at or
+#   after ``n`` a 416 with ``Content-Range: bytes */n``; other Range values
+#   are ignored (200 with the whole file).
+
+CLI_FILE_NAME = "cli-file.bin"
+_route_before_cli = _route
+
+
+def _single_range(value: str | None, size: int) -> tuple[int, int] | str | None:
+    """``(first, last)`` of a single byte range, ``"unsatisfiable"``, or
+    ``None`` when the field is absent or not a single range."""
+    if value is None or not value.startswith("bytes=") or "," in value:
+        return None
+    first_text, dash, last_text = value[len("bytes=") :].strip().partition("-")
+    if not dash or not first_text.isdigit() or (last_text and not last_text.isdigit()):
+        return None
+    first = int(first_text)
+    last = min(int(last_text), size - 1) if last_text else size - 1
+    if first >= size:
+        return "unsatisfiable"
+    if last < first:
+        return None
+    return first, last
+
+
+async def _cli_file(scope: Scope, send: Send, size: int) -> None:
+    data = pattern_bytes(size)
+    headers: Headers = [
+        (b"content-disposition", f'attachment; filename="{CLI_FILE_NAME}"'.encode()),
+        (b"accept-ranges", b"bytes"),
+    ]
+    wanted = _single_range(_header(scope, b"range"), size)
+    if wanted == "unsatisfiable":
+        headers.append((b"content-range", f"bytes */{size}".encode()))
+        await _respond(send, 416, b"", headers, None)
+    elif isinstance(wanted, tuple):
+        first, last = wanted
+        headers.append((b"content-range", f"bytes {first}-{last}/{size}".encode()))
+        await _respond(send, 206, data[first : last + 1], headers, b"application/octet-stream")
+    else:
+        await _respond(send, 200, data, headers, b"application/octet-stream")
+
+
+async def _cli_route(scope: Scope, receive: Receive, send: Send, body: bytes) -> None:
+    parts = scope["path"].strip("/").split("/")
+    if len(parts) == 3 and parts[:2] == ["cli", "file"] and parts[2].isdigit():
+        await _cli_file(scope, send, int(parts[2]))
+    else:
+        await _route_before_cli(scope, receive, send, body)
+
+
+_route = _cli_route

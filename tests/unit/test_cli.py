@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import io
 import json
+import platform
 import socket
+import stat
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,12 +29,21 @@ from webwire.cli._args import (
 )
 from webwire.cli._demo_app import demo_pattern
 from webwire.cli._demo_server import DemoServers
+from webwire.cli._download import (
+    content_range,
+    filename_from_disposition,
+    filename_from_url,
+    unique_path,
+)
 from webwire.cli._output import (
     Printer,
+    body_kind,
+    charset_of,
     format_request_head,
     format_response_head,
     is_binary,
     looks_like_json,
+    mask_secret,
     status_style,
 )
 from webwire.cli._run import describe_error, exit_status_for
@@ -109,7 +120,7 @@ def test_parse_request_defaults_to_get() -> None:
     assert spec.method == "GET"
     assert spec.url == "http://example.org"
     assert spec.content is None
-    assert spec.follow_redirects is True
+    assert spec.follow_redirects is False  # as HTTPie and curl: --follow / -L
     assert spec.verify is True
 
 
@@ -141,7 +152,7 @@ def test_parse_request_multipart(tmp_path: Path) -> None:
     upload = tmp_path / "notes.txt"
     upload.write_bytes(b"hello")
     spec = parse_request(["post", "example.org", f"doc@{upload}", "a=1", "a=2"])
-    assert spec.files == {"doc": ("notes.txt", b"hello", "text/plain")}
+    assert spec.files == [("doc", ("notes.txt", b"hello", "text/plain"))]
     assert spec.data == {"a": ["1", "2"]}
     assert spec.content is None
 
@@ -154,8 +165,16 @@ def test_parse_request_user_content_type_kept() -> None:
 def test_parse_request_data_file(tmp_path: Path) -> None:
     body = tmp_path / "body.bin"
     body.write_bytes(b"\x00\x01raw")
-    assert parse_request(["example.org", "-d", f"@{body}"]).content == b"\x00\x01raw"
-    assert parse_request(["example.org", "--data", "text"]).content == b"text"
+    assert parse_request(["example.org", "--data-binary", f"@{body}"]).content == b"\x00\x01raw"
+    spec = parse_request(["example.org", "--data", "text"])
+    assert spec.content == b"text"
+    assert spec.method == "POST"
+    assert ("Content-Type", "application/x-www-form-urlencoded") in spec.headers  # as curl
+    lines = tmp_path / "lines.txt"
+    lines.write_bytes(b"a=1\r\nb=2\n")
+    spec = parse_request(["example.org", "--data", f"@{lines}", "--data", "c=3"])
+    assert spec.content == b"a=1b=2&c=3"  # curl's --data drops newlines, joins with &
+    assert parse_request(["example.org", "--data-raw", "@x"]).content == b"@x"
 
 
 def test_parse_request_options(tmp_path: Path) -> None:
@@ -166,7 +185,7 @@ def test_parse_request_options(tmp_path: Path) -> None:
             "example.org",
             "--timeout",
             "2.5",
-            "--no-follow",
+            "--follow",
             "--max-redirects",
             "3",
             "--cacert",
@@ -179,13 +198,18 @@ def test_parse_request_options(tmp_path: Path) -> None:
         ]
     )
     assert spec.timeout == 2.5
-    assert spec.follow_redirects is False
+    assert spec.follow_redirects is True
     assert spec.max_redirects == 3
     assert spec.verify == str(ca)
-    assert spec.verbose and spec.check_status
+    assert spec.print_parts == "HBhbm" and spec.check_status
     assert (spec.http1, spec.http2) == (False, True)
-    assert spec.download == "out.bin"
+    assert spec.download and spec.output == "out.bin"
     assert parse_request(["example.org", "--insecure"]).verify is False
+    assert parse_request(["example.org", "-k"]).verify is False
+    assert parse_request(["example.org", "--verify=no"]).verify is False
+    assert parse_request(["example.org", "--verify", "yes"]).verify is True
+    assert parse_request(["example.org", f"--verify={ca}"]).verify == str(ca)
+    assert parse_request(["example.org", "-L"]).follow_redirects is True
 
 
 @pytest.mark.parametrize(
@@ -209,14 +233,34 @@ def test_parse_request_http_versions(flags: list[str], http1: bool, http2: bool)
         ["example.org", "a:=not json"],
         ["example.org", "--json", "{bad"],
         ["example.org", "--json", "{}", "a=1"],
-        ["example.org", "--json", "{}", "-d", "x"],
+        ["example.org", "--json", "{}", "--data", "x"],
+        ["example.org", "--data", "x", "-F", "a=1"],
+        ["example.org", "-F", "novalue"],
+        ["example.org", "-F", "a=@/nonexistent/file"],
+        ["example.org", "--verify", "/nonexistent/ca.pem"],
+        ["example.org", "-k", "--verify", "yes"],
+        ["example.org", "--print", "Hx"],
+        ["example.org", "--pretty", "sometimes"],
+        ["example.org", "--style", "no-such-style"],
+        ["example.org", "-w", "%{no_such_variable}"],
+        ["example.org", "--retry", "-1"],
+        ["example.org", "--max-time", "0"],
+        ["example.org", "--continue"],
+        ["example.org", "--cert-key", "k.pem"],
+        ["example.org", "--cert", "/nonexistent/cert.pem"],
+        ["example.org", "--session", "a b"],
+        ["example.org", "--session", "s", "--session-read-only", "s"],
+        ["example.org", "--proxy", "ftp://proxy:21"],
+        ["example.org", "--timeo", "1"],  # never abbreviated
+        ["post", "example.org", "-I"],
         ["example.org", "--form", "a:=1"],
         ["example.org", "doc@/nonexistent/file.txt"],
         ["example.org", "--timeout", "0"],
         ["example.org", "--timeout", "soon"],
         ["example.org", "--cacert", "/nonexistent/ca.pem"],
         ["example.org", "--insecure", "--cacert", "x"],
-        ["FETCH", "example.org"],
+        ["-X", "GE T", "example.org"],
+        ["-X", "GET", "post", "example.org"],
         ["example.org", "nonsense"],
         ["example.org", "--no-such-option"],
         ["example.org", "--http2", "--http1.1"],
@@ -247,8 +291,22 @@ def test_body_detection() -> None:
     assert not looks_like_json("text/plain", b"1")
     assert not looks_like_json("application/json", b"{broken")
     assert is_binary(b"\x00\x01")
-    assert is_binary(bytes(range(128, 256)))
+    assert is_binary(bytes(range(32)) * 4)  # mostly control characters
+    assert is_binary(b"PK\x03\x04\x14\x00\x06\x00")  # a zip header
+    # Text in any charset is text, whether or not it is UTF-8.
     assert not is_binary("caf\u00e9".encode())
+    assert not is_binary("Voil\u00e0 un caf\u00e9 cr\u00e8me".encode("latin-1"))
+    assert not is_binary(bytes(range(128, 256)))
+    assert not is_binary(b"\x1b[1mbold\x1b[0m\ttab\r\n")
+    assert not is_binary(b"")
+    assert body_kind("text/html; charset=utf-8", b"<p>x</p>") == "html"
+    assert body_kind("application/atom+xml", b"<feed/>") == "xml"
+    assert body_kind("text/plain", b'{"a": 1}') == "json"
+    assert body_kind("text/plain", b"plain") == "text"
+    assert charset_of("text/plain; charset=ISO-8859-1") == "ISO-8859-1"
+    assert charset_of('text/plain; Charset="utf-8"') == "utf-8"
+    assert charset_of("text/plain; charset=nonsense") is None
+    assert charset_of("text/plain") is None
 
 
 def test_status_style_and_exit_status() -> None:
@@ -266,6 +324,7 @@ def test_describe_error() -> None:
     from webwire import ConnectError, ReadTimeout
 
     assert describe_error(ConnectError("refused\n  by peer")) == "ConnectError: refused by peer"
+    assert describe_error(ConnectError("x: [Errno 111] refused")) == "ConnectError: x: refused"
     assert describe_error(ReadTimeout()) == "ReadTimeout"
 
 
@@ -308,30 +367,178 @@ def _strip_ansi(text: str) -> str:
     return re.sub(r"\x1b\[[0-9;]*m", "", text)
 
 
+
+
+def test_printer_latin1_text_shown_as_text() -> None:
+    out = io.StringIO()
+    body = "Voil\u00e0 un caf\u00e9".encode("latin-1")
+    Printer(out, io.StringIO(), pretty="all").body(body, "text/plain; charset=ISO-8859-1", None)
+    assert _strip_ansi(out.getvalue()) == "Voil\u00e0 un caf\u00e9\n"
+    out = io.StringIO()
+    # No declared charset: the response's detected encoding is used.
+    Printer(out, io.StringIO(), pretty="all").body(body, "text/plain", "latin-1")
+    assert "caf\u00e9" in out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("pretty", "coloured", "indented"),
+    [("all", True, True), ("colors", True, False), ("format", False, True), ("none", False, False)],
+)
+def test_printer_pretty_modes(pretty: str, coloured: bool, indented: bool) -> None:
+    out = io.StringIO()
+    Printer(out, io.StringIO(), pretty=pretty).body(b'{"a":[1]}', "application/json", None)
+    text = out.getvalue()
+    assert ("\x1b[" in text) == coloured
+    assert ('{\n    "a": [' in _strip_ansi(text)) == indented
+
+
+def test_printer_formats_xml_and_highlights_html() -> None:
+    out = io.StringIO()
+    Printer(out, io.StringIO(), pretty="format").body(b"<a><b>x</b></a>", "application/xml", None)
+    assert out.getvalue() == "<a>\n    <b>x</b>\n</a>\n"
+    out = io.StringIO()
+    xxe = b'<!DOCTYPE a [<!ENTITY e SYSTEM "file:///etc/passwd">]><a>&e;</a>'
+    Printer(out, io.StringIO(), pretty="format").body(xxe, "application/xml", None)
+    assert "/etc/passwd" in out.getvalue() and "root:" not in out.getvalue()  # shown as is
+    out = io.StringIO()
+    Printer(out, io.StringIO(), pretty="all", style="monokai").body(
+        b"<p>hi</p>", "text/html", None
+    )
+    assert "\x1b[" in out.getvalue()
+    assert "<p>hi</p>" in _strip_ansi(out.getvalue())
+
+
+def test_mask_secret() -> None:
+    assert mask_secret("Authorization", "Basic dTpw") == "Basic ****"
+    assert mask_secret("proxy-authorization", "Bearer abc") == "Bearer ****"
+    assert mask_secret("Authorization", "token") == "****"
+    assert mask_secret("X-Other", "Basic dTpw") == "Basic dTpw"
+
+
+def test_download_helpers(tmp_path: Path) -> None:
+    assert filename_from_disposition('attachment; filename="report.pdf"') == "report.pdf"
+    assert filename_from_disposition("attachment; filename*=UTF-8''na%C3%AFve.txt") == (
+        "na\u00efve.txt"
+    )
+    assert filename_from_disposition('attachment; filename="../../etc/passwd"') == "passwd"
+    assert filename_from_disposition('attachment; filename=".bashrc"') == "bashrc"
+    assert filename_from_disposition("inline") is None
+    assert filename_from_url("http://h/a/b/file%20name.tar.gz?x=1") == "file name.tar.gz"
+    assert filename_from_url("http://h/dir/") is None
+    target = tmp_path / "a.txt"
+    assert unique_path(target) == target
+    target.write_text("x")
+    assert unique_path(target) == tmp_path / "a-1.txt"
+    (tmp_path / "a-1.txt").write_text("x")
+    assert unique_path(target) == tmp_path / "a-2.txt"
+    assert content_range("bytes 10-19/100") == (10, 19, 100)
+    assert content_range("bytes */100") == (None, None, 100)
+    assert content_range("bytes 0-9/*") == (0, 9, None)
+    assert content_range("nonsense") == (None, None, None)
+
+
+def test_parse_request_any_method_and_curl_options() -> None:
+    assert parse_request(["PURGE", "example.org"]).method == "PURGE"
+    assert parse_request(["purge", "example.org"]).method == "PURGE"
+    assert parse_request(["-X", "PURGE", "example.org"]).method == "PURGE"
+    assert parse_request(["localhost", "a==1"]).method == "GET"  # a URL, then an item
+    head = parse_request(["-I", "example.org"])
+    assert head.method == "HEAD" and head.print_parts == "h"
+    spec = parse_request(
+        ["example.org", "-u", "u:p", "-w", "%{http_code}", "--retry", "3", "--max-time", "9",
+         "-s", "-o", "f.bin", "--proxy", "http:http://p:3128", "--proxy", "socks5://s:1080"]
+    )
+    assert (spec.auth, spec.auth_type) == ("u:p", "basic")
+    assert spec.write_out == "%{http_code}"
+    assert (spec.retries, spec.max_time, spec.silent) == (3, 9.0, True)
+    assert spec.download and spec.output == "f.bin"
+    assert spec.proxies == [("http", "http://p:3128"), (None, "socks5://s:1080")]
+    assert parse_request(["example.org", "-O"]).download
+    assert parse_request(["example.org", "-d"]).download  # HTTPie's -d
+    assert parse_request(["example.org", "-h"]).print_parts == "h"
+    assert parse_request(["example.org", "-b"]).print_parts == "b"
+    assert parse_request(["example.org", "--print=Hh"]).print_parts == "Hh"
+    assert parse_request(["example.org", "--offline"]).print_parts == "HB"
+    assert parse_request(["example.org", "-qq"]).quiet == 2
+
+
+def test_parse_request_item_kinds(tmp_path: Path) -> None:
+    text = tmp_path / "bio.txt"
+    text.write_text("hello\n")
+    data = tmp_path / "data.json"
+    data.write_text('{"x": [1, 2]}')
+    spec = parse_request(
+        ["example.org", f"bio=@{text}", f"doc:=@{data}", "user[name]=Ada", "user[age]:=36",
+         "tags[]=a", "tags[]=b", "pts[1][x]:=2", "dup=1", "dup=2"]
+    )
+    assert json.loads(spec.content or b"") == {
+        "bio": "hello\n",
+        "doc": {"x": [1, 2]},
+        "user": {"name": "Ada", "age": 36},
+        "tags": ["a", "b"],
+        "pts": [None, {"x": 2}],
+        "dup": ["1", "2"],
+    }
+    with pytest.raises(UsageError):
+        parse_request(["example.org", "a=1", "a[b]=2"])
+
+
+def test_parse_request_curl_form_fields(tmp_path: Path) -> None:
+    upload = tmp_path / "photo.png"
+    upload.write_bytes(b"\x89PNG")
+    note = tmp_path / "note.txt"
+    note.write_text("from a file")
+    spec = parse_request(
+        ["example.org", "-F", "a=1", "-F", f"img=@{upload};type=image/x-test;filename=p.png",
+         "-F", f"n=<{note}"]
+    )
+    assert spec.method == "POST"
+    assert spec.data == {"a": "1", "n": "from a file"}
+    assert spec.files == [("img", ("p.png", b"\x89PNG", "image/x-test"))]
+    multipart = parse_request(["example.org", "--multipart", "a=1"])
+    assert multipart.data == {"a": "1"} and multipart.files == []
+
+
 # --- main(): errors without a network ------------------------------------------
 
 
 def test_main_bad_url_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["get", "ftp://example.org/"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("webwire: InvalidURL: ")
+    assert err.startswith("webwire: InvalidURL")
     assert "Traceback" not in err
 
 
 def test_main_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["example.org", "--timeout", "never"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("webwire: error: ")
-    assert "Traceback" not in err
+    assert err.startswith("webwire: error:")
+    assert err.endswith("(see webwire --help)\n")
+    assert err.count("\n") == 1
 
 
 def test_main_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
-    assert "Request items" in out
-    assert "--http2" in out
-    assert "--http1.1" in out
-    assert "prior knowledge" in out
+    assert "request items" in out
+    assert "webwire demo" in out
+    assert "-d  --download (HTTPie" in out
+    assert "7 TLS error" in out
+    assert main(["-h"]) == 0  # -h alone: the help
+    assert "usage: webwire" in capsys.readouterr().out
+    assert main([]) == 0  # no argument: the help
+    assert "usage: webwire" in capsys.readouterr().out
+
+
+def test_main_version(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--version"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    names = [line.split()[0] for line in lines]
+    assert names[0] == "webwire"
+    for engine in ("h2", "httptools", "websockets", "yarl", "rich"):
+        assert engine in names
+    assert names[-1] in ("CPython", "PyPy")
+    assert lines[-1].split()[1] == platform.python_version()
 
 
 def test_main_http_version_flags_exclusive(capsys: pytest.CaptureFixture[str]) -> None:
@@ -352,7 +559,8 @@ def _mock_client(monkeypatch: pytest.MonkeyPatch, handler: Handler) -> list[dict
 
     def client(**options: Any) -> webwire.Client:
         opened.append(options)
-        return real_client(**options, transport=webwire.MockTransport(handler))
+        kept = {k: v for k, v in options.items() if k not in ("proxy", "mounts")}
+        return real_client(**kept, transport=webwire.MockTransport(handler))
 
     monkeypatch.setattr(webwire, "Client", client)
     return opened
@@ -374,6 +582,12 @@ def _answer(http_version: str) -> Handler:
     return handler
 
 
+def _json_body(out: str) -> Any:
+    """The first JSON object printed after the heads."""
+    start = out.index("\n{") + 1
+    return json.JSONDecoder().raw_decode(out[start:])[0]
+
+
 @pytest.mark.parametrize(
     ("flags", "http1", "http2"),
     [([], True, True), (["--http2"], False, True), (["--http1.1"], True, False)],
@@ -392,65 +606,333 @@ def test_http_version_options_reach_the_client(
     assert json.loads(capsys.readouterr().out) == {"path": "/get"}
 
 
+def test_network_options_reach_the_client(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    cert = tmp_path / "client.pem"
+    key = tmp_path / "client.key"
+    cert.write_text("x")
+    key.write_text("y")
+    opened = _mock_client(monkeypatch, _answer("HTTP/1.1"))
+    argv = ["https://example.org/get", "--timeout", "4", "--max-time", "9", "--retry", "2",
+            "--proxy", "socks5://127.0.0.1:1080", "--cert", str(cert), "--cert-key", str(key),
+            "-L", "--max-redirects", "4", "--verify=no"]
+    assert main(argv) == 0
+    options = opened[0]
+    assert options["timeout"] == webwire.Timeout(4, total=9)
+    assert isinstance(options["retries"], webwire.Retry)
+    assert options["retries"].total == 2
+    assert 503 in options["retries"].status_forcelist
+    assert options["proxy"] == "socks5://127.0.0.1:1080"
+    assert options["cert"] == (str(cert), str(key))
+    assert (options["follow_redirects"], options["max_redirects"]) == (True, 4)
+    assert options["verify"] is False
+    assert main(["http://example.org/get", "--proxy", "https:http://127.0.0.1:3128"]) == 0
+    assert set(opened[1]["mounts"]) == {"https://"}
+    assert "proxy" not in opened[1]
+
+
 def test_verbose_shows_http2_on_every_head(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _mock_client(monkeypatch, _answer("HTTP/2"))
-    assert main(["-v", "https://example.org/redirect"]) == 0
+    assert main(["-v", "-L", "https://example.org/redirect"]) == 0
     out = capsys.readouterr().out
     heads = [block.splitlines()[0] for block in out.split("\n\n") if block.strip()]
     assert heads[:4] == ["GET /redirect HTTP/2", "HTTP/2 302", "GET /end HTTP/2", "HTTP/2 200"]
+    assert "Elapsed time: " in out
+    assert "HTTP version: HTTP/2" in out
     assert "HTTP/1.1" not in out
+
+
+def test_verbose_masks_credentials(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _mock_client(monkeypatch, _answer("HTTP/1.1"))
+    assert main(["-v", "-a", "user:secret", "https://example.org/get"]) == 0
+    out = capsys.readouterr().out
+    assert "Authorization: Basic ****" in out
+    assert "dXNlcjpzZWNyZXQ=" not in out
+    assert main(["-v", "--show-secrets", "-a", "user:secret", "https://example.org/get"]) == 0
+    assert "Authorization: Basic dXNlcjpzZWNyZXQ=" in capsys.readouterr().out
+    assert main(["-v", "-A", "bearer", "-a", "tok", "https://example.org/get"]) == 0
+    assert "Authorization: Bearer ****" in capsys.readouterr().out
 
 
 def test_print_headers_http2(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _mock_client(monkeypatch, _answer("HTTP/2"))
-    assert main(["-I", "https://example.org/get"]) == 0
+    assert main(["-h", "https://example.org/get"]) == 0
     assert capsys.readouterr().out.startswith("HTTP/2 200\n")
 
 
-@pytest.mark.parametrize(("flags", "version"), [(["--http2"], "HTTP/2"), ([], "HTTP/1.1")])
+def test_print_parts(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    _mock_client(monkeypatch, _answer("HTTP/1.1"))
+    assert main(["--print=HB", "example.org/a", "x=1"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("POST /a HTTP/1.1\nHost: example.org\n")
+    assert '{"x": "1"}' in out
+    assert "200" not in out
+    assert main(["--print=b", "example.org/b"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"path": "/b"}
+    assert main(["-q", "example.org/b"]) == 0
+    assert capsys.readouterr().out == ""
+
+
+def test_offline_sends_nothing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sent: list[webwire.Request] = []
+
+    def handler(request: webwire.Request) -> webwire.Response:
+        sent.append(request)
+        return webwire.Response(200)
+
+    _mock_client(monkeypatch, handler)
+    assert main(["--offline", "-a", "u:p", "PURGE", "example.org/c", "q==1", "a:=[1]"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("PURGE /c?q=1 HTTP/1.1\nHost: example.org\n")
+    assert "Authorization: Basic ****" in out
+    assert '{"a": [1]}' in out
+    assert sent == []
+
+
+def test_write_out(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    _mock_client(monkeypatch, _answer("HTTP/2"))
+    template = (
+        r"%{http_code} %{http_version} %{size_download} %{url_effective} %{num_redirects}"
+        r" %{content_type} %{method} %{time_total} 100%%\n"
+    )
+    assert main(["-s", "-q", "-L", "-w", template, "https://example.org/redirect"]) == 0
+    line = capsys.readouterr().out
+    fields = line.split(" ")
+    assert fields[:7] == [
+        "200", "2", str(len(b'{"path":"/end"}')), "https://example.org/end", "1",
+        "application/json", "GET",
+    ]
+    assert float(fields[7]) >= 0
+    assert fields[8] == "100%\n"
+
+
+def test_stream_prints_chunks(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def handler(request: webwire.Request) -> webwire.Response:
+        chunks = [b"line 1\n", "caf\u00e9".encode("latin-1")[:3], b"\xe9\n"]
+        return webwire.Response(
+            200, headers={"Content-Type": "text/plain; charset=latin-1"}, content=iter(chunks)
+        )
+
+    _mock_client(monkeypatch, handler)
+    assert main(["--stream", "--pretty=colors", "example.org/s"]) == 0
+    assert _strip_ansi(capsys.readouterr().out) == "line 1\ncaf\u00e9\n"
+
+
 def test_verbose_request_head_of_a_failed_request(
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-    flags: list[str],
-    version: str,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     def refuse(request: webwire.Request) -> webwire.Response:
         raise webwire.ConnectError("refused")
 
     _mock_client(monkeypatch, refuse)
-    assert main(["-v", *flags, "http://example.org/x"]) == 1
-    captured = capsys.readouterr()
-    assert captured.out.startswith(f"GET /x {version}\n")
-    assert captured.err.startswith("webwire: ConnectError")
-
-
-def test_main_without_rich(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.setitem(sys.modules, "rich", None)
-    assert main(["example.org"]) == 1
-    assert "webwire[cli]" in capsys.readouterr().err
-
-
-def test_demo_without_extra(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.setitem(sys.modules, "hypercorn", None)
-    assert main(["demo"]) == 1
-    assert "webwire[demo]" in capsys.readouterr().err
+    for flags, version in (["--http2"], "HTTP/2"), ([], "HTTP/1.1"):
+        assert main(["-v", *flags, "http://example.org/x"]) == 6
+        captured = capsys.readouterr()
+        assert captured.out.startswith(f"GET /x {version}\n")
+        assert captured.err == "webwire: cannot connect to example.org: refused\n"
 
 
 @pytest.mark.parametrize(
-    "argv",
-    [["--backend", "gevent"], ["--download-size", "-1"], ["--h2-download-size", "-1"]],
+    ("error", "status", "message"),
+    [
+        (webwire.ConnectTimeout("t"), 2, "timed out connecting to example.org"),
+        (webwire.ReadTimeout("t"), 2, "timed out waiting for the response of example.org"),
+        (webwire.TooManyRedirects("more than 30"), 3, "too many redirects: more than 30"),
+        (webwire.ProxyError("407 from proxy"), 6, "proxy error: 407 from proxy"),
+        (webwire.RemoteProtocolError("bad"), 1, "RemoteProtocolError: bad"),
+    ],
 )
-def test_demo_usage_error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
-    assert main(["demo", *argv]) == 2
-    assert "webwire demo: error" in capsys.readouterr().err
+def test_error_exit_statuses(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    error: Exception,
+    status: int,
+    message: str,
+) -> None:
+    def fail(request: webwire.Request) -> webwire.Response:
+        raise error
+
+    _mock_client(monkeypatch, fail)
+    assert main(["http://example.org/x"]) == status
+    assert capsys.readouterr().err == f"webwire: {message}\n"
+
+
+def _file_server(data: bytes, disposition: str | None = None) -> tuple[Handler, list[str]]:
+    """A handler serving ``data`` with Range support (RFC 9110 section 14);
+    the returned list receives the Range field of every request."""
+    ranges: list[str] = []
+
+    def handler(request: webwire.Request) -> webwire.Response:
+        wanted = request.headers.get("Range", "")
+        ranges.append(wanted)
+        headers = {"Content-Type": "application/octet-stream"}
+        if disposition is not None:
+            headers["Content-Disposition"] = disposition
+        if not wanted:
+            return webwire.Response(200, headers=headers, content=data)
+        first = int(wanted.removeprefix("bytes=").rstrip("-"))
+        if first >= len(data):
+            headers["Content-Range"] = f"bytes */{len(data)}"
+            return webwire.Response(416, headers=headers)
+        headers["Content-Range"] = f"bytes {first}-{len(data) - 1}/{len(data)}"
+        return webwire.Response(206, headers=headers, content=data[first:])
+
+    return handler, ranges
+
+
+def test_download_names_and_resume(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    data = bytes(range(256)) * 10
+    handler, ranges = _file_server(data, 'attachment; filename="report.bin"')
+    _mock_client(monkeypatch, handler)
+    assert main(["--download", "http://example.org/files/x"]) == 0
+    assert main(["-d", "http://example.org/files/x"]) == 0  # never overwrites
+    assert (tmp_path / "report.bin").read_bytes() == data
+    assert (tmp_path / "report-1.bin").read_bytes() == data
+    assert "Saved 2560 bytes to report-1.bin" in capsys.readouterr().err
+    # Resume: the partial file gets the rest with a Range request.
+    partial = tmp_path / "part.bin"
+    partial.write_bytes(data[:1000])
+    assert main(["-d", "-c", "-o", str(partial), "http://example.org/files/x"]) == 0
+    assert ranges[-1] == "bytes=1000-"
+    assert partial.read_bytes() == data
+    assert "Saved 1560 more bytes (2560)" in capsys.readouterr().err
+    # A complete file: 416 with the same complete length.
+    assert main(["-d", "-c", "-o", str(partial), "http://example.org/files/x"]) == 0
+    assert "already complete" in capsys.readouterr().err
+    assert partial.read_bytes() == data
+
+
+def test_download_resume_ignored_range(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    data = b"0123456789" * 50
+
+    def no_ranges(request: webwire.Request) -> webwire.Response:
+        return webwire.Response(200, content=data)
+
+    _mock_client(monkeypatch, no_ranges)
+    (tmp_path / "data.txt").write_bytes(b"stale-")
+    # --continue without -o: the name of the URL path.
+    assert main(["-d", "--continue", "http://example.org/dir/data.txt"]) == 0
+    assert (tmp_path / "data.txt").read_bytes() == data
+    assert "from the start" in capsys.readouterr().err
+
+
+def test_download_resume_wrong_part(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    def wrong(request: webwire.Request) -> webwire.Response:
+        return webwire.Response(206, headers={"Content-Range": "bytes 0-9/10"}, content=b"x" * 10)
+
+    _mock_client(monkeypatch, wrong)
+    target = tmp_path / "t.bin"
+    target.write_bytes(b"abc")
+    assert main(["-c", "-o", str(target), "http://example.org/t.bin"]) == 1
+    assert "not at byte 3" in capsys.readouterr().err
+    assert target.read_bytes() == b"abc"
+
+
+def test_download_name_from_url_and_type(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+
+    def handler(request: webwire.Request) -> webwire.Response:
+        return webwire.Response(200, headers={"Content-Type": "application/json"}, content=b"{}")
+
+    _mock_client(monkeypatch, handler)
+    assert main(["-O", "http://example.org/a/b/data%20set.json?x=1"]) == 0
+    assert (tmp_path / "data set.json").read_bytes() == b"{}"
+    assert main(["-d", "http://example.org/"]) == 0
+    assert (tmp_path / "index.json").read_bytes() == b"{}"
+
+
+def test_session_keeps_cookies_and_auth(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    seen: list[tuple[str | None, str | None]] = []
+
+    def handler(request: webwire.Request) -> webwire.Response:
+        seen.append((request.headers.get("Cookie"), request.headers.get("Authorization")))
+        if request.url.path == "/login":
+            return webwire.Response(200, headers={"Set-Cookie": "sid=abc; Path=/"})
+        return webwire.Response(200, json={})
+
+    _mock_client(monkeypatch, handler)
+    assert main(["--session=work", "-a", "u:p", "http://example.org:8080/login"]) == 0
+    path = tmp_path / "config" / "webwire" / "sessions" / "example.org_8080" / "work.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert main(["--session=work", "http://example.org:8080/next"]) == 0
+    assert seen[1] == ("sid=abc", "Basic dTpw")
+    # Read-only: used but not updated; another host has its own sessions.
+    assert main(["--session-read-only=work", "-a", "x:y", "http://example.org:8080/n"]) == 0
+    assert json.loads(path.read_text())["auth"]["raw"] == "u:p"
+    assert main(["--session=work", "http://other.example/"]) == 0
+    assert seen[-1] == (None, None)
+    # A value with a slash is a file path.
+    own = tmp_path / "mine.json"
+    assert main([f"--session={own}", "http://example.org/login"]) == 0
+    assert stat.S_IMODE(own.stat().st_mode) == 0o600
+    assert "sid" in own.read_text()
+
+
+def test_session_file_errors(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken.json"
+    broken.write_text("[1, 2")
+    _mock_client(monkeypatch, _answer("HTTP/1.1"))
+    assert main([f"--session={broken}", "http://example.org/"]) == 2
+    assert "not a webwire session file" in capsys.readouterr().err
+
+
+def test_password_missing_without_terminal(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _mock_client(monkeypatch, _answer("HTTP/1.1"))
+    assert main(["-a", "user", "http://example.org/"]) == 2
+    assert "has no password" in capsys.readouterr().err
+
+
+def test_stdin_body(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    bodies: list[tuple[str, bytes, str | None]] = []
+
+    def handler(request: webwire.Request) -> webwire.Response:
+        bodies.append((request.method, request.content, request.headers.get("Content-Type")))
+        return webwire.Response(204)
+
+    _mock_client(monkeypatch, handler)
+    piped = tmp_path / "stdin.json"
+    piped.write_bytes(b'{"a": 1}')
+    with piped.open("rb") as raw:
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(raw))
+        assert main(["example.org/p"]) == 0
+    assert bodies[-1] == ("POST", b'{"a": 1}', "application/json")
+    with piped.open("rb") as raw:
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(raw))
+        assert main(["--ignore-stdin", "example.org/p"]) == 0
+    assert bodies[-1] == ("GET", b"", None)
 
 
 # --- main(): against real sockets ------------------------------------------------
@@ -463,12 +945,11 @@ def _closed_port() -> int:
     return port
 
 
-def test_connection_refused_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main([f"http://127.0.0.1:{_closed_port()}/", "--timeout", "5"]) == 1
+def test_connection_refused_exits_6(capsys: pytest.CaptureFixture[str]) -> None:
+    port = _closed_port()
+    assert main([f"http://127.0.0.1:{port}/", "--timeout", "5"]) == 6
     err = capsys.readouterr().err
-    assert err.startswith("webwire: ConnectError")
-    assert err.count("\n") == 1
-    assert "Traceback" not in err
+    assert err == f"webwire: connection refused by 127.0.0.1:{port}\n"
 
 
 @pytest.fixture(scope="module")
@@ -506,17 +987,17 @@ def test_form_fields(servers: DemoServers, capsys: pytest.CaptureFixture[str]) -
 
 def test_verbose_prints_heads(servers: DemoServers, capsys: pytest.CaptureFixture[str]) -> None:
     url = f"{servers.http_url}/redirect/2"
-    assert main(["-v", url]) == 0
+    assert main(["-v", "--follow", url]) == 0
     out = capsys.readouterr().out
     assert out.startswith("GET /redirect/2 HTTP/1.1\n")
     assert "HTTP/1.1 302 Found" in out
     assert "GET /redirect/1 HTTP/1.1" in out
     assert "HTTP/1.1 200 OK" in out
     assert "content-type: application/json" in out.lower()
-    assert json.loads(out[out.index("\n{") :])["url"].endswith("/get")
+    assert _json_body(out)["url"].endswith("/get")
 
 
-def test_print_headers_only(servers: DemoServers, capsys: pytest.CaptureFixture[str]) -> None:
+def test_curl_head(servers: DemoServers, capsys: pytest.CaptureFixture[str]) -> None:
     url = f"{servers.http_url}/bytes/10"
     assert main(["-I", url]) == 0
     out = capsys.readouterr().out
@@ -525,10 +1006,13 @@ def test_print_headers_only(servers: DemoServers, capsys: pytest.CaptureFixture[
     assert out.endswith("\n\n")
 
 
-def test_no_follow(servers: DemoServers, capsys: pytest.CaptureFixture[str]) -> None:
+def test_redirects_not_followed_by_default(
+    servers: DemoServers, capsys: pytest.CaptureFixture[str]
+) -> None:
     url = f"{servers.http_url}/redirect/1"
-    assert main(["--no-follow", "--check-status", url]) == 3
-    assert main(["--no-follow", url]) == 0
+    assert main(["--check-status", url]) == 3
+    assert main([url]) == 0
+    assert main(["-L", "--check-status", url]) == 0
 
 
 @pytest.mark.parametrize(("status", "code"), [(200, 0), (404, 4), (418, 4), (500, 5), (503, 5)])
@@ -544,23 +1028,26 @@ def test_check_status(
 
 def test_too_many_redirects(servers: DemoServers, capsys: pytest.CaptureFixture[str]) -> None:
     url = f"{servers.http_url}/redirect/5"
-    assert main(["--max-redirects", "2", url]) == 6
-    assert capsys.readouterr().err.startswith("webwire: TooManyRedirects")
+    assert main(["-L", "--max-redirects", "2", url]) == 3
+    assert capsys.readouterr().err.startswith("webwire: too many redirects")
 
 
-def test_read_timeout_exits_1(servers: DemoServers, capsys: pytest.CaptureFixture[str]) -> None:
+def test_read_timeout_exits_2(servers: DemoServers, capsys: pytest.CaptureFixture[str]) -> None:
     url = f"{servers.http_url}/delay/3"
-    assert main(["--timeout", "0.3", url]) == 1
-    assert capsys.readouterr().err.startswith("webwire: ReadTimeout")
+    assert main(["--timeout", "0.3", url]) == 2
+    assert capsys.readouterr().err.startswith("webwire: timed out waiting for the response")
 
 
 def test_https_with_cacert(servers: DemoServers, capsys: pytest.CaptureFixture[str]) -> None:
     url = f"{servers.https_url}/get"
     assert main(["--cacert", servers.ca_path, url]) == 0
     assert json.loads(capsys.readouterr().out)["url"].startswith("https://")
-    assert main([url]) == 1  # the demo CA is not trusted by default
-    assert capsys.readouterr().err.startswith("webwire: ConnectError")
+    assert main([url]) == 7  # the demo CA is not trusted by default
+    err = capsys.readouterr().err
+    assert err.startswith("webwire: TLS certificate verify failed for 127.0.0.1:")
+    assert err.endswith(": unable to get local issuer certificate\n")
     assert main(["--insecure", url]) == 0
+    assert main([f"--verify={servers.ca_path}", url]) == 0
 
 
 def test_download_writes_file(
@@ -569,7 +1056,7 @@ def test_download_writes_file(
     size = 1024 * 1024 + 123
     target = tmp_path / "payload.bin"
     url = f"{servers.http_url}/bytes/{size}"
-    assert main(["--download", str(target), url]) == 0
+    assert main(["-o", str(target), url]) == 0
     assert target.read_bytes() == demo_pattern(size)
     captured = capsys.readouterr()
     assert captured.out == ""
@@ -617,7 +1104,7 @@ def test_https_http1_only(servers: DemoServers, capsys: pytest.CaptureFixture[st
     out = capsys.readouterr().out
     assert out.startswith("GET /get HTTP/1.1\n")
     assert "\nHTTP/1.1 200 OK\n" in out
-    assert json.loads(out[out.index("\n{") :])["http_version"] == "1.1"
+    assert _json_body(out)["http_version"] == "1.1"
 
 
 def test_https_negotiates_http2_by_default(
@@ -628,12 +1115,12 @@ def test_https_negotiates_http2_by_default(
     out = capsys.readouterr().out
     assert out.startswith("GET /get HTTP/2\n")
     assert "\nHTTP/2 200" in out
-    assert json.loads(out[out.index("\n{") :])["http_version"] == "2"
+    assert _json_body(out)["http_version"] == "2"
 
 
 def test_https_http2_only(servers: DemoServers, capsys: pytest.CaptureFixture[str]) -> None:
     url = f"{servers.https_url}/redirect/1"
-    assert main(["--http2", "-v", "--cacert", servers.ca_path, url]) == 0
+    assert main(["--http2", "-v", "-L", "--cacert", servers.ca_path, url]) == 0
     out = capsys.readouterr().out
     heads = [block.splitlines()[0] for block in out.split("\n\n") if block.strip()]
     assert heads[0] == "GET /redirect/1 HTTP/2"
@@ -647,7 +1134,7 @@ def test_https_http2_print_headers(
     servers: DemoServers, capsys: pytest.CaptureFixture[str]
 ) -> None:
     url = f"{servers.https_url}/bytes/10"
-    assert main(["--http2", "-I", "--cacert", servers.ca_path, url]) == 0
+    assert main(["--http2", "-h", "--cacert", servers.ca_path, url]) == 0
     out = capsys.readouterr().out
     assert out.startswith("HTTP/2 200")
     assert "content-length: 10" in out.lower()
@@ -682,3 +1169,20 @@ def test_http2_post_json(servers: DemoServers, capsys: pytest.CaptureFixture[str
     echo = json.loads(capsys.readouterr().out)
     assert echo["http_version"] == "2"
     assert echo["json"] == {"name": "Ada", "age": 36}
+
+
+def test_demo_without_extra(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "hypercorn", None)
+    assert main(["demo"]) == 1
+    assert "webwire[demo]" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--backend", "gevent"], ["--download-size", "-1"], ["--h2-download-size", "-1"]],
+)
+def test_demo_usage_error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    assert main(["demo", *argv]) == 2
+    assert "webwire demo: error" in capsys.readouterr().err

@@ -6,36 +6,57 @@ Usage::
     webwire [METHOD] URL [ITEM ...] [OPTIONS]
     webwire demo [--backend NAME] [--download-size BYTES] [--h2-download-size BYTES]
 
-Exit status: 0 success; 1 network, TLS or protocol error; 2 usage error or
-invalid URL; 3/4/5 an unfollowed 3xx, a 4xx or a 5xx response with
-``--check-status``; 6 too many redirects; 130 interrupted.
+The request syntax is HTTPie's; common curl options work too (see
+``webwire --help``).
+
+Exit status: 0 success; 1 other error; 2 timeout, usage error or invalid
+URL; 3 too many redirects (or an unfollowed 3xx with ``--check-status``);
+4/5 a 4xx/5xx response with ``--check-status`` (always when downloading);
+6 connection, DNS or proxy error; 7 TLS error; 130 interrupted.
 """
 
 from __future__ import annotations
 
 import os
+import platform
 import sys
 
-from webwire._exceptions import InvalidURL, TooManyRedirects, WebwireError
+from webwire._exceptions import InvalidURL, WebwireError
 
 from ._args import UsageError, parse_request
-from ._run import EXIT_ERROR, EXIT_OK, EXIT_TOO_MANY_REDIRECTS, EXIT_USAGE, describe_error
+from ._run import EXIT_ERROR, EXIT_OK, EXIT_USAGE, classify_error, describe_error
 
-__all__ = ["main"]
+__all__ = ["main", "versions"]
 
 _EXIT_INTERRUPTED = 130
+_ENGINES = ("h2", "httptools", "websockets", "yarl", "multidict", "qh3", "rich")
 
 
-def _rich_missing() -> bool:
-    import importlib.util
+def versions() -> list[tuple[str, str]]:
+    """The versions of webwire, the packages it runs on and Python.
 
-    if importlib.util.find_spec("rich") is not None:
-        return False
-    print(
-        "webwire: the command line needs rich: pip install 'webwire[cli]'",
-        file=sys.stderr,
-    )
-    return True
+    Returns:
+        ``(name, version)`` pairs; optional packages that are not installed
+        (``qh3``) are left out.
+    """
+    from importlib import metadata
+
+    from webwire import __version__
+
+    found = [("webwire", __version__)]
+    for name in _ENGINES:
+        try:
+            found.append((name, metadata.version(name)))
+        except metadata.PackageNotFoundError:
+            continue
+    found.append((platform.python_implementation(), platform.python_version()))
+    return found
+
+
+def _print_version() -> int:
+    for name, version in versions():
+        print(f"{name} {version}")
+    return EXIT_OK
 
 
 def _request(argv: list[str]) -> int:
@@ -45,29 +66,35 @@ def _request(argv: list[str]) -> int:
     try:
         spec = parse_request(argv)
     except UsageError as exc:
-        print(f"webwire: error: {exc}", file=sys.stderr)
-        print(
-            "usage: webwire [METHOD] URL [ITEM ...] [OPTIONS] (see webwire --help)", file=sys.stderr
-        )
+        print(f"webwire: error: {exc} (see webwire --help)", file=sys.stderr)
         return EXIT_USAGE
-    pretty = spec.pretty if spec.pretty is not None else sys.stdout.isatty()
-    printer = Printer(sys.stdout, sys.stderr, pretty)
+    stdout_tty = sys.stdout.isatty()
+    pretty = spec.pretty if spec.pretty is not None else ("all" if stdout_tty else "none")
+    printer = Printer(
+        sys.stdout,
+        sys.stderr,
+        pretty,
+        style=spec.style,
+        quiet=spec.quiet > 0,
+        silent=spec.silent or spec.quiet > 1,
+    )
     try:
-        return send(spec, printer)
-    except TooManyRedirects as exc:
-        printer.note(f"webwire: {describe_error(exc)}", style="red")
-        return EXIT_TOO_MANY_REDIRECTS
+        return send(spec, printer, stdout_tty=stdout_tty)
+    except UsageError as exc:
+        printer.error(f"webwire: error: {exc}")
+        return EXIT_USAGE
     except InvalidURL as exc:
-        printer.note(f"webwire: {describe_error(exc)}", style="red")
+        printer.error(f"webwire: {describe_error(exc)}")
         return EXIT_USAGE
     except WebwireError as exc:
-        printer.note(f"webwire: {describe_error(exc)}", style="red")
-        return EXIT_ERROR
+        status, message = classify_error(exc)
+        printer.error(f"webwire: {message}")
+        return status
     except OSError as exc:
         if isinstance(exc, BrokenPipeError):
             return _broken_pipe()
         where = f" {exc.filename}" if exc.filename else ""
-        printer.note(f"webwire: error:{where}: {exc.strerror or exc}", style="red")
+        printer.error(f"webwire: error:{where}: {exc.strerror or exc}")
         return EXIT_ERROR
 
 
@@ -95,13 +122,15 @@ def main(argv: list[str] | None = None) -> int:
         traceback is shown.
     """
     args = sys.argv[1:] if argv is None else list(argv)
-    if _rich_missing():
-        return EXIT_ERROR
     try:
         if args and args[0] == "demo":
             from ._demo import run_demo_command
 
             return run_demo_command(args[1:])
+        if "--version" in args[: args.index("--")] if "--" in args else "--version" in args:
+            return _print_version()
+        if not args or args == ["-h"]:
+            args = ["--help"]  # -h is --headers (HTTPie), but alone it can only mean help
         try:
             return _request(args)
         except InvalidURL as exc:

@@ -7,7 +7,19 @@ separator (a backslash escapes a separator character)::
     key==value      query parameter           (RFC 3986 section 3.4)
     key=value       JSON string field, or form field with --form
     key:=json       raw JSON field (number, bool, null, list, object)
+    key=@path       field whose value is the text of a file
+    key:=@path      raw JSON field read from a file
     field@path      file upload (multipart/form-data, RFC 7578)
+
+JSON field names may nest: ``user[name]=Ada``, ``tags[]=a``,
+``points[0][x]:=1``.
+
+Several curl options are understood as well (``-X``, ``-H``, ``--data``,
+``-F``, ``-o``, ``-O``, ``-L``, ``-k``, ``-u``, ``-I``, ``-s``,
+``--max-time``, ``--retry``, ``-w``); where the two tools give one short
+option different meanings HTTPie's wins (``-h``, ``-d``, ``-v``, ``-b``),
+except ``-F`` and ``-s`` whose HTTPie meanings have long forms
+(``--follow``, ``--style``).
 """
 
 from __future__ import annotations
@@ -16,6 +28,8 @@ import argparse
 import json
 import mimetypes
 import os
+import re
+import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,28 +41,59 @@ import yarl
 from webwire._exceptions import InvalidURL
 
 __all__ = [
-    "METHODS",
+    "PRINT_CHARS",
+    "WRITE_OUT_VARIABLES",
     "Item",
     "RequestSpec",
     "UsageError",
     "build_parser",
+    "check_session_name",
+    "is_method",
     "normalize_url",
     "parse_header",
     "parse_item",
     "parse_request",
 ]
 
-METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+# Methods recognised in any case as the first word; any other RFC 9110 token
+# (PURGE, PROPFIND, ...) is taken as a method when written in upper case or
+# when the next word is not a request item.
+_KNOWN_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE", "CONNECT")
 
 # Longest first, so that "==" wins over "=" and ":=" over ":" at one position.
-_SEPARATORS = ("==", ":=", "=", ":", "@")
-_KINDS = {"==": "query", ":=": "json", "=": "field", ":": "header", "@": "file"}
+_SEPARATORS = (":=@", "==", "=@", ":=", "=", ":", "@")
+_KINDS = {
+    "==": "query",
+    ":=@": "json-file",
+    "=@": "field-file",
+    ":=": "json",
+    "=": "field",
+    ":": "header",
+    "@": "file",
+}
 _TOKEN_CHARS = frozenset(
     "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 )
 _JSON_TYPE = "application/json"
 _JSON_ACCEPT = "application/json, */*;q=0.5"
 _FORM_TYPE = "application/x-www-form-urlencoded"
+PRINT_CHARS = frozenset("HBhbm")
+WRITE_OUT_VARIABLES = frozenset(
+    {
+        "http_code",
+        "response_code",
+        "http_version",
+        "time_total",
+        "size_download",
+        "url_effective",
+        "content_type",
+        "num_redirects",
+        "method",
+    }
+)
+_WRITE_OUT_VARIABLE = re.compile(r"%\{([a-z_]+)\}")
+_NESTED = re.compile(r"\[([^\[\]]*)\]")
+_SESSION_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
 
 class UsageError(Exception):
@@ -67,7 +112,8 @@ class Item:
     """One request item of the command line.
 
     Attributes:
-        kind: ``"header"``, ``"query"``, ``"field"``, ``"json"`` or ``"file"``.
+        kind: ``"header"``, ``"query"``, ``"field"``, ``"json"``,
+            ``"field-file"``, ``"json-file"`` or ``"file"``.
         key: The header name, parameter, field name (escapes removed).
         value: The value as written (escapes removed).
     """
@@ -82,28 +128,48 @@ class RequestSpec:
     """Everything the command line asks for, ready to hand to the client.
 
     Attributes:
-        method: Request method, upper case.
+        method: Request method, an RFC 9110 token.
         url: Absolute ``http``/``https`` URL with the query items appended.
         headers: Header fields in order; a repeated name is sent repeatedly.
         content: Raw body bytes, or ``None``.
-        data: Form fields for a multipart body (only with ``files``).
-        files: Multipart file parts: field -> ``(filename, bytes, type)``.
+        data: Form fields of a multipart body (with ``files``).
+        files: Multipart parts ``(field, (filename, bytes, type))``.
         timeout: Seconds for connect/read/write/pool, ``None`` for the
             client's default.
-        follow_redirects: Whether to follow 3xx responses.
+        max_time: Bound on the whole exchange in seconds (``Timeout.total``).
+        follow_redirects: Whether to follow 3xx responses (off by default,
+            as in HTTPie and curl).
         max_redirects: Most redirects followed.
-        verify: ``True``, ``False`` (``--insecure``) or a CA bundle path.
+        verify: ``True``, ``False`` (``--verify=no``) or a CA bundle path.
+        cert: Client certificate file, or ``None``.
+        cert_key: Private key of ``cert`` when not in the same file.
         http1: Offer HTTP/1.1 (``False`` with ``--http2``).
-        http2: Offer HTTP/2 (``False`` with ``--http1.1``). With both
-            offered, TLS ALPN lets the server choose (RFC 7301); HTTP/2
-            alone on an ``http://`` URL is h2c with prior knowledge
-            (RFC 9113 section 3.3).
-        verbose: Print the request and response heads.
-        headers_only: Print the response head only, not the body.
-        download: Path the body is saved to, or ``None``.
+        http2: Offer HTTP/2 (``False`` with ``--http1.1``).
+        print_parts: What to print (``HBhbm``: request head, request body,
+            response head, response body, metadata), ``None`` for the
+            default (``hb`` on a terminal, ``b`` otherwise).
+        quiet: ``-q`` count: 1 prints nothing on standard output, 2 also
+            drops warnings.
+        silent: No progress bar and no notes on standard error.
+        offline: Print the request, send nothing.
+        stream: Print the response body chunk by chunk, as it arrives.
+        download: Save the body to a file (``--download``, ``-o``, ``-O``).
+        output: File name of the download, ``None``: derived from the
+            response (``Content-Disposition``) or the URL.
+        resume: Resume a partial download with a Range request.
         check_status: Exit with 3/4/5 on 3xx/4xx/5xx responses.
-        pretty: Colours and formatting: ``True``, ``False`` or ``None`` (when
-            standard output is a terminal).
+        pretty: ``"all"``, ``"colors"``, ``"format"``, ``"none"`` or ``None``
+            (``all`` on a terminal, ``none`` otherwise).
+        style: Pygments style name of highlighted bodies, or ``None``.
+        auth_type: ``"basic"``, ``"digest"`` or ``"bearer"``.
+        auth: ``user:password`` or a bearer token, or ``None``.
+        session: Session name or path, or ``None``.
+        session_read_only: Use the session without saving it back.
+        show_secrets: Print credentials of ``-v`` heads unmasked.
+        proxies: ``(scheme or None, proxy URL)`` pairs.
+        retries: Retries of failed attempts (``--retry``).
+        write_out: ``-w`` template, or ``None``.
+        ignore_stdin: Never read the body from standard input.
     """
 
     method: str
@@ -111,18 +177,36 @@ class RequestSpec:
     headers: list[tuple[str, str]] = field(default_factory=list)
     content: bytes | None = None
     data: dict[str, str | list[str]] | None = None
-    files: dict[str, tuple[str, bytes, str]] | None = None
+    files: list[tuple[str, tuple[str, bytes, str]]] | None = None
     timeout: float | None = None
-    follow_redirects: bool = True
-    max_redirects: int = 20
+    max_time: float | None = None
+    follow_redirects: bool = False
+    max_redirects: int = 30
     verify: bool | str = True
+    cert: str | None = None
+    cert_key: str | None = None
     http1: bool = True
     http2: bool = True
-    verbose: bool = False
-    headers_only: bool = False
-    download: str | None = None
+    print_parts: str | None = None
+    quiet: int = 0
+    silent: bool = False
+    offline: bool = False
+    stream: bool = False
+    download: bool = False
+    output: str | None = None
+    resume: bool = False
     check_status: bool = False
-    pretty: bool | None = None
+    pretty: str | None = None
+    style: str | None = None
+    auth_type: str = "basic"
+    auth: str | None = None
+    session: str | None = None
+    session_read_only: bool = False
+    show_secrets: bool = False
+    proxies: list[tuple[str | None, str]] = field(default_factory=list)
+    retries: int = 0
+    write_out: str | None = None
+    ignore_stdin: bool = False
 
 
 def _unescape(text: str) -> str:
@@ -146,11 +230,13 @@ def parse_item(text: str) -> Item:
 
     Args:
         text: The item as typed, for example ``"X-Api-Key:abc"``,
-            ``"q==search"``, ``"name=Ada"``, ``"age:=36"`` or ``"doc@a.txt"``.
+            ``"q==search"``, ``"name=Ada"``, ``"age:=36"``, ``"bio=@bio.txt"``
+            or ``"doc@a.txt"``.
 
     Returns:
         The :class:`Item`; at one position the longer separator wins, so
-        ``a==b`` is a query item and ``a:=1`` a raw JSON field.
+        ``a==b`` is a query item, ``a:=1`` a raw JSON field and ``a:=@f``
+        a raw JSON field read from a file.
 
     Raises:
         UsageError: No separator, or an empty key.
@@ -170,8 +256,21 @@ def parse_item(text: str) -> Item:
         index += 1
     raise UsageError(
         f"{text!r} is not a request item (Name:value, key==value, key=value, "
-        "key:=json or field@path)"
+        "key:=json, key=@file, key:=@file or field@path)"
     )
+
+
+def is_method(text: str) -> bool:
+    """Whether ``text`` is a valid method name, an RFC 9110 token
+    (section 9.1).
+
+    Args:
+        text: The candidate, for example ``"PURGE"``.
+
+    Returns:
+        ``True`` for a non-empty token.
+    """
+    return bool(text) and all(char in _TOKEN_CHARS for char in text)
 
 
 def _check_header(name: str, value: str) -> tuple[str, str]:
@@ -234,11 +333,48 @@ def normalize_url(text: str) -> yarl.URL:
     return url
 
 
+_DESCRIPTION = """\
+Send an HTTP request and print the response. The request is written as in
+HTTPie (METHOD URL ITEMS); common curl options work too. Over TLS, HTTP/2 and
+HTTP/1.1 are both offered and the server picks one (ALPN); --http2 and
+--http1.1 force one. Run 'webwire demo' for a tour of the client against
+local servers.
+"""
+
+_EPILOG = """\
+request items:
+  Name:value      header                key==value   query parameter
+  key=value       JSON string field (form field with --form/--multipart)
+  key:=json       raw JSON field        key=@file    field read from a file
+  key:=@file      raw JSON from a file  field@file   file upload (multipart)
+  nested JSON names: user[name]=Ada tags[]=a points[0][x]:=1
+  With no item, --data or -F, a body piped on standard input is sent
+  (as JSON, or as a form with --form) unless --ignore-stdin.
+
+short options shared with curl, with HTTPie's meaning where the two differ:
+  -h  response headers only (HTTPie; curl's help is --help)
+  -d  --download (HTTPie; curl's -d is --data here)
+  -v  print the whole exchange on standard output (HTTPie)
+  -b  response body only (HTTPie; curl's -b/-c cookie files: use --session)
+  -c  --continue (HTTPie; curl's -C -)
+  -S  --stream (HTTPie)
+  -F  multipart field as in curl (HTTPie's --follow is --follow or -L)
+  -s  silent as in curl (HTTPie's --style has only its long form)
+
+exit status:
+  0 success, 1 other error, 2 timeout or usage error, 3 too many redirects
+  (or an unfollowed 3xx with --check-status), 4 a 4xx and 5 a 5xx response
+  with --check-status (always when downloading), 6 connection, DNS or proxy
+  error, 7 TLS error, 130 interrupted.
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``webwire [METHOD] URL [ITEM ...]``.
 
     Returns:
-        A parser whose errors raise :class:`UsageError`.
+        A parser whose errors raise :class:`UsageError`; options are never
+        abbreviated.
     """
     parser = _Parser(
         prog="webwire",
@@ -247,104 +383,174 @@ def build_parser() -> argparse.ArgumentParser:
             "       webwire demo [--backend NAME] [--download-size BYTES] "
             "[--h2-download-size BYTES]"
         ),
-        description=(
-            "Send an HTTP request and print the response. Over TLS, HTTP/2 and "
-            "HTTP/1.1 are both offered and the server picks one (ALPN); --http2 and "
-            "--http1.1 force one. Run 'webwire demo' for a tour of the client "
-            "against local servers."
-        ),
-        epilog=(
-            "Request items: Name:value (header), key==value (query), key=value (JSON "
-            "string field, form field with --form), key:=json (raw JSON field), "
-            "field@path (file upload, implies --form). Exit status: 0 success, 1 "
-            "network or protocol error, 2 usage error or bad URL, 3/4/5 a 3xx/4xx/5xx "
-            "response with --check-status, 6 too many redirects."
-        ),
+        description=_DESCRIPTION,
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+        add_help=False,
     )
     add = parser.add_argument
     add("args", nargs="+", metavar="[METHOD] URL [ITEM ...]", help="method, URL and items")
-    add(
-        "-H",
-        "--header",
-        action="append",
-        default=[],
-        metavar="'NAME: VALUE'",
+    add("--help", action="help", help="show this help and exit")
+    add("--version", action="store_true", help="print the versions of webwire and its engines")
+
+    req = parser.add_argument_group("request")
+    req.add_argument("-X", "--request", dest="method", metavar="METHOD", help="request method")
+    req.add_argument(
+        "-H", "--header", action="append", default=[], metavar="'NAME: VALUE'",
         help="add a request header (repeatable)",
     )
-    body = parser.add_mutually_exclusive_group()
-    body.add_argument("--json", metavar="JSON", help="send this JSON document as the body")
-    body.add_argument(
-        "-d",
-        "--data",
-        metavar="DATA",
-        help="send DATA as the raw body; @FILE reads a file, @- standard input",
+    req.add_argument("--json", metavar="JSON", help="send this JSON document as the body")
+    req.add_argument(
+        "--data", "--data-ascii", dest="data", action="append", default=[], metavar="DATA",
+        help="raw body as in curl (form type); @FILE reads a file without its newlines, "
+        "@- standard input; repeated values are joined with '&'",
     )
-    add("-f", "--form", action="store_true", help="send fields as a form instead of JSON")
-    add(
-        "--timeout",
-        type=float,
-        metavar="SECONDS",
+    req.add_argument(
+        "--data-raw", dest="data_raw", action="append", default=[], metavar="DATA",
+        help="raw body, '@' not special",
+    )
+    req.add_argument(
+        "--data-binary", dest="data_binary", action="append", default=[], metavar="DATA",
+        help="raw body; @FILE reads a file byte for byte",
+    )
+    req.add_argument(
+        "-F", "--form-field", dest="form_fields", action="append", default=[],
+        metavar="NAME=VALUE",
+        help="multipart field as in curl: name=value, name=@file[;type=T][;filename=F], "
+        "name=<file (file text as value)",
+    )
+    req.add_argument("-f", "--form", action="store_true", help="send fields as a form")
+    req.add_argument(
+        "--multipart", action="store_true", help="send fields as multipart/form-data"
+    )
+    req.add_argument(
+        "--ignore-stdin", action="store_true", help="never read the body from standard input"
+    )
+    req.add_argument(
+        "-I", "--head", action="store_true",
+        help="send HEAD and print the response headers (curl)",
+    )
+
+    auth = parser.add_argument_group("authentication and sessions")
+    auth.add_argument(
+        "-a", "-u", "--auth", "--user", dest="auth", metavar="USER[:PASS]|TOKEN",
+        help="credentials (asks for the password on a terminal when it is missing)",
+    )
+    auth.add_argument(
+        "-A", "--auth-type", choices=("basic", "digest", "bearer"), default=None,
+        help="authentication scheme (default basic)",
+    )
+    auth.add_argument(
+        "--session", metavar="NAME|PATH",
+        help="keep cookies and credentials in a session file (NAME is stored per host "
+        "under the configuration directory, a PATH with '/' is used as is)",
+    )
+    auth.add_argument(
+        "--session-read-only", metavar="NAME|PATH", help="use a session without updating it"
+    )
+
+    out = parser.add_argument_group("output")
+    out.add_argument(
+        "-p", "--print", dest="print_parts", metavar="WHAT",
+        help="what to print: H request headers, B request body, h response headers, "
+        "b response body, m metadata (default hb on a terminal, b otherwise)",
+    )
+    out.add_argument("-h", "--headers", action="store_true", help="print response headers only")
+    out.add_argument("-b", "--body", action="store_true", help="print response body only")
+    out.add_argument(
+        "-v", "--verbose", action="store_true",
+        help="print the whole exchange: requests as sent, responses, HTTP version and timing",
+    )
+    out.add_argument(
+        "-q", "--quiet", action="count", default=0,
+        help="print nothing on standard output (-qq: no warnings either)",
+    )
+    out.add_argument(
+        "-s", "--silent", action="store_true", help="no progress bar and no notes (curl)"
+    )
+    out.add_argument(
+        "--pretty", choices=("all", "colors", "format", "none"), default=None,
+        help="colours and formatting (default all on a terminal, none otherwise)",
+    )
+    out.add_argument("--style", metavar="STYLE", help="Pygments style of highlighted bodies")
+    out.add_argument(
+        "--stream", "-S", action="store_true", help="print the body as it arrives"
+    )
+    out.add_argument(
+        "--show-secrets", action="store_true",
+        help="print Authorization values unmasked with -v",
+    )
+    out.add_argument("--offline", action="store_true", help="print the request, send nothing")
+    out.add_argument(
+        "-w", "--write-out", metavar="FORMAT",
+        help="print FORMAT after the transfer, with %%{http_code}, %%{http_version}, "
+        "%%{time_total}, %%{size_download}, %%{url_effective}, %%{content_type}, "
+        "%%{num_redirects}",
+    )
+    out.add_argument(
+        "--check-status", action="store_true",
+        help="exit with 3, 4 or 5 on an unfollowed 3xx, a 4xx or a 5xx response",
+    )
+
+    dl = parser.add_argument_group("downloads")
+    dl.add_argument(
+        "-d", "--download", action="store_true",
+        help="save the body to a file named by Content-Disposition or the URL, never "
+        "overwriting (-1, -2 suffixes)",
+    )
+    dl.add_argument("-o", "--output", metavar="FILE", help="save the body to FILE")
+    dl.add_argument(
+        "-O", "--remote-name", action="store_true", help="like --download (curl)"
+    )
+    dl.add_argument(
+        "-c", "--continue", dest="resume", action="store_true",
+        help="resume a partial download (Range request)",
+    )
+
+    net = parser.add_argument_group("network")
+    net.add_argument(
+        "--follow", "-L", action="store_true", help="follow redirects (off by default)"
+    )
+    net.add_argument(
+        "--max-redirects", type=int, default=30, metavar="N", help="most redirects followed"
+    )
+    net.add_argument(
+        "--timeout", type=float, metavar="SECONDS",
         help="connect, read, write and pool timeout in seconds",
     )
-    add(
-        "--follow",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="follow redirects (default: yes)",
+    net.add_argument(
+        "--max-time", type=float, metavar="SECONDS", help="bound on the whole exchange (curl)"
     )
-    add("--max-redirects", type=int, default=20, metavar="N", help="most redirects followed")
-    add(
-        "-v",
-        "--verbose",
-        action="store_true",
-        help="print request and response heads, with the HTTP version used",
+    net.add_argument(
+        "--retry", type=int, default=0, metavar="N",
+        help="retry up to N times on connection errors, timeouts and 408/429/5xx",
     )
-    add(
-        "-I",
-        "--print-headers",
-        action="store_true",
-        help="print the response status line and headers only",
+    net.add_argument(
+        "--proxy", action="append", default=[], metavar="[SCHEME:]URL",
+        help="proxy of every request, or of one scheme (http:http://p:3128); "
+        "http, https and socks5 proxy URLs",
     )
-    add("--insecure", action="store_true", help="do not verify the server's TLS certificate")
-    add("--cacert", metavar="PATH", help="verify TLS certificates against this CA bundle")
-    add("-o", "--download", metavar="FILE", help="save the body to FILE with a progress bar")
-    add(
-        "--check-status",
-        action="store_true",
-        help="exit with 3, 4 or 5 on a 3xx, 4xx or 5xx response",
+    net.add_argument(
+        "--verify", metavar="yes|no|PATH", help="verify TLS certificates (or with this CA bundle)"
     )
-    add(
-        "--pretty",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="force colours and formatting on or off (default: when a terminal)",
+    net.add_argument(
+        "-k", "--insecure", action="store_true", help="do not verify TLS certificates"
     )
-    protocol = parser.add_mutually_exclusive_group()
+    net.add_argument("--cacert", metavar="PATH", help="CA bundle to verify certificates with")
+    net.add_argument("--cert", metavar="FILE", help="client certificate (PEM)")
+    net.add_argument("--cert-key", "--key", dest="cert_key", metavar="FILE",
+                     help="private key of --cert")
+    protocol = net.add_mutually_exclusive_group()
     protocol.add_argument(
-        "--http2",
-        dest="protocol",
-        action="store_const",
-        const="http2",
-        help=(
-            "HTTP/2 only: negotiated with TLS ALPN on https:// URLs, h2c with "
-            "prior knowledge on http:// URLs"
-        ),
+        "--http2", dest="protocol", action="store_const", const="http2",
+        help="HTTP/2 only: ALPN on https:// URLs, h2c with prior knowledge on http:// URLs",
     )
     protocol.add_argument(
-        "--http1.1",
-        dest="protocol",
-        action="store_const",
-        const="http1.1",
+        "--http1.1", dest="protocol", action="store_const", const="http1.1",
         help="HTTP/1.1 only: do not offer HTTP/2",
     )
-    add("--version", action="version", version=_version())
     return parser
-
-
-def _version() -> str:
-    from webwire import __version__
-
-    return f"webwire {__version__}"
 
 
 def _read_file(path: str, what: str) -> bytes:
@@ -356,22 +562,157 @@ def _read_file(path: str, what: str) -> bytes:
         raise UsageError(f"cannot read {what} {path!r}: {exc.strerror or exc}") from exc
 
 
-def _json_value(item: Item) -> Any:
+def _read_text(path: str, what: str) -> str:
+    data = _read_file(path, what)
     try:
-        return json.loads(item.value)
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{what} {path!r} is not UTF-8 text") from exc
+
+
+def _json_value(item: Item) -> Any:
+    text = _read_text(item.value, "JSON file") if item.kind == "json-file" else item.value
+    try:
+        return json.loads(text)
     except ValueError as exc:
         raise UsageError(f"{item.key}:= value is not valid JSON: {exc}") from exc
+
+
+def _field_value(item: Item) -> Any:
+    if item.kind in ("json", "json-file"):
+        return _json_value(item)
+    if item.kind == "field-file":
+        return _read_text(item.value, "field file")
+    return item.value
+
+
+def _key_path(key: str) -> list[str | int | None]:
+    """``a[b][0][]`` -> ``["a", "b", 0, None]`` (``None`` appends)."""
+    first = key.find("[")
+    if first <= 0 or not key.endswith("]"):
+        return [key]
+    rest = key[first:]
+    parts = _NESTED.findall(rest)
+    if "".join(f"[{p}]" for p in parts) != rest:
+        return [key]
+    path: list[str | int | None] = [key[:first]]
+    for part in parts:
+        path.append(None if part == "" else int(part) if part.isdigit() else part)
+    return path
+
+
+def _set_path(document: dict[str, Any], key: str, value: Any) -> None:
+    path = _key_path(key)
+    if len(path) == 1:
+        name = key
+        if name in document:
+            previous = document[name]
+            document[name] = [*previous, value] if isinstance(previous, list) else [
+                previous,
+                value,
+            ]
+        else:
+            document[name] = value
+        return
+    container: Any = document
+    for index, step in enumerate(path):
+        last = index == len(path) - 1
+        following = None if last else path[index + 1]
+        fresh: Any = [] if isinstance(following, int) or (following is None and not last) else {}
+        if isinstance(container, dict):
+            if not isinstance(step, str):
+                raise UsageError(f"field {key!r}: an index used on an object")
+            if last:
+                container[step] = value
+            else:
+                container = container.setdefault(step, fresh)
+        elif isinstance(container, list):
+            if isinstance(step, str):
+                raise UsageError(f"field {key!r}: a name used on an array")
+            if step is None:
+                container.append(value if last else fresh)
+                container = container[-1]
+            else:
+                while len(container) <= step:
+                    container.append(None)
+                if last:
+                    container[step] = value
+                else:
+                    if container[step] is None:
+                        container[step] = fresh
+                    container = container[step]
+        else:
+            raise UsageError(f"field {key!r} nests into a value that is not an object or array")
 
 
 def _has_header(headers: list[tuple[str, str]], name: str) -> bool:
     return any(key.lower() == name.lower() for key, _ in headers)
 
 
+def _default_header(spec: RequestSpec, name: str, value: str) -> None:
+    if not _has_header(spec.headers, name):
+        spec.headers.append((name, value))
+
+
+def _stdin_has_body() -> bool:
+    """Whether standard input is a pipe or a file (not a terminal, not
+    ``/dev/null`` or a closed descriptor)."""
+    stream = sys.stdin
+    if stream is None:
+        return False
+    try:
+        if stream.isatty():
+            return False
+        mode = os.fstat(stream.fileno()).st_mode
+    except (OSError, ValueError, AttributeError):
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISREG(mode) or stat.S_ISSOCK(mode)
+
+
+def _curl_data(ns: argparse.Namespace) -> bytes | None:
+    parts: list[bytes] = []
+    for text in ns.data:
+        if text.startswith("@"):
+            parts.append(_read_file(text[1:], "file").replace(b"\r", b"").replace(b"\n", b""))
+        else:
+            parts.append(text.encode())
+    parts.extend(text.encode() for text in ns.data_raw)
+    for text in ns.data_binary:
+        parts.append(_read_file(text[1:], "file") if text.startswith("@") else text.encode())
+    return b"&".join(parts) if parts else None
+
+
+def _curl_form_field(text: str) -> tuple[str, str | tuple[str, bytes, str]]:
+    name, equals, value = text.partition("=")
+    if not equals or not name:
+        raise UsageError(f"-F {text!r} must look like name=value or name=@file")
+    if value.startswith("<"):
+        return name, _read_text(value[1:], "file")
+    if not value.startswith("@"):
+        return name, value
+    path, *options = value[1:].split(";")
+    filename = os.path.basename(path) or name
+    kind = ""
+    for option in options:
+        key, _, setting = option.partition("=")
+        if key.strip() == "type":
+            kind = setting.strip()
+        elif key.strip() == "filename":
+            filename = setting.strip().strip('"')
+        else:
+            raise UsageError(f"-F {text!r}: unknown option {option!r}")
+    kind = kind or mimetypes.guess_type(filename)[0] or "application/octet-stream"
+    return name, (filename, _read_file(path, "file"), kind)
+
+
 def _body(ns: argparse.Namespace, items: list[Item], spec: RequestSpec) -> None:
-    fields = [i for i in items if i.kind in ("field", "json")]
+    fields = [i for i in items if i.kind in ("field", "json", "field-file", "json-file")]
     files = [i for i in items if i.kind == "file"]
-    options = (("--json", ns.json), ("--data", ns.data))
+    data = _curl_data(ns)
+    options = (("--json", ns.json), ("--data", data), ("-F", ns.form_fields or None))
     given = [name for name, value in options if value is not None]
+    if len(given) > 1:
+        raise UsageError(f"{given[0]} cannot be combined with {given[1]}")
     if given and (fields or files):
         raise UsageError(f"{given[0]} cannot be combined with field or file items")
     if ns.json is not None:
@@ -382,63 +723,174 @@ def _body(ns: argparse.Namespace, items: list[Item], spec: RequestSpec) -> None:
         spec.content = ns.json.encode()
         _default_header(spec, "Content-Type", _JSON_TYPE)
         _default_header(spec, "Accept", _JSON_ACCEPT)
-    elif ns.data is not None:
-        text: str = ns.data
-        spec.content = _read_file(text[1:], "file") if text.startswith("@") else text.encode()
-    elif files or (fields and ns.form):
-        _form_body(fields, files, spec)
+    elif data is not None:
+        spec.content = data
+        _default_header(spec, "Content-Type", _FORM_TYPE)
+    elif ns.form_fields:
+        _multipart([_curl_form_field(text) for text in ns.form_fields], spec)
+    elif files or (fields and (ns.form or ns.multipart)):
+        _form_body(fields, files, spec, ns.multipart)
     elif fields:
-        document = {i.key: _json_value(i) if i.kind == "json" else i.value for i in fields}
+        document: dict[str, Any] = {}
+        for item in fields:
+            _set_path(document, item.key, _field_value(item))
         spec.content = json.dumps(document, ensure_ascii=False).encode()
         _default_header(spec, "Content-Type", _JSON_TYPE)
         _default_header(spec, "Accept", _JSON_ACCEPT)
+    elif not ns.ignore_stdin and _stdin_has_body():
+        spec.content = sys.stdin.buffer.read()
+        if ns.form or ns.multipart:
+            _default_header(spec, "Content-Type", _FORM_TYPE)
+        else:
+            _default_header(spec, "Content-Type", _JSON_TYPE)
+            _default_header(spec, "Accept", _JSON_ACCEPT)
+    elif ns.multipart:
+        _multipart([], spec)
 
 
-def _default_header(spec: RequestSpec, name: str, value: str) -> None:
-    if not _has_header(spec.headers, name):
-        spec.headers.append((name, value))
-
-
-def _form_body(fields: list[Item], files: list[Item], spec: RequestSpec) -> None:
-    raw = [i.key for i in fields if i.kind == "json"]
-    if raw:
-        raise UsageError(f"raw JSON field {raw[0]}:= cannot be sent in a form")
-    pairs = [(i.key, i.value) for i in fields]
-    if not files:
-        spec.content = urlencode(pairs).encode()
-        _default_header(spec, "Content-Type", _FORM_TYPE)
-        return
+def _multipart(parts: list[tuple[str, str | tuple[str, bytes, str]]], spec: RequestSpec) -> None:
     data: dict[str, str | list[str]] = {}
-    for key, value in pairs:
-        previous = data.get(key)
+    uploads: list[tuple[str, tuple[str, bytes, str]]] = []
+    for name, value in parts:
+        if isinstance(value, tuple):
+            uploads.append((name, value))
+            continue
+        previous = data.get(name)
         if previous is None:
-            data[key] = value
+            data[name] = value
         elif isinstance(previous, list):
             previous.append(value)
         else:
-            data[key] = [previous, value]
+            data[name] = [previous, value]
     spec.data = data
-    spec.files = {}
+    spec.files = uploads
+
+
+def _form_body(fields: list[Item], files: list[Item], spec: RequestSpec, multipart: bool) -> None:
+    raw = [i.key for i in fields if i.kind in ("json", "json-file")]
+    if raw:
+        raise UsageError(f"raw JSON field {raw[0]}:= cannot be sent in a form")
+    pairs = [(i.key, str(_field_value(i))) for i in fields]
+    if not files and not multipart:
+        spec.content = urlencode(pairs).encode()
+        _default_header(spec, "Content-Type", _FORM_TYPE)
+        return
+    parts: list[tuple[str, str | tuple[str, bytes, str]]] = list(pairs)
     for item in files:
         name = os.path.basename(item.value) or item.key
         kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
-        spec.files[item.key] = (name, _read_file(item.value, "file"), kind)
+        parts.append((item.key, (name, _read_file(item.value, "file"), kind)))
+    _multipart(parts, spec)
 
 
 def _split_method(args: list[str]) -> tuple[str | None, str, list[str]]:
     first = args[0]
-    if first.upper() in METHODS and len(args) > 1:
-        return first.upper(), args[1], args[2:]
-    if first.isalpha() and first.isupper() and len(args) > 1:
-        raise UsageError(f"unknown method {first!r}; use one of {', '.join(METHODS)}")
+    if len(args) > 1 and is_method(first) and not any(c in first for c in ".:/[]"):
+        if first.upper() in _KNOWN_METHODS:
+            return first.upper(), args[1], args[2:]
+        try:
+            parse_item(args[1])
+        except UsageError:
+            return first.upper(), args[1], args[2:]
+        if first.isupper():
+            return first, args[1], args[2:]
     return None, first, args[1:]
+
+
+def _parse_print(ns: argparse.Namespace) -> str | None:
+    if ns.print_parts is not None:
+        bad = set(ns.print_parts) - PRINT_CHARS
+        if bad or not ns.print_parts:
+            raise UsageError(f"--print takes letters of HBhbm, not {ns.print_parts!r}")
+        return str(ns.print_parts)
+    if ns.verbose:
+        return "HBhbm"
+    if ns.head or ns.headers:
+        return "h"
+    if ns.body:
+        return "b"
+    if ns.offline:
+        return "HB"
+    return None
+
+
+def _parse_verify(ns: argparse.Namespace) -> bool | str:
+    chosen = [name for name, value in (("--verify", ns.verify), ("--insecure", ns.insecure),
+                                       ("--cacert", ns.cacert)) if value]
+    if len(chosen) > 1:
+        raise UsageError(f"{chosen[0]} and {chosen[1]} cannot be combined")
+    if ns.insecure:
+        return False
+    text = ns.verify if ns.verify else ns.cacert
+    if not text:
+        return True
+    if ns.verify and text.lower() in ("yes", "true", "1"):
+        return True
+    if ns.verify and text.lower() in ("no", "false", "0"):
+        return False
+    if not Path(text).expanduser().exists():
+        raise UsageError(f"CA bundle {text!r} does not exist")
+    return str(Path(text).expanduser())
+
+
+def _parse_proxies(values: list[str]) -> list[tuple[str | None, str]]:
+    proxies: list[tuple[str | None, str]] = []
+    for value in values:
+        scheme, colon, rest = value.partition(":")
+        if colon and scheme.lower() in ("http", "https") and not rest.startswith("//"):
+            proxies.append((scheme.lower(), rest))
+        else:
+            proxies.append((None, value))
+    for _, url in proxies:
+        parsed = yarl.URL(url if "://" in url else "http://" + url)
+        if parsed.scheme not in ("http", "https", "socks5", "socks5h", "socks4", "socks4a"):
+            raise UsageError(f"--proxy {url!r}: unsupported proxy scheme {parsed.scheme!r}")
+    return proxies
+
+
+def _check_write_out(template: str) -> None:
+    for name in _WRITE_OUT_VARIABLE.findall(template):
+        if name not in WRITE_OUT_VARIABLES:
+            known = ", ".join(sorted(WRITE_OUT_VARIABLES))
+            raise UsageError(f"-w: unknown variable %{{{name}}} (known: {known})")
+
+
+def _check_style(style: str) -> None:
+    import importlib
+
+    from rich.syntax import RICH_SYNTAX_THEMES
+
+    styles: Any = importlib.import_module("pygments.styles")  # installed with rich
+    known = {*RICH_SYNTAX_THEMES, *styles.get_all_styles()}
+    if style not in known:
+        raise UsageError(f"--style: unknown style {style!r} (known: {', '.join(sorted(known))})")
+
+
+def check_session_name(name: str) -> None:
+    """Check a ``--session`` value: a name of letters, digits and ``_.-``
+    (not starting with ``.``), or a path containing a ``/``.
+
+    Args:
+        name: The option value.
+
+    Raises:
+        UsageError: Neither a valid name nor a path.
+    """
+    if "/" in name or os.sep in name:
+        return
+    if not _SESSION_NAME.fullmatch(name):
+        raise UsageError(
+            f"--session {name!r}: a name has letters, digits, '_', '.' and '-', "
+            "or give a path with '/'"
+        )
 
 
 def parse_request(argv: list[str]) -> RequestSpec:
     """Parse ``[METHOD] URL [ITEM ...] [OPTIONS]`` into a :class:`RequestSpec`.
 
     Without a method the request is a GET, or a POST when it has a body
-    (field or file items, ``--json`` or ``--data``).
+    (field or file items, ``--json``, ``--data``, ``-F`` or a body piped on
+    standard input). The method is any RFC 9110 token (``PURGE``).
 
     Args:
         argv: The arguments after the program name.
@@ -453,6 +905,16 @@ def parse_request(argv: list[str]) -> RequestSpec:
     ns = build_parser().parse_intermixed_args(argv)
     positional: list[str] = ns.args
     method, url_text, item_texts = _split_method(positional)
+    if ns.method is not None:
+        if not is_method(ns.method):
+            raise UsageError(f"-X {ns.method!r} is not a method name (RFC 9110 section 9.1)")
+        if method is not None and method != ns.method:
+            raise UsageError(f"method {method} given twice (-X {ns.method})")
+        method = ns.method
+    if ns.head:
+        if method not in (None, "HEAD"):
+            raise UsageError(f"-I sends HEAD, not {method}")
+        method = "HEAD"
     items = [parse_item(text) for text in item_texts]
     spec = RequestSpec(method=method or "GET", url="")
     spec.headers = [parse_header(h) for h in ns.header]
@@ -461,25 +923,58 @@ def parse_request(argv: list[str]) -> RequestSpec:
     query = [(i.key, i.value) for i in items if i.kind == "query"]
     spec.url = str(url.extend_query(query) if query else url)
     _body(ns, items, spec)
-    if method is None and (spec.content is not None or spec.files):
+    if method is None and (spec.content is not None or spec.files is not None):
         spec.method = "POST"
-    if ns.timeout is not None and ns.timeout <= 0:
-        raise UsageError("--timeout must be a positive number of seconds")
+    for name, seconds in (("--timeout", ns.timeout), ("--max-time", ns.max_time)):
+        if seconds is not None and seconds <= 0:
+            raise UsageError(f"{name} must be a positive number of seconds")
     if ns.max_redirects < 0:
         raise UsageError("--max-redirects must be >= 0")
-    if ns.insecure and ns.cacert:
-        raise UsageError("--insecure and --cacert cannot be combined")
-    if ns.cacert and not Path(ns.cacert).is_file():
-        raise UsageError(f"--cacert file {ns.cacert!r} does not exist")
+    if ns.retry < 0:
+        raise UsageError("--retry must be >= 0")
+    if ns.cert_key and not ns.cert:
+        raise UsageError("--cert-key needs --cert")
+    for name, path in (("--cert", ns.cert), ("--cert-key", ns.cert_key)):
+        if path and not Path(path).expanduser().is_file():
+            raise UsageError(f"{name} file {path!r} does not exist")
+    if ns.session and ns.session_read_only:
+        raise UsageError("--session and --session-read-only cannot be combined")
+    for name in (ns.session, ns.session_read_only):
+        if name is not None:
+            check_session_name(name)
+    if ns.write_out is not None:
+        _check_write_out(ns.write_out)
+    if ns.style is not None:
+        _check_style(ns.style)
     spec.timeout = ns.timeout
+    spec.max_time = ns.max_time
     spec.follow_redirects = ns.follow
     spec.max_redirects = ns.max_redirects
-    spec.verify = False if ns.insecure else (ns.cacert or True)
+    spec.verify = _parse_verify(ns)
+    spec.cert = ns.cert
+    spec.cert_key = ns.cert_key
     spec.http1 = ns.protocol != "http2"
     spec.http2 = ns.protocol != "http1.1"
-    spec.verbose = ns.verbose
-    spec.headers_only = ns.print_headers
-    spec.download = ns.download
+    spec.print_parts = _parse_print(ns)
+    spec.quiet = ns.quiet
+    spec.silent = ns.silent
+    spec.offline = ns.offline
+    spec.stream = ns.stream
+    spec.download = bool(ns.download or ns.remote_name or ns.output)
+    spec.output = ns.output
+    spec.resume = ns.resume
+    if spec.resume and not spec.download:
+        raise UsageError("--continue needs --download or --output")
     spec.check_status = ns.check_status
     spec.pretty = ns.pretty
+    spec.style = ns.style
+    spec.auth = ns.auth
+    spec.auth_type = ns.auth_type or "basic"
+    spec.session = ns.session or ns.session_read_only
+    spec.session_read_only = ns.session_read_only is not None
+    spec.show_secrets = ns.show_secrets
+    spec.proxies = _parse_proxies(ns.proxy)
+    spec.retries = ns.retry
+    spec.write_out = ns.write_out
+    spec.ignore_stdin = ns.ignore_stdin
     return spec

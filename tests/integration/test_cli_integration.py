@@ -1,0 +1,440 @@
+"""The ``webwire`` command against hypercorn (``app.py``) on 127.0.0.1, over
+HTTP and HTTPS: the command run as a subprocess (``python -m webwire``
+importing this tree's sources) for the end-to-end scenarios and the exit
+statuses, and its ``main()`` called in-process for the other options."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import socket
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trustme
+import yarl
+from app import CLI_FILE_NAME, GERMAN_TEXT, LATIN1_TEXT, pattern_bytes
+from digest_app import app as digest_app
+from proxies import SocksProxies, http_proxy, socks_proxies  # noqa: F401  (fixtures)
+
+from conftest import ServerInfo, ServerThread
+from webwire.cli import main
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+_PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+
+
+def run_cli(
+    *args: str,
+    stdin: bytes | None = None,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[bytes]:
+    """Run ``python -m webwire ARGS`` on this tree's sources; standard input
+    is ``stdin`` through a pipe, else ``/dev/null``."""
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if key.lower() not in _PROXY_VARIABLES
+    }
+    environment["PYTHONPATH"] = os.pathsep.join(
+        [str(SRC), *filter(None, [os.environ.get("PYTHONPATH")])]
+    )
+    environment.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "webwire", *args],
+        input=stdin,
+        stdin=None if stdin is not None else subprocess.DEVNULL,
+        capture_output=True,
+        cwd=cwd,
+        env=environment,
+        timeout=60,
+        check=False,
+    )
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def _echo(out: bytes | str) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(out)
+    return document
+
+
+def _header(echo: dict[str, Any], name: str) -> list[str]:
+    return [value for key, value in echo["headers"] if key == name]
+
+
+# --- the scenarios, as a subprocess -------------------------------------------------
+
+
+def test_help() -> None:
+    done = run_cli("--help")
+    assert done.returncode == 0
+    out = done.stdout.decode()
+    assert out.startswith("usage: webwire [METHOD] URL [ITEM ...] [OPTIONS]")
+    for option in ("--session", "--download", "--continue", "--check-status", "-w FORMAT"):
+        assert option in out
+    assert "-h  response headers only (HTTPie" in out
+    assert done.stderr == b""
+
+
+def test_version() -> None:
+    done = run_cli("--version")
+    assert done.returncode == 0
+    names = [line.split()[0] for line in done.stdout.decode().splitlines()]
+    assert names[0] == "webwire"
+    assert {"h2", "httptools", "websockets", "yarl", "rich"} <= set(names)
+
+
+def test_basic_auth_reaches_the_server(hypercorn_http: ServerInfo) -> None:
+    url = f"{hypercorn_http.url}/basic-auth/ada/s3cret"
+    done = run_cli("-a", "ada:s3cret", url)
+    assert done.returncode == 0, done.stderr
+    assert _echo(done.stdout) == {"authenticated": True, "user": "ada"}
+    wrong = run_cli("-u", "ada:wrong", "--check-status", url)
+    assert wrong.returncode == 4
+    assert wrong.stderr.decode() == "webwire: warning: HTTP 401 Unauthorized\n"
+
+
+def test_session_keeps_cookies(hypercorn_http: ServerInfo, tmp_path: Path) -> None:
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "config")}
+    first = run_cli("--session=s", f"{hypercorn_http.url}/cookies/set?sid=abc", env=env)
+    assert first.returncode == 0, first.stderr
+    second = run_cli("--session=s", f"{hypercorn_http.url}/cookies", env=env)
+    assert second.returncode == 0, second.stderr
+    assert _echo(second.stdout) == {"cookies": {"sid": "abc"}}
+    host = f"127.0.0.1_{hypercorn_http.url.port}"
+    path = tmp_path / "config" / "webwire" / "sessions" / host / "s.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert json.loads(path.read_text())["cookies"][0]["name"] == "sid"
+    # Without the session the cookie is not sent.
+    alone = run_cli(f"{hypercorn_http.url}/cookies", env=env)
+    assert _echo(alone.stdout) == {"cookies": {}}
+
+
+def test_download_then_resume(hypercorn_https: ServerInfo, ca_path: str, tmp_path: Path) -> None:
+    size = 300_000
+    url = f"{hypercorn_https.url}/cli/file/{size}"
+    done = run_cli("--download", f"--verify={ca_path}", url, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == b""
+    assert (tmp_path / CLI_FILE_NAME).read_bytes() == pattern_bytes(size)
+    assert f"Saved {size} bytes to {CLI_FILE_NAME}".encode() in done.stderr
+    # A second download never overwrites the first.
+    again = run_cli("-d", f"--verify={ca_path}", url, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "cli-file-1.bin").read_bytes() == pattern_bytes(size)
+    # A partial file is completed with a Range request (206).
+    partial = tmp_path / "partial.bin"
+    partial.write_bytes(pattern_bytes(size)[:123_456])
+    resumed = run_cli("-d", "-c", "-o", str(partial), f"--verify={ca_path}", url, cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert partial.read_bytes() == pattern_bytes(size)
+    assert f"Saved {size - 123_456} more bytes ({size})".encode() in resumed.stderr
+    # Resuming a complete file: 416 with the same length, nothing changes.
+    complete = run_cli("-d", "-c", "-o", str(partial), f"--verify={ca_path}", url)
+    assert complete.returncode == 0, complete.stderr
+    assert b"already complete" in complete.stderr
+    assert partial.read_bytes() == pattern_bytes(size)
+
+
+def test_any_method(hypercorn_http: ServerInfo) -> None:
+    done = run_cli("-X", "PURGE", f"{hypercorn_http.url}/echo")
+    assert done.returncode == 0, done.stderr
+    assert _echo(done.stdout)["method"] == "PURGE"
+
+
+def test_stdin_is_the_body(hypercorn_http: ServerInfo) -> None:
+    done = run_cli("post", f"{hypercorn_http.url}/echo", stdin=b'{"a":1}\n')
+    assert done.returncode == 0, done.stderr
+    echo = _echo(done.stdout)
+    assert echo["method"] == "POST"
+    assert echo["body"] == '{"a":1}\n'
+    assert _header(echo, "content-type") == ["application/json"]
+    ignored = run_cli("--ignore-stdin", f"{hypercorn_http.url}/echo", stdin=b"x")
+    assert _echo(ignored.stdout)["method"] == "GET"
+    assert _echo(ignored.stdout)["body_length"] == 0
+
+
+def _run_on_terminal(*args: str, cwd: Path) -> tuple[int, str]:
+    """Run the command with standard output and error on a pseudo-terminal;
+    returns the exit status and everything written to the terminal."""
+    import pty
+    import select
+
+    main_fd, child_fd = pty.openpty()
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if key.lower() not in _PROXY_VARIABLES and key not in ("NO_COLOR", "FORCE_COLOR")
+    }
+    environment["PYTHONPATH"] = str(SRC)
+    environment["TERM"] = "xterm-256color"
+    environment["COLUMNS"] = "100"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "webwire", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=child_fd,
+        stderr=child_fd,
+        cwd=cwd,
+        env=environment,
+    )
+    os.close(child_fd)
+    output = bytearray()
+    try:
+        while True:
+            ready, _, _ = select.select([main_fd], [], [], 30)
+            if not ready:
+                break
+            try:
+                data = os.read(main_fd, 65536)
+            except OSError:  # EIO: the child side is closed
+                break
+            if not data:
+                break
+            output += data
+        status = process.wait(timeout=30)
+    finally:
+        os.close(main_fd)
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    return status, output.decode("utf-8", "replace")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
+def test_terminal_output(hypercorn_http: ServerInfo, tmp_path: Path) -> None:
+    status, text = _run_on_terminal(f"{hypercorn_http.url}/json", cwd=tmp_path)
+    assert status == 0
+    assert "\x1b[" in text  # coloured
+    plain = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", text)
+    assert "HTTP/1.1 200" in plain  # response head shown by default on a terminal
+    assert '"numbers": [' in plain  # JSON formatted
+    # Downloads draw a progress bar on the terminal's standard error.
+    status, text = _run_on_terminal("-d", f"{hypercorn_http.url}/cli/file/200000", cwd=tmp_path)
+    assert status == 0
+    plain = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", text)
+    assert "cli-file.bin" in plain
+    assert "200.0/200.0 kB" in plain
+    assert (tmp_path / CLI_FILE_NAME).read_bytes() == pattern_bytes(200_000)
+
+
+# --- exit statuses, as a subprocess ----------------------------------------------
+
+
+def test_exit_timeout(hypercorn_http: ServerInfo) -> None:
+    done = run_cli("--timeout", "0.5", f"{hypercorn_http.url}/stall?head=0")
+    assert done.returncode == 2
+    port = hypercorn_http.url.port
+    expected = f"webwire: timed out waiting for the response of 127.0.0.1:{port}\n"
+    assert done.stderr.decode() == expected
+
+
+def test_exit_connection_refused() -> None:
+    port = _closed_port()
+    done = run_cli(f"http://127.0.0.1:{port}/")
+    assert done.returncode == 6
+    assert done.stderr.decode() == f"webwire: connection refused by 127.0.0.1:{port}\n"
+
+
+def test_exit_dns_failure() -> None:
+    done = run_cli("http://no-such-host.invalid/")
+    assert done.returncode == 6
+    err = done.stderr.decode()
+    assert err.startswith("webwire: DNS ")
+    assert "no-such-host.invalid" in err
+    assert "Errno" not in err and "gaierror" not in err
+    assert err.count("\n") == 1
+
+
+def test_exit_tls_failure(hypercorn_https: ServerInfo, tmp_path: Path) -> None:
+    other_ca = tmp_path / "other-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(other_ca))
+    done = run_cli(f"--verify={other_ca}", f"{hypercorn_https.url}/echo")
+    assert done.returncode == 7
+    err = done.stderr.decode()
+    port = hypercorn_https.url.port
+    assert err.startswith(f"webwire: TLS certificate verify failed for 127.0.0.1:{port}: ")
+    assert "unable to get local issuer certificate" in err
+    assert err.count("\n") == 1
+
+
+def test_exit_tls_to_cleartext_port(
+    hypercorn_http: ServerInfo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    port = hypercorn_http.url.port
+    assert main([f"https://127.0.0.1:{port}/echo"]) == 7
+    err = capsys.readouterr().err
+    assert err.startswith(f"webwire: TLS error with 127.0.0.1:{port}: ")
+    assert err.count("\n") == 1 and "Errno" not in err
+
+
+@pytest.mark.parametrize(("status", "code"), [(404, 4), (503, 5)])
+def test_exit_http_errors(hypercorn_http: ServerInfo, status: int, code: int) -> None:
+    url = f"{hypercorn_http.url}/status/{status}"
+    assert run_cli("--check-status", url).returncode == code
+    assert run_cli(url).returncode == 0
+
+
+def test_exit_too_many_redirects(hypercorn_http: ServerInfo) -> None:
+    done = run_cli("-L", "--max-redirects", "2", f"{hypercorn_http.url}/redirect/5")
+    assert done.returncode == 3
+    assert done.stderr.decode().startswith("webwire: too many redirects")
+
+
+# --- other options, in-process --------------------------------------------------
+
+
+def test_latin1_text_is_shown(
+    hypercorn_http: ServerInfo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--pretty=format", f"{hypercorn_http.url}/html-latin1"]) == 0
+    assert capsys.readouterr().out == f"<p>{LATIN1_TEXT}</p>\n"
+    assert main(["--pretty=colors", f"{hypercorn_http.url}/no-charset"]) == 0
+    out = capsys.readouterr().out
+    assert "binary" not in out
+    assert GERMAN_TEXT.split(":")[0] in out
+
+
+def test_verbose_against_server(
+    hypercorn_https: ServerInfo, ca_path: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"{hypercorn_https.url}/basic-auth/u/p"
+    assert main(["-v", "--verify", ca_path, "-a", "u:p", url, "X-Trace:1"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("GET /basic-auth/u/p HTTP/2\n")
+    assert "\nAuthorization: Basic ****\n" in out
+    assert "\nX-Trace: 1\n" in out
+    assert "\nHTTP/2 200" in out
+    assert '"authenticated": true, "user": "u"}\n\nElapsed time: ' in out
+    assert '"authenticated": true' in out
+
+
+def test_digest_auth(capsys: pytest.CaptureFixture[str]) -> None:
+    async def serve(sock: socket.socket, stop: asyncio.Event) -> None:
+        from hypercorn.asyncio import serve as hypercorn_serve
+        from hypercorn.config import Config
+
+        config = Config()
+        config.bind = [f"fd://{sock.dup().detach()}"]
+        config.graceful_timeout = 1.0
+        config.accesslog = None
+        await hypercorn_serve(digest_app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+
+    thread = ServerThread("hypercorn-cli-digest", serve)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{thread.port}/digest/SHA-256/auth"
+        assert main(["-A", "digest", "-a", "Mufasa:Circle of Life", url]) == 0
+        assert _echo(capsys.readouterr().out)["user"] == "Mufasa"
+        assert main(["--check-status", "-A", "digest", "-a", "Mufasa:wrong", url]) == 4
+    finally:
+        thread.stop()
+
+
+def test_forms_and_uploads(
+    hypercorn_http: ServerInfo, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    upload = tmp_path / "notes.txt"
+    upload.write_bytes(b"file body")
+    url = f"{hypercorn_http.url}/echo"
+    assert main(["-F", "a=1", "-F", f"doc=@{upload}", url]) == 0
+    echo = _echo(capsys.readouterr().out)
+    assert _header(echo, "content-type")[0].startswith("multipart/form-data; boundary=")
+    assert 'name="doc"; filename="notes.txt"' in echo["body"]
+    assert "file body" in echo["body"]
+    assert main(["--form", "put", url, "a=1", "b=x y"]) == 0
+    echo = _echo(capsys.readouterr().out)
+    assert (echo["method"], echo["body"]) == ("PUT", "a=1&b=x+y")
+    assert main(["--data-binary", f"@{upload}", url]) == 0
+    assert _echo(capsys.readouterr().out)["body"] == "file body"
+    assert main([url, "user[name]=Ada", "tags[]:=1"]) == 0
+    assert json.loads(_echo(capsys.readouterr().out)["body"]) == {
+        "user": {"name": "Ada"},
+        "tags": [1],
+    }
+
+
+def test_stream_write_out_and_retry(
+    hypercorn_http: ServerInfo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--stream", "--pretty=colors", f"{hypercorn_http.url}/stream/3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [json.loads(line)["id"] for line in lines] == [0, 1, 2]
+    assert main(["-q", "-w", r"%{http_code} %{num_redirects}\n", "-L",
+                 f"{hypercorn_http.url}/redirect/2"]) == 0
+    assert capsys.readouterr().out == "200 2\n"
+    flaky = f"{hypercorn_http.url}/flaky/cli-retry/2"
+    assert main(["--retry", "2", flaky]) == 0
+    assert _echo(capsys.readouterr().out)["attempts"] == 3
+
+
+def test_head_and_offline(hypercorn_http: ServerInfo, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["-I", f"{hypercorn_http.url}/bytes/10"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("HTTP/1.1 200 \n") or out.startswith("HTTP/1.1 200 OK\n")
+    assert "content-length: 10" in out.lower()
+    assert main(["--offline", f"{hypercorn_http.url}/echo", "a=1"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("POST /echo HTTP/1.1\n")
+    assert out.rstrip().endswith('{"a": "1"}')
+
+
+def test_proxies(
+    hypercorn_http: ServerInfo,
+    socks_proxies: SocksProxies,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url = f"{hypercorn_http.url}/echo"
+    assert main(["--proxy", socks_proxies.socks5.url, url]) == 0
+    assert _echo(capsys.readouterr().out)["path"] == "/echo"
+    assert main(["--proxy", f"http:{socks_proxies.socks5.url}", url]) == 0
+    assert _echo(capsys.readouterr().out)["path"] == "/echo"
+    port = _closed_port()
+    assert main(["--proxy", f"socks5://127.0.0.1:{port}", url]) == 6
+    assert capsys.readouterr().err.startswith("webwire: ")
+
+
+def test_netrc_credentials(
+    hypercorn_http: ServerInfo,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login nora password n3trc\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    url = f"{hypercorn_http.url}/basic-auth/nora/n3trc"
+    assert main(["--check-status", url]) == 0
+    assert _echo(capsys.readouterr().out)["user"] == "nora"
+    # Credentials given on the command line win over .netrc.
+    assert main(["--check-status", "-a", "other:pw", url]) == 4
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    yield tmp_path
+
+
+def test_session_with_auth(
+    hypercorn_http: ServerInfo, home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = yarl.URL(f"{hypercorn_http.url}/basic-auth/kim/pw")
+    assert main(["--session", "auth", "-a", "kim:pw", str(url)]) == 0
+    capsys.readouterr()
+    assert main(["--session", "auth", "--check-status", str(url)]) == 0
+    assert _echo(capsys.readouterr().out)["authenticated"] is True

@@ -95,7 +95,7 @@ def test_version() -> None:
     assert done.returncode == 0
     names = [line.split()[0] for line in done.stdout.decode().splitlines()]
     assert names[0] == "webwire"
-    assert {"h2", "httptools", "websockets", "yarl", "rich"} <= set(names)
+    assert {"h2", "httptools", "yarl", "multidict", "rich"} <= set(names)
 
 
 def test_basic_auth_reaches_the_server(hypercorn_http: ServerInfo) -> None:

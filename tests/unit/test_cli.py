@@ -535,7 +535,7 @@ def test_main_version(capsys: pytest.CaptureFixture[str]) -> None:
     lines = capsys.readouterr().out.splitlines()
     names = [line.split()[0] for line in lines]
     assert names[0] == "webwire"
-    for engine in ("h2", "httptools", "websockets", "yarl", "rich"):
+    for engine in ("h2", "httptools", "yarl", "multidict", "rich"):
         assert engine in names
     assert names[-1] in ("CPython", "PyPy")
     assert lines[-1].split()[1] == platform.python_version()

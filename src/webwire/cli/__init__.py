@@ -29,7 +29,7 @@ from ._run import EXIT_ERROR, EXIT_OK, EXIT_USAGE, classify_error, describe_erro
 __all__ = ["main", "versions"]
 
 _EXIT_INTERRUPTED = 130
-_ENGINES = ("h2", "httptools", "websockets", "yarl", "multidict", "qh3", "rich")
+_ENGINES = ("h2", "httptools", "yarl", "multidict", "python-socks", "rich")
 
 
 def versions() -> list[tuple[str, str]]:
@@ -37,7 +37,7 @@ def versions() -> list[tuple[str, str]]:
 
     Returns:
         ``(name, version)`` pairs; optional packages that are not installed
-        (``qh3``) are left out.
+        (``python-socks``) are left out.
     """
     from importlib import metadata
 

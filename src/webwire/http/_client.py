@@ -7,6 +7,7 @@ coroutines on the blocking backend.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, Union
 
@@ -226,6 +227,7 @@ class AsyncClient:
         )
         self._backend_spec = _backend
         self._backend: Backend | None = None
+        self._init_lock = threading.Lock()
         self._sync = _backend == "sync" or getattr(_backend, "name", None) == "sync"
         self._closed = False
         self._url_cache: dict[str, tuple[URL, str, tuple[str, str] | None]] = {}
@@ -405,11 +407,17 @@ class AsyncClient:
     # -- sending -----------------------------------------------------------
 
     def _init_backend(self) -> Backend:
-        spec = self._backend_spec
-        backend = spec if spec is not None and not isinstance(spec, str) else get_backend(spec)
-        self._transport._bind_backend(backend)
-        self._backend = backend
-        return backend
+        # The blocking client's first requests may come from many threads at
+        # once: one of them binds the backend, the others use it.
+        with self._init_lock:
+            backend = self._backend
+            if backend is not None:
+                return backend
+            spec = self._backend_spec
+            backend = spec if spec is not None and not isinstance(spec, str) else get_backend(spec)
+            self._transport._bind_backend(backend)
+            self._backend = backend
+            return backend
 
     async def _request(self, args: _Args, stream: bool) -> Response:
         request = self._build(args)

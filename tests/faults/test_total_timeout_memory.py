@@ -1,0 +1,82 @@
+"""``Timeout.total`` against servers whose data never stops, on the memory
+backend's fake clock: the request ends at the deadline, to the virtual
+microsecond, with an error naming the total timeout, while each piece of
+data comes well within the read timeout.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+import webwire
+from webwire._backends.memory import MemoryBackend, MemoryStream, memory_test
+
+HOST = "endless.test"
+URL = f"http://{HOST}"
+TIMEOUT = webwire.Timeout(5.0, read=1.0, total=2.0)
+GAP = 0.001
+"""Virtual seconds between two pieces of data."""
+
+
+def endless(
+    backend: MemoryBackend, head: bytes, piece: bytes
+) -> Callable[[MemoryStream], Awaitable[None]]:
+    """A server that reads a request head, sends ``head``, then ``piece``
+    every ``GAP`` virtual seconds, forever."""
+
+    async def handler(stream: MemoryStream) -> None:
+        buffer = b""
+        while b"\r\n\r\n" not in buffer:
+            data = await stream.read(65536, None)
+            if not data:
+                return
+            buffer += data
+        await stream.write(head, None)
+        while True:
+            await stream.write(piece, None)
+            await backend.sleep(GAP)
+
+    return handler
+
+
+CASES = {
+    "interim": (b"", b"HTTP/1.1 100 Continue\r\n\r\n"),
+    "body": (b"HTTP/1.1 200 OK\r\nContent-Length: 1000000000000\r\n\r\n", b"x" * 1024),
+    "chunked": (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", b"400\r\n" + b"x" * 1024 + b"\r\n"),
+    "extension": (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;e=", b"a" * 1024),
+    "trailer": (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: ", b"a" * 1024),
+}
+
+
+@pytest.fixture
+def backend() -> MemoryBackend:
+    return MemoryBackend()
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["content", "streamed"])
+@pytest.mark.parametrize("case", list(CASES))
+@memory_test
+async def test_total_timeout_ends_endless_data(
+    backend: MemoryBackend, case: str, stream: bool
+) -> None:
+    head, piece = CASES[case]
+    backend.serve_tcp(HOST, 80, endless(backend, head, piece))
+    # Header limits high enough that only the total timeout can stop it.
+    limits = webwire.Limits(max_header_size=2**40)
+    real_start = time.perf_counter()
+    async with webwire.AsyncClient(_backend=backend, timeout=TIMEOUT, limits=limits) as client:
+        start = backend.monotonic()
+        with pytest.raises(webwire.TimeoutException, match=r"total timeout of 2\.0 s") as info:
+            if stream:
+                async with client.stream("GET", URL) as response:
+                    async for _ in response.aiter_bytes():
+                        pass
+            else:
+                await client.get(URL)
+        assert backend.monotonic() - start == pytest.approx(2.0, abs=GAP)
+    assert isinstance(info.value, webwire.ReadTimeout)
+    assert backend.open_connections() == []
+    assert time.perf_counter() - real_start < 30.0

@@ -51,6 +51,7 @@ from ._common import (
     read_timeout,
     selected_alpn,
     set_nodelay,
+    tls_alert_error,
     tls_error,
     tls_timeout,
     unix_connect_error,
@@ -313,7 +314,8 @@ class AsyncioStream(NetworkStream):
             if protocol.size:
                 return protocol.take(max_bytes)
             if protocol.read_error is not None:
-                raise ReadError(protocol.read_error) from protocol.cause
+                error = protocol.read_error
+                raise (tls_alert_error(error) or ReadError(error)) from protocol.cause
             if protocol.eof:
                 return b""
             if protocol.reader is not None:

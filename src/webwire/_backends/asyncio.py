@@ -749,6 +749,10 @@ class AsyncioBackend(Backend):
         """Suspend for ``seconds`` seconds."""
         await asyncio.sleep(seconds)
 
+    def loop_token(self) -> object | None:
+        """The running event loop."""
+        return asyncio.get_running_loop()
+
     def monotonic(self) -> float:
         """Seconds of :func:`time.monotonic` (the standard loops' clock).
 

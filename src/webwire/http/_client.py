@@ -228,6 +228,7 @@ class AsyncClient:
         self._backend_spec = _backend
         self._backend: Backend | None = None
         self._init_lock = threading.Lock()
+        self._loop: object | None = None  # the event loop of the first request
         self._sync = _backend == "sync" or getattr(_backend, "name", None) == "sync"
         self._closed = False
         self._url_cache: dict[str, tuple[URL, str, tuple[str, str] | None]] = {}
@@ -416,8 +417,20 @@ class AsyncClient:
             spec = self._backend_spec
             backend = spec if spec is not None and not isinstance(spec, str) else get_backend(spec)
             self._transport._bind_backend(backend)
+            self._loop = backend.loop_token()
             self._backend = backend
             return backend
+
+    def _other_loop(self, backend: Backend) -> WebwireError:
+        """The error of a request made on another event loop than the one
+        the client's connections belong to (often: a second
+        ``asyncio.run()`` after the first one closed its loop)."""
+        return WebwireError(
+            f"this AsyncClient was first used on another {backend.name} event loop (now "
+            "closed, or still running elsewhere), and its connections belong to that loop: "
+            "create the client inside the event loop that uses it, e.g. "
+            "'async with AsyncClient() as client:' in the coroutine given to asyncio.run()"
+        )
 
     async def _request(self, args: _Args, stream: bool) -> Response:
         request = self._build(args)
@@ -460,6 +473,8 @@ class AsyncClient:
         if self._closed:
             raise RuntimeError("the client is closed: create a new one to send requests")
         backend = self._backend or self._init_backend()
+        if self._loop is not None and backend.loop_token() is not self._loop:
+            raise self._other_loop(backend)
         total = request.extensions["timeout"].total
         request.extensions["deadline"] = None if total is None else backend.monotonic() + total
         no_auth = auth is None or isinstance(auth, UseClientDefault)
@@ -713,6 +728,10 @@ class AsyncClient:
         """Close the transport and its connections. Idempotent."""
         if not self._closed:
             self._closed = True
+            backend = self._backend
+            loop = self._loop
+            if loop is not None and backend is not None and backend.loop_token() is not loop:
+                raise self._other_loop(backend)
             await self._transport.aclose()
 
     async def __aenter__(self) -> AsyncClient:

@@ -335,6 +335,8 @@ async def exercise(raw: bytes, close: bool, method: str, reader: str) -> None:
                 use_read_response(streamed)
         except webwire.WebwireError:
             pass
+        assert client.transport.pool is None or client.transport.pool.connections_in_use() == 0
+    assert backend.open_connections() == []
 
 
 @pytest.mark.timeout(max(120, EXAMPLES // 10))

@@ -83,3 +83,71 @@ async def test_total_timeout_ends_endless_data(
     assert isinstance(info.value, webwire.ReadTimeout)
     assert backend.open_connections() == []
     assert time.perf_counter() - real_start < 30.0
+
+
+class EndlessH2:
+    """h2's server side: answers each request with a 200 whose DATA never
+    ends, 1 KiB every ``GAP`` virtual seconds (within flow control)."""
+
+    def __init__(self, backend: MemoryBackend) -> None:
+        self.backend = backend
+
+    async def __call__(self, stream: MemoryStream) -> None:
+        import h2.config
+        import h2.connection
+        import h2.events
+        import h2.exceptions
+        import trio
+
+        conn = h2.connection.H2Connection(
+            config=h2.config.H2Configuration(client_side=False, header_encoding=None)
+        )
+        conn.initiate_connection()
+        await stream.write(conn.data_to_send(), None)
+
+        async def send_forever(stream_id: int) -> None:
+            conn.send_headers(stream_id, [(b":status", b"200")])
+            try:
+                while True:
+                    if conn.local_flow_control_window(stream_id) >= 1024:
+                        conn.send_data(stream_id, b"x" * 1024)
+                    await stream.write(conn.data_to_send(), None)
+                    await self.backend.sleep(GAP)
+            except (webwire.TransportError, h2.exceptions.StreamClosedError):
+                pass  # the client reset the stream or closed the connection
+
+        async with trio.open_nursery() as nursery:
+            try:
+                while True:
+                    data = await stream.read(65536, None)
+                    if not data:
+                        break
+                    for event in conn.receive_data(data):
+                        if isinstance(event, h2.events.RequestReceived):
+                            nursery.start_soon(send_forever, event.stream_id)
+                    out = conn.data_to_send()
+                    if out:
+                        await stream.write(out, None)
+            except webwire.TransportError:
+                pass
+            nursery.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["content", "streamed"])
+@memory_test
+async def test_total_timeout_ends_endless_http2_body(backend: MemoryBackend, stream: bool) -> None:
+    backend.serve_tcp(HOST, 80, EndlessH2(backend))
+    async with webwire.AsyncClient(
+        _backend=backend, timeout=TIMEOUT, http1=False, http2=True
+    ) as client:
+        start = backend.monotonic()
+        with pytest.raises(webwire.ReadTimeout, match=r"total timeout of 2\.0 s"):
+            if stream:
+                async with client.stream("GET", URL) as response:
+                    assert response.http_version == "HTTP/2"
+                    async for _ in response.aiter_bytes():
+                        pass
+            else:
+                await client.get(URL)
+        assert backend.monotonic() - start == pytest.approx(2.0, abs=GAP)
+    assert backend.open_connections() == []

@@ -45,3 +45,9 @@ bench: $(VENV)/.installed-bench
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+# The response fuzzer at length: 50,000 hostile responses (the normal test
+# run tries 2,000).
+.PHONY: fuzz
+fuzz: $(STAMP)
+	WEBWIRE_FUZZ_EXAMPLES=50000 $(BIN)/pytest -q tests/faults/test_response_fuzz.py

@@ -45,6 +45,9 @@ def check_port(host: str, port: int, kind: str = "TCP") -> None:
 
 
 def connect_error(host: str, port: int, detail: str) -> ConnectError:
+    alert = tls_alert_error(detail)
+    if alert is not None:
+        detail = str(alert)
     return ConnectError(f"could not connect to {host}:{port}: {detail}")
 
 
@@ -60,24 +63,52 @@ def unix_connect_timeout(path: str, timeout: float | None) -> ConnectTimeout:
     return ConnectTimeout(f"could not connect to Unix socket {path!r} within {timeout} seconds")
 
 
+# TLS alerts a server sends when it wants a client certificate, by the
+# OpenSSL reason in ssl.SSLError's text (RFC 8446 section 6.2; with TLS 1.3
+# the alert comes after the client's handshake ended, at the first read).
+_TLS_ALERTS = {
+    "TLSV13_ALERT_CERTIFICATE_REQUIRED": (
+        "the server requires a client certificate (TLS alert certificate required)"
+    ),
+    "SSLV3_ALERT_HANDSHAKE_FAILURE": (
+        "the server refused the TLS handshake (TLS alert handshake failure): it may require "
+        "a client certificate, or support none of the client's TLS versions and ciphers"
+    ),
+    "SSLV3_ALERT_BAD_CERTIFICATE": (
+        "the server rejected the client certificate (TLS alert bad certificate)"
+    ),
+}
+
+
+def tls_alert_error(detail: str) -> ConnectError | None:
+    """The ConnectError naming what a TLS alert from the server means when
+    ``detail`` (an ``ssl.SSLError``'s text) is one about client
+    certificates, else ``None``."""
+    if "ALERT" in detail:
+        for reason, message in _TLS_ALERTS.items():
+            if reason in detail:
+                return ConnectError(message)
+    return None
+
+
 def tls_error(detail: str) -> ConnectError:
-    return ConnectError(f"TLS handshake failed: {detail}")
+    return tls_alert_error(detail) or ConnectError(f"TLS handshake failed: {detail}")
 
 
 def tls_timeout(timeout: float | None) -> ConnectTimeout:
     return ConnectTimeout(f"TLS handshake timed out after {timeout} seconds")
 
 
-def read_error(detail: str) -> ReadError:
-    return ReadError(f"receive failed: {detail}")
+def read_error(detail: str) -> ReadError | ConnectError:
+    return tls_alert_error(detail) or ReadError(f"receive failed: {detail}")
 
 
 def read_timeout(timeout: float | None) -> ReadTimeout:
     return ReadTimeout(f"no data received within {timeout} seconds")
 
 
-def write_error(detail: str) -> WriteError:
-    return WriteError(f"send failed: {detail}")
+def write_error(detail: str) -> WriteError | ConnectError:
+    return tls_alert_error(detail) or WriteError(f"send failed: {detail}")
 
 
 def write_timeout(timeout: float | None) -> WriteTimeout:

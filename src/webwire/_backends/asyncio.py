@@ -52,6 +52,7 @@ from ._common import (
     read_timeout,
     selected_alpn,
     set_nodelay,
+    tls_alert_error,
     tls_error,
     tls_timeout,
     unix_connect_error,
@@ -314,7 +315,8 @@ class AsyncioStream(NetworkStream):
             if protocol.size:
                 return protocol.take(max_bytes)
             if protocol.read_error is not None:
-                raise ReadError(protocol.read_error) from protocol.cause
+                error = protocol.read_error
+                raise (tls_alert_error(error) or ReadError(error)) from protocol.cause
             if protocol.eof:
                 return b""
             if protocol.reader is not None:
@@ -749,6 +751,10 @@ class AsyncioBackend(Backend):
     async def sleep(self, seconds: float) -> None:
         """Suspend for ``seconds`` seconds."""
         await asyncio.sleep(seconds)
+
+    def loop_token(self) -> object | None:
+        """The running event loop."""
+        return asyncio.get_running_loop()
 
     def monotonic(self) -> float:
         """Seconds of :func:`time.monotonic` (the standard loops' clock).

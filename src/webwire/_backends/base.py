@@ -484,5 +484,11 @@ class Backend(ABC):
     def create_task_group(self) -> TaskGroup:
         """A new task group; see :class:`TaskGroup`."""
 
+    def loop_token(self) -> object | None:
+        """What identifies the running event loop (objects made on one loop,
+        connections included, cannot be used on another): compare with
+        ``is``. ``None`` where there is no loop (the blocking backend)."""
+        return None
+
     async def checkpoint(self) -> None:
         """Let other tasks run (and cancellation arrive). No-op by default."""

@@ -508,7 +508,7 @@ class SyncDatagramSocket(DatagramSocket):
         self._busy = 0
         self._closed = False
 
-    def _enter(self, closed_error: ReadError | WriteError) -> None:
+    def _enter(self, closed_error: ReadError | WriteError | ConnectError) -> None:
         with self._lock:
             if self._closed:
                 raise closed_error

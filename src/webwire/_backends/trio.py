@@ -678,6 +678,10 @@ class TrioBackend(Backend):
         """trio's clock, in seconds."""
         return trio.current_time()
 
+    def loop_token(self) -> object | None:
+        """The running ``trio.run``'s token."""
+        return trio.lowlevel.current_trio_token()
+
     def create_lock(self) -> Lock:
         """A new lock over :class:`trio.Lock`."""
         return _TrioLock()

@@ -174,7 +174,6 @@ class H1Connection:
             on_headers_complete=self._on_headers_complete,
             on_body=self._on_body,
             on_message_complete=self._on_message_complete,
-            on_chunk_header=self._on_chunk_header,
         )
         self._parser = HttpResponseParser(self._callbacks)
         self._parser_ok = True
@@ -206,9 +205,8 @@ class H1Connection:
         self._bypass_checked = False
         self._body_seen = self._body_left = 0
         # Bytes of a body that were not content (chunk-size lines with their
-        # extensions, the trailer section) since the last chunk header.
+        # extensions, the trailer section) since content last arrived.
         self._overhead = 0
-        self._chunk_seen = False
         self._final_headers: Headers = []
         self._reason = b""
         self._headers: Headers = []
@@ -562,18 +560,36 @@ class H1Connection:
         else:
             self._feed(rest)
 
-    def _feed(self, data: bytes | memoryview) -> None:
+    def _feed(self, data: bytes) -> None:
         """Run the parser over ``data``, bounding the bytes a head may take."""
+        body: bytes | memoryview = data
         try:
             if self._their is S_SEND_RESPONSE:
+                if (
+                    not self._carry
+                    and (end := data.find(b"\r\n\r\n")) >= 0
+                    and data.find(b"\r\n ", 0, end) < 0
+                    and data.find(b"\r\n\t", 0, end) < 0
+                    and self._head_fed + len(data) <= self._max_header_size + _HEAD_END
+                ):
+                    # The usual case: a whole head without folds, fed with
+                    # what follows it in one call.
+                    self._head_fed += len(data)
+                    self._parser.feed_data(data)
+                    if self._their is S_SEND_BODY and not self._bypass_checked:
+                        self._check_bypass()
+                    return
                 rest = self._feed_heads(data)
                 if rest is None:
                     return
-                data = rest
+                body = rest
             seen = self._body_seen
-            self._parser.feed_data(data)
+            self._parser.feed_data(body)
             if self._their is S_SEND_BODY:
-                self._count_overhead(len(data) - (self._body_seen - seen))
+                if self._body_seen > seen:
+                    self._overhead = 0
+                elif body:
+                    self._count_overhead(len(body))
                 if not self._bypass_checked:
                     self._check_bypass()
         except HttpParserUpgrade:
@@ -583,7 +599,7 @@ class H1Connection:
         except HttpParserError as exc:
             self._parser_error(exc)
 
-    def _feed_heads(self, data: bytes | memoryview) -> memoryview | None:
+    def _feed_heads(self, data: bytes) -> memoryview | None:
         """Feed the parser the head bytes of ``data``, one head at a time
         (1xx heads may come first).
 
@@ -599,11 +615,8 @@ class H1Connection:
         if carry:
             data = carry + data
             self._carry = b""
-        elif type(data) is memoryview:
-            data = bytes(data)
-        assert isinstance(data, bytes)
-        pos = 0
         size = len(data)
+        pos = 0
         while True:
             end = data.find(b"\r\n\r\n", pos)
             if end < 0:
@@ -643,21 +656,17 @@ class H1Connection:
         self._parser.feed_data(head)
 
     def _count_overhead(self, size: int) -> None:
-        """Bound what a body carries besides content: a chunk-size line with
-        its extensions (RFC 9112 section 7.1.1) and the trailer section
-        (section 7.1.2) take at most ``max_header_size`` bytes, like a head.
-        ``size`` is the bytes of the last feed that were not content."""
-        if self._chunk_seen:
-            self._chunk_seen = False
-            self._overhead = 0
-            return
-        if size:
-            self._overhead += size
-            if self._overhead > self._max_header_size:
-                self._fail(
-                    "chunk extensions or trailer section of the response exceed "
-                    f"{self._max_header_size} bytes"
-                )
+        """Bound what a body carries besides content: chunk-size lines with
+        their extensions (RFC 9112 section 7.1.1) and the trailer section
+        (section 7.1.2) take at most ``max_header_size`` bytes between two
+        pieces of content, like a head. ``size``: bytes of the last feed,
+        which brought no content."""
+        self._overhead += size
+        if self._overhead > self._max_header_size:
+            self._fail(
+                "chunk extensions or trailer section of the response exceed "
+                f"{self._max_header_size} bytes"
+            )
 
     def _check_bypass(self) -> None:
         """After the first feed that leaves a body unfinished: bypass the
@@ -877,9 +886,6 @@ class H1Connection:
     def _on_body(self, body: bytes) -> None:
         self._body_seen += len(body)
         self._events.append(Data(0, body))
-
-    def _on_chunk_header(self) -> None:
-        self._chunk_seen = True
 
     def _on_message_complete(self) -> None:
         if self._their is S_SEND_BODY:

@@ -7,6 +7,7 @@ coroutines on the blocking backend.
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections.abc import Callable, Generator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Union
@@ -432,6 +433,8 @@ class AsyncClient:
             self._router = Router(self._transport, routes)
         self._backend_spec = _backend
         self._backend: Backend | None = None
+        self._init_lock = threading.Lock()
+        self._loop: object | None = None  # the event loop of the first request
         self._sync = _backend == "sync" or getattr(_backend, "name", None) == "sync"
         self._closed = False
         # An in-process ASGI app's task group lives while the client is open.
@@ -704,14 +707,32 @@ class AsyncClient:
     # -- sending -----------------------------------------------------------
 
     def _init_backend(self) -> Backend:
-        spec = self._backend_spec
-        backend = spec if spec is not None and not isinstance(spec, str) else get_backend(spec)
-        self._transport._bind_backend(backend)
-        if self._router is not None:
-            for mounted in self._router.transports():
-                mounted._bind_backend(backend)
-        self._backend = backend
-        return backend
+        # The blocking client's first requests may come from many threads at
+        # once: one of them binds the backend, the others use it.
+        with self._init_lock:
+            backend = self._backend
+            if backend is not None:
+                return backend
+            spec = self._backend_spec
+            backend = spec if spec is not None and not isinstance(spec, str) else get_backend(spec)
+            self._transport._bind_backend(backend)
+            if self._router is not None:
+                for mounted in self._router.transports():
+                    mounted._bind_backend(backend)
+            self._loop = backend.loop_token()
+            self._backend = backend
+            return backend
+
+    def _other_loop(self, backend: Backend) -> WebwireError:
+        """The error of a request made on another event loop than the one
+        the client's connections belong to (often: a second
+        ``asyncio.run()`` after the first one closed its loop)."""
+        return WebwireError(
+            f"this AsyncClient was first used on another {backend.name} event loop (now "
+            "closed, or still running elsewhere), and its connections belong to that loop: "
+            "create the client inside the event loop that uses it, e.g. "
+            "'async with AsyncClient() as client:' in the coroutine given to asyncio.run()"
+        )
 
     async def _request(self, args: _Args, stream: bool) -> Response:
         request = self._build(args)
@@ -777,6 +798,8 @@ class AsyncClient:
         if self._closed:
             raise RuntimeError("the client is closed: create a new one to send requests")
         backend = self._backend or self._init_backend()
+        if self._loop is not None and backend.loop_token() is not self._loop:
+            raise self._other_loop(backend)
         total = request.extensions["timeout"].total
         request.extensions["deadline"] = None if total is None else backend.monotonic() + total
         # auth=None: no authentication but the URL's; default: the client's,
@@ -1375,6 +1398,10 @@ class AsyncClient:
             if self._router is not None:
                 for mounted in self._router.transports():
                     await mounted.aclose()
+            backend = self._backend
+            loop = self._loop
+            if loop is not None and backend is not None and backend.loop_token() is not loop:
+                raise self._other_loop(backend)
             await self._transport.aclose()
 
     async def __aenter__(self) -> AsyncClient:

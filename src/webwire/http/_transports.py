@@ -10,6 +10,7 @@ client binds them to the blocking backend).
 from __future__ import annotations
 
 import inspect
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Union
@@ -134,6 +135,7 @@ class HTTPTransport(AsyncBaseTransport):
         self._trust_env = trust_env
         self._backend: Backend | None = None
         self._pool: ConnectionPool | None = None
+        self._pool_lock = threading.Lock()
 
     @property
     def proxy(self) -> Proxy | None:
@@ -157,23 +159,28 @@ class HTTPTransport(AsyncBaseTransport):
     def _create_pool(self) -> ConnectionPool:
         from webwire._transport.pool import ConnectionPool
 
-        if self._backend is None:
-            from webwire._backends import get_backend
+        # First requests of a blocking client may come from many threads at
+        # once: exactly one pool is made, so Limits hold for all of them.
+        with self._pool_lock:
+            if self._pool is not None:
+                return self._pool
+            if self._backend is None:
+                from webwire._backends import get_backend
 
-            self._backend = get_backend(None)
-        self._pool = ConnectionPool(
-            self._backend,
-            verify=self._verify,
-            cert=self._cert,
-            limits=self._limits,
-            http1=self._http1,
-            http2=self._http2,
-            trust_env=self._trust_env,
-            local_address=self._local_address,
-            proxy=self._proxy,
-            uds=self._uds,
-        )
-        return self._pool
+                self._backend = get_backend(None)
+            self._pool = ConnectionPool(
+                self._backend,
+                verify=self._verify,
+                cert=self._cert,
+                limits=self._limits,
+                http1=self._http1,
+                http2=self._http2,
+                trust_env=self._trust_env,
+                local_address=self._local_address,
+                proxy=self._proxy,
+                uds=self._uds,
+            )
+            return self._pool
 
     async def handle_async_request(self, request: Request) -> Response:
         """Send ``request`` on a pooled connection.

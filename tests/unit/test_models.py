@@ -51,6 +51,10 @@ def test_url_type_checked() -> None:
         ("https://api.example.com", "users#top", "https://api.example.com/users#top"),
         ("https://api.example.com/v1", "http://other.org/x", "http://other.org/x"),
         ("https://api.example.com/v1", "//cdn.example.com/a", "https://cdn.example.com/a"),
+        # Percent-escapes of the relative URL are kept, not encoded again.
+        ("https://h/v1", "/x?u=J%C3%A4&b=%20x", "https://h/v1/x?u=J%C3%A4&b=%20x"),
+        ("https://h/v1", "a%20b#f%20g", "https://h/v1/a%20b#f%20g"),
+        ("https://u:p@h:8443/v1", "x", "https://u:p@h:8443/v1/x"),
     ],
 )
 def test_base_url_join(base: str, url: str, expected: str) -> None:

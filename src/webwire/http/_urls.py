@@ -209,12 +209,16 @@ def build_url(base_url: URL | None, url: str | URL) -> URL:
         if not base_path.endswith("/"):
             base_path += "/"
         path = remove_dot_segments(base_path + parsed.raw_path.lstrip("/"))
-        joined = base_url.with_path(path, encoded=True).with_query(
-            parsed.raw_query_string or None
+        # The parts of ``url`` are already percent-encoded: keep them as they
+        # are (encoding them again would turn ``%C3`` into ``%25C3``).
+        return URL.build(
+            scheme=base_url.scheme,
+            authority=base_url.raw_authority,
+            path=path,
+            query_string=parsed.raw_query_string,
+            fragment=parsed.raw_fragment,
+            encoded=True,
         )
-        if parsed.raw_fragment:
-            joined = joined.with_fragment(parsed.fragment)
-        return joined
     except _PARSER_ERRORS as exc:
         raise InvalidURL(f"invalid URL {str(url)!r}: {exc}") from exc
 

@@ -647,6 +647,7 @@ class HTTP2Connection(Connection):
         h2 = self._h2
         if h2.settings_received:
             return h2.connect_protocol_enabled
+        await self._flush(timeout, deadline)  # our preface, if not sent yet
         waiter = _Stream(0, self._backend.create_event())
         with self._lock:
             self._extra_waiters.append(waiter)

@@ -403,7 +403,16 @@ class HTTP2Connection(Connection):
             with self._lock:
                 if state.error is not None or self._broken is not None:
                     return
-                if state.events and not need_window:
+                if need_window:
+                    # What was awaited may have come while the caller was
+                    # writing (another reader took it): credit on the
+                    # stream, or (stream 0) the server's SETTINGS.
+                    if state.stream_id:
+                        if self._h2.send_window(state.stream_id) > 0:
+                            return
+                    elif self._h2.settings_received:
+                        return
+                elif state.events:
                     return
                 become_reader = not self._reading
                 if become_reader:
@@ -969,9 +978,13 @@ class HTTP2TunnelStream(NetworkStream):
                     await conn._flush_quietly(Timeout(None, write=timeout), None)
                 return data
             left = None if limit is None else max(0.0, limit - backend.monotonic())
+            message = f"no data received on the HTTP/2 tunnel within {timeout} seconds"
             if left == 0.0:
-                raise ReadTimeout(f"no data received on the tunnel within {timeout} seconds")
-            await conn._receive(state, Timeout(None, read=left), None)
+                raise ReadTimeout(message)
+            try:
+                await conn._receive(state, Timeout(None, read=left), None)
+            except ReadTimeout as exc:
+                raise ReadTimeout(message) from exc
 
     def is_readable(self) -> bool:
         """Whether :meth:`read` would return (data, end, or an error)

@@ -635,3 +635,72 @@ async def test_connection_loss_fails_the_tunnel(backend: MemoryBackend) -> None:
             await tunnel.write(b"x", 5.0)
         await tunnel.aclose()
         assert pool.connections_in_use() == 0
+
+
+class ConnectProxy:
+    """An HTTP proxy that answers ``CONNECT`` with 200 and then plays the
+    origin itself (``server``) inside the tunnel, where TLS reports ALPN
+    ``h2``."""
+
+    def __init__(self, server: TunnelServer) -> None:
+        self.server = server
+        self.targets: list[bytes] = []
+
+    async def __call__(self, stream: MemoryStream) -> None:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            more = await stream.read(65536, None)
+            if not more:
+                return
+            data += more
+        self.targets.append(data.split(b"\r\n", 1)[0])
+        await stream.write(b"HTTP/1.1 200 Connection established\r\n\r\n", None)
+        await self.server(stream)
+
+
+@pytest.mark.parametrize("connect_protocol", [True, False], ids=["h2", "h1-fallback"])
+@memory_test
+async def test_websocket_choice_inside_a_proxy_tunnel(
+    backend: MemoryBackend, connect_protocol: bool
+) -> None:
+    from webwire._transport.proxy import Proxy
+
+    server = TunnelServer(connect_protocol=connect_protocol)
+    proxy = ConnectProxy(server)
+    backend.serve_tcp("proxy.test", 3128, proxy, alpn="h2")
+    async with open_pool(backend, proxy=Proxy("http://proxy.test:3128")) as pool:
+        response, stream = await open_tunnel(pool, "/echo")
+        if connect_protocol:
+            assert (response.status_code, response.http_version) == (200, "HTTP/2")
+            assert proxy.targets == [b"CONNECT tunnel.test:443 HTTP/1.1"]
+        else:
+            assert (response.status_code, response.http_version) == (101, "HTTP/1.1")
+            assert proxy.targets == [b"CONNECT tunnel.test:443 HTTP/1.1"] * 2
+            assert server.h1_requests[0].startswith(b"GET /echo HTTP/1.1\r\n")
+        await stream.write(b"through the proxy", 5.0)
+        assert await read_exactly(stream, 17) == b"through the proxy"
+        await stream.aclose()
+
+
+@memory_test
+async def test_unread_data_of_a_closed_tunnel_is_credited(
+    backend: MemoryBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With 64 KiB windows, a tunnel abandoned with 60,000 unread bytes
+    (some buffered, some still on their way) must give the connection its
+    credit back, or the next transfer would stall."""
+    small_windows(monkeypatch)
+    serve(backend)
+    async with open_pool(backend) as pool:
+        _, first = await open_tunnel(pool, "/source/60000")
+        assert len(await first.read(1000, 5.0)) == 1000
+        first.abort()
+        _, second = await open_tunnel(pool, "/source/200000")
+        assert await read_exactly(second, 200_000) == pattern(200_000)
+        await second.aclose()
+        _, third = await open_tunnel(pool, "/source/60000")
+        await settle()
+        await third.aclose()  # drains what arrived, crediting it
+        _, fourth = await open_tunnel(pool, "/source/200000")
+        assert await read_exactly(fourth, 200_000) == pattern(200_000)
+        await fourth.aclose()

@@ -535,8 +535,6 @@ class HTTP2Connection(Connection):
                 continue
             state = streams.get(event.stream_id)  # type: ignore[attr-defined]
             if state is None:
-                if kind is ev.Data:  # for a stream given up: credit the connection
-                    self._h2.acknowledge(event.stream_id, len(event.data))  # type: ignore[attr-defined]
                 continue
             if kind is ev.StreamReset:
                 code = event.error_code  # type: ignore[attr-defined]
@@ -697,6 +695,11 @@ class HTTP2Connection(Connection):
                 state.released = True
                 self._active -= 1
                 self._streams.pop(state.stream_id, None)
+                if state.events:  # DATA nobody will read: credit the connection
+                    for event in state.events:
+                        if type(event) is ev.Data:
+                            self._h2.acknowledge(state.stream_id, len(event.data))
+                    state.events = []
                 if not self._h2.stream_is_closed(state.stream_id):
                     self._h2.reset_stream(state.stream_id, ErrorCodes.CANCEL)
             if self._reserved + self._active == 0:

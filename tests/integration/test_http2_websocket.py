@@ -235,6 +235,33 @@ async def s_tunnels_and_gets_on_one_connection(
         await pool.aclose()
 
 
+async def s_many_tunnels_at_once(backend: Backend, server: ServerInfo, is_async: bool) -> None:
+    """Eight WebSockets opened, used and closed at once (tasks, or threads
+    sharing the pool on the blocking backend), with GETs in between: one
+    connection carries them all."""
+    pool = ConnectionPool(backend, verify=server.verify)
+    try:
+
+        def worker(i: int) -> Callable[[], Coroutine[Any, Any, None]]:
+            async def run() -> None:
+                response, stream = await open_ws(pool, server)
+                assert response.http_version == "HTTP/2"
+                ws = WebSocket(stream)
+                message = bytes([i]) * (100_000 + i)
+                await ws.send(message)
+                assert (await get_json(pool, server)).http_version == "HTTP/2"
+                assert await ws.receive() == message
+                await ws.close()
+
+            return run
+
+        await both(is_async, *[worker(i) for i in range(8)])
+        (conn,) = pool.connections()
+        assert conn.is_idle()
+    finally:
+        await pool.aclose()
+
+
 async def s_http11_server_gets_upgrade(
     backend: Backend, server: ServerInfo, is_async: bool
 ) -> None:
@@ -281,7 +308,7 @@ async def s_forced_http2_on_http11_server(
         await pool.aclose()
 
 
-H2_SCENARIOS = [s_echo_over_http2, s_tunnels_and_gets_on_one_connection]
+H2_SCENARIOS = [s_echo_over_http2, s_tunnels_and_gets_on_one_connection, s_many_tunnels_at_once]
 H2_IDS = [s.__name__[2:] for s in H2_SCENARIOS]
 
 

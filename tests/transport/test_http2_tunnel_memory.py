@@ -704,3 +704,53 @@ async def test_unread_data_of_a_closed_tunnel_is_credited(
         _, fourth = await open_tunnel(pool, "/source/200000")
         assert await read_exactly(fourth, 200_000) == pattern(200_000)
         await fourth.aclose()
+
+
+@memory_test
+async def test_bad_websocket_requests_are_refused_clearly(backend: MemoryBackend) -> None:
+    serve(backend)
+    async with open_pool(backend, http2=False) as pool:
+        with pytest.raises(webwire.LocalProtocolError, match=r"HTTP/2 is disabled \(http2=False\)"):
+            await open_tunnel(pool, "/echo", http_version="HTTP/2")
+    async with open_pool(backend) as pool:
+        with pytest.raises(webwire.LocalProtocolError, match="needs HTTP/2"):
+            await pool.request(
+                b"CONNECT", URL.with_path("/echo"), ws_headers(), None,
+                timeout=TIMEOUT, deadline=None, extensions={**WS, "http_version": "HTTP/1.1"},
+            )
+        with pytest.raises(webwire.LocalProtocolError, match="no content"):
+            await pool.request(
+                b"GET", URL.with_path("/echo"), ws_headers(), b"body",
+                timeout=TIMEOUT, deadline=None, extensions=WS,
+            )
+        with pytest.raises(webwire.LocalProtocolError, match="must be a string"):
+            await pool.request(
+                b"GET", URL.with_path("/echo"), ws_headers(), None,
+                timeout=TIMEOUT, deadline=None, extensions={"protocol": b"websocket"},
+            )
+        # A CONNECT with "protocol" is sent as it is, over HTTP/2.
+        response = await pool.request(
+            b"CONNECT", URL.with_path("/echo"),
+            [(b"Host", HOST.encode()), (b"Sec-WebSocket-Version", b"13")], None,
+            timeout=TIMEOUT, deadline=None, extensions=WS,
+        )
+        assert (response.status_code, response.http_version) == (200, "HTTP/2")
+        tunnel = response.extensions["detach"]()
+        await tunnel.write(b"as is", 5.0)
+        assert await read_exactly(tunnel, 5) == b"as is"
+        await tunnel.aclose()
+        assert pool.connections_in_use() == 0
+
+
+@memory_test
+async def test_http11_fallback_with_a_callers_ssl_context(backend: MemoryBackend) -> None:
+    """The HTTP/1.1-only TLS context cannot be derived from a context the
+    caller passed as ``verify``: a clear error, and nothing leaks."""
+    import ssl
+
+    serve(backend, connect_protocol=False)
+    async with open_pool(backend, verify=ssl.create_default_context()) as pool:
+        with pytest.raises(webwire.ConnectError, match=r"offering only http/1\.1"):
+            await open_tunnel(pool, "/chat")
+        assert pool.connections_in_use() == 0
+        assert await get_conn(pool) == b"1"

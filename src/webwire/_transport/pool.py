@@ -429,11 +429,15 @@ class ConnectionPool:
                     conn, origin, method, url, headers, timeout, deadline, extensions, False
                 )
         if version == "HTTP/2":
-            raise LocalProtocolError(
-                f"HTTP/2 is not used for {origin} (it needs https with ALPN, or "
-                f"http2=True with http1=False for prior knowledge): cannot open a {protocol} "
-                "stream over HTTP/2"
+            why = (
+                "HTTP/2 is disabled (http2=False)"
+                if not self._http2
+                else f"HTTP/2 is not used for {origin} (cleartext HTTP/2 needs prior "
+                "knowledge: http1=False)"
+                if origin.scheme == "http"
+                else f"HTTP/2 is not used for {origin}"
             )
+            raise LocalProtocolError(f"{why}: cannot open a {protocol} stream over HTTP/2")
         if not self._http1:
             raise LocalProtocolError(
                 f"HTTP/1.1 is disabled (http1=False): cannot open a {protocol} over HTTP/1.1"

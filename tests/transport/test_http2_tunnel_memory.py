@@ -754,3 +754,24 @@ async def test_http11_fallback_with_a_callers_ssl_context(backend: MemoryBackend
             await open_tunnel(pool, "/chat")
         assert pool.connections_in_use() == 0
         assert await get_conn(pool) == b"1"
+
+
+@memory_test
+async def test_waiting_for_the_servers_settings_is_bounded(backend: MemoryBackend) -> None:
+    """A server that accepts but never sends its SETTINGS: the WebSocket
+    request fails with ReadTimeout after exactly the read timeout."""
+
+    async def mute(stream: MemoryStream) -> None:
+        while await stream.read(65536, None):
+            pass
+
+    backend.serve_tcp(HOST, 443, mute, alpn="h2")
+    async with open_pool(backend) as pool:
+        start = backend.monotonic()
+        with pytest.raises(webwire.ReadTimeout, match=r"SETTINGS within 2\.0 seconds"):
+            await pool.request(
+                b"GET", URL.with_path("/chat"), ws_headers(), None,
+                timeout=webwire.Timeout(5.0, read=2.0), deadline=None, extensions=WS,
+            )
+        assert backend.monotonic() - start == pytest.approx(2.0)
+        assert pool.connections_in_use() == 0

@@ -671,11 +671,17 @@ class HTTP2Connection(Connection):
                             broken if isinstance(broken, TransportError) else ReadError(str(broken))
                         )
                 left = None if limit is None else max(0.0, limit - backend.monotonic())
+                message = f"the server sent no HTTP/2 SETTINGS within {timeout.read} seconds"
                 if left == 0.0:
-                    raise ReadTimeout(
-                        f"the server sent no HTTP/2 SETTINGS within {timeout.read} seconds"
+                    raise ReadTimeout(message)
+                try:
+                    await self._receive(
+                        waiter, Timeout(None, read=left), deadline, need_window=True
                     )
-                await self._receive(waiter, Timeout(None, read=left), deadline, need_window=True)
+                except ReadTimeout as exc:
+                    if deadline is not None and backend.monotonic() >= deadline:
+                        raise
+                    raise ReadTimeout(message) from exc
         finally:
             with self._lock:
                 self._extra_waiters.remove(waiter)

@@ -319,3 +319,108 @@ def test_connection_specific_fields_are_dropped() -> None:
     (request,) = server.requests()
     names = [name for name, _ in request.headers]
     assert names == [b":method", b":scheme", b":authority", b":path", b"accept", b"content-length"]
+
+
+# -- extended CONNECT (RFC 8441) ----------------------------------------------
+
+WEBSOCKET = [
+    (b"Host", b"example.org"),
+    (b"Upgrade", b"websocket"),
+    (b"Connection", b"Upgrade"),
+    (b"Sec-WebSocket-Version", b"13"),
+    (b"Sec-WebSocket-Protocol", b"chat"),
+    (b"Origin", b"https://example.org"),
+]
+
+
+def test_extended_connect_setting_recorded_only_from_settings() -> None:
+    client = H2Connection()
+    assert not client.settings_received
+    assert not client.connect_protocol_enabled
+    server = Server(client)
+    server.pump()
+    assert client.settings_received
+    assert not client.connect_protocol_enabled  # default 0 (RFC 8441 section 3)
+    server.conn.update_settings({h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL: 1})
+    server.pump()
+    assert client.connect_protocol_enabled
+
+
+def test_extended_connect_request_shape() -> None:
+    client = H2Connection()
+    server = Server(client, enable_connect_protocol=1)
+    server.pump()
+    stream_id = client.send_request(
+        b"CONNECT", b"https", b"/chat?room=1", WEBSOCKET, end_stream=False, protocol=b"websocket"
+    )
+    server.pump()
+    (request,) = server.requests()
+    assert request.stream_ended is None  # the stream stays open for DATA
+    names = [name for name, _ in request.headers]
+    # Pseudo-header fields first (RFC 9113 section 8.3), then the rest.
+    assert names[:5] == [b":method", b":protocol", b":scheme", b":authority", b":path"]
+    fields = dict(request.headers)
+    assert fields[b":method"] == b"CONNECT"
+    assert fields[b":protocol"] == b"websocket"
+    assert fields[b":scheme"] == b"https"
+    assert fields[b":authority"] == b"example.org"
+    assert fields[b":path"] == b"/chat?room=1"
+    assert fields[b"sec-websocket-version"] == b"13"
+    assert fields[b"sec-websocket-protocol"] == b"chat"
+    assert fields[b"origin"] == b"https://example.org"
+    for dropped in (b"upgrade", b"connection", b"host"):
+        assert dropped not in fields
+    # A 200 answer, then DATA both ways on the same stream.
+    server.conn.send_headers(stream_id, [(b":status", b"200")])
+    events = server.pump()
+    assert [type(e) for e in events] == [ev.ResponseHead]
+    assert client.send_data(stream_id, b"hello") == 5
+    server.conn.send_data(stream_id, b"world")
+    events = server.pump()
+    assert server.data(stream_id) == b"hello"
+    assert [e.data for e in events if isinstance(e, ev.Data)] == [b"world"]
+
+
+def test_extended_connect_refused_until_the_server_enables_it() -> None:
+    client = H2Connection()
+    with pytest.raises(LocalProtocolError, match="SETTINGS_ENABLE_CONNECT_PROTOCOL"):
+        client.send_request(
+            b"CONNECT", b"https", b"/chat", WEBSOCKET, end_stream=False, protocol=b"websocket"
+        )
+    server = Server(client)
+    server.pump()
+    with pytest.raises(LocalProtocolError, match="did not enable extended CONNECT"):
+        client.send_request(
+            b"CONNECT", b"https", b"/chat", WEBSOCKET, end_stream=False, protocol=b"websocket"
+        )
+    assert client.next_stream_id == 1  # nothing was sent
+    assert server.requests() == []
+
+
+@pytest.mark.parametrize(
+    ("method", "protocol", "message"),
+    [
+        (b"GET", b"websocket", "CONNECT only"),
+        (b"CONNECT", b"", "token"),
+        (b"CONNECT", b"web socket", "token"),
+    ],
+)
+def test_extended_connect_bad_protocol_or_method(
+    method: bytes, protocol: bytes, message: str
+) -> None:
+    client = H2Connection()
+    Server(client, enable_connect_protocol=1).pump()
+    with pytest.raises(LocalProtocolError, match=message):
+        client.send_request(
+            method, b"https", b"/chat", WEBSOCKET, end_stream=False, protocol=protocol
+        )
+
+
+def test_plain_connect_keeps_authority_form() -> None:
+    client = H2Connection()
+    server = Server(client)
+    server.pump()
+    client.send_request(b"CONNECT", b"https", b"example.org:443", [], end_stream=False)
+    server.pump()
+    (request,) = server.requests()
+    assert dict(request.headers) == {b":method": b"CONNECT", b":authority": b"example.org:443"}

@@ -42,6 +42,7 @@ from webwire._proto._fields import (
     FIELD_OTHER,
     FIELD_TE,
     field_kind,
+    is_token,
     validate_request,
 )
 from webwire._proto.events import (
@@ -193,8 +194,16 @@ class H2Connection:
         return value
 
     @property
+    def settings_received(self) -> bool:
+        """Whether the server's first SETTINGS frame arrived (RFC 9113
+        section 3.4); until then its settings are the protocol defaults."""
+        return self._settings_received
+
+    @property
     def connect_protocol_enabled(self) -> bool:
-        """Whether the server allows extended CONNECT (RFC 8441 section 3)."""
+        """Whether the server sent ``SETTINGS_ENABLE_CONNECT_PROTOCOL`` = 1,
+        allowing extended CONNECT (RFC 8441 section 3). ``False`` until its
+        SETTINGS arrive (see :attr:`settings_received`)."""
         value = self._conn.remote_settings.get(
             h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL, 0
         )
@@ -240,7 +249,10 @@ class H2Connection:
         (``Connection``, ``Keep-Alive``, ``Transfer-Encoding``,
         ``Upgrade``, ...) are dropped, ``TE`` kept only as ``trailers``.
         ``CONNECT`` sends ``:authority`` from ``target`` and no ``:path``
-        unless ``protocol`` (``:protocol``, RFC 8441 section 4) is given.
+        unless ``protocol`` is given: an extended CONNECT (RFC 8441 section
+        4), sent with ``:protocol``, ``:scheme``, ``:authority`` (from
+        ``Host``) and ``:path`` (``target``), allowed only once the server
+        enabled it with ``SETTINGS_ENABLE_CONNECT_PROTOCOL``.
 
         Returns:
             The new stream's id.
@@ -250,9 +262,13 @@ class H2Connection:
                 (checked by :func:`webwire._proto._fields.validate_request`,
                 as for HTTP/1.1), no stream id is left, the server's stream
                 limit is reached, the connection is closed, or the request
-                has no authority.
+                has no authority; ``protocol`` is given with a method other
+                than ``CONNECT``, is not a token, or the server did not
+                enable extended CONNECT (RFC 8441 section 3).
         """
         validate_request(method, target, headers)
+        if protocol is not None:
+            self._check_extended_connect(method, protocol)
         authority: bytes | None = None
         fields: Headers = []
         for name, value in headers:
@@ -289,6 +305,21 @@ class H2Connection:
         except h2.exceptions.ProtocolError as exc:
             raise LocalProtocolError(f"cannot send the request: {exc}") from exc
         return stream_id
+
+    def _check_extended_connect(self, method: bytes, protocol: bytes) -> None:
+        if method != b"CONNECT":
+            raise LocalProtocolError(
+                f"the :protocol pseudo-header goes with CONNECT only, not {method!r} "
+                "(RFC 8441 section 4)"
+            )
+        if not protocol or not is_token(protocol):
+            raise LocalProtocolError(f"invalid :protocol {protocol!r}: it must be a token")
+        if not self.connect_protocol_enabled:
+            raise LocalProtocolError(
+                "the server did not enable extended CONNECT "
+                "(no SETTINGS_ENABLE_CONNECT_PROTOCOL=1, RFC 8441 section 3): "
+                f"cannot open a {protocol.decode('ascii', 'replace')} stream over HTTP/2"
+            )
 
     def send_window(self, stream_id: int) -> int:
         """Bytes :meth:`send_data` may send on ``stream_id`` now: the

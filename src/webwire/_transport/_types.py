@@ -57,7 +57,10 @@ class TransportRequest:
         deadline: Absolute ``backend.monotonic()`` time bounding every step,
             or ``None``.
         extensions: Per-request options (``"protocol"`` for an extended
-            CONNECT, RFC 8441 section 4).
+            CONNECT, RFC 8441 section 4; with a WebSocket ``Upgrade`` GET,
+            ``"protocol": "websocket"`` and ``"http_version"`` (``"auto"``,
+            ``"HTTP/1.1"``, ``"HTTP/2"``) let the pool choose the version,
+            see :meth:`~webwire._transport.pool.ConnectionPool.request`).
     """
 
     method: bytes
@@ -199,7 +202,9 @@ class RawResponse:
             to ``CONNECT``, ``"detach"`` is a function that takes no
             argument and returns the connection as a :class:`NetworkStream`
             (the bytes that arrived after the response head are read first)
-            and takes it out of the pool; see :data:`Detach`.
+            and takes it out of the pool; see :data:`Detach`. Over HTTP/2
+            it returns the request's stream instead (DATA frames, RFC 8441
+            section 4) and the connection stays in the pool.
     """
 
     status_code: int

@@ -24,6 +24,14 @@ stream refused or cut off by GOAWAY) is retried once on another
 connection, when its body can be replayed and, unless the server
 guaranteed it did nothing, when its method is idempotent (RFC 9110
 section 9.2.2).
+
+WebSocket (``extensions["protocol"] == "websocket"``): the pool picks the
+HTTP version, see :meth:`ConnectionPool.request`. Over HTTP/2 the
+WebSocket is an extended CONNECT stream (RFC 8441) on the origin's shared
+connection when its server enabled it (``SETTINGS_ENABLE_CONNECT_PROTOCOL``);
+otherwise the ``Upgrade`` GET goes on an HTTP/1.1 connection, opened with
+ALPN ``http/1.1`` alone when the origin speaks HTTP/2 without extended
+CONNECT.
 """
 
 from __future__ import annotations
@@ -36,7 +44,7 @@ import yarl
 
 from webwire._backends.base import Backend, Event
 from webwire._config import DEFAULT_LIMITS, Limits, Timeout
-from webwire._exceptions import ConnectError, PoolTimeout, ProxyError
+from webwire._exceptions import ConnectError, LocalProtocolError, PoolTimeout, ProxyError
 
 from ._dns import DNSCache
 from ._types import (
@@ -53,6 +61,15 @@ from .proxy import Proxy
 __all__ = ["ConnectionPool"]
 
 IDEMPOTENT_METHODS = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
+
+_WS_DROPPED = frozenset(
+    {b"upgrade", b"connection", b"sec-websocket-key", b"keep-alive", b"proxy-connection"}
+)
+"""Fields of a WebSocket ``Upgrade`` GET that its extended CONNECT does not
+carry (RFC 8441 section 5: no ``Sec-WebSocket-Key``, no ``Upgrade``)."""
+
+HTTP_VERSIONS = ("auto", "HTTP/1.1", "HTTP/2")
+"""Values of ``extensions["http_version"]`` for a WebSocket request."""
 
 _CONNECT = object()
 """What :meth:`ConnectionPool._take_locked` returns when the caller may
@@ -125,6 +142,7 @@ class ConnectionPool:
         # Requests to http origins are forwarded by an HTTP proxy.
         self._forward_http = proxy is not None and not proxy.is_socks
         self._ssl_context: ssl.SSLContext | None = None
+        self._h1_ssl_context: ssl.SSLContext | None = None
         self._proxy_ssl_context: ssl.SSLContext | None = None
         self._all: set[Connection] = set()
         # Idle single-request connections, most recently used last.
@@ -184,6 +202,29 @@ class ConnectionPool:
             )
         return self._ssl_context
 
+    def _get_h1_ssl_context(self) -> ssl.SSLContext:
+        """The TLS context that offers ``http/1.1`` alone with ALPN, for a
+        WebSocket ``Upgrade`` to an origin that negotiates HTTP/2 without
+        extended CONNECT.
+
+        Raises:
+            ConnectError: ``verify`` is a caller's :class:`ssl.SSLContext`
+                (its ALPN list cannot be changed without changing it for
+                every connection), or the CA bundle cannot be loaded.
+        """
+        if self._h1_ssl_context is None:
+            if isinstance(self._verify, ssl.SSLContext):
+                raise ConnectError(
+                    "a WebSocket over HTTP/1.1 to an HTTP/2 origin needs a TLS context "
+                    "offering only http/1.1 with ALPN, which cannot be derived from the "
+                    "SSLContext given as verify=: pass a CA path, or use "
+                    'extensions={"http_version": "HTTP/2"}, or a client with http2=False'
+                )
+            self._h1_ssl_context = create_ssl_context(
+                self._verify, self._cert, alpn_protocols=("http/1.1",), trust_env=self._trust_env
+            )
+        return self._h1_ssl_context
+
     @property
     def proxy(self) -> Proxy | None:
         """The proxy every request goes through, or ``None``."""
@@ -222,7 +263,22 @@ class ConnectionPool:
             deadline: Absolute ``backend.monotonic()`` time bounding every
                 step, or ``None``.
             extensions: Per-request transport options (see
-                :class:`TransportRequest`).
+                :class:`TransportRequest`). ``"protocol"`` (``"websocket"``)
+                asks for a WebSocket (RFC 6455, RFC 8441), over the HTTP
+                version ``"http_version"`` says: ``"auto"`` (the default)
+                uses the origin's HTTP/2 connection when its server enabled
+                extended CONNECT (``SETTINGS_ENABLE_CONNECT_PROTOCOL``,
+                RFC 8441 section 3) and HTTP/1.1 otherwise; ``"HTTP/1.1"``
+                or ``"HTTP/2"`` force one. Send it as the HTTP/1.1
+                ``Upgrade`` GET (``Upgrade``, ``Connection``,
+                ``Sec-WebSocket-Key``, ``Sec-WebSocket-Version``...): over
+                HTTP/2 it is rewritten into the extended CONNECT (``:protocol
+                websocket``, RFC 8441 section 5; ``Upgrade``, ``Connection``
+                and ``Sec-WebSocket-Key`` dropped, the other fields kept). A
+                ``CONNECT`` with ``"protocol"`` is sent as it is, over
+                HTTP/2 only. ``RawResponse.http_version`` says which version
+                carried it; a ``101`` (HTTP/1.1) or ``2xx`` (HTTP/2) answer
+                has ``extensions["detach"]``.
 
         Returns:
             The response; reading its stream to the end (or closing it)
@@ -234,7 +290,14 @@ class ConnectionPool:
             ReadTimeout, WriteTimeout, ReadError, WriteError,
             RemoteProtocolError, LocalProtocolError: The exchange failed.
             UnsupportedProtocol: The scheme is not http or https.
+            LocalProtocolError: A WebSocket request asked for an HTTP
+                version the client or server cannot use (HTTP/2 without
+                extended CONNECT, HTTP/1.1 disabled, ...).
         """
+        if extensions and extensions.get("protocol") is not None:
+            return await self._request_protocol(
+                method, url, headers, body, timeout, deadline, extensions
+            )
         key = (url.scheme, url.raw_host, url.explicit_port)
         origin = self._origin_cache.get(key)
         if origin is None:
@@ -274,6 +337,191 @@ class ConnectionPool:
                 )
             return response
 
+    def _origin(self, url: yarl.URL) -> Origin:
+        key = (url.scheme, url.raw_host, url.explicit_port)
+        origin = self._origin_cache.get(key)
+        if origin is None:
+            origin = origin_of(url.scheme, url.raw_host, url.explicit_port)
+            if len(self._origin_cache) < 1024:
+                self._origin_cache[key] = origin
+        return origin
+
+    async def _request_protocol(
+        self,
+        method: bytes,
+        url: yarl.URL,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes | AsyncIterable[bytes] | None,
+        timeout: Timeout,
+        deadline: float | None,
+        extensions: dict[str, Any],
+    ) -> RawResponse:
+        """A request with ``extensions["protocol"]``: a WebSocket over the
+        HTTP version chosen by ``extensions["http_version"]`` (see
+        :meth:`request`)."""
+        protocol = extensions["protocol"]
+        if not isinstance(protocol, str) or not protocol:
+            raise LocalProtocolError(f'extensions["protocol"] must be a string, not {protocol!r}')
+        version = extensions.get("http_version", "auto")
+        if version not in HTTP_VERSIONS:
+            raise LocalProtocolError(
+                f'extensions["http_version"] must be one of {", ".join(HTTP_VERSIONS)}, '
+                f"not {version!r}"
+            )
+        if body is not None and not (isinstance(body, bytes) and not body):
+            raise LocalProtocolError(f"a {protocol} request has no content")
+        origin = self._origin(url)
+        trace: TraceHook | None = extensions.get("trace")
+        if method == b"CONNECT":
+            if version == "HTTP/1.1":
+                raise LocalProtocolError(
+                    "an extended CONNECT (RFC 8441) needs HTTP/2: send the HTTP/1.1 "
+                    "Upgrade GET instead"
+                )
+            version = "HTTP/2"
+        if version != "HTTP/1.1" and self._may_multiplex(origin):
+            h2_request = self._extended_connect(
+                url, headers, timeout, deadline, extensions, protocol
+            )
+            retried = False
+            while True:
+                conn = await self._acquire(origin, timeout, deadline, trace)
+                if conn.multiplexed:
+                    try:
+                        enabled = await conn.connect_protocol_enabled(  # type: ignore[attr-defined]
+                            timeout, deadline
+                        )
+                    except BaseException:
+                        self._cancel_reservation(conn)
+                        raise
+                    if enabled:
+                        try:
+                            return await conn.handle_request(h2_request)
+                        except StaleConnection as stale:
+                            if retried:
+                                raise stale.error from stale.error.__cause__
+                            retried = True
+                            continue
+                    self._cancel_reservation(conn)
+                    if version == "HTTP/2" or method == b"CONNECT":
+                        raise LocalProtocolError(
+                            f"{origin} did not enable extended CONNECT (no "
+                            "SETTINGS_ENABLE_CONNECT_PROTOCOL=1, RFC 8441 section 3): "
+                            f"cannot open a {protocol} stream over HTTP/2"
+                        )
+                    if not self._http1:
+                        raise LocalProtocolError(
+                            f"{origin} did not enable extended CONNECT over HTTP/2 (RFC 8441) "
+                            f"and HTTP/1.1 is disabled (http1=False): no way to open a {protocol}"
+                        )
+                    # HTTP/2 without extended CONNECT: HTTP/1.1 on its own connection.
+                    return await self._request_h1(
+                        origin, method, url, headers, timeout, deadline, extensions, True
+                    )
+                # ALPN chose HTTP/1.1 (or an HTTP/1.1 connection was idle).
+                if version == "HTTP/2" or method == b"CONNECT":
+                    self._cancel_reservation(conn)
+                    raise LocalProtocolError(
+                        f"{origin} does not speak HTTP/2 (ALPN chose HTTP/1.1): "
+                        f"cannot open a {protocol} stream over HTTP/2"
+                    )
+                return await self._send_h1(
+                    conn, origin, method, url, headers, timeout, deadline, extensions, False
+                )
+        if version == "HTTP/2":
+            why = (
+                "HTTP/2 is disabled (http2=False)"
+                if not self._http2
+                else f"HTTP/2 is not used for {origin} (cleartext HTTP/2 needs prior "
+                "knowledge: http1=False)"
+                if origin.scheme == "http"
+                else f"HTTP/2 is not used for {origin}"
+            )
+            raise LocalProtocolError(f"{why}: cannot open a {protocol} stream over HTTP/2")
+        if not self._http1:
+            raise LocalProtocolError(
+                f"HTTP/1.1 is disabled (http1=False): cannot open a {protocol} over HTTP/1.1"
+            )
+        h1_only = self._may_multiplex(origin)
+        return await self._request_h1(
+            origin, method, url, headers, timeout, deadline, extensions, h1_only
+        )
+
+    def _extended_connect(
+        self,
+        url: yarl.URL,
+        headers: list[tuple[bytes, bytes]],
+        timeout: Timeout,
+        deadline: float | None,
+        extensions: dict[str, Any],
+        protocol: str,
+    ) -> TransportRequest:
+        """The extended CONNECT (RFC 8441 section 4) of a WebSocket request:
+        ``:path`` from the URL, the fields of the ``Upgrade`` GET but those
+        tied to HTTP/1.1's upgrade (RFC 8441 section 5)."""
+        fields = [(name, value) for name, value in headers if name.lower() not in _WS_DROPPED]
+        target = url.raw_path_qs.encode("ascii") or b"/"
+        ext = {k: v for k, v in extensions.items() if k != "http_version"}
+        ext["protocol"] = protocol
+        return TransportRequest(b"CONNECT", url, target, fields, None, timeout, deadline, ext)
+
+    async def _request_h1(
+        self,
+        origin: Origin,
+        method: bytes,
+        url: yarl.URL,
+        headers: list[tuple[bytes, bytes]],
+        timeout: Timeout,
+        deadline: float | None,
+        extensions: dict[str, Any],
+        h1_only: bool,
+    ) -> RawResponse:
+        """Send the HTTP/1.1 ``Upgrade`` request on an HTTP/1.1 connection;
+        with ``h1_only``, one opened with ALPN ``http/1.1`` alone (the
+        origin's usual connection would be HTTP/2)."""
+        trace: TraceHook | None = extensions.get("trace")
+        if h1_only:
+            conn = await self._acquire(origin, timeout, deadline, trace, h1_only=True)
+        else:
+            conn = await self._acquire(origin, timeout, deadline, trace)
+            if conn.multiplexed:  # pragma: no cover - only when h2c prior knowledge
+                self._cancel_reservation(conn)
+                raise LocalProtocolError(f"{origin} is HTTP/2 only: no HTTP/1.1 upgrade possible")
+        return await self._send_h1(
+            conn, origin, method, url, headers, timeout, deadline, extensions, h1_only
+        )
+
+    async def _send_h1(
+        self,
+        conn: Connection,
+        origin: Origin,
+        method: bytes,
+        url: yarl.URL,
+        headers: list[tuple[bytes, bytes]],
+        timeout: Timeout,
+        deadline: float | None,
+        extensions: dict[str, Any],
+        h1_only: bool,
+    ) -> RawResponse:
+        """Send the ``Upgrade`` request on ``conn`` (a slot reserved), once
+        more on a new connection if a reused one turned out closed."""
+        target = url.raw_path_qs.encode("ascii") or b"/"
+        forwarded = self._forward_http and origin.scheme == "http"
+        if forwarded:
+            target, headers = self._forwarded(url, target, headers)
+        ext = {k: v for k, v in extensions.items() if k not in ("protocol", "http_version")}
+        request = TransportRequest(method, url, target, headers, None, timeout, deadline, ext)
+        trace: TraceHook | None = extensions.get("trace")
+        retried = False
+        while True:
+            try:
+                return await conn.handle_request(request)
+            except StaleConnection as stale:
+                if retried or method not in IDEMPOTENT_METHODS:
+                    raise stale.error from stale.error.__cause__
+                retried = True
+            conn = await self._acquire(origin, timeout, deadline, trace, h1_only=h1_only)
+
     def _forwarded(
         self, url: yarl.URL, target: bytes, headers: list[tuple[bytes, bytes]]
     ) -> tuple[bytes, list[tuple[bytes, bytes]]]:
@@ -294,9 +542,13 @@ class ConnectionPool:
         timeout: Timeout,
         deadline: float | None,
         trace: TraceHook | None = None,
+        *,
+        h1_only: bool = False,
     ) -> Connection:
         """A connection with a stream slot reserved for one request; the
-        steps are reported to ``trace`` (see :data:`TraceHook`)."""
+        steps are reported to ``trace`` (see :data:`TraceHook`). With
+        ``h1_only``, an HTTP/1.1 connection (a new one is opened with ALPN
+        ``http/1.1`` alone)."""
         backend = self._backend
         wait_until: float | None = None
         while True:
@@ -304,7 +556,7 @@ class ConnectionPool:
             event: Event | None = None
             try:
                 with self._lock:
-                    taken = self._take_locked(origin, to_close)
+                    taken = self._take_locked(origin, to_close, h1_only)
                     if taken is None:
                         event = backend.create_event()
                         self._waiters.append(event)
@@ -312,7 +564,7 @@ class ConnectionPool:
                 for stale in to_close:
                     stale.close()
             if taken is _CONNECT:
-                return await self._connect(origin, timeout, deadline, trace)
+                return await self._connect(origin, timeout, deadline, trace, h1_only)
             if taken is not None:
                 conn: Connection = taken  # type: ignore[assignment]
                 if trace is not None:
@@ -361,10 +613,14 @@ class ConnectionPool:
                 self._remove_locked(conn)
                 self._wake_all_locked()
 
-    def _take_locked(self, origin: Origin, to_close: list[Connection]) -> object | None:
+    def _take_locked(
+        self, origin: Origin, to_close: list[Connection], h1_only: bool = False
+    ) -> object | None:
         """Reserve a slot on a connection to ``origin`` (returned), or a slot
         for a new connection (:data:`_CONNECT`), or ``None`` (wait).
-        Expired idle connections met on the way go to ``to_close``."""
+        Expired idle connections met on the way go to ``to_close``. With
+        ``h1_only``, HTTP/2 connections are passed over (and not waited
+        for)."""
         if self._closed:
             raise ConnectError("the connection pool is closed")
         now = self._backend.monotonic()
@@ -378,7 +634,7 @@ class ConnectionPool:
                 continue
             conn.reserve()
             return conn
-        shared = self._shared.get(origin)
+        shared = None if h1_only else self._shared.get(origin)
         if shared:
             for conn in list(shared):
                 if conn.is_idle() and conn.has_expired(now):
@@ -387,7 +643,7 @@ class ConnectionPool:
                 elif conn.is_available():
                     conn.reserve()
                     return conn
-        if self._pending_h2.get(origin):
+        if not h1_only and self._pending_h2.get(origin):
             return None  # a connection that may carry HTTP/2 is on its way
         per_host = self._per_host
         if per_host is not None and self._host_counts.get(origin, 0) >= per_host:
@@ -402,7 +658,7 @@ class ConnectionPool:
         self._connecting += 1
         if per_host is not None:
             self._host_counts[origin] = self._host_counts.get(origin, 0) + 1
-        if self._may_multiplex(origin):
+        if not h1_only and self._may_multiplex(origin):
             self._pending_h2[origin] = self._pending_h2.get(origin, 0) + 1
         return _CONNECT
 
@@ -463,18 +719,26 @@ class ConnectionPool:
         timeout: Timeout,
         deadline: float | None,
         trace: TraceHook | None = None,
+        h1_only: bool = False,
     ) -> Connection:
         """Open a connection on a reserved slot; its first stream slot is
-        reserved for the caller."""
-        multiplex = self._may_multiplex(origin)
+        reserved for the caller. With ``h1_only``, an HTTP/1.1 connection
+        (ALPN ``http/1.1`` alone over TLS)."""
+        multiplex = not h1_only and self._may_multiplex(origin)
         try:
             if trace is not None:
                 await trace("connection_create_start", {})
+            if origin.scheme != "https":
+                ssl_context = None
+            elif h1_only:
+                ssl_context = self._get_h1_ssl_context()
+            else:
+                ssl_context = self.ssl_context
             if self._proxy is None and self._uds is None:
                 stream = await open_stream(
                     self._backend,
                     origin,
-                    ssl_context=self.ssl_context if origin.scheme == "https" else None,
+                    ssl_context=ssl_context,
                     connect_timeout=timeout.connect,
                     deadline=deadline,
                     local_address=self._local_address,
@@ -482,9 +746,9 @@ class ConnectionPool:
                     trace=trace,
                 )
             else:
-                stream = await self._open_routed(origin, timeout, deadline, trace)
+                stream = await self._open_routed(origin, timeout, deadline, trace, ssl_context)
             try:
-                conn = self._new_connection(origin, stream)
+                conn = self._new_connection(origin, stream, h1_only)
             except BaseException:
                 stream.abort()
                 raise
@@ -519,10 +783,11 @@ class ConnectionPool:
         timeout: Timeout,
         deadline: float | None,
         trace: TraceHook | None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> Any:
         """A stream to ``origin`` through the proxy or the Unix socket (TLS
-        with the origin on top for ``https``), or to the HTTP proxy itself
-        for forwarded requests."""
+        with the origin on top for ``https``, with ``ssl_context``), or to
+        the HTTP proxy itself for forwarded requests."""
         backend = self._backend
         proxy = self._proxy
         if proxy is not None and self._forward_http and origin.scheme == "http":
@@ -563,7 +828,7 @@ class ConnectionPool:
             return stream
         try:
             return await stream.start_tls(
-                self.ssl_context,
+                ssl_context or self.ssl_context,
                 origin.host,
                 bound_timeout(timeout.connect, deadline, backend.monotonic()),
             )
@@ -580,13 +845,14 @@ class ConnectionPool:
             else:
                 self._pending_h2.pop(origin, None)
 
-    def _new_connection(self, origin: Origin, stream: Any) -> Connection:
-        """The connection object for a freshly opened ``stream``.
+    def _new_connection(self, origin: Origin, stream: Any, h1_only: bool = False) -> Connection:
+        """The connection object for a freshly opened ``stream`` (HTTP/1.1
+        whatever ALPN said with ``h1_only``).
 
         Raises:
             ConnectError: TLS negotiated no HTTP version this client speaks.
         """
-        if self._forward_http and origin.scheme == "http":
+        if h1_only or (self._forward_http and origin.scheme == "http"):
             use_h2 = False
         elif origin.scheme == "https":
             alpn = stream.get_extra_info("alpn_protocol")

@@ -19,18 +19,16 @@ from webwire._config import DEFAULT_LIMITS, DEFAULT_TIMEOUT, Limits, Timeout
 from webwire._exceptions import TooManyRedirects, WebwireError
 from webwire._retry import Retry
 
-from ._asgi import ASGITransport, is_asgi_app
+from ._asgi import ASGITransport
 from ._auth import Auth, AuthTypes, BasicAuth, FlowDriver, NetRCAuth, build_auth, netrc_path
+from ._client_setup import app_transport, build_transports
 from ._cookies import Cookies, CookieTypes, bind_cookies
 from ._decoders import accept_encoding, check_text_encoding
 from ._methods import (
     USE_CLIENT_DEFAULT,
     AuthArg,
     FollowArg,
-    MiddlewaresArg,
     RequestContext,
-    RetriesArg,
-    TraceArg,
     UseClientDefault,
     _Args,
     _AsyncRequestMethods,
@@ -43,7 +41,6 @@ from ._middleware import (
     check_middlewares,
 )
 from ._models import Response
-from ._proxies import Router, URLPattern, environment_proxies
 from ._redirects import build_redirect_request
 from ._request import (
     HeaderTypes,
@@ -54,7 +51,7 @@ from ._request import (
     validate_headers,
 )
 from ._tracing import TraceConfig, check_trace_configs
-from ._transports import AsyncBaseTransport, HTTPTransport
+from ._transports import AsyncBaseTransport
 from ._urls import (
     QueryParams,
     build_url,
@@ -85,29 +82,6 @@ def _to_timeout(timeout: float | Timeout | None) -> Timeout:
     if isinstance(timeout, Timeout):
         return timeout
     return Timeout(timeout)
-
-
-def _app_transport(
-    app: Any, transport: AsyncBaseTransport | None, raise_app_exceptions: bool, backend: Any
-) -> AsyncBaseTransport:
-    """The transport for ``app=``: ASGI on AsyncClient, WSGI on Client."""
-    if transport is not None:
-        raise ValueError("give either app= or transport=, not both")
-    sync = backend == "sync" or getattr(backend, "name", None) == "sync"
-    if sync:
-        if is_asgi_app(app):
-            raise TypeError(
-                f"{app!r} is an ASGI app: send requests to it with AsyncClient(app=...)"
-            )
-        from ._wsgi import WSGITransport
-
-        return WSGITransport(app, raise_app_exceptions=raise_app_exceptions)
-    if not is_asgi_app(app):
-        raise TypeError(
-            f"{app!r} is not an ASGI app (async def app(scope, receive, send)); "
-            "a WSGI app is served by Client(app=...)"
-        )
-    return ASGITransport(app, raise_app_exceptions=raise_app_exceptions)
 
 
 def _check_body_limit(value: Any) -> None:
@@ -296,7 +270,7 @@ class AsyncClient(_AsyncRequestMethods):
         from webwire import __version__
 
         if app is not None:
-            transport = _app_transport(app, transport, raise_app_exceptions, _backend)
+            transport = app_transport(app, transport, raise_app_exceptions, _backend)
 
         self._auth = build_auth(auth)
         self._params = normalize_params(params) if params is not None else []
@@ -330,41 +304,19 @@ class AsyncClient(_AsyncRequestMethods):
         self.raise_for_status = raise_for_status
         self._base_url = parse_url(base_url) if base_url else None
         self.cookies = cookies  # type: ignore[assignment]
-        if proxy is not None and transport is not None:
-            raise ValueError("pass either proxy or transport, not both")
-
-        def http_transport(via: ProxyTypes | None) -> HTTPTransport:
-            return HTTPTransport(
-                verify=verify,
-                cert=cert,
-                limits=limits,
-                http1=http1,
-                http2=http2,
-                trust_env=trust_env,
-                proxy=via,
-                uds=uds,
-                local_address=local_address,
-            )
-
-        self._transport = transport or http_transport(proxy)
-        self._router: Router[AsyncBaseTransport] | None = None
-        routes = [(URLPattern(key), value) for key, value in (mounts or {}).items()]
-        for pattern, mounted in routes:
-            if mounted is not None and not isinstance(mounted, AsyncBaseTransport):
-                raise TypeError(
-                    f"mounts[{pattern.pattern!r}] must be a transport or None, "
-                    f"not {type(mounted).__name__}"
-                )
-        if trust_env and proxy is None and mounts is None and transport is None and uds is None:
-            env = environment_proxies()
-            if env:
-                shared = {url: http_transport(url) for url in {env.http, env.https} if url}
-                for scheme, url in (("http", env.http), ("https", env.https)):
-                    if url is not None:
-                        routes.append((URLPattern(f"{scheme}://"), shared[url]))
-                self._router = Router(self._transport, routes, env.no_proxy)
-        elif routes:
-            self._router = Router(self._transport, routes)
+        self._transport, self._router = build_transports(
+            transport,
+            proxy,
+            mounts,
+            verify=verify,
+            cert=cert,
+            limits=limits,
+            http1=http1,
+            http2=http2,
+            trust_env=trust_env,
+            uds=uds,
+            local_address=local_address,
+        )
         self._backend_spec = _backend
         self._backend: Backend | None = None
         self._init_lock = threading.Lock()
@@ -612,51 +564,6 @@ class AsyncClient(_AsyncRequestMethods):
             return await self._send(request, args[9], args[11], stream, self._pipeline, args[15])
         pipe = self._build_pipeline(args[13], args[14], args[16])
         return await self._send(request, args[9], args[11], stream, pipe, args[15])
-
-    async def send(
-        self,
-        request: Request,
-        *,
-        stream: bool = False,
-        auth: AuthArg = USE_CLIENT_DEFAULT,
-        follow_redirects: FollowArg = USE_CLIENT_DEFAULT,
-        middlewares: MiddlewaresArg = None,
-        trace: TraceArg = None,
-        trace_request_ctx: Any = None,
-        retries: RetriesArg = None,
-    ) -> Response:
-        """Send a request, following redirects and running authentication.
-
-        Args:
-            request: The request (from :meth:`build_request` or built by
-                hand; it gets the client's timeout when it has none).
-            stream: Return with the body unread (the caller must read or
-                close the response).
-            auth: Authentication for this request (default: the client's;
-                ``None``: none, except credentials in the URL).
-            follow_redirects: Follow redirects for this request.
-            middlewares: Middlewares of this request instead of the
-                client's (``()``: none; ``None``: the client's).
-            trace: Trace configs of this request instead of the client's.
-            trace_request_ctx: Passed to each trace config's context factory.
-            retries: Retry policy of this request (``None``: the client's).
-
-        Returns:
-            The final response; earlier ones are in ``response.history``.
-
-        Raises:
-            TransportError: The request could not be carried (timeouts
-                included).
-            TooManyRedirects: More than ``max_redirects`` redirects.
-            InvalidURL: A redirect is invalid or from https to http.
-            HTTPStatusError: 4xx/5xx and the client raises for status.
-        """
-        request.extensions.setdefault("timeout", self._timeout)
-        if middlewares is None and trace is None and retries is None:
-            pipe = self._pipeline
-        else:
-            pipe = self._build_pipeline(middlewares, trace, retries)
-        return await self._send(request, auth, follow_redirects, stream, pipe, trace_request_ctx)
 
     async def _send(
         self,

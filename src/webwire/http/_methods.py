@@ -17,7 +17,7 @@ from webwire._retry import Retry
 
 from ._auth import AuthTypes
 from ._cookies import CookieTypes
-from ._middleware import Middleware
+from ._middleware import Middleware, Pipeline
 from ._request import HeaderTypes, RequestContent
 from ._sse import DEFAULT_SSE_RETRIES, EventSource, sse_timeout
 from ._tracing import TraceConfig
@@ -113,21 +113,36 @@ class RequestContext:
 
 class _AsyncRequestMethods:
     """The request methods of :class:`~webwire.AsyncClient` (its base
-    class): they pack their arguments, in the order of ``_Args``, into a
-    :class:`RequestContext` or a request."""
+    class): :meth:`request`, :meth:`get` and the other methods pack their
+    arguments, in the order of ``_Args``, into a :class:`RequestContext`;
+    :meth:`build_request` builds a request and :meth:`send` sends one."""
 
     __slots__ = ()
 
     if TYPE_CHECKING:
         # Provided by AsyncClient.
         _timeout: Timeout
+        _pipeline: Pipeline | None
 
         def _build(self, args: _Args) -> Request: ...
 
         async def _request(self, args: _Args, stream: bool) -> Response: ...
 
-    # -- building requests ---------------------------------------------------
+        def _build_pipeline(
+            self, middlewares: Any = None, trace: Any = None, retries: Any = None
+        ) -> Pipeline | None: ...
 
+        async def _send(
+            self,
+            request: Request,
+            auth: AuthArg,
+            follow_redirects: FollowArg,
+            stream: bool,
+            pipe: Pipeline | None = None,
+            trace_request_ctx: Any = None,
+        ) -> Response: ...
+
+    # -- building and sending requests ---------------------------------------
 
     def build_request(
         self,
@@ -190,6 +205,51 @@ class _AsyncRequestMethods:
                 None,
             )
         )
+
+    async def send(
+        self,
+        request: Request,
+        *,
+        stream: bool = False,
+        auth: AuthArg = USE_CLIENT_DEFAULT,
+        follow_redirects: FollowArg = USE_CLIENT_DEFAULT,
+        middlewares: MiddlewaresArg = None,
+        trace: TraceArg = None,
+        trace_request_ctx: Any = None,
+        retries: RetriesArg = None,
+    ) -> Response:
+        """Send a request, following redirects and running authentication.
+
+        Args:
+            request: The request (from :meth:`build_request` or built by
+                hand; it gets the client's timeout when it has none).
+            stream: Return with the body unread (the caller must read or
+                close the response).
+            auth: Authentication for this request (default: the client's;
+                ``None``: none, except credentials in the URL).
+            follow_redirects: Follow redirects for this request.
+            middlewares: Middlewares of this request instead of the
+                client's (``()``: none; ``None``: the client's).
+            trace: Trace configs of this request instead of the client's.
+            trace_request_ctx: Passed to each trace config's context factory.
+            retries: Retry policy of this request (``None``: the client's).
+
+        Returns:
+            The final response; earlier ones are in ``response.history``.
+
+        Raises:
+            TransportError: The request could not be carried (timeouts
+                included).
+            TooManyRedirects: More than ``max_redirects`` redirects.
+            InvalidURL: A redirect is invalid or from https to http.
+            HTTPStatusError: 4xx/5xx and the client raises for status.
+        """
+        request.extensions.setdefault("timeout", self._timeout)
+        if middlewares is None and trace is None and retries is None:
+            pipe = self._pipeline
+        else:
+            pipe = self._build_pipeline(middlewares, trace, retries)
+        return await self._send(request, auth, follow_redirects, stream, pipe, trace_request_ctx)
 
     # -- request methods -----------------------------------------------------
 

@@ -771,7 +771,7 @@ def run_demo_command(argv: list[str]) -> int:
     """
     import sys
 
-    from ._args import UsageError, _Parser
+    from ._parser import UsageError, _Parser
 
     parser = _Parser(
         prog="webwire demo",

@@ -81,6 +81,16 @@ def build_parser() -> argparse.ArgumentParser:
     add("--help", action="help", help="show this help and exit")
     add("--version", action="store_true", help="print the versions of webwire and its engines")
 
+    _add_request_options(parser)
+    _add_auth_options(parser)
+    _add_output_options(parser)
+    _add_download_options(parser)
+    _add_network_options(parser)
+    return parser
+
+
+def _add_request_options(parser: argparse.ArgumentParser) -> None:
+    """The options of the request: method, header fields and body."""
     req = parser.add_argument_group("request")
     req.add_argument("-X", "--request", dest="method", metavar="METHOD", help="request method")
     req.add_argument(
@@ -119,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="send HEAD and print the response headers (curl)",
     )
 
+
+def _add_auth_options(parser: argparse.ArgumentParser) -> None:
+    """The options of credentials and session files."""
     auth = parser.add_argument_group("authentication and sessions")
     auth.add_argument(
         "-a", "-u", "--auth", "--user", dest="auth", metavar="USER[:PASS]|TOKEN",
@@ -137,6 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--session-read-only", metavar="NAME|PATH", help="use a session without updating it"
     )
 
+
+def _add_output_options(parser: argparse.ArgumentParser) -> None:
+    """The options of what is printed and how."""
     out = parser.add_argument_group("output")
     out.add_argument(
         "-p", "--print", dest="print_parts", metavar="WHAT",
@@ -180,6 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="exit with 3, 4 or 5 on an unfollowed 3xx, a 4xx or a 5xx response",
     )
 
+
+def _add_download_options(parser: argparse.ArgumentParser) -> None:
+    """The options of saving the body to a file."""
     dl = parser.add_argument_group("downloads")
     dl.add_argument(
         "-d", "--download", action="store_true",
@@ -195,6 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="resume a partial download (Range request)",
     )
 
+
+def _add_network_options(parser: argparse.ArgumentParser) -> None:
+    """The options of redirects, time limits, retries, proxies, TLS and HTTP versions."""
     net = parser.add_argument_group("network")
     net.add_argument(
         "--follow", "-L", action="store_true", help="follow redirects (off by default)"
@@ -237,4 +259,3 @@ def build_parser() -> argparse.ArgumentParser:
         "--http1.1", dest="protocol", action="store_const", const="http1.1",
         help="HTTP/1.1 only: do not offer HTTP/2",
     )
-    return parser

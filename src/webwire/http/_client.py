@@ -8,9 +8,8 @@ coroutines on the blocking backend.
 from __future__ import annotations
 
 import threading
-import warnings
-from collections.abc import Callable, Generator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Union
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from multidict import CIMultiDict, getversion
 from yarl import URL
@@ -18,13 +17,22 @@ from yarl import URL
 from webwire._backends import get_backend
 from webwire._config import DEFAULT_LIMITS, DEFAULT_TIMEOUT, Limits, Timeout
 from webwire._exceptions import TooManyRedirects, WebwireError
-from webwire._proto.sse import DEFAULT_MAX_EVENT_SIZE
 from webwire._retry import Retry
 
-from ._asgi import ASGITransport, is_asgi_app
+from ._asgi import ASGITransport
 from ._auth import Auth, AuthTypes, BasicAuth, FlowDriver, NetRCAuth, build_auth, netrc_path
+from ._client_setup import app_transport, build_transports
 from ._cookies import Cookies, CookieTypes, bind_cookies
 from ._decoders import accept_encoding, check_text_encoding
+from ._methods import (
+    USE_CLIENT_DEFAULT,
+    AuthArg,
+    FollowArg,
+    RequestContext,
+    UseClientDefault,
+    _Args,
+    _AsyncRequestMethods,
+)
 from ._middleware import (
     EventHook,
     Middleware,
@@ -33,20 +41,17 @@ from ._middleware import (
     check_middlewares,
 )
 from ._models import Response
-from ._proxies import Router, URLPattern, environment_proxies
 from ._redirects import build_redirect_request
 from ._request import (
     HeaderTypes,
     Request,
-    RequestContent,
     check_method,
     encode_body,
     split_removals,
     validate_headers,
 )
-from ._sse import DEFAULT_SSE_RETRIES, EventSource, sse_timeout
 from ._tracing import TraceConfig, check_trace_configs
-from ._transports import AsyncBaseTransport, HTTPTransport
+from ._transports import AsyncBaseTransport
 from ._urls import (
     QueryParams,
     build_url,
@@ -71,64 +76,12 @@ _DRAIN_LIMIT = 64 * 1024
 _URL_CACHE_SIZE = 256
 
 
-class UseClientDefault:
-    """Type of :data:`USE_CLIENT_DEFAULT`: "use the client's setting"."""
-
-    _instance: UseClientDefault | None = None
-
-    def __new__(cls) -> UseClientDefault:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
-
-    def __repr__(self) -> str:
-        return "USE_CLIENT_DEFAULT"
-
-
-USE_CLIENT_DEFAULT = UseClientDefault()
-"""Per-request default meaning "the value the client was built with"."""
-
-TimeoutArg = Union[float, Timeout, None, UseClientDefault]  # noqa: UP007
-AuthArg = Union[AuthTypes, None, UseClientDefault]  # noqa: UP007
-FollowArg = Union[bool, UseClientDefault]  # noqa: UP007
-
-MiddlewaresArg = Union[Sequence[Middleware], None]  # noqa: UP007
-TraceArg = Union[Sequence[TraceConfig], None]  # noqa: UP007
-RetriesArg = Union[int, Retry, None]  # noqa: UP007
-
-# (method, url, params, headers, cookies, content, data, files, json, auth,
-#  timeout, follow_redirects, extensions, middlewares, trace, trace_request_ctx,
-#  retries)
-_Args = tuple[Any, ...]
 
 
 def _to_timeout(timeout: float | Timeout | None) -> Timeout:
     if isinstance(timeout, Timeout):
         return timeout
     return Timeout(timeout)
-
-
-def _app_transport(
-    app: Any, transport: AsyncBaseTransport | None, raise_app_exceptions: bool, backend: Any
-) -> AsyncBaseTransport:
-    """The transport for ``app=``: ASGI on AsyncClient, WSGI on Client."""
-    if transport is not None:
-        raise ValueError("give either app= or transport=, not both")
-    sync = backend == "sync" or getattr(backend, "name", None) == "sync"
-    if sync:
-        if is_asgi_app(app):
-            raise TypeError(
-                f"{app!r} is an ASGI app: send requests to it with AsyncClient(app=...)"
-            )
-        from ._wsgi import WSGITransport
-
-        return WSGITransport(app, raise_app_exceptions=raise_app_exceptions)
-    if not is_asgi_app(app):
-        raise TypeError(
-            f"{app!r} is not an ASGI app (async def app(scope, receive, send)); "
-            "a WSGI app is served by Client(app=...)"
-        )
-    return ASGITransport(app, raise_app_exceptions=raise_app_exceptions)
 
 
 def _check_body_limit(value: Any) -> None:
@@ -154,54 +107,9 @@ def _merge_param_lists(
     return [item for item in first if item[0] not in names] + second
 
 
-class RequestContext:
-    """What :meth:`AsyncClient.get` and friends return.
-
-    ``await`` it for a :class:`~webwire.Response` whose body is read (the
-    connection is released), or use it as ``async with`` for a streamed
-    response, released on exit. Like a coroutine, one that is neither
-    awaited nor entered warns (``RuntimeWarning: ... was never awaited``)
-    when it is garbage-collected: the request was never sent.
-    """
-
-    __slots__ = ("_args", "_client", "_response", "_used")
-
-    def __init__(self, client: AsyncClient, args: _Args) -> None:
-        self._client = client
-        self._args = args
-        self._response: Response | None = None
-        self._used = False
-
-    def __await__(self) -> Generator[Any, None, Response]:
-        self._used = True
-        return self._client._request(self._args, False).__await__()
-
-    async def __aenter__(self) -> Response:
-        self._used = True
-        self._response = await self._client._request(self._args, True)
-        return self._response
-
-    def __del__(self) -> None:
-        if not self._used:
-            self._used = True
-            warnings.warn(
-                f"{self!r} was never awaited: the request was not sent "
-                "(await it, or use it with 'async with')",
-                RuntimeWarning,
-                stacklevel=2,
-                source=self,
-            )
-
-    def __repr__(self) -> str:
-        return f"<RequestContext {self._args[0]} {str(self._args[1])!r}>"
-
-    async def __aexit__(self, *args: object) -> None:
-        response, self._response = self._response, None
-        if response is not None:
-            await response._aclose()
 
 
-class AsyncClient:
+class AsyncClient(_AsyncRequestMethods):
     """An HTTP client for asyncio and trio, with connection pooling,
     redirects, cookies and authentication.
 
@@ -362,7 +270,7 @@ class AsyncClient:
         from webwire import __version__
 
         if app is not None:
-            transport = _app_transport(app, transport, raise_app_exceptions, _backend)
+            transport = app_transport(app, transport, raise_app_exceptions, _backend)
 
         self._auth = build_auth(auth)
         self._params = normalize_params(params) if params is not None else []
@@ -396,41 +304,19 @@ class AsyncClient:
         self.raise_for_status = raise_for_status
         self._base_url = parse_url(base_url) if base_url else None
         self.cookies = cookies  # type: ignore[assignment]
-        if proxy is not None and transport is not None:
-            raise ValueError("pass either proxy or transport, not both")
-
-        def http_transport(via: ProxyTypes | None) -> HTTPTransport:
-            return HTTPTransport(
-                verify=verify,
-                cert=cert,
-                limits=limits,
-                http1=http1,
-                http2=http2,
-                trust_env=trust_env,
-                proxy=via,
-                uds=uds,
-                local_address=local_address,
-            )
-
-        self._transport = transport or http_transport(proxy)
-        self._router: Router[AsyncBaseTransport] | None = None
-        routes = [(URLPattern(key), value) for key, value in (mounts or {}).items()]
-        for pattern, mounted in routes:
-            if mounted is not None and not isinstance(mounted, AsyncBaseTransport):
-                raise TypeError(
-                    f"mounts[{pattern.pattern!r}] must be a transport or None, "
-                    f"not {type(mounted).__name__}"
-                )
-        if trust_env and proxy is None and mounts is None and transport is None and uds is None:
-            env = environment_proxies()
-            if env:
-                shared = {url: http_transport(url) for url in {env.http, env.https} if url}
-                for scheme, url in (("http", env.http), ("https", env.https)):
-                    if url is not None:
-                        routes.append((URLPattern(f"{scheme}://"), shared[url]))
-                self._router = Router(self._transport, routes, env.no_proxy)
-        elif routes:
-            self._router = Router(self._transport, routes)
+        self._transport, self._router = build_transports(
+            transport,
+            proxy,
+            mounts,
+            verify=verify,
+            cert=cert,
+            limits=limits,
+            http1=http1,
+            http2=http2,
+            trust_env=trust_env,
+            uds=uds,
+            local_address=local_address,
+        )
         self._backend_spec = _backend
         self._backend: Backend | None = None
         self._init_lock = threading.Lock()
@@ -619,68 +505,6 @@ class AsyncClient:
             self._cookies.set_cookie_header(request)
         return request
 
-    def build_request(
-        self,
-        method: str,
-        url: str | URL,
-        *,
-        params: QueryParams | None = None,
-        headers: HeaderTypes | None = None,
-        cookies: CookieTypes | None = None,
-        content: RequestContent | None = None,
-        data: Any = None,
-        files: Any = None,
-        json: Any = None,
-        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
-        extensions: dict[str, Any] | None = None,
-    ) -> Request:
-        """Build a request with the client's base URL, parameters, headers
-        and cookies, to pass to :meth:`send`.
-
-        Args:
-            method: The method.
-            url: Absolute URL, or relative to ``base_url``.
-            params: Query parameters (merged over the client's).
-            headers: Header fields (merged over the client's).
-            cookies: Cookies for this request only.
-            content: Raw body: bytes, text or (async) iterable of bytes.
-            data: Form fields (or raw body).
-            files: Files for a multipart body.
-            json: A value sent as JSON.
-            timeout: Time limits (seconds or :class:`~webwire.Timeout`).
-            extensions: Extra details for the transport.
-
-        Returns:
-            The request.
-
-        Raises:
-            InvalidURL: The URL is invalid or relative without ``base_url``.
-            UnsupportedProtocol: The scheme is not http/https.
-            LocalProtocolError: The method or a header holds forbidden
-                characters.
-        """
-        return self._build(
-            (
-                method,
-                url,
-                params,
-                headers,
-                cookies,
-                content,
-                data,
-                files,
-                json,
-                None,
-                timeout,
-                USE_CLIENT_DEFAULT,
-                extensions,
-                None,
-                None,
-                None,
-                None,
-            )
-        )
-
     def _bind_pending_cookies(self, request: Request) -> None:
         """Bind the client's domain-less cookies to the host of its first
         request (no ``base_url`` was given)."""
@@ -740,51 +564,6 @@ class AsyncClient:
             return await self._send(request, args[9], args[11], stream, self._pipeline, args[15])
         pipe = self._build_pipeline(args[13], args[14], args[16])
         return await self._send(request, args[9], args[11], stream, pipe, args[15])
-
-    async def send(
-        self,
-        request: Request,
-        *,
-        stream: bool = False,
-        auth: AuthArg = USE_CLIENT_DEFAULT,
-        follow_redirects: FollowArg = USE_CLIENT_DEFAULT,
-        middlewares: MiddlewaresArg = None,
-        trace: TraceArg = None,
-        trace_request_ctx: Any = None,
-        retries: RetriesArg = None,
-    ) -> Response:
-        """Send a request, following redirects and running authentication.
-
-        Args:
-            request: The request (from :meth:`build_request` or built by
-                hand; it gets the client's timeout when it has none).
-            stream: Return with the body unread (the caller must read or
-                close the response).
-            auth: Authentication for this request (default: the client's;
-                ``None``: none, except credentials in the URL).
-            follow_redirects: Follow redirects for this request.
-            middlewares: Middlewares of this request instead of the
-                client's (``()``: none; ``None``: the client's).
-            trace: Trace configs of this request instead of the client's.
-            trace_request_ctx: Passed to each trace config's context factory.
-            retries: Retry policy of this request (``None``: the client's).
-
-        Returns:
-            The final response; earlier ones are in ``response.history``.
-
-        Raises:
-            TransportError: The request could not be carried (timeouts
-                included).
-            TooManyRedirects: More than ``max_redirects`` redirects.
-            InvalidURL: A redirect is invalid or from https to http.
-            HTTPStatusError: 4xx/5xx and the client raises for status.
-        """
-        request.extensions.setdefault("timeout", self._timeout)
-        if middlewares is None and trace is None and retries is None:
-            pipe = self._pipeline
-        else:
-            pipe = self._build_pipeline(middlewares, trace, retries)
-        return await self._send(request, auth, follow_redirects, stream, pipe, trace_request_ctx)
 
     async def _send(
         self,
@@ -963,432 +742,6 @@ class AsyncClient:
             return self._transport
         return router.select(url)
 
-    # -- request methods -----------------------------------------------------
-
-    def request(
-        self,
-        method: str,
-        url: str | URL,
-        *,
-        content: RequestContent | None = None,
-        data: Any = None,
-        files: Any = None,
-        json: Any = None,
-        params: QueryParams | None = None,
-        headers: HeaderTypes | None = None,
-        cookies: CookieTypes | None = None,
-        auth: AuthArg = USE_CLIENT_DEFAULT,
-        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
-        follow_redirects: FollowArg = USE_CLIENT_DEFAULT,
-        extensions: dict[str, Any] | None = None,
-        middlewares: MiddlewaresArg = None,
-        trace: TraceArg = None,
-        trace_request_ctx: Any = None,
-        retries: RetriesArg = None,
-    ) -> RequestContext:
-        """Send a request: ``await`` the result for a read response, or use
-        it with ``async with`` to stream it.
-
-        Args:
-            method: The method (``"GET"``, ``"POST"``, ...).
-            url: Absolute URL, or relative to ``base_url``.
-            content: Raw body: bytes, text (UTF-8) or (async) iterable of
-                bytes.
-            data: Form fields (``application/x-www-form-urlencoded``, or
-                multipart with ``files``).
-            files: Files for a ``multipart/form-data`` body.
-            json: A value sent as JSON (RFC 8259).
-            params: Query parameters (merged over the client's).
-            headers: Header fields (merged over the client's).
-            cookies: Cookies for this request only (sent to its origin).
-            auth: Authentication (default: the client's; ``None``: none,
-                except credentials in the URL).
-            timeout: Time limits in seconds or a :class:`~webwire.Timeout`
-                (``None``: no limit).
-            follow_redirects: Follow redirects (default: the client's).
-            extensions: Extra details for the transport.
-            middlewares: Middlewares of this request instead of the
-                client's (``()``: none; ``None``: the client's).
-            trace: Trace configs of this request instead of the client's
-                (``()``: none).
-            trace_request_ctx: Given to each trace config's context factory
-                (``trace_config_ctx.trace_request_ctx`` in the callbacks).
-            retries: Retry policy of this request: a number or a
-                :class:`~webwire.Retry` (``0``: none; ``None``: the client's).
-
-        Returns:
-            A :class:`RequestContext`: awaitable and async context manager.
-
-        Raises:
-            See :meth:`build_request` and :meth:`send` (raised when awaited).
-        """
-        return RequestContext(
-            self,
-            (
-                method,
-                url,
-                params,
-                headers,
-                cookies,
-                content,
-                data,
-                files,
-                json,
-                auth,
-                timeout,
-                follow_redirects,
-                extensions,
-                middlewares,
-                trace,
-                trace_request_ctx,
-                retries,
-            ),
-        )
-
-    def stream(
-        self,
-        method: str,
-        url: str | URL,
-        *,
-        content: RequestContent | None = None,
-        data: Any = None,
-        files: Any = None,
-        json: Any = None,
-        params: QueryParams | None = None,
-        headers: HeaderTypes | None = None,
-        cookies: CookieTypes | None = None,
-        auth: AuthArg = USE_CLIENT_DEFAULT,
-        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
-        follow_redirects: FollowArg = USE_CLIENT_DEFAULT,
-        extensions: dict[str, Any] | None = None,
-        middlewares: MiddlewaresArg = None,
-        trace: TraceArg = None,
-        trace_request_ctx: Any = None,
-        retries: RetriesArg = None,
-    ) -> RequestContext:
-        """Stream a response: ``async with client.stream("GET", url) as r``.
-
-        Takes the arguments of :meth:`request`; the body is read as it is
-        iterated and the connection released when the block exits.
-
-        Returns:
-            A :class:`RequestContext`.
-        """
-        return RequestContext(
-            self,
-            (
-                method,
-                url,
-                params,
-                headers,
-                cookies,
-                content,
-                data,
-                files,
-                json,
-                auth,
-                timeout,
-                follow_redirects,
-                extensions,
-                middlewares,
-                trace,
-                trace_request_ctx,
-                retries,
-            ),
-        )
-
-    def get(
-        self,
-        url: str | URL,
-        *,
-        params: QueryParams | None = None,
-        headers: HeaderTypes | None = None,
-        cookies: CookieTypes | None = None,
-        auth: AuthArg = USE_CLIENT_DEFAULT,
-        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
-        follow_redirects: FollowArg = USE_CLIENT_DEFAULT,
-        extensions: dict[str, Any] | None = None,
-        middlewares: MiddlewaresArg = None,
-        trace: TraceArg = None,
-        trace_request_ctx: Any = None,
-        retries: RetriesArg = None,
-    ) -> RequestContext:
-        """``GET`` (RFC 9110 section 9.3.1); see :meth:`request`."""
-        return RequestContext(
-            self,
-            (
-                "GET",
-                url,
-                params,
-                headers,
-                cookies,
-                None,
-                None,
-                None,
-                None,
-                auth,
-                timeout,
-                follow_redirects,
-                extensions,
-                middlewares,
-                trace,
-                trace_request_ctx,
-                retries,
-            ),
-        )
-
-    def head(
-        self,
-        url: str | URL,
-        *,
-        params: QueryParams | None = None,
-        headers: HeaderTypes | None = None,
-        cookies: CookieTypes | None = None,
-        auth: AuthArg = USE_CLIENT_DEFAULT,
-        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
-        follow_redirects: FollowArg = USE_CLIENT_DEFAULT,
-        extensions: dict[str, Any] | None = None,
-        middlewares: MiddlewaresArg = None,
-        trace: TraceArg = None,
-        trace_request_ctx: Any = None,
-        retries: RetriesArg = None,
-    ) -> RequestContext:
-        """``HEAD`` (RFC 9110 section 9.3.2); see :meth:`request`."""
-        return RequestContext(
-            self,
-            (
-                "HEAD",
-                url,
-                params,
-                headers,
-                cookies,
-                None,
-                None,
-                None,
-                None,
-                auth,
-                timeout,
-                follow_redirects,
-                extensions,
-                middlewares,
-                trace,
-                trace_request_ctx,
-                retries,
-            ),
-        )
-
-    def options(
-        self,
-        url: str | URL,
-        *,
-        params: QueryParams | None = None,
-        headers: HeaderTypes | None = None,
-        cookies: CookieTypes | None = None,
-        auth: AuthArg = USE_CLIENT_DEFAULT,
-        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
-        follow_redirects: FollowArg = USE_CLIENT_DEFAULT,
-        extensions: dict[str, Any] | None = None,
-        middlewares: MiddlewaresArg = None,
-        trace: TraceArg = None,
-        trace_request_ctx: Any = None,
-        retries: RetriesArg = None,
-    ) -> RequestContext:
-        """``OPTIONS`` (RFC 9110 section 9.3.7); see :meth:`request`."""
-        return RequestContext(
-            self,
-            (
-                "OPTIONS",
-                url,
-                params,
-                headers,
-                cookies,
-                None,
-                None,
-                None,
-                None,
-                auth,
-                timeout,
-                follow_redirects,
-                extensions,
-                middlewares,
-                trace,
-                trace_request_ctx,
-                retries,
-            ),
-        )
-
-    def delete(
-        self,
-        url: str | URL,
-        *,
-        params: QueryParams | None = None,
-        headers: HeaderTypes | None = None,
-        cookies: CookieTypes | None = None,
-        auth: AuthArg = USE_CLIENT_DEFAULT,
-        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
-        follow_redirects: FollowArg = USE_CLIENT_DEFAULT,
-        extensions: dict[str, Any] | None = None,
-        middlewares: MiddlewaresArg = None,
-        trace: TraceArg = None,
-        trace_request_ctx: Any = None,
-        retries: RetriesArg = None,
-    ) -> RequestContext:
-        """``DELETE`` (RFC 9110 section 9.3.5); see :meth:`request`."""
-        return RequestContext(
-            self,
-            (
-                "DELETE",
-                url,
-                params,
-                headers,
-                cookies,
-                None,
-                None,
-                None,
-                None,
-                auth,
-                timeout,
-                follow_redirects,
-                extensions,
-                middlewares,
-                trace,
-                trace_request_ctx,
-                retries,
-            ),
-        )
-
-    def post(
-        self,
-        url: str | URL,
-        *,
-        content: RequestContent | None = None,
-        data: Any = None,
-        files: Any = None,
-        json: Any = None,
-        params: QueryParams | None = None,
-        headers: HeaderTypes | None = None,
-        cookies: CookieTypes | None = None,
-        auth: AuthArg = USE_CLIENT_DEFAULT,
-        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
-        follow_redirects: FollowArg = USE_CLIENT_DEFAULT,
-        extensions: dict[str, Any] | None = None,
-        middlewares: MiddlewaresArg = None,
-        trace: TraceArg = None,
-        trace_request_ctx: Any = None,
-        retries: RetriesArg = None,
-    ) -> RequestContext:
-        """``POST`` (RFC 9110 section 9.3.3); see :meth:`request`."""
-        return RequestContext(
-            self,
-            (
-                "POST",
-                url,
-                params,
-                headers,
-                cookies,
-                content,
-                data,
-                files,
-                json,
-                auth,
-                timeout,
-                follow_redirects,
-                extensions,
-                middlewares,
-                trace,
-                trace_request_ctx,
-                retries,
-            ),
-        )
-
-    def put(
-        self,
-        url: str | URL,
-        *,
-        content: RequestContent | None = None,
-        data: Any = None,
-        files: Any = None,
-        json: Any = None,
-        params: QueryParams | None = None,
-        headers: HeaderTypes | None = None,
-        cookies: CookieTypes | None = None,
-        auth: AuthArg = USE_CLIENT_DEFAULT,
-        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
-        follow_redirects: FollowArg = USE_CLIENT_DEFAULT,
-        extensions: dict[str, Any] | None = None,
-        middlewares: MiddlewaresArg = None,
-        trace: TraceArg = None,
-        trace_request_ctx: Any = None,
-        retries: RetriesArg = None,
-    ) -> RequestContext:
-        """``PUT`` (RFC 9110 section 9.3.4); see :meth:`request`."""
-        return RequestContext(
-            self,
-            (
-                "PUT",
-                url,
-                params,
-                headers,
-                cookies,
-                content,
-                data,
-                files,
-                json,
-                auth,
-                timeout,
-                follow_redirects,
-                extensions,
-                middlewares,
-                trace,
-                trace_request_ctx,
-                retries,
-            ),
-        )
-
-    def patch(
-        self,
-        url: str | URL,
-        *,
-        content: RequestContent | None = None,
-        data: Any = None,
-        files: Any = None,
-        json: Any = None,
-        params: QueryParams | None = None,
-        headers: HeaderTypes | None = None,
-        cookies: CookieTypes | None = None,
-        auth: AuthArg = USE_CLIENT_DEFAULT,
-        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
-        follow_redirects: FollowArg = USE_CLIENT_DEFAULT,
-        extensions: dict[str, Any] | None = None,
-        middlewares: MiddlewaresArg = None,
-        trace: TraceArg = None,
-        trace_request_ctx: Any = None,
-        retries: RetriesArg = None,
-    ) -> RequestContext:
-        """``PATCH`` (RFC 5789); see :meth:`request`."""
-        return RequestContext(
-            self,
-            (
-                "PATCH",
-                url,
-                params,
-                headers,
-                cookies,
-                content,
-                data,
-                files,
-                json,
-                auth,
-                timeout,
-                follow_redirects,
-                extensions,
-                middlewares,
-                trace,
-                trace_request_ctx,
-                retries,
-            ),
-        )
-
     # -- lifetime ------------------------------------------------------------
 
     async def aclose(self) -> None:
@@ -1429,88 +782,3 @@ class AsyncClient:
 
     def __repr__(self) -> str:
         return f"<AsyncClient base_url={str(self._base_url) if self._base_url else ''!r}>"
-
-    # -- server-sent events --------------------------------------------------
-
-    def sse(
-        self,
-        url: str | URL,
-        *,
-        method: str = "GET",
-        params: QueryParams | None = None,
-        headers: HeaderTypes | None = None,
-        cookies: CookieTypes | None = None,
-        content: RequestContent | None = None,
-        data: Any = None,
-        json: Any = None,
-        auth: AuthArg = USE_CLIENT_DEFAULT,
-        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
-        follow_redirects: FollowArg = USE_CLIENT_DEFAULT,
-        retry: Retry | int | None = DEFAULT_SSE_RETRIES,
-        last_event_id: str | None = None,
-        max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
-        extensions: dict[str, Any] | None = None,
-    ) -> EventSource:
-        """Receive server-sent events (HTML Living Standard, section 9.2):
-        ``async for event in client.sse(url)``, or ``async with
-        client.sse(url) as source: async for event in source``.
-
-        The request carries ``Accept: text/event-stream``, ``Cache-Control:
-        no-store`` and, when reconnecting (or given), ``Last-Event-ID``.
-        See :class:`~webwire.http.EventSource` for reconnection.
-
-        Args:
-            url: Absolute URL, or relative to ``base_url``.
-            method: The method (``GET``; a ``POST`` with a body works too,
-                with a body that can be sent again when reconnecting).
-            params: Query parameters.
-            headers: Header fields (over the client's and the ones above).
-            cookies: Cookies for these requests only.
-            content: Raw request body.
-            data: Form fields.
-            json: A value sent as JSON.
-            auth: Authentication (default: the client's).
-            timeout: Time limits in seconds or a :class:`~webwire.Timeout`;
-                by default the client's, with a 60 s read timeout (a silent
-                stream is taken as dropped and reconnected) and no total.
-            follow_redirects: Follow redirects (default: the client's).
-            retry: Reconnection policy: a ``Retry`` counting consecutive
-                failed attempts (its backoff is a lower bound on the wait),
-                an ``int`` (``Retry(n)``; default 5), or ``None`` for no
-                reconnection.
-            last_event_id: Last event ID to resume from (sent as
-                ``Last-Event-ID`` on the first request too).
-            max_event_size: Most characters of one line plus an event's
-                data (:class:`~webwire.RemoteProtocolError` beyond).
-            extensions: Extra details for the transport.
-
-        Returns:
-            An :class:`~webwire.http.EventSource` of
-            :class:`~webwire.ServerSentEvent` items.
-
-        Raises:
-            SSEError: (when entered or iterated) A response is not ``200``
-                with ``Content-Type: text/event-stream`` (nor ``204``).
-            TransportError: (when iterated) A network error with no
-                reconnection left.
-            TypeError: ``retry`` has another type.
-        """
-        return EventSource(
-            self,
-            method,
-            url,
-            request_kwargs={
-                "params": params,
-                "headers": headers,
-                "cookies": cookies,
-                "content": content,
-                "data": data,
-                "json": json,
-                "timeout": sse_timeout(self._timeout, timeout),
-                "extensions": extensions,
-            },
-            send_kwargs={"auth": auth, "follow_redirects": follow_redirects},
-            retry=retry,
-            last_event_id=last_event_id,
-            max_event_size=max_event_size,
-        )

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime
 import json as jsonlib
-import re
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
@@ -31,8 +30,6 @@ from yarl import URL
 from webwire._exceptions import (
     DecodingError,
     HTTPStatusError,
-    JSONDecodingError,
-    ResponseNotRead,
     ResponseTooLarge,
     StreamClosed,
     StreamConsumed,
@@ -40,14 +37,10 @@ from webwire._exceptions import (
 )
 from webwire._sync import run_sync
 
-from ._decoders import (
-    TextDecoder,
-    charset_from_content_type,
-    check_text_encoding,
-    guess_encoding,
-    make_decoder,
-)
+from ._decoders import make_decoder
+from ._links import parse_links
 from ._request import HeaderTypes, Request, RequestContent, header_str
+from ._response_body import _ResponseBody
 from ._streams import (
     BodyIterator,
     BytesStream,
@@ -83,52 +76,6 @@ class Headers(CIMultiDictProxy[str]):
         return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in self.items()]
 
 
-_LINK_PARAM = re.compile(
-    r"[ \t]*;[ \t]*([!#$%&'*+\-.^_`|~0-9A-Za-z]+\*?)[ \t]*"
-    r"""(?:=[ \t]*(?:"((?:[^"\\]|\\.)*)"|([^;,"]*)))?"""
-)
-
-
-def parse_links(value: str) -> list[dict[str, str]]:
-    """Parse a ``Link`` field value (RFC 8288 section 3) into one dict per
-    link: ``"url"`` (the target as written) and the link parameters (names
-    lower-cased, quoted values unescaped). Malformed links are skipped.
-
-    Args:
-        value: The field value (several fields joined with ``", "``).
-
-    Returns:
-        The links, in order.
-    """
-    links: list[dict[str, str]] = []
-    pos, end = 0, len(value)
-    while pos < end:
-        start = value.find("<", pos)
-        if start < 0:
-            break
-        close = value.find(">", start)
-        if close < 0:
-            break
-        link = {"url": value[start + 1 : close].strip()}
-        pos = close + 1
-        while True:
-            match = _LINK_PARAM.match(value, pos)
-            if match is None:
-                break
-            name = match[1].lower()
-            if match[2] is not None:
-                param = re.sub(r"\\(.)", r"\1", match[2])
-            else:
-                param = (match[3] or "").strip()
-            link.setdefault(name, param)  # RFC 8288 3.3: only the first rel counts
-            pos = match.end()
-        links.append(link)
-        comma = value.find(",", pos)
-        if comma < 0:
-            break
-        pos = comma + 1
-    return links
-
 T = TypeVar("T")
 
 _DEFAULT_MAX_DECODED = 1024 * 1024 * 1024
@@ -162,7 +109,7 @@ def _no_check() -> None:
     return None
 
 
-class Response:
+class Response(_ResponseBody):
     """An HTTP response (RFC 9110 section 15), with its body read or
     streamed.
 
@@ -211,7 +158,6 @@ class Response:
         "_content",
         "_cookies",
         "_elapsed",
-        "_encoding",
         "_max_body_size",
         "_max_decoded_size",
         "_num_bytes_downloaded",
@@ -222,7 +168,6 @@ class Response:
         "_stream_consumed",
         "_stream_iter",
         "_sync",
-        "_text",
         "default_encoding",
         "extensions",
         "headers",
@@ -499,123 +444,6 @@ class Response:
             self._cookies = Cookies()
             self._cookies.extract_cookies(self)
         return self._cookies
-
-    # -- body: content, text, json ----------------------------------------
-
-    @property
-    def content(self) -> bytes:
-        """The body, content coding removed.
-
-        Raises:
-            ResponseNotRead: The response is streamed and was not read.
-        """
-        if self._content is None:
-            raise ResponseNotRead(
-                "the response body was not read: call aread()/read() or use the "
-                "awaited (non-streamed) form"
-            )
-        return self._content
-
-    @property
-    def charset_encoding(self) -> str | None:
-        """The ``charset`` of ``Content-Type`` when Python knows it."""
-        return charset_from_content_type(self.headers.get("Content-Type"))
-
-    @property
-    def encoding(self) -> str | None:
-        """The text encoding: set explicitly, else the ``charset`` of
-        ``Content-Type``, else UTF-8 for JSON (RFC 8259 section 8.1), else a
-        guess from the body once read (``None`` before)."""
-        if self._encoding is None:
-            encoding = self.charset_encoding
-            if encoding is None:
-                ctype = self.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
-                if ctype == "application/json" or ctype.endswith("+json"):
-                    encoding = "utf-8"
-                elif self._content is not None:
-                    encoding = self._default_encoding(self._content)
-                    if encoding is None:
-                        encoding = guess_encoding(self._content)
-                        try:
-                            check_text_encoding(encoding)
-                        except DecodingError:
-                            encoding = "utf-8"
-                else:
-                    return None
-            self._encoding = encoding
-        return self._encoding
-
-    @encoding.setter
-    def encoding(self, value: str) -> None:
-        """Set the text encoding (a codec name).
-
-        Raises:
-            DecodingError: ``value`` is not a text codec webwire decodes.
-        """
-        check_text_encoding(value)
-        self._encoding = value
-        self._text = None
-
-    def _default_encoding(self, sample: bytes | None) -> str | None:
-        """The encoding :attr:`default_encoding` picks for ``sample``."""
-        default = self.default_encoding
-        if default is None or isinstance(default, str):
-            return default
-        if sample is None:
-            return None
-        chosen = default(sample)
-        if chosen is None:
-            return None
-        try:
-            check_text_encoding(chosen)
-        except DecodingError:
-            return None
-        return chosen
-
-    @property
-    def text(self) -> str:
-        """The body decoded with :attr:`encoding`; undecodable bytes become
-        U+FFFD (a codec that fails anyway is replaced by UTF-8 with
-        U+FFFD), so decoding never raises.
-
-        Raises:
-            ResponseNotRead: The response is streamed and was not read.
-        """
-        if self._text is None:
-            content = self.content
-            decoder = TextDecoder(self.encoding or "utf-8")
-            self._text = decoder.decode(content) + decoder.flush()
-        return self._text
-
-    def json(self, **kwargs: Any) -> Any:
-        """Parse the body as JSON (RFC 8259; UTF-8, UTF-16 and UTF-32 are
-        detected from the bytes).
-
-        Args:
-            **kwargs: Passed to :func:`json.loads`.
-
-        Returns:
-            The parsed value.
-
-        Raises:
-            ResponseNotRead: The response is streamed and was not read.
-            JSONDecodingError: The body is not valid JSON (bad syntax, bad
-                UTF-8 or nesting too deep for the parser); it is also a
-                :class:`json.JSONDecodeError` and a :class:`ValueError`.
-        """
-        content = self.content
-        try:
-            return jsonlib.loads(content, **kwargs)
-        except jsonlib.JSONDecodeError as exc:
-            raise JSONDecodingError(exc.msg, exc.doc, exc.pos, request=self._request) from exc
-        except UnicodeDecodeError as exc:
-            doc = content.decode("utf-8", "replace")
-            message = f"the body is not valid UTF-8 JSON (RFC 8259 section 8.1): {exc.reason}"
-            raise JSONDecodingError(message, doc, 0, request=self._request) from exc
-        except RecursionError as exc:
-            doc = content.decode("utf-8", "replace")
-            message = "the JSON body nests too deeply to parse"
-            raise JSONDecodingError(message, doc, 0, request=self._request) from exc
 
     # -- async reading ------------------------------------------------------
 

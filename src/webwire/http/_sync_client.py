@@ -14,9 +14,9 @@ from webwire._config import DEFAULT_LIMITS, DEFAULT_TIMEOUT, Limits, Timeout
 from webwire._proto.sse import DEFAULT_MAX_EVENT_SIZE
 from webwire._sync import run_sync
 
-from ._client import (
+from ._client import AsyncClient
+from ._methods import (
     USE_CLIENT_DEFAULT,
-    AsyncClient,
     AuthArg,
     FollowArg,
     MiddlewaresArg,

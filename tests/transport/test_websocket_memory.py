@@ -1,0 +1,213 @@
+"""WebSocket timing on the memory backend's fake clock: keepalive pings
+that detect a dead peer, ``open_timeout``, ``close_timeout``, a live peer
+kept open by its pongs, and back-pressure of ``max_queue``.
+
+The server is the ``websockets`` library's Sans-I/O ``ServerProtocol``
+over an in-memory stream; some servers complete the handshake and then
+stop answering (they neither read nor write), as a dead peer would."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable
+
+import pytest
+import trio
+from websockets.server import ServerProtocol
+
+import webwire
+from webwire._backends.memory import MemoryBackend, MemoryStream, memory_test, settle
+from webwire.websocket import State, connect
+
+HOST = "ws.test"
+URI = f"ws://{HOST}/"
+Behaviour = Callable[[MemoryStream, ServerProtocol], Awaitable[None]]
+
+
+async def handshake(stream: MemoryStream) -> ServerProtocol | None:
+    """Answer the opening handshake; ``None`` if the client went away."""
+    server = ServerProtocol()
+    while True:
+        data = await stream.read(65536, None)
+        if not data:
+            return None
+        server.receive_data(data)
+        events = server.events_received()
+        if events:
+            break
+    server.send_response(server.accept(events[0]))  # type: ignore[arg-type]
+    for chunk in server.data_to_send():
+        await stream.write(chunk, None)
+    return server
+
+
+def websocket_server(backend: MemoryBackend, behaviour: Behaviour) -> None:
+    async def handler(stream: MemoryStream) -> None:
+        server = await handshake(stream)
+        if server is not None:
+            await behaviour(stream, server)
+
+    backend.serve_tcp(HOST, 80, handler)
+
+
+async def dead_after_handshake(stream: MemoryStream, server: ServerProtocol) -> None:
+    await trio.sleep(math.inf)
+
+
+async def live(stream: MemoryStream, server: ServerProtocol) -> None:
+    """Answer pings and the closing handshake; echo messages."""
+    while True:
+        data = await stream.read(65536, None)
+        if not data:
+            server.receive_eof()
+        else:
+            server.receive_data(data)
+        for frame in server.events_received():
+            if frame.opcode.name in ("TEXT", "BINARY"):  # type: ignore[union-attr]
+                if frame.opcode.name == "TEXT":  # type: ignore[union-attr]
+                    server.send_text(frame.data)  # type: ignore[union-attr]
+                else:
+                    server.send_binary(frame.data)  # type: ignore[union-attr]
+        for chunk in server.data_to_send():
+            if chunk:
+                await stream.write(chunk, None)
+            else:
+                await stream.aclose()
+                return
+        if not data:
+            return
+
+
+def options(backend: MemoryBackend, **extra: object) -> dict[str, object]:
+    values: dict[str, object] = {"_backend": backend, "compression": None}
+    values.update(extra)
+    return values
+
+
+@memory_test
+async def test_keepalive_detects_dead_peer() -> None:
+    backend = MemoryBackend()
+    websocket_server(backend, dead_after_handshake)
+    start = trio.current_time()
+    ws = await connect(URI, **options(backend, ping_interval=5.0, ping_timeout=3.0))
+    try:
+        with pytest.raises(webwire.ConnectionClosedError) as info:
+            await ws.recv()
+        # First ping at 5 s; no pong by 5 + 3 s: failed with 1011.
+        assert trio.current_time() - start == pytest.approx(8.0)
+        error = info.value
+        assert error.sent is not None and error.sent.code == 1011
+        assert error.sent.reason == "keepalive ping timeout"
+        assert error.rcvd is None and error.code == 1006
+        assert ws.state is State.CLOSED
+        assert ws.close_code == 1006
+    finally:
+        await ws.close()
+    assert trio.current_time() - start == pytest.approx(8.0)
+
+
+@memory_test
+async def test_keepalive_keeps_live_peer() -> None:
+    backend = MemoryBackend()
+    websocket_server(backend, live)
+    start = trio.current_time()
+    async with connect(URI, **options(backend, ping_interval=5.0, ping_timeout=3.0)) as ws:
+        await trio.sleep(100.0)
+        assert ws.state is State.OPEN
+        assert ws.latency == 0.0  # the memory link has no delay
+        await ws.send("still here")
+        assert await ws.recv() == "still here"
+        latency = await (await ws.ping())
+        assert latency == 0.0
+    assert ws.close_code == 1000
+    assert trio.current_time() - start == pytest.approx(100.0)
+
+
+@memory_test
+async def test_open_timeout() -> None:
+    backend = MemoryBackend()
+
+    async def never_answers(stream: MemoryStream) -> None:
+        await trio.sleep(math.inf)
+
+    backend.serve_tcp(HOST, 80, never_answers)
+    start = trio.current_time()
+    with pytest.raises(webwire.TimeoutException):
+        await connect(URI, **options(backend, open_timeout=2.5))
+    assert trio.current_time() - start == pytest.approx(2.5)
+    await settle()
+    assert backend.open_connections() == []
+
+
+@memory_test
+async def test_close_timeout() -> None:
+    backend = MemoryBackend()
+    websocket_server(backend, dead_after_handshake)
+    start = trio.current_time()
+    ws = await connect(URI, **options(backend, ping_interval=None, close_timeout=4.0))
+    await trio.sleep(1.0)
+    await ws.close()
+    # No close frame back, no end of stream: dropped after 4 s.
+    assert trio.current_time() - start == pytest.approx(5.0)
+    assert ws.state is State.CLOSED
+    with pytest.raises(webwire.ConnectionClosedError) as info:
+        await ws.recv()
+    assert info.value.sent is not None and info.value.sent.code == 1000
+    assert info.value.rcvd is None
+    await settle()
+    assert backend.open_connections() == []
+
+
+@memory_test
+async def test_close_completes_at_once_with_live_peer() -> None:
+    backend = MemoryBackend()
+    websocket_server(backend, live)
+    start = trio.current_time()
+    ws = await connect(URI, **options(backend, close_timeout=4.0))
+    await ws.close(1001, "bye")
+    assert trio.current_time() - start == pytest.approx(0.0)
+    with pytest.raises(webwire.ConnectionClosedOK) as info:
+        await ws.recv()
+    assert info.value.code == 1001 and info.value.reason == "bye"
+
+
+@memory_test
+async def test_recv_timeout_keeps_connection() -> None:
+    backend = MemoryBackend()
+    websocket_server(backend, live)
+    start = trio.current_time()
+    async with connect(URI, **options(backend)) as ws:
+        with pytest.raises(webwire.ReadTimeout):
+            await ws.recv(timeout=1.5)
+        assert trio.current_time() - start == pytest.approx(1.5)
+        await ws.send(b"after")
+        assert await ws.recv(timeout=1.0) == b"after"
+
+
+@memory_test
+async def test_max_queue_backpressure() -> None:
+    """With the queue full the reader stops reading: the server's writes
+    fill the in-memory link and block; receiving drains it again."""
+    backend = MemoryBackend(buffer_size=4096)
+    blocked = trio.Event()
+    sent: list[int] = []
+
+    async def flood(stream: MemoryStream, server: ServerProtocol) -> None:
+        for i in range(200):
+            server.send_binary(bytes([i % 256]) * 1000)
+            with trio.move_on_after(10.0) as scope:
+                for chunk in server.data_to_send():
+                    await stream.write(chunk, None)
+            if scope.cancelled_caught:
+                blocked.set()
+                await trio.sleep(math.inf)
+            sent.append(i)
+        await trio.sleep(math.inf)
+
+    websocket_server(backend, flood)
+    async with connect(URI, **options(backend, max_queue=4, ping_interval=None)) as ws:
+        await blocked.wait()
+        # 4 queued + what the 4 KiB link and the reader's buffer hold.
+        assert len(sent) < 20
+        first = await ws.recv()
+        assert first == b"\x00" * 1000

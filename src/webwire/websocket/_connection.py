@@ -108,9 +108,10 @@ class ClientConnection:
     Use ``async with`` (closes on exit), iterate it for the messages, or
     call :meth:`recv`/:meth:`send`. One task may receive at a time; any
     number may send (messages are not interleaved). Close it with
-    :meth:`close`; on trio, close a connection opened with ``await
-    connect(...)`` from the task that opened it (its tasks live in a
-    nursery of that task), or use ``async with``.
+    :meth:`close` (from any task); its background tasks do not belong to
+    the task that opened it (on trio they run in a system task), so a
+    cancelled caller does not tear the connection down, and an unclosed
+    connection lives until the event loop ends.
 
     Attributes:
         id: A unique identifier (for logs).
@@ -172,7 +173,7 @@ class ClientConnection:
 
     async def _start(self) -> None:
         """Enter the task group and start the reader and keepalive tasks."""
-        group = self._backend.create_task_group()
+        group = self._backend.create_detached_task_group()
         await group.__aenter__()
         self._task_group = group
         group.start_soon(self._reader)

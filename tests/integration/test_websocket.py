@@ -76,6 +76,11 @@ class Conn:
         else:
             self.ws.close(code, reason)
 
+    async def recv_streaming(self) -> list[Any]:
+        if self.is_async:
+            return [piece async for piece in self.ws.recv_streaming()]
+        return list(self.ws.recv_streaming())
+
     async def messages(self) -> list[Any]:
         """Iterate until the connection closes."""
         if self.is_async:
@@ -283,6 +288,16 @@ async def s_deflate(api: WsApi, s: Servers) -> None:
         assert "Sec-WebSocket-Extensions" not in ws.response.headers
 
 
+async def s_fragments_received(api: WsApi, s: Servers) -> None:
+    async with api.connect(s["websockets"] + "/fragments", compression=None) as ws:
+        # websockets ends a fragmented message with an empty final frame.
+        assert await ws.recv_streaming() == ["frag1 ", "frag2 ", "frag3", ""]
+        assert await ws.recv() == b"ab"
+    async with api.connect(s["websockets"] + "/fragments") as ws:
+        assert await ws.recv() == "frag1 frag2 frag3"
+        assert await ws.recv_streaming() == [b"a", b"b", b""]
+
+
 async def s_ping_latency(api: WsApi, s: Servers) -> None:
     for name in ("websockets", "hypercorn", "uvicorn"):
         async with api.connect(s[name] + "/echo") as ws:
@@ -398,6 +413,7 @@ SCENARIOS = [
     s_echo,
     s_large_fragmented,
     s_deflate,
+    s_fragments_received,
     s_ping_latency,
     s_server_close,
     s_abrupt_disconnect,
@@ -628,3 +644,38 @@ async def test_connections_share_a_client(
         for ws in connections:
             await ws.close()
         assert not client.is_closed
+
+
+# -- Unix domain socket ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def unix_server(tmp_path: Any) -> Iterator[WebsocketsServer]:
+    server = WebsocketsServer(unix_path=str(tmp_path / "ws.sock"))
+    server.start()
+    yield server
+    server.stop()
+
+
+async def s_unix(api: WsApi, path: str) -> None:
+    if api.is_async:
+        ws = Conn(await aws.unix_connect(path, "ws://localhost/echo"), True)
+    else:
+        ws = Conn(sws.unix_connect(path, "ws://localhost/echo"), False)
+    try:
+        await ws.send("over a Unix socket")
+        assert await ws.recv() == "over a Unix socket"
+    finally:
+        await ws.close()
+    assert ws.close_code == 1000
+
+
+@pytest.mark.anyio
+async def test_unix_async(unix_server: WebsocketsServer, anyio_backend: str) -> None:
+    assert unix_server.unix_path is not None
+    await s_unix(WsApi(True), unix_server.unix_path)
+
+
+def test_unix_sync(unix_server: WebsocketsServer) -> None:
+    assert unix_server.unix_path is not None
+    run_sync(s_unix(WsApi(False), unix_server.unix_path))

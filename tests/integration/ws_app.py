@@ -22,6 +22,8 @@
   - ``/subprotocol``: sends the chosen subprotocol (``chat`` or
     ``superchat`` when offered; ``""`` for none), then echoes.
   - ``/headers``: sends the request's header fields as JSON, then echoes.
+  - ``/fragments``: sends a text message in three frames and a binary one
+    in two, then echoes.
   - ``/forbidden``: answers the handshake with ``403`` and a text body.
 """
 
@@ -103,6 +105,9 @@ async def _handler(ws: Any) -> None:
         await ws.send(",".join(ext.name for ext in ws.protocol.extensions))
     elif path == "/subprotocol":
         await ws.send(ws.subprotocol or "")
+    elif path == "/fragments":
+        await ws.send(["frag1 ", "frag2 ", "frag3"])
+        await ws.send([b"a", b"b"])
     elif path == "/headers":
         await ws.send(json.dumps([list(item) for item in ws.request.headers.raw_items()]))
     async for message in ws:
@@ -130,8 +135,14 @@ class WebsocketsServer:
         ssl_context: Serve ``wss`` with this context.
     """
 
-    def __init__(self, port: int = 0, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        port: int = 0,
+        ssl_context: ssl.SSLContext | None = None,
+        unix_path: str | None = None,
+    ) -> None:
         self.port = port
+        self.unix_path = unix_path
         self._ssl = ssl_context
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -146,12 +157,16 @@ class WebsocketsServer:
 
     def start(self) -> None:
         """Listen (on the same port as before, after :meth:`stop`)."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", self.port))
+        if self.unix_path is not None:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.bind(self.unix_path)
+        else:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", self.port))
+            self.port = sock.getsockname()[1]
         sock.listen(256)
         sock.setblocking(False)
-        self.port = sock.getsockname()[1]
         self._ready.clear()
         self._error = None
         self._thread = threading.Thread(target=self._run, args=(sock,), daemon=True)

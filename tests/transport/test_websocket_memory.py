@@ -211,3 +211,27 @@ async def test_max_queue_backpressure() -> None:
         assert len(sent) < 20
         first = await ws.recv()
         assert first == b"\x00" * 1000
+
+
+@memory_test
+async def test_connections_outlive_the_scope_that_opened_them() -> None:
+    """Connections opened with ``await connect()`` may be closed in any
+    order, from another task, after the scope that opened them ended."""
+    backend = MemoryBackend()
+    websocket_server(backend, live)
+    connections = []
+    with trio.move_on_after(1.0):
+        for _ in range(3):
+            connections.append(await connect(URI, **options(backend)))
+        await trio.sleep(5.0)  # cancelled here
+    for ws in connections:
+        await ws.send("alive")
+        assert await ws.recv() == "alive"
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(connections[0].close)  # from another task
+    await connections[2].close()
+    await connections[1].close()
+    assert [ws.close_code for ws in connections] == [1000, 1000, 1000]
+    await settle()
+    assert backend.open_connections() == []

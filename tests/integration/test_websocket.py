@@ -679,3 +679,23 @@ async def test_unix_async(unix_server: WebsocketsServer, anyio_backend: str) -> 
 def test_unix_sync(unix_server: WebsocketsServer) -> None:
     assert unix_server.unix_path is not None
     run_sync(s_unix(WsApi(False), unix_server.unix_path))
+
+
+def test_connections_share_a_client_sync(websockets_server: WebsocketsServer) -> None:
+    """The blocking API: handshakes through one ``webwire.Client``, from
+    several threads at once."""
+    with webwire.Client(http2=False) as client:
+        results: list[Any] = [None] * 8
+
+        def run(i: int) -> None:
+            with sws.connect(websockets_server.url + "/echo", client=client) as ws:
+                ws.send(f"thread {i}")
+                results[i] = ws.recv(timeout=10.0)
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30.0)
+        assert results == [f"thread {i}" for i in range(8)]
+        assert client._client.transport.pool.connections() == []  # type: ignore[union-attr]

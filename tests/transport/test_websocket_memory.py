@@ -55,7 +55,8 @@ async def dead_after_handshake(stream: MemoryStream, server: ServerProtocol) -> 
 
 
 async def live(stream: MemoryStream, server: ServerProtocol) -> None:
-    """Answer pings and the closing handshake; echo messages."""
+    """Answer pings and the closing handshake; echo messages frame by
+    frame."""
     while True:
         data = await stream.read(65536, None)
         if not data:
@@ -63,11 +64,14 @@ async def live(stream: MemoryStream, server: ServerProtocol) -> None:
         else:
             server.receive_data(data)
         for frame in server.events_received():
-            if frame.opcode.name in ("TEXT", "BINARY"):  # type: ignore[union-attr]
-                if frame.opcode.name == "TEXT":  # type: ignore[union-attr]
-                    server.send_text(frame.data)  # type: ignore[union-attr]
-                else:
-                    server.send_binary(frame.data)  # type: ignore[union-attr]
+            name = frame.opcode.name  # type: ignore[union-attr]
+            data, fin = frame.data, frame.fin  # type: ignore[union-attr]
+            if name == "TEXT":
+                server.send_text(data, fin)
+            elif name == "BINARY":
+                server.send_binary(data, fin)
+            elif name == "CONT":
+                server.send_continuation(data, fin)
         for chunk in server.data_to_send():
             if chunk:
                 await stream.write(chunk, None)
@@ -235,3 +239,31 @@ async def test_connections_outlive_the_scope_that_opened_them() -> None:
     assert [ws.close_code for ws in connections] == [1000, 1000, 1000]
     await settle()
     assert backend.open_connections() == []
+
+
+@memory_test
+async def test_connection_over_any_byte_stream() -> None:
+    """``ClientConnection`` runs over any NetworkStream (here an in-memory
+    pair with no HTTP at all, as an HTTP/2 or HTTP/3 stream would be):
+    nothing above the stream depends on how it was obtained."""
+    from websockets.protocol import SERVER, Protocol
+
+    from webwire._backends.memory import stream_pair
+    from webwire._proto.websocket import WebSocketProtocol
+    from webwire.websocket import ClientConnection
+
+    backend = MemoryBackend()
+    client_end, server_end = stream_pair()
+
+    async def server_task() -> None:
+        await live(server_end, Protocol(SERVER))  # type: ignore[arg-type]
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(server_task)
+        ws = ClientConnection(backend, client_end, WebSocketProtocol(), http_version="HTTP/2")
+        await ws._start()
+        await ws.send(["frag", "ments"])
+        assert await ws.recv() == "fragments"
+        assert ws.remote_address == ("127.0.0.1", 8000)
+        await ws.close()
+    assert ws.close_code == 1000

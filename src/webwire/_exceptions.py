@@ -428,5 +428,5 @@ class InvalidStatus(InvalidHandshake):
 
 class ConcurrencyError(WebwireError, RuntimeError):
     """Two tasks (or threads) used a WebSocket connection in a way that
-    cannot be interleaved: two ``recv`` calls at once, or a message sent
-    while another fragmented message is being sent."""
+    cannot be interleaved: two ``recv`` (or ``recv_streaming``) calls at
+    once, or two pings with the same payload waiting."""

@@ -463,7 +463,7 @@ async def s_reconnect(api: WsApi, server: WebsocketsServer) -> None:
             assert await ws.messages() == []
             assert ws.close_code == 1001
     assert seen == [0, 1]
-    assert restarted.is_set()
+    assert restarted.wait(10.0)
 
 
 @pytest.fixture

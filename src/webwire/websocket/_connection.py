@@ -613,18 +613,14 @@ class ClientConnection:
         finally:
             self._leave_receive()
 
-    def __aiter__(self) -> AsyncIterator[Data]:
-        return self._iterate()
+    def __aiter__(self) -> _Messages:
+        """Messages until the connection closes: the iteration ends after a
+        normal closure (1000/1001) and raises ConnectionClosedError
+        otherwise."""
+        return _Messages(self)
 
-    async def _iterate(self) -> AsyncIterator[Data]:
-        """Messages until the connection closes: ends after a normal
-        closure (1000/1001), raises ConnectionClosedError otherwise."""
-        while True:
-            try:
-                message = await self.recv()
-            except ConnectionClosedOK:
-                return
-            yield message
+    def _iterate(self) -> _Messages:
+        return _Messages(self)
 
     # -- keepalive -----------------------------------------------------------
 
@@ -692,6 +688,28 @@ class ClientConnection:
         """Wait until the connection is closed (by either side or a
         failure). Does not close it."""
         await self._closed_event.wait()
+
+
+class _Messages:
+    """The iterator of ``async for message in ws`` (a plain object, so that
+    leaving the loop early needs no asynchronous generator clean-up)."""
+
+    __slots__ = ("_connection",)
+
+    def __init__(self, connection: ClientConnection) -> None:
+        self._connection = connection
+
+    def __aiter__(self) -> _Messages:
+        return self
+
+    async def __anext__(self) -> Data:
+        try:
+            return await self._connection.recv()
+        except ConnectionClosedOK:
+            raise StopAsyncIteration from None
+
+    async def aclose(self) -> None:
+        """Nothing to release (the connection stays open)."""
 
 
 def _kind(message: Any, text: bool | None) -> tuple[str, bytes | str]:

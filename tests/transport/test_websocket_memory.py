@@ -267,3 +267,46 @@ async def test_connection_over_any_byte_stream() -> None:
         assert ws.remote_address == ("127.0.0.1", 8000)
         await ws.close()
     assert ws.close_code == 1000
+
+
+@memory_test
+async def test_keepalive_while_a_send_is_stuck() -> None:
+    """A dead peer that stopped reading leaves a large send blocked on a
+    full link: the keepalive cannot even send its ping, and fails the
+    connection ``ping_timeout`` after it was due; the send raises."""
+    backend = MemoryBackend(buffer_size=16384)
+    websocket_server(backend, dead_after_handshake)
+    start = trio.current_time()
+    ws = await connect(URI, **options(backend, ping_interval=5.0, ping_timeout=3.0))
+    with pytest.raises(webwire.ConnectionClosedError) as info:
+        await ws.send(b"x" * 1_000_000)
+    assert trio.current_time() - start == pytest.approx(8.0)
+    assert info.value.code == 1006
+    assert info.value.sent is not None and info.value.sent.code == 1011
+    await ws.close()
+    assert trio.current_time() - start == pytest.approx(8.0)
+
+
+@memory_test
+async def test_close_while_a_send_is_stuck() -> None:
+    backend = MemoryBackend(buffer_size=16384)
+    websocket_server(backend, dead_after_handshake)
+    start = trio.current_time()
+    ws = await connect(URI, **options(backend, ping_interval=None, close_timeout=2.0))
+    failures: list[BaseException] = []
+
+    async def stuck_send() -> None:
+        try:
+            await ws.send(b"x" * 1_000_000)
+        except webwire.ConnectionClosed as exc:
+            failures.append(exc)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(stuck_send)
+        await trio.sleep(1.0)
+        await ws.close()
+    # The close frame could not be queued behind the send: dropped after
+    # close_timeout.
+    assert trio.current_time() - start == pytest.approx(3.0)
+    assert len(failures) == 1 and isinstance(failures[0], webwire.ConnectionClosedError)
+    assert ws.close_code == 1006

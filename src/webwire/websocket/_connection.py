@@ -456,12 +456,23 @@ class ClientConnection:
         if started:
             await self._fail(1011, "message fragments of mixed types")
 
-    async def _fail(self, code: int, reason: str) -> None:
+    async def _fail(self, code: int, reason: str, *, write: bool = True) -> None:
         """Fail the connection (section 7.1.7): send a close frame with
-        ``code`` and end the transport."""
+        ``code`` (unless ``write`` is off: the sending side is stuck) within
+        ``close_timeout``, and end the transport."""
         with self._lock:
             self._protocol.fail(code, reason)
-        await self._flush(self._close_timeout)
+        if write and await self._write_lock.acquire(self._close_timeout):
+            try:
+                with self._lock:
+                    data, _ = self._protocol.data_to_send()
+                if data:
+                    try:
+                        await self._stream.write(data, self._close_timeout)
+                    except TransportError:
+                        pass
+            finally:
+                self._write_lock.release()
         self._stream.abort()
 
     async def ping(self, data: Data | None = None) -> PongWaiter:
@@ -484,12 +495,19 @@ class ClientConnection:
         assert isinstance(payload, bytes)
         if len(payload) > 125:
             raise LocalProtocolError("a ping carries at most 125 bytes (RFC 6455 section 5.5)")
-        async with self._write_lock:
+        waiter = await self._ping(payload, None)
+        assert waiter is not None
+        return waiter
+
+    async def _ping(self, payload: bytes, lock_timeout: float | None) -> PongWaiter | None:
+        """Send a ping; ``None`` when the write lock (held by a send that
+        the peer does not read) was not free within ``lock_timeout``."""
+        if not await self._write_lock.acquire(lock_timeout):
+            return None
+        try:
             with self._lock:
-                if self._protocol.state is not State.OPEN:
-                    closed = True
-                else:
-                    closed = False
+                closed = self._protocol.state is not State.OPEN
+                if not closed:
                     if payload in self._pings:
                         raise ConcurrencyError("a ping with the same payload is waiting")
                     waiter = PongWaiter(self, self._backend.monotonic())
@@ -503,6 +521,8 @@ class ClientConnection:
                     self._transport_error = self._transport_error or exc
                     self._stream.abort()
                 return waiter
+        finally:
+            self._write_lock.release()
         await self._raise_closed()
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -629,8 +649,15 @@ class ClientConnection:
         assert interval is not None
         while not await self._closed_event.wait(interval):
             try:
-                waiter = await self.ping()
+                waiter = await self._ping(os.urandom(4), self._ping_timeout)
             except (ConnectionClosed, TransportError):
+                return
+            if waiter is None:
+                # A send has been stuck for ping_timeout: the peer is gone.
+                self.logger.info(
+                    "sending stuck for %s s: closing the connection", self._ping_timeout
+                )
+                await self._fail(1011, "keepalive ping timeout", write=False)
                 return
             if self._ping_timeout is None:
                 continue
@@ -664,18 +691,25 @@ class ClientConnection:
                 too long.
         """
         try:
-            async with self._write_lock:
-                with self._lock:
-                    self._protocol.send_close(code, reason)
-                    out, _ = self._protocol.data_to_send()
-                    if self._protocol.close_expected() and self._close_deadline is None:
-                        self._arm_close_timer()
-                if out:
-                    try:
-                        await self._stream.write(out, self._close_timeout)
-                    except TransportError as exc:
-                        self._transport_error = self._transport_error or exc
-                        self._stream.abort()
+            if await self._write_lock.acquire(self._close_timeout):
+                try:
+                    with self._lock:
+                        self._protocol.send_close(code, reason)
+                        out, _ = self._protocol.data_to_send()
+                        if self._protocol.close_expected() and self._close_deadline is None:
+                            self._arm_close_timer()
+                    if out:
+                        try:
+                            await self._stream.write(out, self._close_timeout)
+                        except TransportError as exc:
+                            self._transport_error = self._transport_error or exc
+                            self._stream.abort()
+                finally:
+                    self._write_lock.release()
+            else:
+                # A send has been stuck for close_timeout: the peer does
+                # not read, no close frame can get through.
+                self._stream.abort()
             self._messages.close()
             if not await self._closed_event.wait(self._close_timeout):
                 # The server did not end the connection in time.

@@ -699,3 +699,21 @@ def test_connections_share_a_client_sync(websockets_server: WebsocketsServer) ->
             thread.join(30.0)
         assert results == [f"thread {i}" for i in range(8)]
         assert client._client.transport.pool.connections() == []  # type: ignore[union-attr]
+
+
+async def s_ws_through_http_proxy(api: WsApi, s: Servers, proxy: ProxyInfo) -> None:
+    """ws:// through an HTTP proxy is refused with a clear error (the pool
+    forwards http requests instead of tunnelling them)."""
+    with pytest.raises(webwire.ProxyError, match="wss:// or a SOCKS"):
+        await api.open(s["websockets"] + "/echo", proxy=proxy.url)
+
+
+@pytest.mark.anyio
+async def test_ws_through_http_proxy_async(
+    servers: Servers, http_proxy: ProxyInfo, anyio_backend: str  # noqa: F811
+) -> None:
+    await s_ws_through_http_proxy(WsApi(True), servers, http_proxy)
+
+
+def test_ws_through_http_proxy_sync(servers: Servers, http_proxy: ProxyInfo) -> None:  # noqa: F811
+    run_sync(s_ws_through_http_proxy(WsApi(False), servers, http_proxy))

@@ -25,6 +25,7 @@ from webwire._exceptions import (
     InvalidStatus,
     InvalidURL,
     NetworkError,
+    ProxyError,
     RemoteProtocolError,
     TimeoutException,
     TransportError,
@@ -53,6 +54,11 @@ _AUTO_OFFERS_H2 = False
 """Whether ``http_version="auto"`` offers HTTP/2 (ALPN ``h2``) on a
 connection opened for the handshake: only once the pool sends an extended
 CONNECT (RFC 8441) for a WebSocket request on an HTTP/2 connection."""
+
+_POOL_TUNNELS_PLAIN_WEBSOCKET = False
+"""Whether the pool opens a ``CONNECT`` tunnel through an HTTP proxy for a
+WebSocket request to an ``http`` origin (it forwards plain ``http``
+requests in absolute form, which a proxy cannot upgrade)."""
 
 _RETRIED_STATUSES = frozenset({500, 502, 503, 504})
 
@@ -291,6 +297,14 @@ class connect:
             logger=self._logger,
         )
         http_url = url.with_scheme("https" if url.scheme == "wss" else "http")
+        if url.scheme == "ws" and not _POOL_TUNNELS_PLAIN_WEBSOCKET:
+            proxy = getattr(client._transport_for_url(http_url), "proxy", None)
+            if proxy is not None and not proxy.is_socks:
+                raise ProxyError(
+                    f"cannot reach {url} through the HTTP proxy {proxy.origin}: requests to "
+                    "ws:// origins would be forwarded, not tunnelled; use wss:// or a SOCKS "
+                    "proxy"
+                )
         fields: list[tuple[str, Any]] = [*handshake.request_headers()]
         fields.append(("Accept-Encoding", None))  # no content coding of an error body
         fields.append(("Accept", None))

@@ -248,7 +248,7 @@ class ClientConnection:
 
     def _read_timeout(self) -> float | None:
         deadline = self._close_deadline
-        if deadline is None:
+        if deadline is None or deadline == float("inf"):
             return None
         return max(0.0, deadline - self._backend.monotonic())
 

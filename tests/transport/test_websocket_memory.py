@@ -310,3 +310,46 @@ async def test_close_while_a_send_is_stuck() -> None:
     assert trio.current_time() - start == pytest.approx(3.0)
     assert len(failures) == 1 and isinstance(failures[0], webwire.ConnectionClosedError)
     assert ws.close_code == 1006
+
+
+@memory_test
+async def test_reconnect_backoff_times() -> None:
+    """``async for ws in connect()``: refused attempts are retried after the
+    Retry policy's backoff (0, then 2, 4 s...); the first attempt after the
+    server appears (at 5 s) connects, at 0 + 0 + 2 + 4 = 6 s."""
+    from webwire import Retry
+
+    backend = MemoryBackend()
+    attempts: list[float] = []
+    start = trio.current_time()
+
+    async def appear_later() -> None:
+        await trio.sleep(5.0)
+        websocket_server(backend, live)
+
+    def process(exc: Exception) -> Exception | None:
+        attempts.append(trio.current_time() - start)
+        assert isinstance(exc, webwire.ConnectError)
+        return None
+
+    retry = Retry(None, backoff_factor=1.0)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(appear_later)
+        async for ws in connect(URI, retry=retry, process_exception=process, **options(backend)):
+            assert trio.current_time() - start == pytest.approx(6.0)
+            await ws.close()
+            break
+    assert attempts == pytest.approx([0.0, 0.0, 2.0])
+
+
+@memory_test
+async def test_reconnect_gives_up_when_exhausted() -> None:
+    from webwire import Retry
+
+    backend = MemoryBackend()
+    start = trio.current_time()
+    with pytest.raises(webwire.ConnectError):
+        async for _ in connect(URI, retry=Retry(3, backoff_factor=0.5), **options(backend)):
+            raise AssertionError("no server: no connection")
+    # Backoffs 0, 1, 2 seconds before retries 1 to 3.
+    assert trio.current_time() - start == pytest.approx(3.0)

@@ -152,8 +152,8 @@ class connect:
             extended CONNECT).
         process_exception: See above.
         retry: Reconnection policy of the ``async for`` form (default: no
-            limit, backoff 1, 2, 4... up to 60 seconds plus up to 1 second
-            of jitter).
+            limit; the first retry at once, then after 2, 4, 8... seconds,
+            at most 60, plus up to 1 second of jitter).
         client: An :class:`~webwire.AsyncClient` (or :class:`~webwire.Client`
             for the blocking API) whose transport, cookies, headers and
             tracing carry the handshake; by default a private one is made
@@ -420,7 +420,7 @@ class _Reconnecting:
                 if retry.is_exhausted():
                     raise
                 delay = retry.get_backoff_time()
-                logging.getLogger("webwire.websocket").info(
+                (factory._logger or logging.getLogger("webwire.websocket")).info(
                     "connection attempt failed (%s); retrying in %.1f s", exc, delay
                 )
                 await _backend_of(factory).sleep(delay)

@@ -614,6 +614,8 @@ class ClientConnection:
         """The fragments of the next message, as they arrive (``str`` for
         text, ``bytes`` for binary; ``decode`` as in :meth:`recv`, but a
         text fragment may end inside a character only with ``decode=False``).
+        Iterate it to the end (or close it with ``aclose()``): until then
+        the connection counts as being received from.
 
         Raises:
             ConnectionClosed: The connection closed before the message ended.

@@ -717,3 +717,28 @@ async def test_ws_through_http_proxy_async(
 
 def test_ws_through_http_proxy_sync(servers: Servers, http_proxy: ProxyInfo) -> None:  # noqa: F811
     run_sync(s_ws_through_http_proxy(WsApi(False), servers, http_proxy))
+
+
+@pytest.mark.anyio
+async def test_handshake_is_traced(
+    websockets_server: WebsocketsServer, anyio_backend: str
+) -> None:
+    """The handshake is a request of the client: its trace callbacks see
+    it (method, URL, the Sec-WebSocket-* fields) and its 101 answer."""
+    seen: list[Any] = []
+
+    async def on_start(session: Any, ctx: Any, params: Any) -> None:
+        seen.append(("start", params.method, str(params.url), params.headers["Upgrade"]))
+
+    async def on_end(session: Any, ctx: Any, params: Any) -> None:
+        seen.append(("end", params.response.status_code))
+
+    trace = webwire.TraceConfig()
+    trace.on_request_start.append(on_start)
+    trace.on_request_end.append(on_end)
+    async with webwire.AsyncClient(http2=False, trace=[trace]) as client:
+        async with aws.connect(websockets_server.url + "/echo", client=client) as ws:
+            await ws.send("traced")
+            assert await ws.recv() == "traced"
+    url = websockets_server.url.replace("ws://", "http://") + "/echo"
+    assert seen == [("start", "GET", url, "websocket"), ("end", 101)]

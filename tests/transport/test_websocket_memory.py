@@ -65,6 +65,8 @@ async def live(stream: MemoryStream, server: ServerProtocol) -> None:
             server.receive_data(data)
         for frame in server.events_received():
             name = frame.opcode.name  # type: ignore[union-attr]
+            if server.state is not State.OPEN:
+                break  # a close frame came in the same read
             data, fin = frame.data, frame.fin  # type: ignore[union-attr]
             if name == "TEXT":
                 server.send_text(data, fin)
@@ -353,3 +355,42 @@ async def test_reconnect_gives_up_when_exhausted() -> None:
             raise AssertionError("no server: no connection")
     # Backoffs 0, 1, 2 seconds before retries 1 to 3.
     assert trio.current_time() - start == pytest.approx(3.0)
+
+
+@memory_test
+async def test_bad_input_gives_clear_errors() -> None:
+    backend = MemoryBackend()
+    websocket_server(backend, live)
+    with pytest.raises(ValueError, match="max_queue"):
+        connect(URI, max_queue=0)
+    with pytest.raises(ValueError, match="compression"):
+        connect(URI, compression="br")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="http_version"):
+        connect(URI, http_version="HTTP/3")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="set by the WebSocket handshake"):
+        connect(URI, additional_headers={"Sec-WebSocket-Key": "x"})
+    with pytest.raises(ValueError, match="subprotocol"):
+        await connect(URI, subprotocols=["bad token"], **options(backend))
+    async with await connect(URI, **options(backend)) as ws:
+        with pytest.raises(TypeError, match="dict"):
+            await ws.send({"a": 1})  # type: ignore[arg-type]
+        with pytest.raises(TypeError):
+            await ws.send(42)  # type: ignore[arg-type]
+        with pytest.raises(webwire.LocalProtocolError, match="125"):
+            await ws.ping(b"x" * 126)
+        with pytest.raises(webwire.LocalProtocolError, match="1005"):
+            await ws.close(1005)
+        assert ws.state is State.OPEN
+        # Fragments of mixed types: refused before anything went out, the
+        # connection stays usable...
+        with pytest.raises(TypeError, match="all be str or all bytes"):
+            await ws.send(["text", b"bytes"])
+        await ws.send("fine")
+        assert await ws.recv() == "fine"
+        # ...but once a frame went out the message cannot be finished: the
+        # connection is failed with 1011.
+        with pytest.raises(TypeError, match="all be str or all bytes"):
+            await ws.send(["text", "more", b"bytes"])
+        with pytest.raises(webwire.ConnectionClosedError) as info:
+            await ws.recv()
+        assert info.value.sent is not None and info.value.sent.code == 1011

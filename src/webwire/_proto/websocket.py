@@ -65,6 +65,7 @@ __all__ = [
     "State",
     "WebSocketEvent",
     "WebSocketProtocol",
+    "check_close",
 ]
 
 DEFAULT_MAX_SIZE = 2**20
@@ -136,6 +137,24 @@ def _check_subprotocols(subprotocols: Sequence[str] | None) -> list[Subprotocol]
             raise ValueError(f"invalid subprotocol {item!r}: a token (RFC 6455 section 4.1)")
         checked.append(Subprotocol(item))
     return checked
+
+
+def check_close(code: int, reason: str) -> None:
+    """Check a close code and reason before sending them (RFC 6455 section
+    7.4: 1000-1003, 1007-1014 and 3000-4999 may be sent; section 5.5: the
+    reason is at most 123 UTF-8 bytes).
+
+    Raises:
+        LocalProtocolError: Either may not be sent.
+    """
+    if not isinstance(code, int) or isinstance(code, bool):
+        raise LocalProtocolError(f"a close code is an int, not {code!r}")
+    if len(reason.encode()) > 123:
+        raise LocalProtocolError("a close reason is at most 123 UTF-8 bytes")
+    try:
+        Close(code, reason).check()
+    except ProtocolError as exc:
+        raise LocalProtocolError(f"invalid close code {code}: {exc}") from exc
 
 
 class Handshake:
@@ -522,14 +541,10 @@ class WebSocketProtocol:
                 1001, 1002, 1003, 1007 to 1014, 3000 to 4999) or ``reason``
                 is over 123 UTF-8 bytes.
         """
-        if len(reason.encode()) > 123:
-            raise LocalProtocolError("a close reason is at most 123 UTF-8 bytes")
+        check_close(code, reason)
         if self._protocol.state is not State.OPEN:
             return
-        try:
-            self._protocol.send_close(code, reason)
-        except ProtocolError as exc:
-            raise LocalProtocolError(f"invalid close code {code}: {exc}") from exc
+        self._protocol.send_close(code, reason)
 
     def fail(self, code: int, reason: str = "") -> None:
         """Fail the connection (section 7.1.7): queue a close frame with

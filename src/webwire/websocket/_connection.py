@@ -43,6 +43,7 @@ from webwire._proto.websocket import (
     PongReceived,
     State,
     WebSocketProtocol,
+    check_close,
 )
 
 if TYPE_CHECKING:
@@ -692,6 +693,7 @@ class ClientConnection:
             LocalProtocolError: ``code`` may not be sent or ``reason`` is
                 too long.
         """
+        check_close(code, reason)
         try:
             if await self._write_lock.acquire(self._close_timeout):
                 try:
@@ -770,6 +772,19 @@ def _decode(message: Data, decode: bool | None) -> Data:
     return message
 
 
-async def _aiter(items: Iterable[Data]) -> AsyncIterator[Data]:
-    for item in items:
-        yield item
+class _aiter:
+    """An async iterator over a plain iterable (no generator to finalize)."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Iterable[Data]) -> None:
+        self._items = iter(items)
+
+    def __aiter__(self) -> _aiter:
+        return self
+
+    async def __anext__(self) -> Data:
+        try:
+            return next(self._items)
+        except StopIteration:
+            raise StopAsyncIteration from None

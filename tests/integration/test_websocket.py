@@ -308,6 +308,27 @@ async def s_ping_latency(api: WsApi, s: Servers) -> None:
             assert await ws.recv() == "after ping"
 
 
+async def s_keepalive(api: WsApi, s: Servers) -> None:
+    """Keepalive pings every 50 ms get their pongs from each server (the
+    latency is measured), and the connection stays open."""
+    import time
+
+    for name in ("websockets", "hypercorn", "uvicorn"):
+        async with api.connect(s[name] + "/echo", ping_interval=0.05, ping_timeout=5.0) as ws:
+            deadline = time.monotonic() + 10.0
+            while ws.latency == 0.0 and time.monotonic() < deadline:
+                if api.is_async:
+                    import anyio
+
+                    await anyio.sleep(0.02)
+                else:
+                    time.sleep(0.02)
+            assert ws.latency > 0.0, name
+            assert ws.state is State.OPEN
+            await ws.send("still open")
+            assert await ws.recv() == "still open"
+
+
 async def s_server_close(api: WsApi, s: Servers) -> None:
     for name in ("websockets", "hypercorn", "uvicorn"):
         async with api.connect(s[name] + "/close/4000/going%20home") as ws:
@@ -415,6 +436,7 @@ SCENARIOS = [
     s_deflate,
     s_fragments_received,
     s_ping_latency,
+    s_keepalive,
     s_server_close,
     s_abrupt_disconnect,
     s_max_size,

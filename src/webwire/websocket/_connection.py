@@ -719,6 +719,11 @@ class ClientConnection:
                 # The server did not end the connection in time.
                 self._stream.abort()
                 await self._closed_event.wait()
+        except BaseException:
+            # Cancelled (or failed) while closing: drop the connection, so
+            # that its tasks end.
+            self._stream.abort()
+            raise
         finally:
             await self._finish()
 

@@ -174,3 +174,7 @@ __all__ = [
     "put",
     "request",
 ]
+
+from ._exceptions import CloseFrame, ConcurrencyError, InvalidStatus
+
+__all__ += ["CloseFrame", "ConcurrencyError", "InvalidStatus"]

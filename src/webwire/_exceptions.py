@@ -52,6 +52,7 @@ parsing) and keep the original as ``__cause__``::
 from __future__ import annotations
 
 import json as _json
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -60,6 +61,8 @@ if TYPE_CHECKING:
 __all__ = [
     "AuthError",
     "CloseError",
+    "CloseFrame",
+    "ConcurrencyError",
     "ConnectError",
     "ConnectTimeout",
     "ConnectionClosed",
@@ -68,6 +71,7 @@ __all__ = [
     "DecodingError",
     "HTTPStatusError",
     "InvalidHandshake",
+    "InvalidStatus",
     "InvalidURL",
     "JSONDecodingError",
     "LifespanError",
@@ -251,7 +255,41 @@ class ResponseNotRead(StreamError):
 
 
 class ConnectionClosed(WebwireError):
-    """The WebSocket connection is closed (RFC 6455 section 7)."""
+    """The WebSocket connection is closed (RFC 6455 section 7).
+
+    Attributes:
+        rcvd: The close frame received from the server, or ``None`` when
+            none arrived (the connection dropped: ``code`` is then 1006).
+        sent: The close frame sent to the server, or ``None``.
+        rcvd_then_sent: ``True`` when the server started the closing
+            handshake, ``False`` when webwire did, ``None`` when it did not
+            complete.
+    """
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        rcvd: CloseFrame | None = None,
+        sent: CloseFrame | None = None,
+        rcvd_then_sent: bool | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.rcvd = rcvd
+        self.sent = sent
+        self.rcvd_then_sent = rcvd_then_sent
+
+    @property
+    def code(self) -> int:
+        """The close code received (RFC 6455 section 7.1.5): 1005 when the
+        close frame had none, 1006 when no close frame arrived."""
+        return 1006 if self.rcvd is None else self.rcvd.code
+
+    @property
+    def reason(self) -> str:
+        """The close reason received (RFC 6455 section 7.1.6), ``""`` when
+        none."""
+        return "" if self.rcvd is None else self.rcvd.reason
 
 
 class ConnectionClosedOK(ConnectionClosed):
@@ -342,3 +380,53 @@ class SSEError(WebwireError):
     ) -> None:
         super().__init__(message, request=request)
         self.response = response
+
+
+@dataclass(frozen=True)
+class CloseFrame:
+    """The code and reason of a WebSocket close frame (RFC 6455 section
+    5.5.1).
+
+    Attributes:
+        code: The close code (section 7.4), e.g. 1000 for a normal closure;
+            1005 stands for a close frame without a code.
+        reason: The close reason, UTF-8 text of at most 123 bytes.
+    """
+
+    code: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.code} ({self.reason})" if self.reason else str(self.code)
+
+
+class InvalidStatus(InvalidHandshake):
+    """The server answered the WebSocket opening handshake with a status
+    other than ``101 Switching Protocols`` (RFC 6455 section 4.1; ``200``
+    or an error status over HTTP/2, RFC 8441 section 5).
+
+    Attributes:
+        status_code: The response's status code.
+        headers: The response's header fields (case-insensitive mapping).
+        body: The first bytes of the response body (64 KiB at most).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        headers: Any,
+        body: bytes,
+        request: Request | None = None,
+    ) -> None:
+        super().__init__(message, request=request)
+        self.status_code = status_code
+        self.headers = headers
+        self.body = body
+
+
+class ConcurrencyError(WebwireError, RuntimeError):
+    """Two tasks (or threads) used a WebSocket connection in a way that
+    cannot be interleaved: two ``recv`` (or ``recv_streaming``) calls at
+    once, or two pings with the same payload waiting."""

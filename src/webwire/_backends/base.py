@@ -490,5 +490,16 @@ class Backend(ABC):
         ``is``. ``None`` where there is no loop (the blocking backend)."""
         return None
 
+    def create_detached_task_group(self) -> TaskGroup:
+        """A task group for the background tasks of an object that outlives
+        the call that made it (a WebSocket connection opened with ``await
+        connect()``): it may be exited by another task than the one that
+        entered it, in any order relative to other groups, and a
+        cancellation of the entering task does not reach its tasks. Same
+        interface as :meth:`create_task_group`, which it is by default (on
+        asyncio and the blocking backend tasks are not tied to a scope of
+        the entering task); trio runs it in a system task."""
+        return self.create_task_group()
+
     async def checkpoint(self) -> None:
         """Let other tasks run (and cancellation arrive). No-op by default."""

@@ -573,6 +573,82 @@ class _TrioTaskGroup(TaskGroup):
         return True if exc is not None else None
 
 
+class _TrioDetachedTaskGroup(TaskGroup):
+    """Tasks in a nursery owned by a trio system task, so that the group is
+    not nested in the entering task's cancel scopes: it can be exited from
+    any task, in any order. A task's first error is kept (the other tasks
+    are cancelled) and re-raised on exit; the system task itself never
+    fails (trio would end the run)."""
+
+    def __init__(self) -> None:
+        self._nursery: trio.Nursery | None = None
+        self._done = trio.Event()
+        self._finished = trio.Event()
+        self._entered = False
+        self._error: BaseException | None = None
+
+    async def __aenter__(self) -> TaskGroup:
+        if self._entered:
+            raise RuntimeError("a task group can be entered only once")
+        self._entered = True
+        ready = trio.Event()
+
+        async def host() -> None:
+            try:
+                async with trio.open_nursery() as nursery:
+                    self._nursery = nursery
+                    ready.set()
+                    await self._done.wait()
+            except BaseException as exc:  # never into the system nursery
+                if not _is_cancellation(exc) and self._error is None:
+                    self._error = _first_leaf(exc)
+            finally:
+                self._nursery = None
+                ready.set()
+                self._finished.set()
+
+        import contextvars
+
+        trio.lowlevel.spawn_system_task(host, context=contextvars.copy_context())
+        await ready.wait()
+        return self
+
+    def start_soon(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        """Start ``fn(*args)`` in the group's nursery."""
+        if self._nursery is None or self._done.is_set():
+            raise RuntimeError("the task group is not active")
+        self._nursery.start_soon(self._run, fn, args, name=fn)
+
+    async def _run(self, fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...]) -> None:
+        try:
+            await fn(*args)
+        except BaseException as exc:
+            if _is_cancellation(exc):
+                raise
+            if self._error is None:
+                self._error = _first_leaf(exc)
+            self.cancel()
+
+    def cancel(self) -> None:
+        """Cancel every task of the group."""
+        if self._nursery is not None:
+            self._nursery.cancel_scope.cancel()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        if exc is not None:
+            self.cancel()
+        self._done.set()
+        await self._finished.wait()
+        if self._error is not None and self._error is not exc:
+            raise self._error
+        return None
+
+
 class TrioBackend(Backend):
     """The backend for code running under trio."""
 
@@ -701,6 +777,11 @@ class TrioBackend(Backend):
     def create_task_group(self) -> TaskGroup:
         """A new task group over a nursery (see :class:`_TrioTaskGroup`)."""
         return _TrioTaskGroup()
+
+    def create_detached_task_group(self) -> TaskGroup:
+        """A task group run by a trio system task (see
+        :class:`_TrioDetachedTaskGroup`)."""
+        return _TrioDetachedTaskGroup()
 
     async def checkpoint(self) -> None:
         """Let other tasks run and deliver pending cancellation."""

@@ -52,8 +52,8 @@ DEFAULT_USER_AGENT = "webwire"
 _BODY_LIMIT = 64 * 1024
 _AUTO_OFFERS_H2 = True
 """Whether ``http_version="auto"`` offers HTTP/2 (ALPN ``h2``) on a
-connection opened for the handshake: only once the pool sends an extended
-CONNECT (RFC 8441) for a WebSocket request on an HTTP/2 connection."""
+connection opened for the handshake; the pool then sends an extended
+CONNECT (RFC 8441) when the server allows it, else the HTTP/1.1 upgrade."""
 
 _POOL_TUNNELS_PLAIN_WEBSOCKET = False
 """Whether the pool opens a ``CONNECT`` tunnel through an HTTP proxy for a

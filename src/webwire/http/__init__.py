@@ -31,6 +31,12 @@ from ._tracing import (
     TraceRequestRedirectParams,
     TraceRequestStartParams,
     TraceResponseChunkReceivedParams,
+    TraceWSClosedParams,
+    TraceWSConnectParams,
+    TraceWSMessageReceivedParams,
+    TraceWSMessageSentParams,
+    TraceWSPingParams,
+    TraceWSPongParams,
 )
 from ._transports import AsyncBaseTransport, HTTPTransport, MockTransport
 from ._wsgi import WSGITransport
@@ -74,6 +80,12 @@ __all__ = [
     "TraceRequestRedirectParams",
     "TraceRequestStartParams",
     "TraceResponseChunkReceivedParams",
+    "TraceWSClosedParams",
+    "TraceWSConnectParams",
+    "TraceWSMessageReceivedParams",
+    "TraceWSMessageSentParams",
+    "TraceWSPingParams",
+    "TraceWSPongParams",
     "UseClientDefault",
     "WSGITransport",
     "delete",

@@ -42,7 +42,14 @@ __all__ = [
     "TraceRequestRedirectParams",
     "TraceRequestStartParams",
     "TraceResponseChunkReceivedParams",
+    "TraceWSClosedParams",
+    "TraceWSConnectParams",
+    "TraceWSMessageReceivedParams",
+    "TraceWSMessageSentParams",
+    "TraceWSPingParams",
+    "TraceWSPongParams",
     "Tracer",
+    "WebSocketTracer",
 ]
 
 TraceCallback = Callable[[Any, Any, Any], Any]
@@ -222,6 +229,114 @@ class TraceDnsCacheMissParams:
     host: str
 
 
+@dataclass(frozen=True)
+class TraceWSConnectParams:
+    """``on_ws_connect``: a WebSocket connection opened (the handshake
+    succeeded, RFC 6455 section 4.1; RFC 8441 over HTTP/2).
+
+    Attributes:
+        url: The ``ws://``/``wss://`` URL.
+        http_version: ``"HTTP/1.1"`` or ``"HTTP/2"``.
+        subprotocol: The subprotocol the server chose, or ``None``.
+        extensions: Names of the negotiated extensions
+            (``("permessage-deflate",)`` or ``()``).
+    """
+
+    url: URL
+    http_version: str
+    subprotocol: str | None
+    extensions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TraceWSMessageSentParams:
+    """``on_ws_message_sent``: a data message is being sent (RFC 6455
+    section 5.6). Fired when the message is handed to the connection, just
+    before its (last) frame is written; not fired when the connection is
+    already closing.
+
+    Attributes:
+        url: The connection's URL.
+        opcode: ``"text"`` or ``"binary"``.
+        size: Payload size in bytes as the application gave it (UTF-8 for
+            text), before permessage-deflate compression; a fragmented
+            message is reported once, with its total size.
+    """
+
+    url: URL
+    opcode: str
+    size: int
+
+
+@dataclass(frozen=True)
+class TraceWSMessageReceivedParams:
+    """``on_ws_message_received``: a whole data message arrived (fired by
+    the connection's reader when the message's last frame arrived, before
+    ``recv`` returns it).
+
+    Attributes:
+        url: The connection's URL.
+        opcode: ``"text"`` or ``"binary"``.
+        size: Payload size in bytes after permessage-deflate decompression
+            (UTF-8 bytes for text), all fragments together.
+    """
+
+    url: URL
+    opcode: str
+    size: int
+
+
+@dataclass(frozen=True)
+class TraceWSPingParams:
+    """``on_ws_ping``: a ping frame (RFC 6455 section 5.5.2) was sent
+    (:meth:`~webwire.websocket.ClientConnection.ping` or keepalive) or
+    received (its pong answer is automatic).
+
+    Attributes:
+        url: The connection's URL.
+        direction: ``"sent"`` or ``"received"``.
+        data: The payload (at most 125 bytes).
+    """
+
+    url: URL
+    direction: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class TraceWSPongParams:
+    """``on_ws_pong``: a pong frame (RFC 6455 section 5.5.3) was received,
+    or sent by :meth:`~webwire.websocket.ClientConnection.pong` (automatic
+    answers to pings are not reported).
+
+    Attributes:
+        url: The connection's URL.
+        direction: ``"sent"`` or ``"received"``.
+        data: The payload.
+    """
+
+    url: URL
+    direction: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class TraceWSClosedParams:
+    """``on_ws_closed``: the WebSocket connection ended (closing handshake
+    done, or the transport dropped).
+
+    Attributes:
+        url: The connection's URL.
+        code: The close code received (RFC 6455 section 7.1.5; ``1006``
+            when none was).
+        reason: The close reason received (``""`` when none).
+    """
+
+    url: URL
+    code: int
+    reason: str
+
+
 # Transport signal name -> (TraceConfig attribute, params class).
 _TRANSPORT_SIGNALS: dict[str, tuple[str, type[Any]]] = {
     "connection_queued_start": ("on_connection_queued_start", TraceConnectionQueuedStartParams),
@@ -251,6 +366,12 @@ SIGNALS = (
     "on_dns_resolvehost_end",
     "on_dns_cache_hit",
     "on_dns_cache_miss",
+    "on_ws_connect",
+    "on_ws_message_sent",
+    "on_ws_message_received",
+    "on_ws_ping",
+    "on_ws_pong",
+    "on_ws_closed",
 )
 """Every signal attribute of :class:`TraceConfig`."""
 
@@ -263,8 +384,10 @@ class TraceConfig:
     ``on_request_end``, ``on_request_exception``, ``on_request_redirect``,
     ``on_connection_queued_start``/``_end``,
     ``on_connection_create_start``/``_end``, ``on_connection_reuseconn``,
-    ``on_dns_resolvehost_start``/``_end``, ``on_dns_cache_hit``/``_miss``).
-    Each is called as ``callback(client, trace_config_ctx, params)``, in
+    ``on_dns_resolvehost_start``/``_end``, ``on_dns_cache_hit``/``_miss``,
+    and for WebSocket connections ``on_ws_connect``, ``on_ws_message_sent``,
+    ``on_ws_message_received``, ``on_ws_ping``, ``on_ws_pong``,
+    ``on_ws_closed``). Each is called as ``callback(client, trace_config_ctx, params)``, in
     order, with the matching frozen params object
     (:class:`TraceRequestStartParams`, ...); on
     :class:`~webwire.AsyncClient` a callback may be ``async def`` (its result
@@ -275,6 +398,17 @@ class TraceConfig:
     ``trace_config_ctx_factory(trace_request_ctx=...)``, with the request's
     ``trace_request_ctx`` argument, so callbacks of one request share state.
     The connection and DNS signals come from the connection pool.
+
+    WebSocket connections (:func:`webwire.websocket.connect` with
+    ``client=`` or ``trace=``) emit the request signals for their opening
+    handshake and the ``on_ws_*`` signals for their life, with one
+    ``trace_config_ctx`` per connection. ``on_ws_message_sent`` and
+    ``on_ws_pong`` (sent) run in the sending task, and an exception they
+    raise reaches the caller of ``send``; ``on_ws_message_received``,
+    received pings and pongs, and ``on_ws_closed`` run in the connection's
+    reader task (on the blocking :class:`~webwire.Client`: its reader
+    thread), where an exception raised by a callback is logged and ignored;
+    a slow callback there delays the reading of the next frames.
 
     Args:
         trace_config_ctx_factory: Builds the per-request context; called with
@@ -299,6 +433,12 @@ class TraceConfig:
         self.on_dns_resolvehost_end: list[TraceCallback] = []
         self.on_dns_cache_hit: list[TraceCallback] = []
         self.on_dns_cache_miss: list[TraceCallback] = []
+        self.on_ws_connect: list[TraceCallback] = []
+        self.on_ws_message_sent: list[TraceCallback] = []
+        self.on_ws_message_received: list[TraceCallback] = []
+        self.on_ws_ping: list[TraceCallback] = []
+        self.on_ws_pong: list[TraceCallback] = []
+        self.on_ws_closed: list[TraceCallback] = []
 
     def trace_config_ctx(self, trace_request_ctx: Any = None) -> Any:
         """A new per-request context (``trace_config_ctx`` of the callbacks).
@@ -418,6 +558,50 @@ class Tracer:
             "on_response_chunk_received",
             TraceResponseChunkReceivedParams(request.method, request.url, chunk),
         )
+
+
+class WebSocketTracer:
+    """The ``on_ws_*`` signals of one WebSocket connection.
+
+    Args:
+        client: The client passed to the callbacks.
+        configs: The trace configs (not empty).
+        url: The connection's ``ws://``/``wss://`` URL.
+        sync: The blocking client.
+    """
+
+    __slots__ = ("_tracer", "url")
+
+    def __init__(self, client: Any, configs: Sequence[TraceConfig], url: URL, sync: bool) -> None:
+        self._tracer = Tracer(client, configs, None, sync)
+        self.url = url
+
+    async def connect(
+        self, http_version: str, subprotocol: str | None, extensions: Sequence[str]
+    ) -> None:
+        await self._tracer.emit(
+            "on_ws_connect",
+            TraceWSConnectParams(self.url, http_version, subprotocol, tuple(extensions)),
+        )
+
+    async def message_sent(self, opcode: str, size: int) -> None:
+        await self._tracer.emit(
+            "on_ws_message_sent", TraceWSMessageSentParams(self.url, opcode, size)
+        )
+
+    async def message_received(self, opcode: str, size: int) -> None:
+        await self._tracer.emit(
+            "on_ws_message_received", TraceWSMessageReceivedParams(self.url, opcode, size)
+        )
+
+    async def ping(self, direction: str, data: bytes) -> None:
+        await self._tracer.emit("on_ws_ping", TraceWSPingParams(self.url, direction, data))
+
+    async def pong(self, direction: str, data: bytes) -> None:
+        await self._tracer.emit("on_ws_pong", TraceWSPongParams(self.url, direction, data))
+
+    async def closed(self, code: int, reason: str) -> None:
+        await self._tracer.emit("on_ws_closed", TraceWSClosedParams(self.url, code, reason))
 
 
 class TracedRequestBody:

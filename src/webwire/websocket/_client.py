@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from webwire._transport.proxy import ProxyTypes
     from webwire.http._client import AsyncClient
     from webwire.http._models import Response
+    from webwire.http._tracing import TraceConfig, WebSocketTracer
 
 __all__ = ["DEFAULT_USER_AGENT", "connect", "process_exception", "unix_connect"]
 
@@ -159,6 +160,10 @@ class connect:
             tracing carry the handshake; by default a private one is made
             with the options above and closed with the connection.
         unix_socket_path: Connect to this Unix domain socket instead of TCP.
+        trace: :class:`~webwire.TraceConfig` objects for the private client
+            (the handshake's request signals) and the connection's
+            ``on_ws_*`` signals; with ``client=``, the client's trace
+            configs are used instead.
 
     Raises:
         InvalidURL: ``uri`` is not a ws/wss URI.
@@ -196,6 +201,7 @@ class connect:
         retry: Retry | int | None = None,
         client: Any = None,
         unix_socket_path: str | None = None,
+        trace: Sequence[TraceConfig] | None = None,
         _backend: str | Backend | None = None,
     ) -> None:
         self._url = _parse_uri(uri)
@@ -221,6 +227,9 @@ class connect:
                 raise ValueError(f"{name} must be >= 0 seconds or None, not {value!r}")
         if client is not None and (proxy is not None or ssl is not None or unix_socket_path):
             raise ValueError("pass proxy, ssl and unix_socket_path to the client, not with client=")
+        if client is not None and trace is not None:
+            raise ValueError("pass trace to the client, not with client=")
+        self._trace = trace
         self._headers = _header_list(additional_headers)
         self._user_agent = user_agent_header
         self._origin = origin
@@ -267,6 +276,7 @@ class connect:
             uds=self._uds,
             follow_redirects=False,
             limits=_limits(),
+            trace=self._trace or (),
             _backend=self._backend,
         )
 
@@ -365,6 +375,7 @@ class connect:
             max_queue=self._max_queue,
             logger=self._logger,
             owned_client=client if owned else None,
+            tracer=_tracer(client, url),
         )
         try:
             await connection._start()
@@ -433,6 +444,16 @@ class _Reconnecting:
         previous, self._current = self._current, None
         if previous is not None:
             await previous.close()
+
+
+def _tracer(client: AsyncClient, url: yarl.URL) -> WebSocketTracer | None:
+    """The ``on_ws_*`` emitter of a connection opened through ``client``
+    (``None`` when it has no trace configs)."""
+    if not client._traces:
+        return None
+    from webwire.http._tracing import WebSocketTracer
+
+    return WebSocketTracer(client._owner, client._traces, url, client._sync)
 
 
 def _backend_of(factory: connect) -> Backend:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Generator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Generator, Iterable
 from typing import TYPE_CHECKING, Any
 
 from webwire._backends.base import Backend, ChannelClosed, NetworkStream
@@ -40,6 +40,7 @@ from webwire._exceptions import (
 from webwire._proto.websocket import (
     CloseReceived,
     Fragment,
+    PingReceived,
     PongReceived,
     State,
     WebSocketProtocol,
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
     from webwire.http._client import AsyncClient
     from webwire.http._models import Response
     from webwire.http._request import Request
+    from webwire.http._tracing import WebSocketTracer
 
 __all__ = ["ClientConnection", "PongWaiter"]
 
@@ -122,6 +124,12 @@ class ClientConnection:
         subprotocol: The subprotocol the server chose, or ``None``.
         http_version: ``"HTTP/1.1"`` (``"HTTP/2"`` over RFC 8441).
         logger: The connection's logger.
+
+    Tracing: opened with a client that has :class:`~webwire.TraceConfig`
+    objects (or with ``trace=``), the connection emits ``on_ws_connect``,
+    ``on_ws_message_sent``/``_received``, ``on_ws_ping``/``_pong`` and
+    ``on_ws_closed`` (see :class:`~webwire.TraceConfig`); received-side
+    signals are emitted by the reader task (thread on the blocking API).
     """
 
     def __init__(
@@ -140,6 +148,7 @@ class ClientConnection:
         max_queue: int = 16,
         logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
         owned_client: AsyncClient | None = None,
+        tracer: WebSocketTracer | None = None,
     ) -> None:
         self.id = uuid.uuid4()
         self.request = request
@@ -166,6 +175,9 @@ class ClientConnection:
         self._transport_error: BaseException | None = None
         self._task_group: Any = None
         self._finished = False
+        self._tracer = tracer
+        self._rx_text = False
+        self._rx_size = 0
         self.latency = 0.0
         """Round-trip time of the last keepalive or :meth:`ping`, in
         seconds (0 until one completed)."""
@@ -174,10 +186,14 @@ class ClientConnection:
 
     async def _start(self) -> None:
         """Enter the task group and start the reader and keepalive tasks."""
+        tracer = self._tracer
+        if tracer is not None:
+            names = [getattr(ext, "name", str(ext)) for ext in self._protocol.extensions]
+            await tracer.connect(self.http_version, self.subprotocol, names)
         group = self._backend.create_detached_task_group()
         await group.__aenter__()
         self._task_group = group
-        group.start_soon(self._reader)
+        group.start_soon(self._reader if tracer is None else self._traced_reader)
         if self._ping_interval is not None:
             group.start_soon(self._keepalive)
 
@@ -276,12 +292,19 @@ class ClientConnection:
                 await self._flush()
                 for event in events:
                     if isinstance(event, Fragment):
+                        if self._tracer is not None:
+                            await self._trace_fragment(event)
                         try:
                             await self._messages.send(event)
                         except ChannelClosed:
                             pass  # closed locally: messages are dropped
                     elif isinstance(event, PongReceived):
                         self._pong(event.data)
+                        if self._tracer is not None:
+                            await self._trace_safe(self._tracer.pong("received", event.data))
+                    elif isinstance(event, PingReceived):
+                        if self._tracer is not None:
+                            await self._trace_safe(self._tracer.ping("received", event.data))
                     elif isinstance(event, CloseReceived):
                         self._messages.close()
                 if not data:
@@ -299,6 +322,47 @@ class ClientConnection:
             raise
         finally:
             self._shutdown()
+
+    # -- tracing (only with a tracer) -------------------------------------------
+
+    async def _traced_reader(self) -> None:
+        """The reader, then ``on_ws_closed`` once the transport ended."""
+        await self._reader()
+        tracer = self._tracer
+        assert tracer is not None
+        rcvd = self._protocol.close_rcvd
+        code, reason = (1006, "") if rcvd is None else (rcvd.code, rcvd.reason)
+        await self._trace_safe(tracer.closed(code, reason))
+
+    async def _trace_fragment(self, fragment: Fragment) -> None:
+        data = fragment.data
+        if isinstance(data, str):
+            self._rx_text = True
+            self._rx_size += len(data.encode())
+        else:
+            self._rx_size += len(data)
+        if fragment.fin:
+            opcode = "text" if self._rx_text else "binary"
+            size, self._rx_size, self._rx_text = self._rx_size, 0, False
+            assert self._tracer is not None
+            await self._trace_safe(self._tracer.message_received(opcode, size))
+
+    async def _trace_safe(self, emission: Awaitable[None]) -> None:
+        """Run a trace emission in a background task: a failing callback is
+        logged, not raised."""
+        try:
+            await emission
+        except Exception:
+            self.logger.exception("WebSocket trace callback failed")
+
+    async def _trace_sent(self, kind: str, size: int) -> None:
+        """``on_ws_message_sent`` unless the connection is closing (the send
+        then fails)."""
+        with self._lock:
+            closing = self._protocol.state is not State.OPEN
+        if not closing:
+            assert self._tracer is not None
+            await self._tracer.message_sent(kind, size)
 
     def _handshake_closed(self) -> bool:
         """Whether close frames went both ways (RFC 6455 section 7.1.2)."""
@@ -425,6 +489,8 @@ class ClientConnection:
         if isinstance(message, (str, bytes, bytearray, memoryview)):
             kind, data = _kind(message, text)
             async with self._send_lock:
+                if self._tracer is not None:
+                    await self._trace_sent(kind, _size(data))
                 await self._write_frame(kind, data, True)
             return
         if isinstance(message, dict):
@@ -444,6 +510,7 @@ class ClientConnection:
         kind: str | None = None
         pending: bytes | str | None = None
         started = False
+        size = 0
         async for item in items:
             if not isinstance(item, (str, bytes, bytearray, memoryview)):
                 await self._abort_fragments(started)
@@ -460,8 +527,12 @@ class ClientConnection:
                 await self._write_frame("continuation" if started else kind, pending, False)
                 started = True
             pending = data
+            if self._tracer is not None:
+                size += _size(data)
         if pending is None or kind is None:
             return
+        if self._tracer is not None:
+            await self._trace_sent(kind, size)
         await self._write_frame("continuation" if started else kind, pending, True)
 
     async def _abort_fragments(self, started: bool) -> None:
@@ -509,6 +580,8 @@ class ClientConnection:
             raise LocalProtocolError("a ping carries at most 125 bytes (RFC 6455 section 5.5)")
         waiter = await self._ping(payload, None)
         assert waiter is not None
+        if self._tracer is not None:
+            await self._tracer.ping("sent", payload)
         return waiter
 
     async def _ping(self, payload: bytes, lock_timeout: float | None) -> PongWaiter | None:
@@ -560,8 +633,10 @@ class ClientConnection:
                 except TransportError as exc:
                     self._transport_error = self._transport_error or exc
                     self._stream.abort()
-                return
-        await self._raise_closed()
+        if closed:
+            await self._raise_closed()
+        if self._tracer is not None:
+            await self._tracer.pong("sent", payload)
 
     # -- receiving -----------------------------------------------------------
 
@@ -663,9 +738,12 @@ class ClientConnection:
         assert interval is not None
         while not await self._closed_event.wait(interval):
             try:
-                waiter = await self._ping(os.urandom(4), self._ping_timeout)
+                payload = os.urandom(4)
+                waiter = await self._ping(payload, self._ping_timeout)
             except (ConnectionClosed, TransportError):
                 return
+            if waiter is not None and self._tracer is not None:
+                await self._trace_safe(self._tracer.ping("sent", payload))
             if waiter is None:
                 # A send has been stuck for ping_timeout: the peer is gone.
                 self.logger.info(
@@ -776,6 +854,11 @@ def _kind(message: Any, text: bool | None) -> tuple[str, bytes | str]:
         data = bytes(message)
         return ("text" if text else "binary"), data
     raise TypeError(f"cannot send {type(message).__name__}: expected str or bytes")
+
+
+def _size(data: bytes | str) -> int:
+    """Payload size in bytes (UTF-8 for text)."""
+    return len(data.encode()) if isinstance(data, str) else len(data)
 
 
 def _decode(message: Data, decode: bool | None) -> Data:

@@ -510,6 +510,8 @@ class ASGITransport(AsyncBaseTransport):
         timeout = request.extensions.get("timeout", DEFAULT_TIMEOUT)
         if not isinstance(timeout, Timeout):
             timeout = Timeout(timeout)
+        if request.extensions.get("protocol") == "websocket":
+            return await self._websocket(request, backend, timeout)
         scope = self._scope(request)
         group = self._group
         channel = backend.create_channel(_QUEUE_SIZE) if group is not None else None
@@ -545,3 +547,120 @@ class ASGITransport(AsyncBaseTransport):
             {},
             request,
         )
+
+    # -- WebSocket ----------------------------------------------------------------
+
+    def _websocket_scope(self, request: Request) -> dict[str, Any]:
+        scope = self._scope(request)
+        del scope["method"]
+        scope["type"] = "websocket"
+        scope["asgi"] = {"version": "3.0", "spec_version": "2.4"}
+        scope["scheme"] = "wss" if scope["scheme"] == "https" else "ws"
+        offered = ",".join(request.headers.getall("Sec-WebSocket-Protocol", ()))
+        scope["subprotocols"] = [name.strip() for name in offered.split(",") if name.strip()]
+        scope["extensions"] = {"websocket.http.response": {}}
+        return scope
+
+    async def _websocket(self, request: Request, backend: Backend, timeout: Timeout) -> Response:
+        """Run the app for a WebSocket opening handshake (RFC 6455 section
+        4; ASGI WebSocket scope): a ``101`` response whose
+        ``extensions["detach"]`` gives the client's end of an in-memory
+        stream, or the app's refusal (``403``, or its denial response)."""
+        from websockets.utils import accept_key
+
+        from ._asgi_websocket import WebSocketSession, pipe_pair
+
+        group = self._group
+        if group is None:
+            raise LocalProtocolError(
+                "a WebSocket connection to an ASGI app needs the client open: "
+                "'async with AsyncClient(app=app) as client:'",
+                request=request,
+            )
+        key = request.headers.get("Sec-WebSocket-Key")
+        if key is None:
+            raise LocalProtocolError(
+                "a WebSocket handshake without Sec-WebSocket-Key", request=request
+            )
+        scope = self._websocket_scope(request)
+        client_end, server_end = pipe_pair(backend, scope["client"], scope["server"])
+        session = WebSocketSession(
+            self.app, backend, group, server_end, self.raise_app_exceptions
+        )
+        group.start_soon(session.run, scope)
+        try:
+            item = await session.handshake.receive(timeout.read)
+            if item[0] == "start":
+                body: list[bytes] = []
+                while True:
+                    part = await session.handshake.receive(timeout.read)
+                    if part[0] == "body":
+                        body.append(part[1])
+                    elif part[0] == "end":
+                        return _ws_response(item[1], item[2], b"".join(body), request)
+                    else:
+                        item = part
+                        break
+        except BaseException:
+            client_end.abort()
+            session.handshake.close()
+            raise
+        kind = item[0]
+        if kind == "accept":
+            _, subprotocol, app_headers = item
+            headers = [
+                (b"upgrade", b"websocket"),
+                (b"connection", b"Upgrade"),
+                (b"sec-websocket-accept", accept_key(key).encode()),
+            ]
+            if subprotocol is not None:
+                headers.append((b"sec-websocket-protocol", str(subprotocol).encode()))
+            headers.extend(app_headers)
+            return _ws_response(101, headers, b"", request, detach=lambda: client_end)
+        client_end.abort()
+        if kind == "close":
+            return _ws_response(403, [], b"", request)
+        error = item[1]
+        if self.raise_app_exceptions:
+            if error is None:
+                error = RemoteProtocolError(
+                    "the ASGI app returned without accepting or refusing the WebSocket",
+                    request=request,
+                )
+            raise error
+        return _ws_response(500, [], b"Internal Server Error", request)
+
+
+class _Body:
+    """A response body already in memory (one chunk)."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        if self._data:
+            yield self._data
+
+
+def _ws_response(
+    status: int,
+    raw_headers: list[tuple[bytes, bytes]],
+    body: bytes,
+    request: Request,
+    detach: Callable[[], Any] | None = None,
+) -> Response:
+    fields: CIMultiDict[str] = CIMultiDict(
+        (name.decode("latin-1"), value.decode("latin-1")) for name, value in raw_headers
+    )
+    extensions: dict[str, Any] = {} if detach is None else {"detach": detach}
+    return Response._from_transport(
+        status,
+        "Switching Protocols" if status == 101 else "",
+        "HTTP/1.1",
+        CIMultiDictProxy(fields),
+        _Body(body),
+        extensions,
+        request,
+    )

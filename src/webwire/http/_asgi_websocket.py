@@ -349,6 +349,9 @@ class WebSocketSession:
             if rcvd is not None:
                 self.close_code, self.close_reason = int(rcvd.code), rcvd.reason
             self._disconnect()
+            # What was written stays readable by the client; then its end
+            # of stream.
+            self.stream.abort()
 
     async def _deliver(self, payload: bytes, text: bool) -> None:
         message: Message
@@ -377,6 +380,12 @@ class WebSocketSession:
             await self.app(scope, self.receive, self.send)
         except Exception as exc:
             error = exc
+        except BaseException:
+            # Cancelled (the transport closed): the client's end of stream.
+            self._disconnect()
+            self.stream.abort()
+            self.handshake.close()
+            raise
         state = self.state
         if state in ("connecting", "denying"):
             self.state = "closed"

@@ -15,7 +15,7 @@ from ws_app import WebsocketsServer, ws_asgi_app
 
 import webwire
 import webwire.websocket as aws
-from conftest import ServerThread, _hypercorn_serve_app
+from conftest import ServerInfo, ServerThread, _hypercorn_serve_app
 from webwire._sync import run_sync
 from webwire.websocket import sync as sws
 
@@ -108,19 +108,29 @@ def hypercorn_url() -> Iterator[str]:
 
 @pytest.fixture
 def urls(
-    websockets_url: str, hypercorn_url: str, monkeypatch: pytest.MonkeyPatch
+    websockets_url: str,
+    hypercorn_url: str,
+    hypercorn_https: ServerInfo,
+    ca_path: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> dict[str, str]:
     for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
         monkeypatch.delenv(name, raising=False)
         monkeypatch.delenv(name.upper(), raising=False)
-    return {"websockets": websockets_url, "hypercorn": hypercorn_url}
+    return {
+        "websockets": websockets_url,
+        "hypercorn": hypercorn_url,
+        "hypercorn_tls": f"wss://127.0.0.1:{hypercorn_https.url.port}",
+        "ca_path": ca_path,
+    }
 
 
 # -- scenarios ---------------------------------------------------------------------
 
 
 async def s_signal_order(api: Api, urls: dict[str, str]) -> None:
-    for server, base in urls.items():
+    for server in ("websockets", "hypercorn"):
+        base = urls[server]
         recorder = Recorder()
         url = base + "/echo"
         async with api.connect(url, trace=[recorder.config], ping_interval=None) as ws:
@@ -271,7 +281,48 @@ async def s_failing_callback(api: Api, urls: dict[str, str]) -> None:
         assert await api.call(ws.recv()) == "z"
 
 
-SCENARIOS = [s_signal_order, s_server_close_and_pings, s_client_pipeline, s_failing_callback]
+async def s_http2(api: Api, urls: dict[str, str]) -> None:
+    """Over HTTP/2 (RFC 8441 extended CONNECT, hypercorn over TLS) the
+    pipeline sees the handshake request and its 200 response, and the
+    connection's signals follow the stream."""
+    seen: list[Any] = []
+
+    def on_response(response: Any) -> None:
+        seen.append((response.request.method, response.status_code, response.http_version))
+
+    recorder = Recorder()
+    client = api.client(
+        verify=urls["ca_path"], event_hooks={"response": [on_response]}, trace=[recorder.config]
+    )
+    try:
+        url = urls["hypercorn_tls"] + "/ws"
+        async with api.connect(url, client=client, ping_interval=None) as ws:
+            assert ws.http_version == "HTTP/2"
+            await api.call(ws.send("über"))
+            assert await api.call(ws.recv()) == "über"
+    finally:
+        await api.aclose(client)
+    assert seen == [("GET", 200, "HTTP/2")]
+    assert recorder.names() == [
+        "request_start",
+        "request_end",
+        "ws_connect",
+        "ws_message_sent",
+        "ws_message_received",
+        "ws_closed",
+    ]
+    assert recorder.params("ws_connect")[0].http_version == "HTTP/2"
+    assert [p.size for p in recorder.params("ws_message_received")] == [5]
+    assert recorder.params("ws_closed")[0].code == 1000
+
+
+SCENARIOS = [
+    s_signal_order,
+    s_server_close_and_pings,
+    s_client_pipeline,
+    s_failing_callback,
+    s_http2,
+]
 IDS = [s.__name__[2:] for s in SCENARIOS]
 
 

@@ -14,6 +14,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 import webwire
 import webwire.websocket as aws
+from webwire._backends.memory import MemoryBackend, memory_test
 
 
 class Probe:
@@ -308,3 +309,30 @@ async def test_client_closed_while_connection_open(app: Starlette) -> None:
             await ws.recv()
         await ws.close()
     assert ws.close_code == 1006
+
+
+@memory_test
+async def test_handshake_timeout_on_fake_clock() -> None:
+    """An app that never answers the handshake: ``open_timeout`` ends the
+    attempt and the app sees the client disconnect."""
+    import trio
+
+    seen: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(await receive())
+        seen.append(await receive())  # the disconnect
+        try:
+            await send({"type": "websocket.accept"})
+        except OSError as exc:
+            seen.append(exc)
+
+    async with webwire.AsyncClient(app=app, _backend=MemoryBackend()) as client:
+        start = trio.current_time()
+        with pytest.raises(webwire.TimeoutException):
+            await aws.connect("ws://testserver/", client=client, open_timeout=5.0)
+        assert trio.current_time() - start == 5.0
+        await trio.sleep(0.1)
+    assert seen[0] == {"type": "websocket.connect"}
+    assert seen[1]["type"] == "websocket.disconnect"
+    assert isinstance(seen[2], OSError)

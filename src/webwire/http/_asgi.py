@@ -602,8 +602,10 @@ class ASGITransport(AsyncBaseTransport):
                         item = part
                         break
         except BaseException:
+            # Timed out or cancelled: the app sees the client disconnect.
             client_end.abort()
             session.handshake.close()
+            session.disconnect()
             raise
         kind = item[0]
         if kind == "accept":

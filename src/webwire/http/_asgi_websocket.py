@@ -300,10 +300,12 @@ class WebSocketSession:
                 else:
                     await self.stream.send_eof()
             except WriteError:
-                self._disconnect()
+                self.disconnect()
                 raise _disconnected() from None
 
-    def _disconnect(self) -> None:
+    def disconnect(self) -> None:
+        """The client is gone: the app's ``receive`` gives
+        ``websocket.disconnect`` and its ``send`` raises OSError."""
         self.state = "closed"
         self.to_app.close()
 
@@ -348,7 +350,7 @@ class WebSocketSession:
             rcvd = protocol.close_rcvd
             if rcvd is not None:
                 self.close_code, self.close_reason = int(rcvd.code), rcvd.reason
-            self._disconnect()
+            self.disconnect()
             # What was written stays readable by the client; then its end
             # of stream.
             self.stream.abort()
@@ -382,7 +384,7 @@ class WebSocketSession:
             error = exc
         except BaseException:
             # Cancelled (the transport closed): the client's end of stream.
-            self._disconnect()
+            self.disconnect()
             self.stream.abort()
             self.handshake.close()
             raise

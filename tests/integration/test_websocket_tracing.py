@@ -4,6 +4,7 @@ asyncio, trio and the blocking API."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -274,11 +275,22 @@ async def s_failing_callback(api: Api, urls: dict[str, str]) -> None:
             await api.call(ws.send("x"))
     config = webwire.TraceConfig()
     config.on_ws_message_received.append(fail)
-    async with api.connect(urls["websockets"] + "/echo", trace=[config]) as ws:
-        await api.call(ws.send("y"))
-        assert await api.call(ws.recv()) == "y"
-        await api.call(ws.send("z"))
-        assert await api.call(ws.recv()) == "z"
+    logged: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = logged.append  # type: ignore[method-assign]
+    logger = logging.getLogger("webwire.websocket")
+    logger.addHandler(handler)
+    try:
+        async with api.connect(urls["websockets"] + "/echo", trace=[config]) as ws:
+            await api.call(ws.send("y"))
+            assert await api.call(ws.recv()) == "y"
+            await api.call(ws.send("z"))
+            assert await api.call(ws.recv()) == "z"
+    finally:
+        logger.removeHandler(handler)
+    failures = [r for r in logged if r.exc_info and isinstance(r.exc_info[1], RuntimeError)]
+    assert len(failures) == 2
+    assert "callback failed on text" in str(failures[0].exc_info[1])  # type: ignore[index]
 
 
 async def s_http2(api: Api, urls: dict[str, str]) -> None:

@@ -69,6 +69,10 @@ def make_app(probe: Probe) -> Starlette:
         await ws.receive_text()
         raise RuntimeError("broken after accept")
 
+    async def bad_subprotocol(ws: WebSocket) -> None:
+        await ws.accept(subprotocol="never-offered")
+        probe.disconnect = (await ws.receive())["code"], ""
+
     async def returns(ws: WebSocket) -> None:
         await ws.accept()
         await ws.send_bytes(b"only this")
@@ -83,6 +87,7 @@ def make_app(probe: Probe) -> Starlette:
             WebSocketRoute("/fail-early", fail_early),
             WebSocketRoute("/fail-late", fail_late),
             WebSocketRoute("/returns", returns),
+            WebSocketRoute("/bad-subprotocol", bad_subprotocol),
         ]
     )
 
@@ -336,3 +341,18 @@ async def test_handshake_timeout_on_fake_clock() -> None:
     assert seen[0] == {"type": "websocket.connect"}
     assert seen[1]["type"] == "websocket.disconnect"
     assert isinstance(seen[2], OSError)
+
+
+@pytest.mark.anyio
+async def test_subprotocol_not_offered(app: Starlette, probe: Probe) -> None:
+    """The client refuses an acceptance with a subprotocol it did not
+    offer (RFC 6455 section 4.1); the app sees the client disconnect."""
+    import anyio
+
+    async with webwire.AsyncClient(app=app) as client:
+        with pytest.raises(webwire.InvalidHandshake):
+            await aws.connect("ws://testserver/bad-subprotocol", client=client)
+        with anyio.fail_after(10):  # a guard against a hang, not a measurement
+            while probe.disconnect is None:
+                await anyio.sleep(0)
+    assert probe.disconnect == (1006, "")

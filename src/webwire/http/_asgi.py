@@ -5,8 +5,11 @@ Each request runs the app in a task of a task group the transport owns
 while a client holds it open (``async with AsyncClient(app=app)``): the
 request body is handed to the app chunk by chunk as it calls ``receive``,
 and the response body reaches the caller as the app sends it, so endless
-and server-sent event responses stream. Only the :class:`Backend`
-interface is used, so the same code runs on asyncio and on trio.
+and server-sent event responses stream. WebSocket handshakes (requests
+with ``extensions["protocol"] == "websocket"``) run the app in the ASGI
+WebSocket scope (:mod:`webwire.http._asgi_websocket`). Only the
+:class:`Backend` interface is used, so the same code runs on asyncio and on
+trio.
 """
 
 from __future__ import annotations
@@ -339,6 +342,22 @@ class ASGITransport(AsyncBaseTransport):
     the caller's task and the response body is collected in memory first
     (an endless response then never returns).
 
+    WebSocket: with the client open, :func:`webwire.websocket.connect`
+    (``client=``) talks to the app's WebSocket endpoints in process (ASGI
+    WebSocket scope, spec 2.4, scheme ``ws``/``wss``, ``subprotocols`` from
+    ``Sec-WebSocket-Protocol``). ``websocket.accept`` gives the ``101``
+    (with the app's subprotocol and header fields), ``websocket.close``
+    before acceptance a ``403`` and a ``websocket.http.response`` denial
+    (advertised in the scope's ``extensions``) its own status and body: the
+    client then raises :class:`~webwire.InvalidStatus`. No compression is
+    negotiated. An app error before acceptance is raised from ``connect``
+    (``raise_app_exceptions``; else a ``500``); after acceptance it fails
+    the connection with 1011 ("Internal Server Error"), is logged on
+    ``webwire.asgi``, and (``raise_app_exceptions``) is the cause at the
+    end of the ``__cause__`` chain of the client's
+    :class:`~webwire.ConnectionClosedError`. Closing the client ends open
+    connections (the client sees 1006).
+
     Args:
         app: The ASGI 3 application (``async def app(scope, receive,
             send)``).
@@ -496,6 +515,8 @@ class ASGITransport(AsyncBaseTransport):
         Raises:
             Exception: The app's own exception, unchanged, when it fails
                 before starting the response (``raise_app_exceptions``).
+            LocalProtocolError: A WebSocket handshake while the transport
+                is not open (``async with``).
             RemoteProtocolError: The app returned without a response.
             ReadTimeout: The app did not start the response (or send the
                 next body part) within the read timeout.

@@ -289,8 +289,9 @@ class TraceWSMessageReceivedParams:
 @dataclass(frozen=True)
 class TraceWSPingParams:
     """``on_ws_ping``: a ping frame (RFC 6455 section 5.5.2) was sent
-    (:meth:`~webwire.websocket.ClientConnection.ping` or keepalive) or
-    received (its pong answer is automatic).
+    (:meth:`~webwire.websocket.ClientConnection.ping` or keepalive: after
+    the frame was written, so its pong may be reported first) or received
+    (its pong answer is automatic).
 
     Attributes:
         url: The connection's URL.

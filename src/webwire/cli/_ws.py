@@ -448,10 +448,17 @@ class _Closer:
             self.close(1001, "")
 
 
-def _closure_status(closer: _Closer, error: ConnectionClosed | None, err: IO[str]) -> int:
+def _closure_status(we_closed: bool, error: ConnectionClosed | None, err: IO[str]) -> int:
     """Exit status once the connection is closed, with a line on ``err``
-    when the server closed it with an error or it was dropped."""
-    if closer.requested is not None or error is None:
+    when the server closed it with an error code or it was dropped.
+
+    Args:
+        we_closed: The command started the closing handshake (it asked to
+            close before the connection ended).
+        error: What receiving raised at the end (``None``: a normal end).
+        err: Standard error.
+    """
+    if error is None or we_closed or error.rcvd_then_sent is False:
         return EXIT_OK
     code = error.code
     if code in _NORMAL_CLOSURES or not isinstance(error, ConnectionClosedError):
@@ -531,10 +538,9 @@ def _line_mode(
                     text = line.decode("utf-8")
                 except UnicodeDecodeError:
                     problems.append(f"line {number} of standard input is not UTF-8 (see --binary)")
-                    break
+                    break  # replies to the lines sent are still printed
                 ws.send(text)
-            else:
-                finished.wait(wait)
+            finished.wait(wait)
         except ConnectionClosed:
             return
         except WebwireError as exc:
@@ -559,6 +565,7 @@ def _line_mode(
     except ConnectionClosed as exc:
         error = exc
     finally:
+        we_closed = closer.requested is not None
         finished.set()
     closer.close()
     for problem in problems:
@@ -568,7 +575,7 @@ def _line_mode(
     if spec.once and received == 0 and error is None:
         err.write("webwire: no message arrived before closing\n")
         return EXIT_TIMEOUT
-    return _closure_status(closer, error, err)
+    return _closure_status(we_closed, error, err)
 
 
 class _Terminal:
@@ -588,6 +595,7 @@ class _Terminal:
         self.prompting = False
         self.ended = threading.Event()
         self.error: ConnectionClosed | None = None
+        self.we_closed = False
         self.readline: Any = None
         with contextlib.suppress(ImportError):
             import readline
@@ -636,8 +644,9 @@ class _Terminal:
             self.error = exc
         except Exception as exc:  # pragma: no cover - reported, never raised in a thread
             self.note(f"receiving failed: {exc}", "red")
+        self.we_closed = self.closer.requested is not None
         self.ended.set()
-        if self.closer.requested is None:
+        if not self.we_closed:
             code = self.error.code if self.error is not None else 1000
             text = self.error.reason if self.error is not None else ""
             reason = f" ({text})" if text else ""
@@ -701,12 +710,12 @@ class _Terminal:
             with contextlib.suppress(Exception):
                 self.closer.close()
             reader.join(5.0)
-        if self.closer.requested is not None and status == EXIT_OK:
+        if self.we_closed and self.closer.requested is not None and status == EXIT_OK:
             code, reason = self.closer.requested
             self.note(f"connection closed: {code}" + (f" ({reason})" if reason else ""))
         if status != EXIT_OK:
             return status
-        return _closure_status(self.closer, self.error, sys.stderr)
+        return _closure_status(self.we_closed, self.error, sys.stderr)
 
     def command(self, line: str) -> bool:
         """Handle one typed line; ``True`` ends the session."""

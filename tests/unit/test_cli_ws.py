@@ -246,3 +246,10 @@ def _free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
     return port
+
+
+def test_message_over_max_size(servers: DemoServers) -> None:
+    status, out, err = _run([_ws(servers.http_url), "--max-size", "10"], b"short\n" + b"x" * 50)
+    assert status == 1
+    assert out == "short\n"
+    assert err.startswith("webwire: closed the connection with code 1009")

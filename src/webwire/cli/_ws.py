@@ -458,16 +458,21 @@ def _closure_status(we_closed: bool, error: ConnectionClosed | None, err: IO[str
         error: What receiving raised at the end (``None``: a normal end).
         err: Standard error.
     """
-    if error is None or we_closed or error.rcvd_then_sent is False:
+    if error is None or we_closed or not isinstance(error, ConnectionClosedError):
         return EXIT_OK
-    code = error.code
-    if code in _NORMAL_CLOSURES or not isinstance(error, ConnectionClosedError):
+    sent = error.sent
+    if sent is not None and error.rcvd_then_sent is not True:
+        # The client failed the connection (RFC 6455 section 7.1.7): a
+        # message over --max-size (1009), a protocol error (1002)...
+        reason = f" ({sent.reason})" if sent.reason else ""
+        message = f"webwire: closed the connection with code {sent.code}{reason}"
+    elif error.code in _NORMAL_CLOSURES:
         return EXIT_OK
-    if code == 1006:
+    elif error.rcvd is None:
         message = "webwire: the connection was dropped (no close frame, 1006)"
     else:
         reason = f" ({error.reason})" if error.reason else ""
-        message = f"webwire: the server closed the connection with code {code}{reason}"
+        message = f"webwire: the server closed the connection with code {error.code}{reason}"
     err.write(message + "\n")
     err.flush()
     return EXIT_ERROR

@@ -642,3 +642,57 @@ def test_ws_interactive_closing(
     )
     assert status == 1, text
     assert "the server closed the connection with code 4000 (bye)" in text
+
+
+def test_ws_through_proxies(
+    hypercorn_http: ServerInfo,
+    hypercorn_https: ServerInfo,
+    ca_path: str,
+    socks_proxies: SocksProxies,  # noqa: F811
+    http_proxy: Any,  # noqa: F811
+) -> None:
+    socks = run_cli(
+        "ws", "--proxy", socks_proxies.socks5.url, _ws_url(hypercorn_http, "/echo"),
+        stdin=b"via socks\n",
+    )
+    assert socks.returncode == 0, socks.stderr
+    assert socks.stdout == b"via socks\n"
+    tunnel = run_cli(
+        "ws", "-v", "--proxy", http_proxy.url, "--verify", ca_path,
+        _ws_url(hypercorn_https, "/echo"), stdin=b"via CONNECT\n",
+    )
+    assert tunnel.returncode == 0, tunnel.stderr
+    assert tunnel.stdout == b"via CONNECT\n"
+    # ws:// cannot go through an HTTP proxy (it would forward, not tunnel).
+    forwarded = run_cli(
+        "ws", "--proxy", http_proxy.url, _ws_url(hypercorn_http, "/echo"), stdin=b"x\n"
+    )
+    assert forwarded.returncode == 6
+    assert forwarded.stderr.decode().startswith("webwire: proxy error: cannot reach ws://")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_ws_interrupted(hypercorn_http: ServerInfo) -> None:
+    import signal
+
+    environment = dict(os.environ, PYTHONPATH=str(SRC))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "webwire", "ws", _ws_url(hypercorn_http, "/echo")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=environment,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    try:
+        process.stdin.write(b"before\n")
+        process.stdin.flush()
+        assert process.stdout.readline() == b"before\n"  # connected, exchanging
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130
+    assert err == b"webwire: interrupted\n"

@@ -529,10 +529,11 @@ def test_ws_options_reach_the_server(websockets_server: WebsocketsServer) -> Non
     assert "sec-websocket-extensions" not in dict(fields)
 
 
-def _ws_on_terminal(url: str, lines: list[tuple[bytes, str]]) -> tuple[int, str]:
+def _ws_on_terminal(url: str, lines: list[tuple[bytes | int, str]]) -> tuple[int, str]:
     """Run ``webwire ws URL`` with standard input, output and error on a
     pseudo-terminal; for each ``(typed, expected)`` pair, type ``typed``
-    (once the prompt is shown) and wait until ``expected`` appears.
+    (once the prompt is shown; an int is a signal sent to the command) and
+    wait until ``expected`` appears.
 
     Returns:
         The exit status and the terminal's text, colours removed.
@@ -577,7 +578,10 @@ def _ws_on_terminal(url: str, lines: list[tuple[bytes, str]]) -> tuple[int, str]
 
     try:
         for typed, expected in lines:
-            if typed:
+            if isinstance(typed, int):
+                read_until("> ")
+                process.send_signal(typed)
+            elif typed:
                 read_until("> ")
                 os.write(main_fd, typed)
             read_until(expected)
@@ -635,6 +639,13 @@ def test_ws_interactive_closing(
         _ws_url(hypercorn_http, "/echo"), [(b"/close 4001 see you\n", "closed: 4001 (see you)")]
     )
     assert status == 0, text
+    # Ctrl-C (SIGINT) at the prompt: closed with 1001 (going away), status 130.
+    import signal
+
+    status, text = _ws_on_terminal(
+        _ws_url(hypercorn_http, "/echo"), [(b"y\n", "< y"), (signal.SIGINT, "")]
+    )
+    assert status == 130, text
     # The server closing ends the session while the prompt waits.
     status, text = _ws_on_terminal(
         f"{websockets_server.url}/close/4000/bye",

@@ -587,12 +587,13 @@ class _Terminal:
     """The interactive session: a prompt on the main thread, incoming
     messages printed by a reader thread above it."""
 
-    def __init__(self, ws: ClientConnection, spec: WsSpec, out: IO[str]) -> None:
+    def __init__(self, ws: ClientConnection, spec: WsSpec, out: IO[str], err: IO[str]) -> None:
         from rich.console import Console
 
         self.ws = ws
         self.spec = spec
         self.out = out
+        self.err = err
         self.tty = _isatty(out)
         self.console: Console = Console(file=out, highlight=False, soft_wrap=True)
         self.closer = _Closer(ws)
@@ -720,7 +721,7 @@ class _Terminal:
             self.note(f"connection closed: {code}" + (f" ({reason})" if reason else ""))
         if status != EXIT_OK:
             return status
-        return _closure_status(self.we_closed, self.error, sys.stderr)
+        return _closure_status(self.we_closed, self.error, self.err)
 
     def command(self, line: str) -> bool:
         """Handle one typed line; ``True`` ends the session."""
@@ -764,7 +765,7 @@ class _Terminal:
         except ConnectionClosed:
             return True
         except WebwireError as exc:
-            self.note(f"no pong: {describe_error(exc)}", "red")
+            self.note(f"/ping: {describe_error(exc)}", "red")
             return False
         self.note(f"pong in {seconds * 1000:.2f} ms")
         return False
@@ -843,7 +844,7 @@ def run_ws_command(
         if spec.verbose:
             _print_handshake(ws, err)
         if interactive:
-            return _Terminal(ws, spec, out).run()
+            return _Terminal(ws, spec, out, err).run()
         binary_out: _BytesOut = getattr(out, "buffer", None) or _TextBytes(out)
         return _line_mode(ws, spec, stdin, binary_out, err)
     finally:

@@ -253,3 +253,45 @@ def test_message_over_max_size(servers: DemoServers) -> None:
     assert status == 1
     assert out == "short\n"
     assert err.startswith("webwire: closed the connection with code 1009")
+
+
+def test_interactive_commands(servers: DemoServers, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The interactive session with ``input()`` replaced: each line is typed
+    once the output shows what the previous one should have produced."""
+    import time
+
+    out, err = io.StringIO(), io.StringIO()
+    script = [
+        ("hello", ""),
+        ("/binary 00 ff", "< hello"),
+        ("/binary zz", "< [binary, 2 bytes] 00 ff"),
+        ("/close 1005", "takes hexadecimal bytes"),
+        ("/ping", "cannot close: "),
+        ("/help", "pong in "),
+        ("/what", "/quit "),
+        ("//x", "unknown command /what"),
+        ("/close 4002 later", "< /x"),
+    ]
+
+    def fake_input(prompt: str) -> str:
+        assert prompt == "> "
+        if not script:
+            raise AssertionError("prompted after /close")
+        line, wait_for = script.pop(0)
+        deadline = time.monotonic() + 10
+        while wait_for not in out.getvalue():
+            assert time.monotonic() < deadline, (wait_for, out.getvalue())
+            time.sleep(0.01)
+        return line
+
+    monkeypatch.setattr("builtins.input", fake_input)
+    status = run_ws_command([_ws(servers.http_url)], stdout=out, stderr=err, interactive=True)
+    text = out.getvalue()
+    assert status == 0, (text, err.getvalue())
+    assert not script
+    assert "] > hello\n" in text
+    assert "] < hello\n" in text
+    assert "] > [binary, 2 bytes] 00 ff\n" in text
+    assert "cannot close: LocalProtocolError" in text
+    assert "connection closed: 4002 (later)" in text
+    assert "\x1b[" not in text  # no terminal control on a non-terminal output

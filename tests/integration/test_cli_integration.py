@@ -23,6 +23,7 @@ import yarl
 from app import CLI_FILE_NAME, GERMAN_TEXT, LATIN1_TEXT, pattern_bytes
 from digest_app import app as digest_app
 from proxies import SocksProxies, http_proxy, socks_proxies  # noqa: F401  (fixtures)
+from ws_app import FORBIDDEN_BODY, WebsocketsServer
 
 from conftest import ServerInfo, ServerThread
 from webwire.cli import main
@@ -438,3 +439,271 @@ def test_session_with_auth(
     capsys.readouterr()
     assert main(["--session", "auth", "--check-status", str(url)]) == 0
     assert _echo(capsys.readouterr().out)["authenticated"] is True
+
+
+# --- webwire ws ---------------------------------------------------------------------
+
+
+def _ws_url(info: ServerInfo, path: str) -> str:
+    return str(info.url.with_scheme("wss" if info.url.scheme == "https" else "ws")) + path
+
+
+@pytest.fixture(scope="module")
+def websockets_server() -> Iterator[WebsocketsServer]:
+    server = WebsocketsServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_ws_echo_from_stdin(hypercorn_http: ServerInfo) -> None:
+    done = run_cli("ws", _ws_url(hypercorn_http, "/echo"), stdin=b"hello\n")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == b"hello\n"
+    assert done.stderr == b""
+    binary = run_cli("ws", "-b", _ws_url(hypercorn_http, "/echo"), stdin=b"hi\nthere\n")
+    assert binary.returncode == 0, binary.stderr
+    assert binary.stdout == b"6869\n7468657265\n"
+
+
+def test_ws_over_tls_is_http2(hypercorn_https: ServerInfo, ca_path: str) -> None:
+    url = _ws_url(hypercorn_https, "/echo")
+    done = run_cli("ws", "-v", "--verify", ca_path, url, stdin=b"hello\nagain\n")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == b"hello\nagain\n"
+    err = done.stderr.decode()
+    assert err.startswith("CONNECT /echo HTTP/2\n:protocol: websocket\n")
+    assert "\nHTTP/2 200" in err
+    assert "\nHTTP version: HTTP/2\n" in err
+    assert "\nExtensions: permessage-deflate" in err
+    forced = run_cli("ws", "-v", "--http1.1", "--verify", ca_path, url, stdin=b"x\n")
+    assert forced.returncode == 0, forced.stderr
+    assert forced.stdout == b"x\n"
+    assert "\nHTTP version: HTTP/1.1\n" in forced.stderr.decode()
+    untrusted = run_cli("ws", url, stdin=b"x\n")
+    assert untrusted.returncode == 7
+    assert untrusted.stderr.decode().startswith("webwire: TLS certificate verify failed for ")
+
+
+def test_ws_refused_handshake(websockets_server: WebsocketsServer) -> None:
+    url = f"{websockets_server.url}/forbidden"
+    done = run_cli("ws", url, stdin=b"x\n")
+    assert done.returncode == 4
+    assert done.stdout == b""
+    expected = b"webwire: the server rejected the WebSocket handshake: HTTP 403 Forbidden\n"
+    assert done.stderr == expected
+    verbose = run_cli("ws", "-v", url, stdin=b"x\n")
+    assert verbose.returncode == 4
+    err = verbose.stderr.decode()
+    assert err.startswith("HTTP 403\n")
+    assert FORBIDDEN_BODY in err
+    refused = run_cli("ws", f"ws://127.0.0.1:{_closed_port()}/", stdin=b"x\n")
+    assert refused.returncode == 6
+    assert refused.stderr.decode().startswith("webwire: connection refused by 127.0.0.1:")
+
+
+def test_ws_server_closes(websockets_server: WebsocketsServer) -> None:
+    normal = run_cli("ws", f"{websockets_server.url}/close/1000/done", stdin=b"")
+    assert (normal.returncode, normal.stdout, normal.stderr) == (0, b"", b"")
+    failed = run_cli("ws", f"{websockets_server.url}/close/4000/bye", stdin=b"")
+    assert failed.returncode == 1
+    assert failed.stderr == b"webwire: the server closed the connection with code 4000 (bye)\n"
+
+
+def test_ws_options_reach_the_server(websockets_server: WebsocketsServer) -> None:
+    done = run_cli(
+        "ws", "-v", "--subprotocol", "chat", f"{websockets_server.url}/subprotocol",
+        stdin=b"hello\n",
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == b"chat\nhello\n"
+    assert "\nSubprotocol: chat\n" in done.stderr.decode()
+    headers = run_cli(
+        "ws", "--once", "-H", "X-Token: abc", "--origin", "https://app.example",
+        "--no-compression", f"{websockets_server.url}/headers", stdin=b"",
+    )
+    assert headers.returncode == 0, headers.stderr
+    fields = [(name.lower(), value) for name, value in json.loads(headers.stdout)]
+    assert ("x-token", "abc") in fields
+    assert ("origin", "https://app.example") in fields
+    assert "sec-websocket-extensions" not in dict(fields)
+
+
+def _ws_on_terminal(url: str, lines: list[tuple[bytes | int, str]]) -> tuple[int, str]:
+    """Run ``webwire ws URL`` with standard input, output and error on a
+    pseudo-terminal; for each ``(typed, expected)`` pair, type ``typed``
+    (once the prompt is shown; an int is a signal sent to the command) and
+    wait until ``expected`` appears.
+
+    Returns:
+        The exit status and the terminal's text, colours removed.
+    """
+    import pty
+    import select
+    import time
+
+    main_fd, child_fd = pty.openpty()
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if key.lower() not in _PROXY_VARIABLES and key not in ("NO_COLOR", "FORCE_COLOR")
+    }
+    environment["PYTHONPATH"] = str(SRC)
+    environment["TERM"] = "xterm-256color"
+    environment["COLUMNS"] = "100"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "webwire", "ws", url],
+        stdin=child_fd,
+        stdout=child_fd,
+        stderr=child_fd,
+        env=environment,
+    )
+    os.close(child_fd)
+    output = bytearray()
+
+    def plain() -> str:
+        return re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", output.decode("utf-8", "replace"))
+
+    def read_until(expected: str) -> None:
+        deadline = time.monotonic() + 30
+        while expected not in plain():
+            assert time.monotonic() < deadline, f"{expected!r} not shown in {plain()!r}"
+            ready, _, _ = select.select([main_fd], [], [], 0.5)
+            if ready:
+                try:
+                    output.extend(os.read(main_fd, 65536))
+                except OSError:  # EIO: the child side is closed
+                    break
+        assert expected in plain(), plain()
+
+    try:
+        for typed, expected in lines:
+            if isinstance(typed, int):
+                read_until("> ")
+                process.send_signal(typed)
+            elif typed:
+                read_until("> ")
+                os.write(main_fd, typed)
+            read_until(expected)
+        status = process.wait(timeout=30)
+        while True:  # what is left on the terminal
+            ready, _, _ = select.select([main_fd], [], [], 0.2)
+            if not ready:
+                break
+            try:
+                data = os.read(main_fd, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            output.extend(data)
+    finally:
+        os.close(main_fd)
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    return status, plain()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
+def test_ws_interactive(hypercorn_http: ServerInfo) -> None:
+    status, text = _ws_on_terminal(
+        _ws_url(hypercorn_http, "/echo"),
+        [
+            (b"hello there\n", "< hello there"),
+            (b"/ping abc\n", " ms"),
+            (b"/binary 68 69\n", "< [binary, 2 bytes] 68 69"),
+            (b"//slash\n", "< /slash"),
+            (b"/nonsense\n", "unknown command /nonsense"),
+            (b"/quit\n", "connection closed: 1000"),
+        ],
+    )
+    assert status == 0, text
+    assert re.search(r"\[\d\d:\d\d:\d\d\.\d{3}\] > hello there", text), text
+    assert re.search(r"\[\d\d:\d\d:\d\d\.\d{3}\] < hello there", text), text
+    assert re.search(r"\* pong in \d+\.\d\d ms", text), text
+    assert "> [binary, 2 bytes] 68 69" in text
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
+def test_ws_interactive_closing(
+    hypercorn_http: ServerInfo, websockets_server: WebsocketsServer
+) -> None:
+    # Ctrl-D closes normally.
+    status, text = _ws_on_terminal(
+        _ws_url(hypercorn_http, "/echo"), [(b"x\n", "< x"), (b"\x04", "connection closed: 1000")]
+    )
+    assert status == 0, text
+    # /close with a code and reason.
+    status, text = _ws_on_terminal(
+        _ws_url(hypercorn_http, "/echo"), [(b"/close 4001 see you\n", "closed: 4001 (see you)")]
+    )
+    assert status == 0, text
+    # Ctrl-C (SIGINT) at the prompt: closed with 1001 (going away), status 130.
+    import signal
+
+    status, text = _ws_on_terminal(
+        _ws_url(hypercorn_http, "/echo"), [(b"y\n", "< y"), (signal.SIGINT, "")]
+    )
+    assert status == 130, text
+    # The server closing ends the session while the prompt waits.
+    status, text = _ws_on_terminal(
+        f"{websockets_server.url}/close/4000/bye",
+        [(b"", "connection closed by the server: 4000 (bye)")],
+    )
+    assert status == 1, text
+    assert "the server closed the connection with code 4000 (bye)" in text
+
+
+def test_ws_through_proxies(
+    hypercorn_http: ServerInfo,
+    hypercorn_https: ServerInfo,
+    ca_path: str,
+    socks_proxies: SocksProxies,  # noqa: F811
+    http_proxy: Any,  # noqa: F811
+) -> None:
+    socks = run_cli(
+        "ws", "--proxy", socks_proxies.socks5.url, _ws_url(hypercorn_http, "/echo"),
+        stdin=b"via socks\n",
+    )
+    assert socks.returncode == 0, socks.stderr
+    assert socks.stdout == b"via socks\n"
+    tunnel = run_cli(
+        "ws", "-v", "--proxy", http_proxy.url, "--verify", ca_path,
+        _ws_url(hypercorn_https, "/echo"), stdin=b"via CONNECT\n",
+    )
+    assert tunnel.returncode == 0, tunnel.stderr
+    assert tunnel.stdout == b"via CONNECT\n"
+    # ws:// cannot go through an HTTP proxy (it would forward, not tunnel).
+    forwarded = run_cli(
+        "ws", "--proxy", http_proxy.url, _ws_url(hypercorn_http, "/echo"), stdin=b"x\n"
+    )
+    assert forwarded.returncode == 6
+    assert forwarded.stderr.decode().startswith("webwire: proxy error: cannot reach ws://")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_ws_interrupted(hypercorn_http: ServerInfo) -> None:
+    import signal
+
+    environment = dict(os.environ, PYTHONPATH=str(SRC))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "webwire", "ws", _ws_url(hypercorn_http, "/echo")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=environment,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    try:
+        process.stdin.write(b"before\n")
+        process.stdin.flush()
+        assert process.stdout.readline() == b"before\n"  # connected, exchanging
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130
+    assert err == b"webwire: interrupted\n"

@@ -178,6 +178,51 @@ def test_demo_server_h2c_prior_knowledge(demo_servers: DemoServers) -> None:
         _check_h2_echoes(_h2_get(sock, "http", [f"/get?n={i}" for i in range(5)]))
 
 
+def test_demo_app_websocket(demo_servers: DemoServers) -> None:
+    """The ``/ws`` echo with the ``websockets`` library's client (not
+    webwire's): text and binary echoed, permessage-deflate negotiated, and
+    another path refused with 403."""
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    url = demo_servers.http_url.replace("http://", "ws://")
+    with connect(url + "/ws", open_timeout=10) as ws:
+        ws.send("hello")
+        assert ws.recv(10) == "hello"
+        ws.send(b"\x00\xff")
+        assert ws.recv(10) == b"\x00\xff"
+        extensions = ws.response.headers.get("Sec-WebSocket-Extensions", "")
+        assert "permessage-deflate" in extensions
+    with pytest.raises(InvalidStatus) as refused:
+        connect(url + "/elsewhere", open_timeout=10)
+    assert refused.value.response.status_code == 403
+
+
+def test_demo_websocket_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every WebSocket step of the tour, on asyncio, trio and sync: both
+    HTTP versions, the version shown per step, and what each step reports."""
+    steps = [step for step in _demo.ASYNC_STEPS if step.name.startswith("WebSocket")]
+    sync_steps = [step for step in _demo.SYNC_STEPS if step.name.startswith("WebSocket")]
+    assert [s.http_version for s in steps] == [_demo.H1, _demo.H2, _demo.H1, _demo.H2]
+    monkeypatch.setattr(_demo, "ASYNC_STEPS", steps)
+    monkeypatch.setattr(_demo, "SYNC_STEPS", sync_steps)
+    console = Console(file=io.StringIO(), width=200)
+    results = _demo.run_demo(download_size=0, h2_download_size=0, console=console)
+    assert [(r.backend, r.name, r.http_version) for r in results] == [
+        (backend, step.name, step.http_version) for backend in _demo.BACKENDS for step in steps
+    ]
+    failed = [f"{r.backend} {r.name}: {r.detail}" for r in results if not r.ok]
+    assert not failed, "\n".join(failed)
+    details = {(r.backend, r.name): r.detail for r in results}
+    for backend in _demo.BACKENDS:
+        assert details[backend, "WebSocket echo"].startswith("HTTP/1.1 101 Switching Protocols")
+        assert details[backend, "WebSocket echo (h2)"].startswith(
+            "HTTP/2 200, extended CONNECT (RFC 8441)"
+        )
+        assert details[backend, "WebSocket deflate"].startswith("permessage-deflate negotiated")
+        assert re.fullmatch(r"pong in \d+\.\d\d ms", details[backend, "WebSocket ping (h2)"])
+
+
 def test_demo_app_delay(demo_servers: DemoServers) -> None:
     started = time.monotonic()
     assert _fetch(demo_servers, "/delay/0.3")[0] == 200

@@ -4,8 +4,10 @@
 Usage::
 
     webwire [METHOD] URL [ITEM ...] [OPTIONS]
+    webwire ws URL [OPTIONS]
     webwire demo [--backend NAME] [--download-size BYTES] [--h2-download-size BYTES]
 
+``webwire ws`` exchanges WebSocket messages (see ``webwire ws --help``).
 The request syntax is HTTPie's; common curl options work too (see
 ``webwire --help``).
 
@@ -123,6 +125,10 @@ def main(argv: list[str] | None = None) -> int:
     """
     args = sys.argv[1:] if argv is None else list(argv)
     try:
+        if args and args[0] == "ws":
+            from ._ws import run_ws_command
+
+            return run_ws_command(args[1:])
         if args and args[0] == "demo":
             from ._demo import run_demo_command
 

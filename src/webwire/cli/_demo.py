@@ -270,7 +270,8 @@ def run_demo_command(argv: list[str]) -> int:
             "Start local HTTP and HTTPS servers and tour the client through them "
             "on asyncio, trio and blocking code: HTTP/1.1 over cleartext and TLS, "
             "HTTP/2 negotiated by TLS ALPN (concurrent requests multiplexed on one "
-            "connection, a streamed download, an upload) and h2c with prior knowledge."
+            "connection, a streamed download, an upload), h2c with prior knowledge, "
+            "and WebSocket over HTTP/1.1 and HTTP/2 (RFC 8441) with compression and pings."
         ),
     )
     parser.add_argument(

@@ -23,6 +23,10 @@ Routes (all answers are JSON unless noted):
 * ``GET /status/N``: an empty response with status ``N``; a 3xx status also
   carries ``Location: /get``.
 * ``GET /headers``: the request's headers.
+* WebSocket ``/ws`` (RFC 6455; over HTTP/2 too, RFC 8441): accepts, sends
+  nothing first, then echoes every message, text as text and binary as
+  binary, until the client closes. Another WebSocket path is refused
+  (``403`` before the handshake completes).
 
 Everything else is ``404 Not Found``.
 """
@@ -305,16 +309,40 @@ async def _lifespan(receive: Receive, send: Send) -> None:
             return
 
 
+async def _websocket(scope: Scope, receive: Receive, send: Send) -> None:
+    """The ``/ws`` echo; any other path is refused (``websocket.close``
+    before ``websocket.accept``: the server answers ``403``)."""
+    message = await receive()
+    if message["type"] != "websocket.connect":
+        return
+    if scope["path"] != "/ws":
+        await send({"type": "websocket.close", "code": 1008})
+        return
+    await send({"type": "websocket.accept"})
+    while True:
+        message = await receive()
+        if message["type"] != "websocket.receive":
+            return
+        if message.get("text") is not None:
+            await send({"type": "websocket.send", "text": message["text"]})
+        else:
+            await send({"type": "websocket.send", "bytes": message.get("bytes") or b""})
+
+
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
     """The demo ASGI 3 application (routes in the module docstring).
 
     Args:
-        scope: The ASGI connection scope (``http`` or ``lifespan``).
+        scope: The ASGI connection scope (``http``, ``websocket`` or
+            ``lifespan``).
         receive: The ASGI receive callable.
         send: The ASGI send callable.
     """
     if scope["type"] == "lifespan":
         await _lifespan(receive, send)
+        return
+    if scope["type"] == "websocket":
+        await _websocket(scope, receive, send)
         return
     if scope["type"] != "http":
         return

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import webwire
+import webwire.websocket
+import webwire.websocket.sync
 
 from ._demo_app import demo_pattern
 
@@ -27,6 +29,7 @@ __all__ = [
     "H1",
     "H2",
     "SYNC_STEPS",
+    "WS_COMPRESSED_SIZE",
     "DemoContext",
     "Step",
     "StepFailed",
@@ -45,6 +48,10 @@ H2 = "HTTP/2"
 #: ``Response.http_version`` -> the ASGI ``http_version`` the server reports.
 _SERVER_VERSIONS = {H1: "1.1", H2: "2"}
 _TIMEOUT = webwire.Timeout(10.0)
+_WS_TIMEOUT = 10.0
+#: Bytes of the compressed WebSocket message (repetitive text).
+WS_COMPRESSED_SIZE = 256 * 1024
+_WS_BINARY = bytes(range(256))
 T = TypeVar("T")
 
 
@@ -481,6 +488,151 @@ def s_get_h2c(client: webwire.Client, ctx: DemoContext) -> str:
     return f"{_describe(response)}, h2c with prior knowledge"
 
 
+# WebSocket steps: the demo app's /ws echo (RFC 6455), over cleartext
+# HTTP/1.1 (Upgrade) and over TLS, where the server offers HTTP/2 and the
+# handshake is an extended CONNECT (RFC 8441).
+
+
+def _ws_url(base_url: str) -> str:
+    """The ``/ws`` URI of an ``http``/``https`` base URL."""
+    return base_url.replace("https://", "wss://", 1).replace("http://", "ws://", 1) + "/ws"
+
+
+def _ws_handshake(ws: Any, http_version: str) -> str:
+    """Check that the connection runs on ``http_version`` and describe its
+    handshake."""
+    _check(
+        ws.http_version == http_version,
+        f"WebSocket over {ws.http_version} instead of {http_version}",
+    )
+    response = ws.response
+    status = f"{ws.http_version} {response.status_code}"
+    if http_version == H2:
+        return f"{status}, extended CONNECT (RFC 8441)"
+    return f"{status} {response.reason_phrase}".rstrip()
+
+
+def _ws_extensions(ws: Any) -> str:
+    """The negotiated ``Sec-WebSocket-Extensions`` value, ``""`` for none."""
+    value: str = ws.response.headers.get("Sec-WebSocket-Extensions") or ""
+    return value
+
+
+def _ws_compressed_text() -> str:
+    line = "webwire compresses repetitive WebSocket messages well. "
+    return (line * (WS_COMPRESSED_SIZE // len(line) + 1))[:WS_COMPRESSED_SIZE]
+
+
+def _ws_compression(ws: Any, echoed: Any, text: str) -> str:
+    _check(echoed == text, "the compressed message came back different")
+    extensions = _ws_extensions(ws)
+    _check("permessage-deflate" in extensions, f"no compression negotiated ({extensions!r})")
+    name = extensions.split(";")[0].strip()
+    return f"{name} negotiated, {len(text) // 1024} KiB text echoed"
+
+
+def _ws_latency(seconds: float) -> str:
+    _check(seconds > 0, f"no round-trip time measured ({seconds})")
+    return f"pong in {seconds * 1000:.2f} ms"
+
+
+async def _a_ws_echo(ws: webwire.websocket.ClientConnection, http_version: str) -> str:
+    described = _ws_handshake(ws, http_version)
+    await ws.send("hello, WebSocket")
+    _check(await ws.recv(_WS_TIMEOUT) == "hello, WebSocket", "text message not echoed")
+    await ws.send(_WS_BINARY)
+    _check(await ws.recv(_WS_TIMEOUT) == _WS_BINARY, "binary message not echoed")
+    return f"{described}, text and binary echoed"
+
+
+async def a_ws_echo(client: webwire.AsyncClient, ctx: DemoContext) -> str:
+    """WebSocket echo on the cleartext port: the HTTP/1.1 Upgrade handshake
+    (RFC 6455 section 4), a text and a binary message echoed."""
+    async with webwire.websocket.connect(
+        _ws_url(ctx.http_url), open_timeout=_WS_TIMEOUT
+    ) as ws:
+        return await _a_ws_echo(ws, H1)
+
+
+async def a_ws_echo_h2(client: webwire.AsyncClient, ctx: DemoContext) -> str:
+    """WebSocket echo over TLS: the server picks HTTP/2 by ALPN and the
+    handshake is an extended CONNECT on one of its streams (RFC 8441)."""
+    async with webwire.websocket.connect(
+        _ws_url(ctx.https_url), verify=ctx.ca_path, open_timeout=_WS_TIMEOUT
+    ) as ws:
+        return await _a_ws_echo(ws, H2)
+
+
+async def a_ws_deflate(client: webwire.AsyncClient, ctx: DemoContext) -> str:
+    """permessage-deflate negotiated (RFC 7692) and a 256 KiB text message
+    echoed through it."""
+    text = _ws_compressed_text()
+    async with webwire.websocket.connect(
+        _ws_url(ctx.http_url), compression="deflate", open_timeout=_WS_TIMEOUT
+    ) as ws:
+        _ws_handshake(ws, H1)
+        await ws.send(text)
+        return _ws_compression(ws, await ws.recv(_WS_TIMEOUT), text)
+
+
+async def a_ws_ping_h2(client: webwire.AsyncClient, ctx: DemoContext) -> str:
+    """A ping answered by a pong (RFC 6455 section 5.5.2) over HTTP/2: the
+    round-trip time in milliseconds."""
+    async with webwire.websocket.connect(
+        _ws_url(ctx.https_url), verify=ctx.ca_path, open_timeout=_WS_TIMEOUT
+    ) as ws:
+        _ws_handshake(ws, H2)
+        waiter = await ws.ping()
+        return _ws_latency(await waiter.wait(_WS_TIMEOUT))
+
+
+def _s_ws_echo(ws: webwire.websocket.sync.ClientConnection, http_version: str) -> str:
+    described = _ws_handshake(ws, http_version)
+    ws.send("hello, WebSocket")
+    _check(ws.recv(_WS_TIMEOUT) == "hello, WebSocket", "text message not echoed")
+    ws.send(_WS_BINARY)
+    _check(ws.recv(_WS_TIMEOUT) == _WS_BINARY, "binary message not echoed")
+    return f"{described}, text and binary echoed"
+
+
+def s_ws_echo(client: webwire.Client, ctx: DemoContext) -> str:
+    """WebSocket echo on the cleartext port: the HTTP/1.1 Upgrade handshake
+    (RFC 6455 section 4), a text and a binary message echoed."""
+    with webwire.websocket.sync.connect(_ws_url(ctx.http_url), open_timeout=_WS_TIMEOUT) as ws:
+        return _s_ws_echo(ws, H1)
+
+
+def s_ws_echo_h2(client: webwire.Client, ctx: DemoContext) -> str:
+    """WebSocket echo over TLS: the server picks HTTP/2 by ALPN and the
+    handshake is an extended CONNECT on one of its streams (RFC 8441)."""
+    with webwire.websocket.sync.connect(
+        _ws_url(ctx.https_url), verify=ctx.ca_path, open_timeout=_WS_TIMEOUT
+    ) as ws:
+        return _s_ws_echo(ws, H2)
+
+
+def s_ws_deflate(client: webwire.Client, ctx: DemoContext) -> str:
+    """permessage-deflate negotiated (RFC 7692) and a 256 KiB text message
+    echoed through it."""
+    text = _ws_compressed_text()
+    with webwire.websocket.sync.connect(
+        _ws_url(ctx.http_url), compression="deflate", open_timeout=_WS_TIMEOUT
+    ) as ws:
+        _ws_handshake(ws, H1)
+        ws.send(text)
+        return _ws_compression(ws, ws.recv(_WS_TIMEOUT), text)
+
+
+def s_ws_ping_h2(client: webwire.Client, ctx: DemoContext) -> str:
+    """A ping answered by a pong (RFC 6455 section 5.5.2) over HTTP/2: the
+    round-trip time in milliseconds."""
+    with webwire.websocket.sync.connect(
+        _ws_url(ctx.https_url), verify=ctx.ca_path, open_timeout=_WS_TIMEOUT
+    ) as ws:
+        _ws_handshake(ws, H2)
+        return _ws_latency(ws.ping().wait(_WS_TIMEOUT))
+
+
 #: The steps run on asyncio and on trio, in order.
 ASYNC_STEPS: list[Step] = [
     Step("GET (http)", a_get_http),
@@ -496,6 +648,10 @@ ASYNC_STEPS: list[Step] = [
     Step("streamed download (h2)", a_download_h2, http_version=H2),
     Step("POST upload (h2)", a_upload_h2, http_version=H2),
     Step("GET (h2c)", a_get_h2c, http_version=H2),
+    Step("WebSocket echo", a_ws_echo),
+    Step("WebSocket echo (h2)", a_ws_echo_h2, http_version=H2),
+    Step("WebSocket deflate", a_ws_deflate),
+    Step("WebSocket ping (h2)", a_ws_ping_h2, http_version=H2),
 ]
 
 #: The steps run on the blocking client, in order (the same scenarios).
@@ -513,6 +669,10 @@ SYNC_STEPS: list[Step] = [
     Step("streamed download (h2)", s_download_h2, http_version=H2),
     Step("POST upload (h2)", s_upload_h2, http_version=H2),
     Step("GET (h2c)", s_get_h2c, http_version=H2),
+    Step("WebSocket echo", s_ws_echo),
+    Step("WebSocket echo (h2)", s_ws_echo_h2, http_version=H2),
+    Step("WebSocket deflate", s_ws_deflate),
+    Step("WebSocket ping (h2)", s_ws_ping_h2, http_version=H2),
 ]
 
 

@@ -21,6 +21,7 @@ import yarl
 
 from webwire._config import Timeout
 from webwire._exceptions import (
+    ConnectionRejected,
     InvalidHandshake,
     InvalidStatus,
     InvalidURL,
@@ -331,7 +332,7 @@ class connect:
                     "but the connection cannot be handed over",
                     request=request,
                 )
-            raise InvalidStatus(
+            raise ConnectionRejected(
                 f"the server rejected the WebSocket handshake: HTTP {response.status_code}"
                 + (f" {response.reason_phrase}" if response.reason_phrase else ""),
                 status_code=response.status_code,

@@ -730,10 +730,33 @@ def test_connections_share_a_client_sync(websockets_server: WebsocketsServer) ->
 
 
 async def s_ws_through_http_proxy(api: WsApi, s: Servers, proxy: ProxyInfo) -> None:
-    """ws:// through an HTTP proxy is refused with a clear error (the pool
-    forwards http requests instead of tunnelling them)."""
-    with pytest.raises(webwire.ProxyError, match="wss:// or a SOCKS"):
-        await api.open(s["websockets"] + "/echo", proxy=proxy.url)
+    """ws:// through an HTTP proxy (proxy.py) goes through a CONNECT tunnel
+    opened for the handshake alone (a proxy would not upgrade a forwarded
+    request); a refused handshake's tunnel is not kept for other requests."""
+    for name in ("websockets", "hypercorn", "uvicorn"):
+        async with api.connect(s[name] + "/echo", proxy=proxy.url) as ws:
+            await ws.send(f"via proxy to {name}")
+            assert await ws.recv() == f"via proxy to {name}"
+        assert ws.close_code == 1000
+    with pytest.raises(webwire.InvalidStatus) as info:
+        await api.open(s["websockets"] + "/forbidden", proxy=proxy.url)
+    assert info.value.status_code == 403
+    client = webwire.AsyncClient(proxy=proxy.url) if api.is_async else webwire.Client(
+        proxy=proxy.url
+    )
+    try:
+        async with api.connect(s["websockets"] + "/echo", client=client) as ws:
+            await ws.send("shared client")
+            assert await ws.recv() == "shared client"
+        with pytest.raises(webwire.InvalidStatus):
+            await api.open(s["websockets"] + "/forbidden", client=client)
+        pool = (client if api.is_async else client._client).transport.pool  # type: ignore[union-attr]
+        assert pool is not None and pool.connections() == []  # tunnels are single-use
+    finally:
+        if api.is_async:
+            await client.aclose()  # type: ignore[misc]
+        else:
+            client.close()
 
 
 @pytest.mark.anyio

@@ -1,0 +1,320 @@
+"""WebSockets opened from an HTTP client, ``client.websocket(url)``, on
+``AsyncClient`` (asyncio and trio) and ``Client`` (blocking): the
+handshake shares the client's cookies, base URL, default headers,
+authentication, TLS settings and proxy. Also ``send_json`` /
+``receive_json``.
+
+The server is the ``websockets`` library's: each connection first gets a
+JSON report of its handshake (path and header fields), then echoes; its
+handshake response sets a cookie.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import ssl
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from proxies import ProxyInfo, http_proxy  # noqa: F401  (fixtures)
+from ws_app import WebsocketsServer
+
+import webwire
+from conftest import TLSFiles
+from webwire import JSONDecodingError
+
+
+async def _report(ws: Any) -> None:
+    await ws.send(
+        json.dumps(
+            {
+                "path": ws.request.path,
+                "headers": [list(item) for item in ws.request.headers.raw_items()],
+            }
+        )
+    )
+    async for message in ws:
+        await ws.send(message)
+
+
+def _set_cookie(connection: Any, request: Any, response: Any) -> Any:
+    if response.status_code == 101:
+        response.headers["Set-Cookie"] = "session=abc123; Path=/"
+    return response
+
+
+class ReportServer(WebsocketsServer):
+    """The websockets server with the handler above."""
+
+    async def _main(self, sock: Any) -> None:
+        from websockets.asyncio.server import serve
+
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        async with serve(
+            _report, sock=sock, ssl=self._ssl, process_response=_set_cookie, ping_interval=None
+        ):
+            self._ready.set()
+            await self._stop.wait()
+
+
+@pytest.fixture(scope="module")
+def report_server() -> Iterator[ReportServer]:
+    server = ReportServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def report_tls_server(tls_files: TLSFiles) -> Iterator[ReportServer]:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tls_files.cert_path, tls_files.key_path)
+    server = ReportServer(ssl_context=context)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
+# -- one async face over AsyncClient and Client ---------------------------------------
+
+
+class Ws:
+    def __init__(self, ws: Any, is_async: bool) -> None:
+        self.ws = ws
+        self.is_async = is_async
+
+    async def _call(self, name: str, *args: Any) -> Any:
+        result = getattr(self.ws, name)(*args)
+        return await result if self.is_async else result
+
+    async def send(self, message: Any) -> None:
+        await self._call("send", message)
+
+    async def recv(self) -> Any:
+        return await self._call("recv")
+
+    async def send_json(self, obj: Any) -> None:
+        await self._call("send_json", obj)
+
+    async def receive_json(self) -> Any:
+        return await self._call("receive_json")
+
+    async def report(self) -> tuple[str, dict[str, str]]:
+        report = await self.receive_json()
+        return report["path"], {name.lower(): value for name, value in report["headers"]}
+
+
+class WsClient:
+    def __init__(self, is_async: bool, **kwargs: Any) -> None:
+        self.is_async = is_async
+        self.kwargs = kwargs
+        self.client: Any = None
+
+    @asynccontextmanager
+    async def open(self) -> AsyncIterator[WsClient]:
+        if self.is_async:
+            async with webwire.AsyncClient(**self.kwargs) as client:
+                self.client = client
+                yield self
+        else:
+            with webwire.Client(**self.kwargs) as client:
+                self.client = client
+                yield self
+
+    @asynccontextmanager
+    async def websocket(self, url: str, **options: Any) -> AsyncIterator[Ws]:
+        if self.is_async:
+            async with self.client.websocket(url, **options) as ws:
+                yield Ws(ws, True)
+        else:
+            with self.client.websocket(url, **options) as ws:
+                yield Ws(ws, False)
+
+
+Scenario = Callable[[Callable[..., WsClient], "Servers"], Coroutine[Any, Any, None]]
+
+
+class Servers:
+    def __init__(self, plain: ReportServer, tls: ReportServer, ca_path: str, proxy: str) -> None:
+        self.plain = plain
+        self.tls = tls
+        self.ca_path = ca_path
+        self.proxy = proxy
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.plain.port}"
+
+
+# -- scenarios ---------------------------------------------------------------------
+
+
+async def s_cookies(make: Callable[..., WsClient], s: Servers) -> None:
+    async with make(cookies={"pre": "one"}).open() as c:
+        async with c.websocket(s.plain.url + "/a") as ws:
+            _, headers = await ws.report()
+            assert headers["cookie"] == "pre=one"
+        # The handshake response's Set-Cookie went into the jar...
+        assert c.client.cookies.get("session") == "abc123"
+        # ... and the next handshake (and request) sends it.
+        async with c.websocket(s.plain.url + "/b") as ws:
+            _, headers = await ws.report()
+            assert sorted(headers["cookie"].split("; ")) == ["pre=one", "session=abc123"]
+    # A cookie of another host is not sent.
+    jar = webwire.Cookies()
+    jar.set("other", "x", domain="example.com")
+    async with make(cookies=jar).open() as c:
+        async with c.websocket(s.plain.url + "/") as ws:
+            _, headers = await ws.report()
+            assert "other=x" not in headers.get("cookie", "")
+
+
+async def s_base_url(make: Callable[..., WsClient], s: Servers) -> None:
+    async with make(base_url=s.http + "/api/v1").open() as c:
+        async with c.websocket("/room?id=7") as ws:
+            path, headers = await ws.report()
+            assert path == "/api/v1/room?id=7"
+            assert headers["host"] == f"127.0.0.1:{s.plain.port}"
+            await ws.send("through base_url")
+            assert await ws.recv() == "through base_url"
+        async with c.websocket("chat") as ws:
+            assert (await ws.report())[0] == "/api/v1/chat"
+        # Absolute URLs are used as they are; http maps to ws.
+        async with c.websocket(s.plain.url + "/abs") as ws:
+            assert (await ws.report())[0] == "/abs"
+        async with c.websocket(s.http + "/from-http") as ws:
+            assert (await ws.report())[0] == "/from-http"
+    async with make(base_url=f"https://127.0.0.1:{s.tls.port}/", verify=s.ca_path).open() as c:
+        async with c.websocket("/secure") as ws:  # https -> wss
+            path, _ = await ws.report()
+            assert path == "/secure"
+    async with make().open() as c:
+        with pytest.raises(webwire.InvalidURL, match="base_url"):
+            async with c.websocket("/no-base"):
+                pass
+        with pytest.raises(webwire.InvalidURL):
+            async with c.websocket("ftp://127.0.0.1/"):
+                pass
+
+
+async def s_headers_and_auth(make: Callable[..., WsClient], s: Servers) -> None:
+    async with make(
+        headers={"User-Agent": "myagent/2", "X-Default": "d", "Keep-Alive": "timeout=5"},
+        auth=("user", "pa:ss"),
+    ).open() as c:
+        async with c.websocket(s.plain.url + "/", additional_headers={"X-Extra": "e"}) as ws:
+            _, headers = await ws.report()
+    assert headers["user-agent"] == "myagent/2"
+    assert headers["x-default"] == "d"
+    assert headers["x-extra"] == "e"
+    assert "keep-alive" not in headers
+    assert "accept-encoding" not in headers
+    assert headers["authorization"] == "Basic " + base64.b64encode(b"user:pa:ss").decode()
+    assert headers["upgrade"] == "websocket"
+
+    def sign(request: webwire.Request) -> webwire.Request:
+        request.headers["X-Signature"] = "sig:" + request.url.path
+        return request
+
+    async with make(auth=sign).open() as c:
+        async with c.websocket(s.plain.url + "/signed") as ws:
+            _, headers = await ws.report()
+    assert headers["x-signature"] == "sig:/signed"
+    assert headers["user-agent"].startswith("webwire")
+
+
+async def s_tls_and_proxy(make: Callable[..., WsClient], s: Servers) -> None:
+    async with make(verify=s.ca_path).open() as c:
+        async with c.websocket(s.tls.url + "/tls") as ws:
+            assert (await ws.report())[0] == "/tls"
+    async with make().open() as c:  # verification on: the test CA is unknown
+        with pytest.raises(webwire.ConnectError):
+            async with c.websocket(s.tls.url + "/tls"):
+                pass
+    async with make(verify=s.ca_path, proxy=s.proxy).open() as c:
+        async with c.websocket(s.tls.url + "/via-proxy") as ws:
+            path, _ = await ws.report()
+            assert path == "/via-proxy"
+            await ws.send("tunnelled")
+            assert await ws.recv() == "tunnelled"
+        async with c.websocket(s.plain.url + "/plain-via-proxy") as ws:
+            path, _ = await ws.report()
+            assert path == "/plain-via-proxy"
+            await ws.send("tunnelled too")
+            assert await ws.recv() == "tunnelled too"
+
+
+async def s_json(make: Callable[..., WsClient], s: Servers) -> None:
+    async with make().open() as c:
+        async with c.websocket(s.plain.url + "/json") as ws:
+            await ws.report()
+            value = {"n": 1, "s": "é", "l": [1.5, None, True]}
+            await ws.send_json(value)
+            assert await ws.recv() == '{"n":1,"s":"é","l":[1.5,null,true]}'
+            await ws.send_json(value)
+            assert await ws.receive_json() == value
+            await ws.send("{not json")
+            with pytest.raises(JSONDecodingError):
+                await ws.receive_json()
+            with pytest.raises(TypeError):
+                await ws.send_json({"x": object()})
+            with pytest.raises(ValueError):
+                await ws.send_json(float("nan"))
+            await ws.send(b'{"binary": 1}')
+            assert await ws.receive_json() == {"binary": 1}  # the connection stayed open
+
+
+SCENARIOS = [s_cookies, s_base_url, s_headers_and_auth, s_tls_and_proxy, s_json]
+
+
+@pytest.fixture
+def servers(
+    report_server: ReportServer,
+    report_tls_server: ReportServer,
+    ca_path: str,
+    http_proxy: ProxyInfo,  # noqa: F811
+) -> Servers:
+    return Servers(report_server, report_tls_server, ca_path, http_proxy.url)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda f: f.__name__)
+async def test_async_client(scenario: Scenario, servers: Servers) -> None:
+    await scenario(lambda **kw: WsClient(True, **kw), servers)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda f: f.__name__)
+def test_sync_client(scenario: Scenario, servers: Servers) -> None:
+    from webwire._sync import run_sync
+
+    run_sync(scenario(lambda **kw: WsClient(False, **kw), servers))
+
+
+def test_client_websocket_bad_options(servers: Servers) -> None:
+    with webwire.Client() as client:
+        with pytest.raises(ValueError, match="client"):
+            client.websocket(servers.plain.url, proxy=servers.proxy)
+        with pytest.raises(TypeError, match="client="):
+            client.websocket(servers.plain.url, client=client)
+
+
+def test_write_limit_refused() -> None:
+    from webwire.websocket import connect
+    from webwire.websocket import sync as sws
+
+    with pytest.raises(TypeError, match="write_limit is not supported"):
+        connect("ws://127.0.0.1/", write_limit=2**16)
+    with pytest.raises(TypeError, match="write_limit is not supported"):
+        sws.connect("ws://127.0.0.1/", write_limit=2**16)

@@ -841,3 +841,152 @@ async def test_http2_streams_share_a_connection_async(
 @pytest.mark.timeout(30)
 def test_http2_streams_share_a_connection_sync(servers: Servers) -> None:
     run_sync(s_http2_streams_share_a_connection(WsApi(False), servers))
+
+
+# -- aiohttp's server -------------------------------------------------------------------
+
+
+class AiohttpServer:
+    """An aiohttp ``web.WebSocketResponse`` app in a daemon thread with its
+    own event loop, on 127.0.0.1 (port 0). Paths: ``/echo`` echoes,
+    ``/ext`` first sends the negotiated extension (``permessage-deflate``
+    or ``""``), ``/close/CODE/REASON`` closes at once."""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self._loop: Any = None
+        self._stop: Any = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        import socket
+
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(128)
+        sock.setblocking(False)
+        self.port = sock.getsockname()[1]
+        self._thread = threading.Thread(target=self._run, args=(sock,), daemon=True)
+        self._thread.start()
+        if not self._ready.wait(10.0) or self._error is not None:
+            raise RuntimeError("the aiohttp server did not start") from self._error
+
+    def _run(self, sock: Any) -> None:
+        import asyncio
+
+        try:
+            asyncio.run(self._main(sock))
+        except BaseException as exc:
+            self._error = exc
+            self._ready.set()
+
+    async def _main(self, sock: Any) -> None:
+        import asyncio
+        from urllib.parse import unquote
+
+        from aiohttp import WSMsgType, web
+
+        async def handler(request: web.Request) -> web.WebSocketResponse:
+            path = request.path
+            ws = web.WebSocketResponse(max_msg_size=0, autoping=True)
+            await ws.prepare(request)
+            if path.startswith("/close/"):
+                _, _, code, reason = path.split("/", 3)
+                await ws.close(code=int(code), message=unquote(reason).encode())
+                return ws
+            if path == "/ext":
+                await ws.send_str("permessage-deflate" if ws.compress else "")
+            async for message in ws:
+                if message.type == WSMsgType.TEXT:
+                    await ws.send_str(message.data)
+                elif message.type == WSMsgType.BINARY:
+                    await ws.send_bytes(message.data)
+            return ws
+
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        app = web.Application()
+        app.router.add_get("/{tail:.*}", handler)
+        runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
+        await runner.setup()
+        site = web.SockSite(runner, sock)
+        await site.start()
+        self._ready.set()
+        try:
+            await self._stop.wait()
+        finally:
+            await runner.cleanup()
+
+    def stop(self) -> None:
+        if self._loop is not None and self._thread is not None and self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._stop.set)
+            self._thread.join(15.0)
+
+
+@pytest.fixture(scope="module")
+def aiohttp_ws() -> Iterator[AiohttpServer]:
+    server = AiohttpServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+async def s_aiohttp(api: WsApi, url: str) -> None:
+    """Echo, large fragmented messages, permessage-deflate and a server
+    close, against aiohttp."""
+    async with api.connect(url + "/echo") as ws:
+        assert ws.response.status_code == 101
+        await ws.send("héllo aiohttp")
+        assert await ws.recv() == "héllo aiohttp"
+        await ws.send(b"\x00\x01\xff")
+        assert await ws.recv() == b"\x00\x01\xff"
+        latency = await ws.ping()
+        assert latency >= 0.0
+    assert ws.close_code == 1000
+    chunk = os.urandom(1024 * 1024)
+    async with api.connect(url + "/echo", max_size=8 * 2**20) as ws:
+        await ws.send([chunk] * 4)  # 4 MiB in four frames
+        assert await ws.recv() == chunk * 4
+        text = ["ab" * 300_000, "çd" * 300_000, "é"]
+        await ws.send(text)
+        assert await ws.recv() == "".join(text)
+    async with api.connect(url + "/ext") as ws:
+        assert await ws.recv() == "permessage-deflate"
+        assert "permessage-deflate" in ws.response.headers["Sec-WebSocket-Extensions"]
+        stream = ws.core._stream
+        written: list[int] = []
+        write = stream.write
+
+        async def counting(data: bytes, timeout: float | None) -> None:
+            written.append(len(data))
+            await write(data, timeout)
+
+        stream.write = counting  # type: ignore[method-assign]
+        message = "compress me " * 50_000  # 600 kB
+        await ws.send(message)
+        assert await ws.recv() == message
+        assert sum(written) < 10_000  # sent compressed
+    async with api.connect(url + "/ext", compression=None) as ws:
+        assert await ws.recv() == ""
+        assert "Sec-WebSocket-Extensions" not in ws.response.headers
+    async with api.connect(url + "/close/4002/aiohttp%20says%20bye") as ws:
+        with pytest.raises(webwire.ConnectionClosedError) as info:
+            await ws.recv()
+        assert info.value.code == 4002
+        assert info.value.reason == "aiohttp says bye"
+        assert ws.close_code == 4002
+
+
+@pytest.mark.anyio
+async def test_aiohttp_async(aiohttp_ws: AiohttpServer, anyio_backend: str) -> None:
+    await s_aiohttp(WsApi(True), aiohttp_ws.url)
+
+
+def test_aiohttp_sync(aiohttp_ws: AiohttpServer) -> None:
+    run_sync(s_aiohttp(WsApi(False), aiohttp_ws.url))

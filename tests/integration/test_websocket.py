@@ -990,3 +990,119 @@ async def test_aiohttp_async(aiohttp_ws: AiohttpServer, anyio_backend: str) -> N
 
 def test_aiohttp_sync(aiohttp_ws: AiohttpServer) -> None:
     run_sync(s_aiohttp(WsApi(False), aiohttp_ws.url))
+
+
+# -- 1,000 connections on one client ------------------------------------------------------
+
+_ECHO_SERVER_SCRIPT = """
+import asyncio, sys
+from websockets.asyncio.server import serve
+
+async def echo(ws):
+    async for message in ws:
+        await ws.send(message)
+
+async def main():
+    async with serve(echo, "127.0.0.1", 0, ping_interval=None, backlog=1024) as server:
+        print(server.sockets[0].getsockname()[1], flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+
+asyncio.run(main())
+"""
+
+
+@pytest.fixture(scope="module")
+def echo_process() -> Iterator[str]:
+    """The websockets server in a process of its own, so that this
+    process's file descriptors and allocations are the client's alone."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _ECHO_SERVER_SCRIPT],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline())
+        yield f"ws://127.0.0.1:{port}"
+    finally:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.close()
+        try:
+            proc.wait(15.0)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+
+
+THOUSAND = 1000
+PER_CONNECTION_BYTES = {None: 32 * 1024, "deflate": 96 * 1024}
+"""Most memory (traced by tracemalloc) one open, idle connection may hold:
+about 18 KiB without compression; permessage-deflate (RFC 7692) adds the
+two zlib contexts of the ``websockets`` extension, about 46 KiB."""
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.anyio
+@pytest.mark.parametrize("compression", [None, "deflate"])
+async def test_thousand_connections_one_client(
+    echo_process: str, compression: Any, anyio_backend: str
+) -> None:
+    """1,000 WebSockets at once through one AsyncClient: one socket each
+    while open, every descriptor given back after close, and the memory
+    they hold (tracemalloc) under PER_CONNECTION_BYTES each."""
+    import gc
+    import tracemalloc
+
+    import anyio
+
+    connections: list[aws.ClientConnection] = []
+    async with webwire.AsyncClient(http2=False, trust_env=False) as client:
+        # Warm up (imports, caches, the pool's TLS-free setup).
+        async with client.websocket(echo_process + "/warm", ping_interval=None) as ws:
+            await ws.send("warm")
+            assert await ws.recv() == "warm"
+        gc.collect()
+        fds_before = _open_fds()
+        tracemalloc.start()
+        try:
+            memory_before = tracemalloc.get_traced_memory()[0]
+            limiter = anyio.Semaphore(100)
+
+            async def open_one(i: int) -> None:
+                async with limiter:
+                    connections.append(
+                        await client.websocket(
+                            f"{echo_process}/c{i}", ping_interval=None, compression=compression
+                        )
+                    )
+
+            async with anyio.create_task_group() as tg:
+                for i in range(THOUSAND):
+                    tg.start_soon(open_one, i)
+            assert len(connections) == THOUSAND
+            for ws in connections[::97]:  # they work
+                await ws.send("x")
+                assert await ws.recv() == "x"
+            gc.collect()
+            grown = tracemalloc.get_traced_memory()[0] - memory_before
+        finally:
+            tracemalloc.stop()
+        fds_open = _open_fds()
+        assert client.transport.pool.connections() == []  # type: ignore[attr-defined]
+        assert THOUSAND <= fds_open - fds_before <= THOUSAND + 20
+        bound = PER_CONNECTION_BYTES[compression]
+        assert grown / THOUSAND < bound, f"{grown / THOUSAND:.0f} B each"
+
+        async with anyio.create_task_group() as tg:
+            for ws in connections:
+                tg.start_soon(ws.close)
+        assert all(ws.close_code == 1000 for ws in connections)
+    connections.clear()
+    gc.collect()
+    assert _open_fds() - fds_before <= 5

@@ -20,7 +20,6 @@ from webwire.websocket import (
     CloseReason,
     ConnectionClosed,
     ConnectionRejected,
-    ConnectionTimeout,
     Endpoint,
     HandshakeError,
     InvalidStatus,
@@ -254,29 +253,6 @@ async def test_wrap_client_stream_rejected(ws_server: WebsocketsServer) -> None:
         with pytest.raises(ConnectionRejected) as info:
             await wrap_client_stream(tg, stream, "127.0.0.1", "/forbidden")
     assert info.value.status_code == 403
-
-
-async def test_connect_timeout() -> None:
-    """A server that accepts TCP but never answers the handshake."""
-    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
-    port = listener.extra(anyio.abc.SocketAttribute.local_port)
-    accepted: list[object] = []
-
-    async def hold(stream: anyio.abc.SocketStream) -> None:
-        accepted.append(stream)
-        async with stream:
-            await anyio.sleep_forever()
-
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(listener.serve, hold)
-        with pytest.raises(ConnectionTimeout) as info:
-            async with open_websocket("127.0.0.1", port, "/", use_ssl=False, connect_timeout=0.2):
-                pass
-        assert isinstance(info.value, webwire.TimeoutException)
-        assert isinstance(info.value, HandshakeError)
-        tg.cancel_scope.cancel()
-    await listener.aclose()
-    assert accepted
 
 
 async def test_bad_input(ws_server: WebsocketsServer) -> None:

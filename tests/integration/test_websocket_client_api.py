@@ -26,6 +26,7 @@ from ws_app import WebsocketsServer
 import webwire
 from conftest import TLSFiles
 from webwire import JSONDecodingError
+from webwire.websocket import ConnectionRejected
 
 
 async def _report(ws: Any) -> None:
@@ -39,6 +40,39 @@ async def _report(ws: Any) -> None:
     )
     async for message in ws:
         await ws.send(message)
+
+
+DIGEST_REALM = "ws-realm"
+DIGEST_NONCE = "n0nce"
+
+
+def _digest_check(connection: Any, request: Any) -> Any:
+    """``/digest``: Digest access authentication (RFC 7616, MD5, qop=auth)
+    checked by the server; a 401 challenge when missing or wrong."""
+    import hashlib
+    import re
+
+    if not request.path.startswith("/digest"):
+        return None
+    header = request.headers.get("Authorization", "")
+    params = dict(re.findall(r'(\w+)="?([^",]*)"?', header))
+    if header.startswith("Digest ") and params.get("nonce") == DIGEST_NONCE:
+
+        def md5(text: str) -> str:
+            return hashlib.md5(text.encode()).hexdigest()
+
+        ha1 = md5(f"{params.get('username')}:{DIGEST_REALM}:secret")
+        ha2 = md5(f"GET:{params.get('uri')}")
+        expected = md5(
+            f"{ha1}:{DIGEST_NONCE}:{params.get('nc')}:{params.get('cnonce')}:auth:{ha2}"
+        )
+        if params.get("response") == expected and params.get("username") == "digestuser":
+            return None
+    response = connection.respond(401, "who are you?\n")
+    response.headers["WWW-Authenticate"] = (
+        f'Digest realm="{DIGEST_REALM}", nonce="{DIGEST_NONCE}", qop="auth", algorithm=MD5'
+    )
+    return response
 
 
 def _set_cookie(connection: Any, request: Any, response: Any) -> Any:
@@ -56,7 +90,12 @@ class ReportServer(WebsocketsServer):
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         async with serve(
-            _report, sock=sock, ssl=self._ssl, process_response=_set_cookie, ping_interval=None
+            _report,
+            sock=sock,
+            ssl=self._ssl,
+            process_request=_digest_check,
+            process_response=_set_cookie,
+            ping_interval=None,
         ):
             self._ready.set()
             await self._stop.wait()
@@ -228,6 +267,19 @@ async def s_headers_and_auth(make: Callable[..., WsClient], s: Servers) -> None:
         request.headers["X-Signature"] = "sig:" + request.url.path
         return request
 
+    async with make(auth=webwire.DigestAuth("digestuser", "secret")).open() as c:
+        # The handshake is answered 401; the Digest flow sends it again.
+        async with c.websocket(s.plain.url + "/digest?x=1") as ws:
+            path, headers = await ws.report()
+            assert path == "/digest?x=1"
+            assert headers["authorization"].startswith("Digest ")
+    async with make(auth=webwire.DigestAuth("digestuser", "wrong")).open() as c:
+        with pytest.raises(ConnectionRejected) as info:
+            async with c.websocket(s.plain.url + "/digest"):
+                pass
+        assert info.value.status_code == 401
+        assert info.value.body == b"who are you?\n"
+
     async with make(auth=sign).open() as c:
         async with c.websocket(s.plain.url + "/signed") as ws:
             _, headers = await ws.report()
@@ -318,3 +370,40 @@ def test_write_limit_refused() -> None:
         connect("ws://127.0.0.1/", write_limit=2**16)
     with pytest.raises(TypeError, match="write_limit is not supported"):
         sws.connect("ws://127.0.0.1/", write_limit=2**16)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("via_proxy", [False, True])
+def test_threads_share_a_client(servers: Servers, via_proxy: bool) -> None:
+    """Threads open WebSockets through one blocking Client at once (the
+    handshakes share its pool; through the HTTP proxy each one gets a
+    CONNECT tunnel of its own); the cookie stored by the handshakes is
+    there once, and the pool holds no connection afterwards."""
+    import threading
+
+    kwargs: dict[str, Any] = {"proxy": servers.proxy} if via_proxy else {}
+    errors: list[BaseException] = []
+    results: list[str] = []
+    with webwire.Client(limits=webwire.Limits(max_connections=4), **kwargs) as client:
+
+        def run(i: int) -> None:
+            try:
+                for round_ in range(3):
+                    with client.websocket(f"{servers.plain.url}/t{i}") as ws:
+                        report = ws.receive_json()
+                        assert report["path"] == f"/t{i}"
+                        ws.send_json({"i": i, "round": round_})
+                        assert ws.receive_json() == {"i": i, "round": round_}
+                results.append(f"thread {i}")
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(50.0)
+        assert errors == []
+        assert sorted(results) == sorted(f"thread {i}" for i in range(8))
+        assert [c.name for c in client.cookies.jar] == ["session"]
+        assert client._client.transport.pool.connections() == []  # type: ignore[attr-defined]

@@ -778,9 +778,10 @@ class _AsyncRequestMethods:
         hop-by-hop fields are left out), its cookies (the jar's cookies for
         the URL are sent; ``Set-Cookie`` fields of the handshake response
         are stored), its authentication (the client's ``auth``, or
-        credentials in the URL: Basic, a function or an
-        :class:`~webwire.Auth` flow; a flow that answers a ``401`` sends
-        the handshake again), its middlewares, event hooks and tracing.
+        credentials in the URL: Basic, Digest, a function or an
+        :class:`~webwire.Auth` flow; Digest answers the ``401`` challenge
+        by sending the handshake again), its middlewares, event hooks and
+        tracing.
         Redirects are not followed (RFC 6455 section 4.1).
 
         Args:

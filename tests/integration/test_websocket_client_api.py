@@ -20,7 +20,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from proxies import ProxyInfo, http_proxy  # noqa: F401  (fixtures)
+from proxies import ProxyInfo, http_proxy, http_proxy_auth  # noqa: F401  (fixtures)
 from ws_app import WebsocketsServer
 
 import webwire
@@ -186,11 +186,14 @@ Scenario = Callable[[Callable[..., WsClient], "Servers"], Coroutine[Any, Any, No
 
 
 class Servers:
-    def __init__(self, plain: ReportServer, tls: ReportServer, ca_path: str, proxy: str) -> None:
+    def __init__(
+        self, plain: ReportServer, tls: ReportServer, ca_path: str, proxy: str, proxy_auth: str
+    ) -> None:
         self.plain = plain
         self.tls = tls
         self.ca_path = ca_path
         self.proxy = proxy
+        self.proxy_auth = proxy_auth  # with credentials
 
     @property
     def http(self) -> str:
@@ -328,7 +331,31 @@ async def s_json(make: Callable[..., WsClient], s: Servers) -> None:
             assert await ws.receive_json() == {"binary": 1}  # the connection stayed open
 
 
-SCENARIOS = [s_cookies, s_base_url, s_headers_and_auth, s_tls_and_proxy, s_json]
+async def s_proxy_credentials(make: Callable[..., WsClient], s: Servers) -> None:
+    """ws:// through a proxy that wants credentials: they go on the CONNECT
+    only, never to the origin."""
+    async with make(proxy=s.proxy_auth).open() as c:
+        async with c.websocket(s.plain.url + "/auth-proxy") as ws:
+            path, headers = await ws.report()
+            assert path == "/auth-proxy"
+            assert "proxy-authorization" not in headers
+            await ws.send("ok")
+            assert await ws.recv() == "ok"
+    wrong = s.proxy_auth.replace("://", "://x", 1)
+    async with make(proxy=wrong).open() as c:
+        with pytest.raises(webwire.ProxyError):
+            async with c.websocket(s.plain.url + "/auth-proxy"):
+                pass
+
+
+SCENARIOS = [
+    s_cookies,
+    s_base_url,
+    s_headers_and_auth,
+    s_tls_and_proxy,
+    s_proxy_credentials,
+    s_json,
+]
 
 
 @pytest.fixture
@@ -337,8 +364,11 @@ def servers(
     report_tls_server: ReportServer,
     ca_path: str,
     http_proxy: ProxyInfo,  # noqa: F811
+    http_proxy_auth: ProxyInfo,  # noqa: F811
 ) -> Servers:
-    return Servers(report_server, report_tls_server, ca_path, http_proxy.url)
+    return Servers(
+        report_server, report_tls_server, ca_path, http_proxy.url, http_proxy_auth.with_auth()
+    )
 
 
 @pytest.mark.anyio

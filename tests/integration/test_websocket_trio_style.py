@@ -268,3 +268,34 @@ async def test_bad_input(ws_server: WebsocketsServer) -> None:
     async with open_websocket_url(ws_server.url + "/echo") as ws:
         with pytest.raises(TypeError):
             await ws.send_message({"a": 1})  # type: ignore[arg-type]
+
+
+async def test_wrap_client_stream_webwire_and_tls(
+    ws_server: WebsocketsServer, wss_server: WebsocketsServer, ca_path: str, anyio_backend: str
+) -> None:
+    """A webwire NetworkStream (here over TLS, verified against the test
+    CA) and an anyio TLS stream are taken as they are."""
+    from anyio.streams.tls import TLSStream
+
+    from webwire._backends import get_backend
+
+    backend = get_backend(anyio_backend)
+    context = ssl.create_default_context(cafile=ca_path)
+    stream = await backend.connect_tcp(
+        "127.0.0.1", wss_server.port, timeout=10.0, ssl_context=context, server_hostname="127.0.0.1"
+    )
+    async with anyio.create_task_group() as tg:
+        ws = await wrap_client_stream(tg, stream, "127.0.0.1", "/echo")
+        assert ws.remote.is_ssl
+        await _echo(ws)
+        await ws.aclose()
+    assert ws.closed is not None and ws.closed.code == 1000
+
+    tcp = await anyio.connect_tcp("127.0.0.1", wss_server.port)
+    tls = await TLSStream.wrap(tcp, hostname="127.0.0.1", ssl_context=context)
+    async with anyio.create_task_group() as tg:
+        ws = await wrap_client_stream(tg, tls, "127.0.0.1", "/echo")
+        assert ws.remote.is_ssl and ws.remote.port == wss_server.port
+        await _echo(ws)
+        await ws.aclose()
+    assert ws.closed is not None and ws.closed.code == 1000

@@ -32,8 +32,9 @@ async def test_connect_timeout() -> None:
     backend.serve_tcp(HOST, 80, never_answers)
     start = trio.current_time()
     with pytest.raises(ConnectionTimeout) as info:
-        async with open_websocket(HOST, 80, "/", use_ssl=False, connect_timeout=2.5,
-                                  _backend=backend):
+        async with open_websocket(
+            HOST, 80, "/", use_ssl=False, connect_timeout=2.5, _backend=backend
+        ):
             pytest.fail("not reached")
     assert trio.current_time() - start == pytest.approx(2.5)
     assert isinstance(info.value, HandshakeError)

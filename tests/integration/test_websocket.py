@@ -1095,7 +1095,10 @@ async def test_thousand_connections_one_client(
             tracemalloc.stop()
         fds_open = _open_fds()
         assert client.transport.pool.connections() == []  # type: ignore[attr-defined]
-        assert THOUSAND <= fds_open - fds_before <= THOUSAND + 20
+        # At most one descriptor per connection (other tests' servers may
+        # close theirs meanwhile, so no lower bound).
+        assert fds_open - fds_before <= THOUSAND + 20
+        assert all(ws.local_address is not None for ws in connections)
         bound = PER_CONNECTION_BYTES[compression]
         assert grown / THOUSAND < bound, f"{grown / THOUSAND:.0f} B each"
 

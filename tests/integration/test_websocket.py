@@ -1109,3 +1109,18 @@ async def test_thousand_connections_one_client(
     connections.clear()
     gc.collect()
     assert _open_fds() - fds_before <= 5
+
+
+# -- write_limit -----------------------------------------------------------------------
+
+
+def test_write_limit_refused() -> None:
+    from webwire.websocket import connect
+    from webwire.websocket import sync as sws
+
+    # webwire writes each frame through to the socket: there is no write
+    # buffer for a high-water mark to bound, so the option is refused.
+    with pytest.raises(TypeError, match="write_limit is not supported"):
+        connect("ws://127.0.0.1/", write_limit=2**16)
+    with pytest.raises(TypeError, match="write_limit is not supported"):
+        sws.connect("ws://127.0.0.1/", write_limit=2**16)

@@ -392,16 +392,6 @@ def test_client_websocket_bad_options(servers: Servers) -> None:
             client.websocket(servers.plain.url, client=client)
 
 
-def test_write_limit_refused() -> None:
-    from webwire.websocket import connect
-    from webwire.websocket import sync as sws
-
-    with pytest.raises(TypeError, match="write_limit is not supported"):
-        connect("ws://127.0.0.1/", write_limit=2**16)
-    with pytest.raises(TypeError, match="write_limit is not supported"):
-        sws.connect("ws://127.0.0.1/", write_limit=2**16)
-
-
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("via_proxy", [False, True])
 def test_threads_share_a_client(servers: Servers, via_proxy: bool) -> None:

@@ -286,10 +286,11 @@ class ConnectionClosed(WebwireError):
         return 1006 if self.rcvd is None else self.rcvd.code
 
     @property
-    def reason(self) -> str:
+    def reason(self) -> CloseReason:
         """The close reason received (RFC 6455 section 7.1.6), ``""`` when
-        none."""
-        return "" if self.rcvd is None else self.rcvd.reason
+        none: a :class:`CloseReason`, a ``str`` that also carries ``code``
+        and ``name`` (the trio-websocket shape)."""
+        return CloseReason(self.code, "" if self.rcvd is None else self.rcvd.reason)
 
 
 class ConnectionClosedOK(ConnectionClosed):
@@ -430,3 +431,100 @@ class ConcurrencyError(WebwireError, RuntimeError):
     """Two tasks (or threads) used a WebSocket connection in a way that
     cannot be interleaved: two ``recv`` (or ``recv_streaming``) calls at
     once, or two pings with the same payload waiting."""
+
+
+_CLOSE_NAMES = {
+    1000: "NORMAL_CLOSURE",
+    1001: "GOING_AWAY",
+    1002: "PROTOCOL_ERROR",
+    1003: "UNSUPPORTED_DATA",
+    1005: "NO_STATUS_RCVD",
+    1006: "ABNORMAL_CLOSURE",
+    1007: "INVALID_FRAME_PAYLOAD_DATA",
+    1008: "POLICY_VIOLATION",
+    1009: "MESSAGE_TOO_BIG",
+    1010: "MANDATORY_EXT",
+    1011: "INTERNAL_ERROR",
+    1012: "SERVICE_RESTART",
+    1013: "TRY_AGAIN_LATER",
+    1014: "BAD_GATEWAY",
+    1015: "TLS_HANDSHAKE",
+}
+
+
+class CloseReason(str):
+    """Why a WebSocket connection closed: the close reason text (a ``str``,
+    ``""`` when none, RFC 6455 section 7.1.6) that also carries the close
+    code (section 7.1.5).
+
+    Attributes:
+        code: The close code (section 7.4): 1000 normal closure, 1005 no
+            code in the close frame, 1006 no close frame (dropped).
+        name: The code's name in the IANA registry, e.g.
+            ``"NORMAL_CLOSURE"``; ``"PRIVATE_CODE"`` for 4000-4999,
+            ``"LIBRARY_CODE"`` for 3000-3999, ``"UNKNOWN"`` otherwise.
+        reason: The reason text (the string itself).
+    """
+
+    code: int
+
+    def __new__(cls, code: int, reason: str = "") -> CloseReason:
+        self = super().__new__(cls, reason)
+        self.code = code
+        return self
+
+    @property
+    def name(self) -> str:
+        """The close code's registered name (section 11.7)."""
+        if self.code in _CLOSE_NAMES:
+            return _CLOSE_NAMES[self.code]
+        if 4000 <= self.code <= 4999:
+            return "PRIVATE_CODE"
+        if 3000 <= self.code <= 3999:
+            return "LIBRARY_CODE"
+        return "UNKNOWN"
+
+    @property
+    def reason(self) -> str:
+        """The reason text as a plain ``str``."""
+        return str.__str__(self)
+
+    def __repr__(self) -> str:
+        return f"<CloseReason code={self.code} name={self.name} reason={self.reason!r}>"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (CloseReason, (self.code, self.reason))
+
+
+HandshakeError = InvalidHandshake
+"""The trio-websocket name of :class:`InvalidHandshake`: the WebSocket
+opening handshake failed (RFC 6455 section 4)."""
+
+
+class ConnectionRejected(InvalidStatus):
+    """The server refused the WebSocket opening handshake: it answered with
+    a status other than ``101`` (RFC 6455 section 4.1; other than ``2xx``
+    over HTTP/2, RFC 8441 section 5). A subclass of :class:`InvalidStatus`:
+    ``status_code``, ``headers`` (case-insensitive mapping of ``str``) and
+    ``body`` (the first 64 KiB, ``bytes``)."""
+
+
+class ConnectionTimeout(InvalidHandshake, TimeoutException):
+    """The WebSocket connection and its opening handshake did not complete
+    within ``connect_timeout`` seconds. Its ``__cause__`` is the
+    :class:`ConnectTimeout`, :class:`ReadTimeout`... that ran out."""
+
+
+class DisconnectionTimeout(InvalidHandshake, TimeoutException):
+    """The server did not complete the WebSocket closing handshake (RFC
+    6455 section 7.1.2) within ``disconnect_timeout`` seconds; the
+    connection was dropped."""
+
+
+__all__ += [
+    "CloseReason",
+    "ConnectionRejected",
+    "ConnectionTimeout",
+    "DisconnectionTimeout",
+    "HandshakeError",
+]

@@ -730,10 +730,33 @@ def test_connections_share_a_client_sync(websockets_server: WebsocketsServer) ->
 
 
 async def s_ws_through_http_proxy(api: WsApi, s: Servers, proxy: ProxyInfo) -> None:
-    """ws:// through an HTTP proxy is refused with a clear error (the pool
-    forwards http requests instead of tunnelling them)."""
-    with pytest.raises(webwire.ProxyError, match="wss:// or a SOCKS"):
-        await api.open(s["websockets"] + "/echo", proxy=proxy.url)
+    """ws:// through an HTTP proxy (proxy.py) goes through a CONNECT tunnel
+    opened for the handshake alone (a proxy would not upgrade a forwarded
+    request); a refused handshake's tunnel is not kept for other requests."""
+    for name in ("websockets", "hypercorn", "uvicorn"):
+        async with api.connect(s[name] + "/echo", proxy=proxy.url) as ws:
+            await ws.send(f"via proxy to {name}")
+            assert await ws.recv() == f"via proxy to {name}"
+        assert ws.close_code == 1000
+    with pytest.raises(webwire.InvalidStatus) as info:
+        await api.open(s["websockets"] + "/forbidden", proxy=proxy.url)
+    assert info.value.status_code == 403
+    client = webwire.AsyncClient(proxy=proxy.url) if api.is_async else webwire.Client(
+        proxy=proxy.url
+    )
+    try:
+        async with api.connect(s["websockets"] + "/echo", client=client) as ws:
+            await ws.send("shared client")
+            assert await ws.recv() == "shared client"
+        with pytest.raises(webwire.InvalidStatus):
+            await api.open(s["websockets"] + "/forbidden", client=client)
+        pool = (client if api.is_async else client._client).transport.pool  # type: ignore[union-attr]
+        assert pool is not None and pool.connections() == []  # tunnels are single-use
+    finally:
+        if api.is_async:
+            await client.aclose()  # type: ignore[misc]
+        else:
+            client.close()
 
 
 @pytest.mark.anyio
@@ -818,3 +841,286 @@ async def test_http2_streams_share_a_connection_async(
 @pytest.mark.timeout(30)
 def test_http2_streams_share_a_connection_sync(servers: Servers) -> None:
     run_sync(s_http2_streams_share_a_connection(WsApi(False), servers))
+
+
+# -- aiohttp's server -------------------------------------------------------------------
+
+
+class AiohttpServer:
+    """An aiohttp ``web.WebSocketResponse`` app in a daemon thread with its
+    own event loop, on 127.0.0.1 (port 0). Paths: ``/echo`` echoes,
+    ``/ext`` first sends the negotiated extension (``permessage-deflate``
+    or ``""``), ``/close/CODE/REASON`` closes at once."""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self._loop: Any = None
+        self._stop: Any = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        import socket
+
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(128)
+        sock.setblocking(False)
+        self.port = sock.getsockname()[1]
+        self._thread = threading.Thread(target=self._run, args=(sock,), daemon=True)
+        self._thread.start()
+        if not self._ready.wait(10.0) or self._error is not None:
+            raise RuntimeError("the aiohttp server did not start") from self._error
+
+    def _run(self, sock: Any) -> None:
+        import asyncio
+
+        try:
+            asyncio.run(self._main(sock))
+        except BaseException as exc:
+            self._error = exc
+            self._ready.set()
+
+    async def _main(self, sock: Any) -> None:
+        import asyncio
+        from urllib.parse import unquote
+
+        from aiohttp import WSMsgType, web
+
+        async def handler(request: web.Request) -> web.WebSocketResponse:
+            path = request.path
+            ws = web.WebSocketResponse(max_msg_size=0, autoping=True)
+            await ws.prepare(request)
+            if path.startswith("/close/"):
+                _, _, code, reason = path.split("/", 3)
+                await ws.close(code=int(code), message=unquote(reason).encode())
+                return ws
+            if path == "/ext":
+                await ws.send_str("permessage-deflate" if ws.compress else "")
+            async for message in ws:
+                if message.type == WSMsgType.TEXT:
+                    await ws.send_str(message.data)
+                elif message.type == WSMsgType.BINARY:
+                    await ws.send_bytes(message.data)
+            return ws
+
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        app = web.Application()
+        app.router.add_get("/{tail:.*}", handler)
+        runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
+        await runner.setup()
+        site = web.SockSite(runner, sock)
+        await site.start()
+        self._ready.set()
+        try:
+            await self._stop.wait()
+        finally:
+            await runner.cleanup()
+
+    def stop(self) -> None:
+        if self._loop is not None and self._thread is not None and self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._stop.set)
+            self._thread.join(15.0)
+
+
+@pytest.fixture(scope="module")
+def aiohttp_ws() -> Iterator[AiohttpServer]:
+    server = AiohttpServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+async def s_aiohttp(api: WsApi, url: str) -> None:
+    """Echo, large fragmented messages, permessage-deflate and a server
+    close, against aiohttp."""
+    async with api.connect(url + "/echo") as ws:
+        assert ws.response.status_code == 101
+        await ws.send("héllo aiohttp")
+        assert await ws.recv() == "héllo aiohttp"
+        await ws.send(b"\x00\x01\xff")
+        assert await ws.recv() == b"\x00\x01\xff"
+        latency = await ws.ping()
+        assert latency >= 0.0
+    assert ws.close_code == 1000
+    chunk = os.urandom(1024 * 1024)
+    async with api.connect(url + "/echo", max_size=8 * 2**20) as ws:
+        await ws.send([chunk] * 4)  # 4 MiB in four frames
+        assert await ws.recv() == chunk * 4
+        text = ["ab" * 300_000, "çd" * 300_000, "é"]
+        await ws.send(text)
+        assert await ws.recv() == "".join(text)
+    async with api.connect(url + "/ext") as ws:
+        assert await ws.recv() == "permessage-deflate"
+        assert "permessage-deflate" in ws.response.headers["Sec-WebSocket-Extensions"]
+        stream = ws.core._stream
+        written: list[int] = []
+        write = stream.write
+
+        async def counting(data: bytes, timeout: float | None) -> None:
+            written.append(len(data))
+            await write(data, timeout)
+
+        stream.write = counting  # type: ignore[method-assign]
+        message = "compress me " * 50_000  # 600 kB
+        await ws.send(message)
+        assert await ws.recv() == message
+        assert sum(written) < 10_000  # sent compressed
+    async with api.connect(url + "/ext", compression=None) as ws:
+        assert await ws.recv() == ""
+        assert "Sec-WebSocket-Extensions" not in ws.response.headers
+    async with api.connect(url + "/close/4002/aiohttp%20says%20bye") as ws:
+        with pytest.raises(webwire.ConnectionClosedError) as info:
+            await ws.recv()
+        assert info.value.code == 4002
+        assert info.value.reason == "aiohttp says bye"
+        assert ws.close_code == 4002
+
+
+@pytest.mark.anyio
+async def test_aiohttp_async(aiohttp_ws: AiohttpServer, anyio_backend: str) -> None:
+    await s_aiohttp(WsApi(True), aiohttp_ws.url)
+
+
+def test_aiohttp_sync(aiohttp_ws: AiohttpServer) -> None:
+    run_sync(s_aiohttp(WsApi(False), aiohttp_ws.url))
+
+
+# -- 1,000 connections on one client ------------------------------------------------------
+
+_ECHO_SERVER_SCRIPT = """
+import asyncio, sys
+from websockets.asyncio.server import serve
+
+async def echo(ws):
+    async for message in ws:
+        await ws.send(message)
+
+async def main():
+    async with serve(echo, "127.0.0.1", 0, ping_interval=None, backlog=1024) as server:
+        print(server.sockets[0].getsockname()[1], flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+
+asyncio.run(main())
+"""
+
+
+@pytest.fixture(scope="module")
+def echo_process() -> Iterator[str]:
+    """The websockets server in a process of its own, so that this
+    process's file descriptors and allocations are the client's alone."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _ECHO_SERVER_SCRIPT],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline())
+        yield f"ws://127.0.0.1:{port}"
+    finally:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.close()
+        try:
+            proc.wait(15.0)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+
+
+THOUSAND = 1000
+PER_CONNECTION_BYTES = {None: 32 * 1024, "deflate": 96 * 1024}
+"""Most memory (traced by tracemalloc) one open, idle connection may hold:
+about 18 KiB without compression; permessage-deflate (RFC 7692) adds the
+two zlib contexts of the ``websockets`` extension, about 46 KiB."""
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.anyio
+@pytest.mark.parametrize("compression", [None, "deflate"])
+async def test_thousand_connections_one_client(
+    echo_process: str, compression: Any, anyio_backend: str
+) -> None:
+    """1,000 WebSockets at once through one AsyncClient: one socket each
+    while open, every descriptor given back after close, and the memory
+    they hold (tracemalloc) under PER_CONNECTION_BYTES each."""
+    import gc
+    import tracemalloc
+
+    import anyio
+
+    connections: list[aws.ClientConnection] = []
+    async with webwire.AsyncClient(http2=False, trust_env=False) as client:
+        # Warm up (imports, caches, the pool's TLS-free setup).
+        async with client.websocket(echo_process + "/warm", ping_interval=None) as ws:
+            await ws.send("warm")
+            assert await ws.recv() == "warm"
+        gc.collect()
+        fds_before = _open_fds()
+        tracemalloc.start()
+        try:
+            memory_before = tracemalloc.get_traced_memory()[0]
+            limiter = anyio.Semaphore(100)
+
+            async def open_one(i: int) -> None:
+                async with limiter:
+                    connections.append(
+                        await client.websocket(
+                            f"{echo_process}/c{i}", ping_interval=None, compression=compression
+                        )
+                    )
+
+            async with anyio.create_task_group() as tg:
+                for i in range(THOUSAND):
+                    tg.start_soon(open_one, i)
+            assert len(connections) == THOUSAND
+            for ws in connections[::97]:  # they work
+                await ws.send("x")
+                assert await ws.recv() == "x"
+            gc.collect()
+            grown = tracemalloc.get_traced_memory()[0] - memory_before
+        finally:
+            tracemalloc.stop()
+        fds_open = _open_fds()
+        assert client.transport.pool.connections() == []  # type: ignore[attr-defined]
+        # At most one descriptor per connection (other tests' servers may
+        # close theirs meanwhile, so no lower bound).
+        assert fds_open - fds_before <= THOUSAND + 20
+        assert all(ws.local_address is not None for ws in connections)
+        bound = PER_CONNECTION_BYTES[compression]
+        assert grown / THOUSAND < bound, f"{grown / THOUSAND:.0f} B each"
+
+        async with anyio.create_task_group() as tg:
+            for ws in connections:
+                tg.start_soon(ws.close)
+        assert all(ws.close_code == 1000 for ws in connections)
+    connections.clear()
+    gc.collect()
+    assert _open_fds() - fds_before <= 5
+
+
+# -- write_limit -----------------------------------------------------------------------
+
+
+def test_write_limit_refused() -> None:
+    from webwire.websocket import connect
+    from webwire.websocket import sync as sws
+
+    # webwire writes each frame through to the socket: there is no write
+    # buffer for a high-water mark to bound, so the option is refused.
+    with pytest.raises(TypeError, match="write_limit is not supported"):
+        connect("ws://127.0.0.1/", write_limit=2**16)
+    with pytest.raises(TypeError, match="write_limit is not supported"):
+        sws.connect("ws://127.0.0.1/", write_limit=2**16)

@@ -443,8 +443,12 @@ class ConnectionPool:
                 f"HTTP/1.1 is disabled (http1=False): cannot open a {protocol} over HTTP/1.1"
             )
         h1_only = self._may_multiplex(origin)
+        # An HTTP proxy forwards plain http requests, which it would not
+        # upgrade: the WebSocket of an http origin goes through a CONNECT
+        # tunnel (RFC 9110 section 9.3.6) opened for it alone.
+        tunnel = self._forward_http and origin.scheme == "http"
         return await self._request_h1(
-            origin, method, url, headers, timeout, deadline, extensions, h1_only
+            origin, method, url, headers, timeout, deadline, extensions, h1_only, tunnel
         )
 
     def _extended_connect(
@@ -475,20 +479,25 @@ class ConnectionPool:
         deadline: float | None,
         extensions: dict[str, Any],
         h1_only: bool,
+        tunnel: bool = False,
     ) -> RawResponse:
         """Send the HTTP/1.1 ``Upgrade`` request on an HTTP/1.1 connection;
         with ``h1_only``, one opened with ALPN ``http/1.1`` alone (the
-        origin's usual connection would be HTTP/2)."""
+        origin's usual connection would be HTTP/2); with ``tunnel``, a new
+        connection through a ``CONNECT`` tunnel of the HTTP proxy, used for
+        this request only."""
         trace: TraceHook | None = extensions.get("trace")
-        if h1_only:
-            conn = await self._acquire(origin, timeout, deadline, trace, h1_only=True)
+        if h1_only or tunnel:
+            conn = await self._acquire(
+                origin, timeout, deadline, trace, h1_only=True, tunnel=tunnel
+            )
         else:
             conn = await self._acquire(origin, timeout, deadline, trace)
             if conn.multiplexed:  # pragma: no cover - only when h2c prior knowledge
                 self._cancel_reservation(conn)
                 raise LocalProtocolError(f"{origin} is HTTP/2 only: no HTTP/1.1 upgrade possible")
         return await self._send_h1(
-            conn, origin, method, url, headers, timeout, deadline, extensions, h1_only
+            conn, origin, method, url, headers, timeout, deadline, extensions, h1_only, tunnel
         )
 
     async def _send_h1(
@@ -502,11 +511,12 @@ class ConnectionPool:
         deadline: float | None,
         extensions: dict[str, Any],
         h1_only: bool,
+        tunnel: bool = False,
     ) -> RawResponse:
         """Send the ``Upgrade`` request on ``conn`` (a slot reserved), once
         more on a new connection if a reused one turned out closed."""
         target = url.raw_path_qs.encode("ascii") or b"/"
-        forwarded = self._forward_http and origin.scheme == "http"
+        forwarded = self._forward_http and origin.scheme == "http" and not tunnel
         if forwarded:
             target, headers = self._forwarded(url, target, headers)
         ext = {k: v for k, v in extensions.items() if k not in ("protocol", "http_version")}
@@ -520,7 +530,9 @@ class ConnectionPool:
                 if retried or method not in IDEMPOTENT_METHODS:
                     raise stale.error from stale.error.__cause__
                 retried = True
-            conn = await self._acquire(origin, timeout, deadline, trace, h1_only=h1_only)
+            conn = await self._acquire(
+                origin, timeout, deadline, trace, h1_only=h1_only, tunnel=tunnel
+            )
 
     def _forwarded(
         self, url: yarl.URL, target: bytes, headers: list[tuple[bytes, bytes]]
@@ -544,11 +556,14 @@ class ConnectionPool:
         trace: TraceHook | None = None,
         *,
         h1_only: bool = False,
+        tunnel: bool = False,
     ) -> Connection:
         """A connection with a stream slot reserved for one request; the
         steps are reported to ``trace`` (see :data:`TraceHook`). With
         ``h1_only``, an HTTP/1.1 connection (a new one is opened with ALPN
-        ``http/1.1`` alone)."""
+        ``http/1.1`` alone). With ``tunnel`` (an ``http`` origin behind an
+        HTTP proxy), a new single-use connection through a ``CONNECT``
+        tunnel."""
         backend = self._backend
         wait_until: float | None = None
         while True:
@@ -556,7 +571,7 @@ class ConnectionPool:
             event: Event | None = None
             try:
                 with self._lock:
-                    taken = self._take_locked(origin, to_close, h1_only)
+                    taken = self._take_locked(origin, to_close, h1_only, tunnel)
                     if taken is None:
                         event = backend.create_event()
                         self._waiters.append(event)
@@ -564,7 +579,7 @@ class ConnectionPool:
                 for stale in to_close:
                     stale.close()
             if taken is _CONNECT:
-                return await self._connect(origin, timeout, deadline, trace, h1_only)
+                return await self._connect(origin, timeout, deadline, trace, h1_only, tunnel)
             if taken is not None:
                 conn: Connection = taken  # type: ignore[assignment]
                 if trace is not None:
@@ -614,7 +629,11 @@ class ConnectionPool:
                 self._wake_all_locked()
 
     def _take_locked(
-        self, origin: Origin, to_close: list[Connection], h1_only: bool = False
+        self,
+        origin: Origin,
+        to_close: list[Connection],
+        h1_only: bool = False,
+        tunnel: bool = False,
     ) -> object | None:
         """Reserve a slot on a connection to ``origin`` (returned), or a slot
         for a new connection (:data:`_CONNECT`), or ``None`` (wait).
@@ -624,7 +643,7 @@ class ConnectionPool:
         if self._closed:
             raise ConnectError("the connection pool is closed")
         now = self._backend.monotonic()
-        idle = self._idle.get(origin)
+        idle = None if tunnel else self._idle.get(origin)
         while idle:
             conn = idle.pop()
             self._idle_count -= 1
@@ -720,10 +739,13 @@ class ConnectionPool:
         deadline: float | None,
         trace: TraceHook | None = None,
         h1_only: bool = False,
+        tunnel: bool = False,
     ) -> Connection:
         """Open a connection on a reserved slot; its first stream slot is
         reserved for the caller. With ``h1_only``, an HTTP/1.1 connection
-        (ALPN ``http/1.1`` alone over TLS)."""
+        (ALPN ``http/1.1`` alone over TLS); with ``tunnel``, through a
+        ``CONNECT`` tunnel of the HTTP proxy even to an ``http`` origin,
+        closed after its one request."""
         multiplex = not h1_only and self._may_multiplex(origin)
         try:
             if trace is not None:
@@ -746,9 +768,11 @@ class ConnectionPool:
                     trace=trace,
                 )
             else:
-                stream = await self._open_routed(origin, timeout, deadline, trace, ssl_context)
+                stream = await self._open_routed(
+                    origin, timeout, deadline, trace, ssl_context, tunnel
+                )
             try:
-                conn = self._new_connection(origin, stream, h1_only)
+                conn = self._new_connection(origin, stream, h1_only, tunnel)
             except BaseException:
                 stream.abort()
                 raise
@@ -784,13 +808,14 @@ class ConnectionPool:
         deadline: float | None,
         trace: TraceHook | None,
         ssl_context: ssl.SSLContext | None = None,
+        tunnel: bool = False,
     ) -> Any:
         """A stream to ``origin`` through the proxy or the Unix socket (TLS
         with the origin on top for ``https``, with ``ssl_context``), or to
-        the HTTP proxy itself for forwarded requests."""
+        the HTTP proxy itself for forwarded requests (unless ``tunnel``)."""
         backend = self._backend
         proxy = self._proxy
-        if proxy is not None and self._forward_http and origin.scheme == "http":
+        if proxy is not None and self._forward_http and origin.scheme == "http" and not tunnel:
             return await open_stream(
                 backend,
                 proxy.origin,
@@ -845,13 +870,22 @@ class ConnectionPool:
             else:
                 self._pending_h2.pop(origin, None)
 
-    def _new_connection(self, origin: Origin, stream: Any, h1_only: bool = False) -> Connection:
+    def _new_connection(
+        self, origin: Origin, stream: Any, h1_only: bool = False, single_use: bool = False
+    ) -> Connection:
         """The connection object for a freshly opened ``stream`` (HTTP/1.1
-        whatever ALPN said with ``h1_only``).
+        whatever ALPN said with ``h1_only``; closed after its first request
+        with ``single_use``).
 
         Raises:
             ConnectError: TLS negotiated no HTTP version this client speaks.
         """
+        if single_use:
+            from .http1 import HTTP11Connection
+
+            return HTTP11Connection(
+                origin, stream, self._backend, limits=self._limits, on_release=self._release_once
+            )
         if h1_only or (self._forward_http and origin.scheme == "http"):
             use_h2 = False
         elif origin.scheme == "https":
@@ -901,6 +935,14 @@ class ConnectionPool:
                 self._wake_all_locked()
         if close:
             conn.close()
+
+    def _release_once(self, conn: Connection) -> None:
+        """``_release`` of a single-use connection: it leaves the pool."""
+        with self._lock:
+            self._remove_locked(conn)
+            if self._waiters:
+                self._wake_all_locked()
+        conn.close()
 
     async def aclose(self) -> None:
         """Close every idle connection and refuse new requests. Connections

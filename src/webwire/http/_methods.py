@@ -761,3 +761,54 @@ class _AsyncRequestMethods:
             last_event_id=last_event_id,
             max_event_size=max_event_size,
         )
+
+    def websocket(self, url: str | URL, **options: Any) -> Any:
+        """Open a WebSocket connection (RFC 6455) whose handshake is a
+        request of this client: ``ws = await client.websocket("/ws")`` or
+        ``async with client.websocket("/ws") as ws: ...`` (``async for``
+        reconnects), as with :func:`webwire.websocket.connect`, which it
+        returns.
+
+        What the handshake shares with the client's requests: its
+        transport (TLS settings, proxy, mounts, Unix socket, connection
+        limits), ``base_url`` (a relative URL is joined to it, ``http``
+        becomes ``ws`` and ``https`` ``wss``; absolute ``ws``/``wss``/
+        ``http``/``https`` URLs are taken as they are), its default header
+        fields (``User-Agent`` included; ``Accept``, ``Accept-Encoding`` and
+        hop-by-hop fields are left out), its cookies (the jar's cookies for
+        the URL are sent; ``Set-Cookie`` fields of the handshake response
+        are stored), its authentication (the client's ``auth``, or
+        credentials in the URL: Basic, Digest, a function or an
+        :class:`~webwire.Auth` flow; Digest answers the ``401`` challenge
+        by sending the handshake again), its middlewares, event hooks and
+        tracing.
+        Redirects are not followed (RFC 6455 section 4.1).
+
+        Args:
+            url: ``ws``/``wss`` URL, ``http``/``https`` URL, or relative to
+                ``base_url``.
+            options: Options of :func:`webwire.websocket.connect`
+                (``subprotocols``, ``additional_headers``, ``compression``,
+                ``open_timeout``, ``ping_interval``, ``max_size``...); not
+                ``proxy``, ``ssl`` or ``unix_socket_path`` (the client's
+                apply).
+
+        Returns:
+            A :class:`webwire.websocket.connect` (await it for a
+            :class:`~webwire.websocket.ClientConnection`).
+
+        Raises:
+            InvalidURL: The URL is invalid or relative without ``base_url``.
+            ValueError: ``proxy``, ``ssl`` or ``unix_socket_path`` was given.
+            ConnectionRejected, InvalidHandshake, TransportError: (when
+                awaited) As for :func:`webwire.websocket.connect`.
+        """
+        from webwire.websocket._client import DEFAULT_USER_AGENT, client_websocket_url, connect
+
+        if "client" in options:
+            raise TypeError("client.websocket() uses this client: do not pass client=")
+        client = cast("AsyncClient", self)
+        options.setdefault(
+            "user_agent_header", client.headers.get("User-Agent", DEFAULT_USER_AGENT)
+        )
+        return connect(client_websocket_url(client._base_url, url), client=client, **options)

@@ -716,6 +716,31 @@ class Client:
 
     # -- server-sent events --------------------------------------------------
 
+    def websocket(self, url: str | URL, **options: Any) -> Any:
+        """Open a WebSocket connection whose handshake is a request of this
+        client, blocking: ``with client.websocket("/ws") as ws: ...``. What
+        it shares with the client (transport, TLS, proxy, ``base_url``,
+        default headers, cookies, auth) and the options are those of
+        :meth:`AsyncClient.websocket`.
+
+        Returns:
+            A :class:`webwire.websocket.sync.ClientConnection`, open.
+
+        Raises:
+            InvalidURL, ValueError, ConnectionRejected, InvalidHandshake,
+            TransportError: As for :meth:`AsyncClient.websocket`.
+        """
+        from webwire.websocket import sync as sws
+        from webwire.websocket._client import DEFAULT_USER_AGENT, client_websocket_url
+
+        if "client" in options:
+            raise TypeError("client.websocket() uses this client: do not pass client=")
+        options.setdefault(
+            "user_agent_header", self._client.headers.get("User-Agent", DEFAULT_USER_AGENT)
+        )
+        resolved = client_websocket_url(self._client._base_url, url)
+        return sws.connect(str(resolved), client=self, **options)
+
     def sse(
         self,
         url: str | URL,

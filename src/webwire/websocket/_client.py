@@ -21,11 +21,11 @@ import yarl
 
 from webwire._config import Timeout
 from webwire._exceptions import (
+    ConnectionRejected,
     InvalidHandshake,
     InvalidStatus,
     InvalidURL,
     NetworkError,
-    ProxyError,
     RemoteProtocolError,
     TimeoutException,
     TransportError,
@@ -56,10 +56,9 @@ _AUTO_OFFERS_H2 = True
 connection opened for the handshake; the pool then sends an extended
 CONNECT (RFC 8441) when the server allows it, else the HTTP/1.1 upgrade."""
 
-_POOL_TUNNELS_PLAIN_WEBSOCKET = False
-"""Whether the pool opens a ``CONNECT`` tunnel through an HTTP proxy for a
-WebSocket request to an ``http`` origin (it forwards plain ``http``
-requests in absolute form, which a proxy cannot upgrade)."""
+_UNSET: Any = object()
+
+_HOP_BY_HOP = ("Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Transfer-Encoding")
 
 _RETRIED_STATUSES = frozenset({500, 502, 503, 504})
 
@@ -101,6 +100,36 @@ def _parse_uri(uri: str | yarl.URL) -> yarl.URL:
     return url
 
 
+def client_websocket_url(base_url: yarl.URL | None, url: str | yarl.URL) -> yarl.URL:
+    """The ``ws``/``wss`` URL of ``client.websocket(url)``: an absolute
+    ``ws``/``wss`` URL as it is, an ``http``/``https`` one (or a relative
+    one, joined with the client's ``base_url`` as for requests) with the
+    scheme mapped ``http`` -> ``ws``, ``https`` -> ``wss`` (RFC 6455
+    section 3).
+
+    Raises:
+        InvalidURL: The URL is invalid, relative without ``base_url``, or
+            of another scheme.
+    """
+    from webwire.http._urls import build_url
+
+    try:
+        parsed = url if isinstance(url, yarl.URL) else yarl.URL(url)
+    except (TypeError, ValueError) as exc:
+        raise InvalidURL(f"invalid WebSocket URL {url!r}: {exc}") from exc
+    if parsed.scheme in ("ws", "wss"):
+        return _parse_uri(parsed)
+    if parsed.scheme and parsed.scheme not in ("http", "https"):
+        raise InvalidURL(f"a WebSocket URL has the scheme ws or wss (or http/https), not {url!r}")
+    if not parsed.scheme and base_url is None:
+        raise InvalidURL(f"the WebSocket URL {url!r} is relative and the client has no base_url")
+    try:
+        full = build_url(base_url, url)
+    except Exception as exc:
+        raise InvalidURL(f"invalid WebSocket URL {url!r}: {exc}") from exc
+    return _parse_uri(full.with_scheme("wss" if full.scheme == "https" else "ws"))
+
+
 class connect:
     """Open a WebSocket connection (RFC 6455; RFC 7692 compression).
 
@@ -138,9 +167,11 @@ class connect:
             1009.
         max_queue: Received message fragments (frames) buffered before the
             connection stops reading from the network (back-pressure).
-        write_limit: Accepted for compatibility; webwire does not buffer
-            writes: each send returns once its bytes are handed to the
-            socket.
+        write_limit: Not supported (a :class:`TypeError`): webwire keeps
+            no write buffer to bound. Each frame is written through to the
+            socket: ``send`` returns once the kernel took all of its bytes
+            (the socket's send buffer is the only buffer), so a peer that
+            does not read stops ``send`` at once.
         proxy: Proxy URL or :class:`~webwire.Proxy` (``http``, ``https``,
             ``socks5``...): ``wss`` and ``ws`` both go through a tunnel.
         trust_env: Honour proxy variables (``HTTPS_PROXY``, ``NO_PROXY``...)
@@ -167,8 +198,10 @@ class connect:
 
     Raises:
         InvalidURL: ``uri`` is not a ws/wss URI.
-        InvalidStatus: The server answered with a status other than 101
-            (``status_code``, ``headers`` and the first 64 KiB of ``body``).
+        ConnectionRejected: (an :class:`~webwire.InvalidStatus`) The server
+            answered with a status other than 101 (``status_code``,
+            ``headers`` and the first 64 KiB of ``body``).
+        TypeError: ``write_limit`` was given (not supported, see above).
         InvalidHandshake: The answer is not a valid WebSocket acceptance.
         ConnectError, ConnectTimeout, ReadTimeout, ProxyError...: The
             connection or the handshake failed (``open_timeout``).
@@ -189,7 +222,7 @@ class connect:
         ping_timeout: float | None = 20.0,
         max_size: int | None = DEFAULT_MAX_SIZE,
         max_queue: int = 16,
-        write_limit: int = 2**15,
+        write_limit: Any = _UNSET,
         proxy: ProxyTypes | None = None,
         trust_env: bool = True,
         ssl: _ssl.SSLContext | None = None,
@@ -215,8 +248,11 @@ class connect:
             raise ValueError(f"max_size must be >= 1 byte or None, not {max_size}")
         if compression not in ("deflate", None):
             raise ValueError(f"compression must be 'deflate' or None, not {compression!r}")
-        if not isinstance(write_limit, int):
-            raise TypeError("write_limit must be an int (bytes)")
+        if write_limit is not _UNSET:
+            raise TypeError(
+                "write_limit is not supported: webwire has no write buffer (each frame is "
+                "written through to the socket and send() returns once the kernel took it)"
+            )
         for name, value in (
             ("open_timeout", open_timeout),
             ("close_timeout", close_timeout),
@@ -307,17 +343,11 @@ class connect:
             logger=self._logger,
         )
         http_url = url.with_scheme("https" if url.scheme == "wss" else "http")
-        if url.scheme == "ws" and not _POOL_TUNNELS_PLAIN_WEBSOCKET:
-            proxy = getattr(client._transport_for_url(http_url), "proxy", None)
-            if proxy is not None and not proxy.is_socks:
-                raise ProxyError(
-                    f"cannot reach {url} through the HTTP proxy {proxy.origin}: requests to "
-                    "ws:// origins would be forwarded, not tunnelled; use wss:// or a SOCKS "
-                    "proxy"
-                )
         fields: list[tuple[str, Any]] = [*handshake.request_headers()]
         fields.append(("Accept-Encoding", None))  # no content coding of an error body
         fields.append(("Accept", None))
+        for name in _HOP_BY_HOP:  # a client's default fields that would not fit
+            fields.append((name, None))
         fields.append(("User-Agent", self._user_agent))
         fields.extend(self._headers)
         timeout = Timeout(self._open_timeout, total=self._open_timeout)
@@ -341,7 +371,7 @@ class connect:
                     "but the connection cannot be handed over",
                     request=request,
                 )
-            raise InvalidStatus(
+            raise ConnectionRejected(
                 f"the server rejected the WebSocket handshake: HTTP {response.status_code}"
                 + (f" {response.reason_phrase}" if response.reason_phrase else ""),
                 status_code=response.status_code,

@@ -22,6 +22,7 @@ HTTP/1.1 connection detached after ``101``, or an HTTP/2 or HTTP/3 stream.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import uuid
@@ -33,6 +34,7 @@ from webwire._exceptions import (
     ConcurrencyError,
     ConnectionClosed,
     ConnectionClosedOK,
+    JSONDecodingError,
     LocalProtocolError,
     TimeoutException,
     TransportError,
@@ -731,6 +733,38 @@ class ClientConnection:
     def _iterate(self) -> _Messages:
         return _Messages(self)
 
+    # -- JSON ----------------------------------------------------------------
+
+    async def send_json(self, obj: Any, *, binary: bool = False) -> None:
+        """Send ``obj`` encoded as JSON (RFC 8259), compact, as one text
+        message (UTF-8; a binary one with ``binary=True``).
+
+        Raises:
+            TypeError, ValueError: ``obj`` cannot be encoded as JSON (a
+                value of another type, a circular reference, NaN...).
+            ConnectionClosed: The connection is closed.
+        """
+        text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        await self.send(text.encode() if binary else text)
+
+    async def receive_json(self, timeout: float | None = None) -> Any:
+        """Receive the next message (text, or binary holding UTF-8) and
+        decode it as JSON (RFC 8259).
+
+        Args:
+            timeout: Seconds to wait at most, as for :meth:`recv`.
+
+        Returns:
+            The decoded value.
+
+        Raises:
+            JSONDecodingError: The message is not valid JSON (also a
+                :class:`json.JSONDecodeError`); the connection stays open.
+            ConnectionClosed, ReadTimeout: As for :meth:`recv`.
+        """
+        message = await self.recv(timeout)
+        return _loads(message, self.request)
+
     # -- keepalive -----------------------------------------------------------
 
     async def _keepalive(self) -> None:
@@ -859,6 +893,23 @@ def _kind(message: Any, text: bool | None) -> tuple[str, bytes | str]:
 def _size(data: bytes | str) -> int:
     """Payload size in bytes (UTF-8 for text)."""
     return len(data.encode()) if isinstance(data, str) else len(data)
+
+
+def _loads(message: Data, request: Any) -> Any:
+    """The JSON value of a message (RFC 8259)."""
+    try:
+        text = message if isinstance(message, str) else message.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise JSONDecodingError(
+            f"the message is not UTF-8: {exc.reason}", "", exc.start, request=request
+        ) from exc
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise JSONDecodingError(exc.msg, exc.doc, exc.pos, request=request) from exc
+    except RecursionError as exc:
+        message_ = "the JSON value nests too deeply"
+        raise JSONDecodingError(message_, text, 0, request=request) from exc
 
 
 def _decode(message: Data, decode: bool | None) -> Data:

@@ -161,6 +161,16 @@ class ClientConnection:
         finally:
             run_sync(messages.aclose())  # type: ignore[attr-defined]
 
+    def send_json(self, obj: Any, *, binary: bool = False) -> None:
+        """Send ``obj`` as one JSON text message. See
+        :meth:`webwire.websocket.ClientConnection.send_json`."""
+        run_sync(self._connection.send_json(obj, binary=binary))
+
+    def receive_json(self, timeout: float | None = None) -> Any:
+        """Receive the next message decoded as JSON. See
+        :meth:`webwire.websocket.ClientConnection.receive_json`."""
+        return run_sync(self._connection.receive_json(timeout))
+
     def ping(self, data: Data | None = None) -> SyncPongWaiter:
         """Send a ping; ``ws.ping().wait()`` returns the latency in seconds."""
         return SyncPongWaiter(run_sync(self._connection.ping(data)))

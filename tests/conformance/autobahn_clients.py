@@ -144,7 +144,7 @@ class _TrioWebsocketConnection:
             try:
                 message = await self._ws.get_message()
             except ConnectionClosed as exc:
-                if exc.reason is not None and exc.reason.code in (1000, 1001):
+                if exc.reason is not None and exc.reason.code in (1000, 1001, 1005):
                     return
                 raise
             yield message

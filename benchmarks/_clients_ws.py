@@ -21,7 +21,8 @@ Scenarios:
 
 Clients with the websockets-style interface (``async with connect(uri) as
 ws``, ``await ws.send(data)``, ``await ws.recv()``) share one set of
-functions: websockets, picows' websockets-compatible layer and webwire.
+functions: websockets (asyncio and trio), picows' websockets-compatible
+layer and webwire.
 webwire's entries use ``webwire.websocket.connect`` (asyncio and trio) and
 ``webwire.websocket.sync.connect`` (blocking); they are listed as skipped
 while ``webwire.websocket`` does not exist.
@@ -179,6 +180,12 @@ def _ws_style_sync(name: str, opener: SyncOpener, scenarios: tuple[str, ...]) ->
 
 def _websockets_open(uri: str, compression: str | None) -> Any:
     from websockets.asyncio.client import connect
+
+    return connect(uri, compression=compression, max_size=MAX_SIZE)
+
+
+def _websockets_trio_open(uri: str, compression: str | None) -> Any:
+    from websockets.trio.client import connect
 
     return connect(uri, compression=compression, max_size=MAX_SIZE)
 
@@ -359,6 +366,13 @@ CLIENTS: tuple[ClientSpec, ...] = (
         "websockets.asyncio.client",
         "connect",
         _ws_style_async("websockets", _websockets_open, SCENARIOS),
+    ),
+    ClientSpec(
+        "websockets-trio",
+        "trio",
+        "websockets.trio.client",
+        "connect",
+        _ws_style_async("websockets-trio", _websockets_trio_open, SCENARIOS),
     ),
     ClientSpec(
         "websockets-sync",

@@ -14,8 +14,9 @@ extension). Scenarios (see ``_clients_ws.py``): ``roundtrip``, sequential
 binary messages, in MiB per second; ``deflate``, sequential 1 MiB
 compressible messages with permessage-deflate, in MiB per second. Rounds are
 interleaved (every client once per round, in a rotating order); the table
-reports the best and the median round, the ratios to websockets (its
-blocking client for blocking clients), aiohttp and picows, and the client's
+reports the best and the median round, the ratios to websockets (its trio
+client for trio clients, its blocking client for blocking ones), aiohttp and
+picows, and the client's
 CPU cost (user + system CPU time of this process per message or per MiB,
 over the same timed interval). webwire's clients are skipped, with a note,
 while ``webwire.websocket`` does not exist. Nothing is asserted: the exit
@@ -59,11 +60,11 @@ from _harness import (
 
 UNITS = {"roundtrip": "msg/s", "echo": "MiB/s", "deflate": "MiB/s"}
 CPU_UNITS = {"roundtrip": "µs/msg", "echo": "µs/MiB", "deflate": "µs/MiB"}
-#: Ratio columns: peer -> the peer's row for (asyncio/trio clients, blocking clients).
+#: Ratio columns: peer -> the peer's row for (asyncio clients, trio clients, blocking clients).
 BASELINES = {
-    "websockets": ("websockets", "websockets-sync"),
-    "aiohttp": ("aiohttp", "aiohttp"),
-    "picows": ("picows", "picows"),
+    "websockets": ("websockets", "websockets-trio", "websockets-sync"),
+    "aiohttp": ("aiohttp", "aiohttp", "aiohttp"),
+    "picows": ("picows", "picows", "picows"),
 }
 #: picows' own client has no permessage-deflate: its compatible layer stands in for it there.
 DEFLATE_STAND_IN = {"picows": "picows-websockets"}
@@ -237,8 +238,8 @@ def run_rounds(
 def _baseline(
     results: dict[tuple[str, str], list[Measurement]], scenario: str, peer: str, spec: ClientSpec
 ) -> list[Measurement] | None:
-    async_name, sync_name = BASELINES[peer]
-    name = sync_name if spec.runtime == "sync" else async_name
+    asyncio_name, trio_name, sync_name = BASELINES[peer]
+    name = {"sync": sync_name, "trio": trio_name}.get(spec.runtime, asyncio_name)
     if scenario == "deflate":
         name = DEFLATE_STAND_IN.get(name, name)
     return results.get((scenario, name))
@@ -322,7 +323,7 @@ def _describe(args: argparse.Namespace, server: WsServer, work: WsWorkload) -> s
         f"deflate: {work.deflate_count} x 1 MiB compressible (JSON records), "
         "permessage-deflate checked with the server\n"
         f"{args.rounds} interleaved rounds; ratios from the {args.stat} round; "
-        "vs websockets: its blocking client for blocking clients; "
+        "vs websockets: its trio client for trio clients, its blocking client for blocking ones; "
         "vs picows in deflate: picows-websockets (picows' own client has no deflate)"
     )
 

@@ -10,7 +10,7 @@ or ``"trio"`` (an async context manager, run on that event loop) or
 webwire's entries are written against ``webwire.websocket.connect`` (async,
 asyncio and trio) and ``webwire.websocket.sync.connect`` (blocking), and are
 available as soon as ``webwire.websocket`` can be imported. The ``websockets``
-library's asyncio and blocking clients (and ``trio-websocket`` when
+library's asyncio, trio and blocking clients (and ``trio-websocket`` when
 installed) are stand-ins used to check this harness.
 """
 
@@ -104,6 +104,14 @@ async def _websockets_async(uri: str, compression: str | None) -> AsyncIterator[
         yield ws
 
 
+@asynccontextmanager
+async def _websockets_trio(uri: str, compression: str | None) -> AsyncIterator[Any]:
+    from websockets.trio.client import connect
+
+    async with connect(uri, compression=compression, max_size=MAX_SIZE) as ws:
+        yield ws
+
+
 @contextmanager
 def _websockets_sync(uri: str, compression: str | None) -> Iterator[Any]:
     from websockets.sync.client import connect
@@ -172,6 +180,7 @@ ADAPTERS: dict[str, Adapter] = {
         Adapter("webwire-trio", "trio", "webwire.websocket", _webwire_async, _webwire_errors),
         Adapter("webwire-sync", "sync", "webwire.websocket.sync", _webwire_sync, _webwire_errors),
         Adapter("websockets", "asyncio", "websockets", _websockets_async, _websockets_errors),
+        Adapter("websockets-trio", "trio", "websockets.trio", _websockets_trio, _websockets_errors),
         Adapter("websockets-sync", "sync", "websockets", _websockets_sync, _websockets_errors),
         Adapter(
             "trio-websocket", "trio", "trio_websocket", _trio_websocket, _trio_websocket_errors

@@ -309,8 +309,15 @@ class _Driver:
 
     async def _echo_async(self, path: str) -> None:
         async with self.adapter.connect(self.url(path), self.compression) as ws:
-            async for message in ws:
-                await ws.send(message)
+            messages = ws.__aiter__()
+            try:
+                async for message in messages:
+                    await ws.send(message)
+            finally:
+                # Finalize an async generator here, not later outside the event loop.
+                aclose = getattr(messages, "aclose", None)
+                if aclose is not None:
+                    await aclose()
 
     async def _first_message_async(self, path: str) -> str | bytes:
         async with self.adapter.connect(self.url(path), self.compression) as ws:

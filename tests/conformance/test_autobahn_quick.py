@@ -34,7 +34,7 @@ def _clients() -> list[str]:
     name, reason = default_client()
     if reason is not None:
         # webwire's client is not importable: check the harness with the stand-in.
-        return [name, "websockets-sync"]
+        return [name, "websockets-trio", "websockets-sync"]
     return ["webwire-asyncio", "webwire-trio", "webwire-sync"]
 
 

@@ -33,10 +33,12 @@ unit: $(STAMP) autobahn-env
 	$(NGINX_INSTALL)
 	$(BIN)/pytest -q
 
-# The full Autobahn|Testsuite run (cases 1-7, 9, 12, 13) with webwire's client;
-# reports in tests/conformance/reports/clients/.
+# The full Autobahn|Testsuite run (cases 1-7, 9, 12, 13) with webwire's asyncio client;
+# reports in tests/conformance/reports/clients/. Other clients or cases:
+# make conformance CONFORMANCE_ARGS='--client webwire-trio --cases 1.*,2.*'
+CONFORMANCE_ARGS ?=
 conformance: $(STAMP) autobahn-env
-	$(BIN)/python tests/conformance/run_autobahn.py
+	$(BIN)/python tests/conformance/run_autobahn.py $(CONFORMANCE_ARGS)
 
 test: lint unit
 

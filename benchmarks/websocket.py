@@ -136,16 +136,23 @@ def _free_port() -> int:
 
 
 def measure(
-    spec: ClientSpec, scenario: str, work: WsWorkload, use_uvloop: bool, max_seconds: float
+    spec: ClientSpec,
+    scenario: str,
+    work: WsWorkload,
+    use_uvloop: bool,
+    max_seconds: float,
+    collect: bool = True,
 ) -> Measurement:
-    """Run one scenario once with one client, after a full garbage collection.
+    """Run one scenario once with one client, after a full garbage collection
+    (outside the timing; skipped when ``collect`` is false).
 
     Raises:
         ResponseMismatch: An echo was wrong, or deflate was not negotiated.
         MeasurementTimeout: The run took longer than ``max_seconds``.
     """
     fn: Any = spec.scenarios[scenario]
-    gc.collect()
+    if collect:
+        gc.collect()
     if spec.runtime == "sync":
         with _deadline(max_seconds):
             timing = fn(work)
@@ -383,9 +390,10 @@ def _profile(args: argparse.Namespace, work: WsWorkload) -> int:
     if scenario is None:
         raise SystemExit(f"{spec.name} has none of the scenarios {args.scenario_names}")
     measure(spec, scenario, work, args.uvloop, args.max_seconds)
+    gc.collect()
     profiler = cProfile.Profile()
     profiler.enable()
-    result = measure(spec, scenario, work, args.uvloop, args.max_seconds)
+    result = measure(spec, scenario, work, args.uvloop, args.max_seconds, collect=False)
     profiler.disable()
     out = io.StringIO()
     pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(args.top)

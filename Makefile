@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint unit bench clean
+.PHONY: demo test lint unit bench clean conformance autobahn-env
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,9 +23,22 @@ lint: $(STAMP)
 NGINX_INSTALL := command -v nginx >/dev/null || test -x /usr/sbin/nginx || \
 	(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light)
 
-unit: $(STAMP)
+# Autobahn|Testsuite's fuzzing server runs on Python 2.7: .venv-autobahn is built
+# from pyenv's 2.7.18 (or $$AUTOBAHN_PYTHON2) with pinned packages; the script
+# returns at once when it is up to date (tests/conformance/autobahn_env.py).
+autobahn-env: $(STAMP)
+	$(BIN)/python tests/conformance/autobahn_env.py
+
+unit: $(STAMP) autobahn-env
 	$(NGINX_INSTALL)
 	$(BIN)/pytest -q
+
+# The full Autobahn|Testsuite run (cases 1-7, 9, 12, 13) with webwire's asyncio client;
+# reports in tests/conformance/reports/clients/. Other clients or cases:
+# make conformance CONFORMANCE_ARGS='--client webwire-trio --cases 1.*,2.*'
+CONFORMANCE_ARGS ?=
+conformance: $(STAMP) autobahn-env
+	$(BIN)/python tests/conformance/run_autobahn.py $(CONFORMANCE_ARGS)
 
 test: lint unit
 
@@ -42,6 +55,7 @@ $(VENV)/.installed-bench: $(STAMP)
 bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/http1.py
 	$(BIN)/python benchmarks/http2.py
+	$(BIN)/python benchmarks/websocket.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -325,6 +325,23 @@ def test_close_started_by_server_with_error_code() -> None:
     assert error.rcvd_then_sent is True
 
 
+def test_close_between_fragments_is_a_normal_close() -> None:
+    """A Close frame may come between the fragments of a message (RFC 6455
+    section 5.4): the closing handshake goes on normally (1000 echoed) and
+    the incomplete message is dropped (Autobahn case 7.1.5)."""
+    client, server = serve(make_handshake(), compression=False)
+    server.send_text(b"frag", fin=False)
+    server.send_close(1000, "")
+    to_client(server, client)
+    events = client.events()
+    assert isinstance(events[-1], CloseReceived)
+    assert events[-1].frame.code == 1000
+    to_server(client, server)
+    assert server.close_rcvd is not None and server.close_rcvd.code == 1000
+    client.receive_eof()
+    assert isinstance(client.closed_error(), ConnectionClosedOK)
+
+
 def test_invalid_close_code_refused() -> None:
     client, _ = serve(make_handshake())
     with pytest.raises(LocalProtocolError, match="1005"):

@@ -282,6 +282,19 @@ class Handshake:
         )
 
 
+class _ClientEngine(Protocol):
+    """The ``websockets`` framing engine, client side, with one change:
+    control frames may come between the fragments of a message (RFC 6455
+    section 5.4), and a Close frame there starts the closing handshake
+    normally, the incomplete message discarded (section 7.1.1), instead of
+    failing the connection with 1002."""
+
+    def recv_frame(self, frame: Frame) -> None:
+        if frame.opcode is Opcode.CLOSE and self.current_size is not None:
+            self.current_size = None
+        super().recv_frame(frame)
+
+
 class WebSocketProtocol:
     """An open WebSocket connection, client side (RFC 6455 sections 5-7,
     RFC 7692): bytes in, events and bytes out.
@@ -304,7 +317,7 @@ class WebSocketProtocol:
         max_size: int | None = DEFAULT_MAX_SIZE,
         logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
     ) -> None:
-        protocol = Protocol(CLIENT, max_size=max_size, logger=logger or _logger)
+        protocol = _ClientEngine(CLIENT, max_size=max_size, logger=logger or _logger)
         protocol.extensions = list(extensions)
         self._protocol = protocol
         self._decoder: Any = None

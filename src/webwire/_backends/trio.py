@@ -573,7 +573,7 @@ class _TrioTaskGroup(TaskGroup):
         return True if exc is not None else None
 
 
-class _TrioDetachedTaskGroup(TaskGroup):
+class _TrioDetachedTaskGroup(_TrioTaskGroup):
     """Tasks in a nursery owned by a trio system task, so that the group is
     not nested in the entering task's cancel scopes: it can be exited from
     any task, in any order. A task's first error is kept (the other tasks
@@ -618,21 +618,6 @@ class _TrioDetachedTaskGroup(TaskGroup):
         if self._nursery is None or self._done.is_set():
             raise RuntimeError("the task group is not active")
         self._nursery.start_soon(self._run, fn, args, name=fn)
-
-    async def _run(self, fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...]) -> None:
-        try:
-            await fn(*args)
-        except BaseException as exc:
-            if _is_cancellation(exc):
-                raise
-            if self._error is None:
-                self._error = _first_leaf(exc)
-            self.cancel()
-
-    def cancel(self) -> None:
-        """Cancel every task of the group."""
-        if self._nursery is not None:
-            self._nursery.cancel_scope.cancel()
 
     async def __aexit__(
         self,

@@ -182,7 +182,7 @@ def build_ws_parser() -> argparse.ArgumentParser:
     add("--verify", metavar="yes|no|PATH", help="verify TLS certificates (or with this CA bundle)")
     add("-k", "--insecure", action="store_true", help="do not verify TLS certificates")
     add("--cacert", metavar="PATH", help="CA bundle to verify certificates with")
-    add("--proxy", metavar="URL", help="http, https or socks5 proxy (ws:// needs socks5)")
+    add("--proxy", metavar="URL", help="proxy: http(s):// (a CONNECT tunnel) or socks4/socks5 URL")
     versions = parser.add_mutually_exclusive_group()
     versions.add_argument(
         "--http2", dest="http_version", action="store_const", const="HTTP/2",

@@ -31,7 +31,7 @@ from ._run import EXIT_ERROR, EXIT_OK, EXIT_USAGE, classify_error, describe_erro
 __all__ = ["main", "versions"]
 
 _EXIT_INTERRUPTED = 130
-_ENGINES = ("h2", "httptools", "yarl", "multidict", "python-socks", "rich")
+_ENGINES = ("h2", "httptools", "websockets", "yarl", "multidict", "python-socks", "rich")
 
 
 def versions() -> list[tuple[str, str]]:

@@ -1186,3 +1186,24 @@ def test_demo_without_extra(
 def test_demo_usage_error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
     assert main(["demo", *argv]) == 2
     assert "webwire demo: error" in capsys.readouterr().err
+
+
+def test_version_into_a_closed_pipe() -> None:
+    """``webwire --version | head -1``: the reader going away is not an
+    error and shows no traceback."""
+    import subprocess
+    import sys
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "webwire", "--version"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        bufsize=0,
+    )
+    assert process.stdout is not None
+    process.stdout.close()  # the reader is gone before anything is written
+    assert process.stderr is not None
+    with process.stderr:
+        stderr = process.stderr.read()
+    assert process.wait(timeout=30) == 0
+    assert b"Traceback" not in stderr

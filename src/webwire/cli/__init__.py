@@ -145,5 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("webwire: interrupted", file=sys.stderr)
         return _EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return _broken_pipe()
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (EXIT_OK if exc.code is None else 1)

@@ -59,6 +59,11 @@ __all__ = ["ClientConnection", "PongWaiter"]
 
 Data = str | bytes
 _READ_SIZE = 65536
+"""Bytes asked for by a read when the last one did not fill its buffer."""
+_MAX_READ_SIZE = 1 << 20
+"""Largest read: sizes double while reads come back full (large messages
+then take few reads), and fall back to :data:`_READ_SIZE` after a short one
+(a blocking ``recv`` allocates the whole size up front)."""
 _log = logging.getLogger("webwire.websocket")
 
 
@@ -273,10 +278,16 @@ class ClientConnection:
 
     async def _reader(self) -> None:
         protocol = self._protocol
+        stream = self._stream
+        size = _READ_SIZE
         try:
             while True:
                 try:
-                    data = await self._stream.read(_READ_SIZE, self._read_timeout())
+                    data = await stream.read(size, self._read_timeout())
+                    if len(data) == size:
+                        size = min(size * 2, _MAX_READ_SIZE)
+                    elif size != _READ_SIZE:
+                        size = _READ_SIZE
                 except TimeoutException as exc:
                     # The server did not end the connection within
                     # close_timeout of the closing handshake.

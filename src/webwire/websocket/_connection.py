@@ -279,6 +279,7 @@ class ClientConnection:
     async def _reader(self) -> None:
         protocol = self._protocol
         stream = self._stream
+        messages = self._messages
         size = _READ_SIZE
         try:
             while True:
@@ -302,13 +303,16 @@ class ClientConnection:
                     else:
                         protocol.receive_eof()
                     events = protocol.events()
-                await self._flush()
+                    pending = protocol.has_data_to_send()
+                if pending:
+                    await self._flush()
                 for event in events:
-                    if isinstance(event, Fragment):
+                    if type(event) is Fragment:
                         if self._tracer is not None:
                             await self._trace_fragment(event)
                         try:
-                            await self._messages.send(event)
+                            if not messages.send_nowait(event):
+                                await messages.send(event)
                         except ChannelClosed:
                             pass  # closed locally: messages are dropped
                     elif isinstance(event, PongReceived):
@@ -328,7 +332,11 @@ class ClientConnection:
                     # (``_shutdown``) rather than waiting for the server's
                     # END_STREAM, which some servers never send.
                     return
-                if self._close_deadline is None and protocol.close_expected():
+                if (
+                    self._close_deadline is None
+                    and protocol.state is not State.OPEN
+                    and protocol.close_expected()
+                ):
                     self._arm_close_timer()
         except BaseException as exc:
             self._transport_error = self._transport_error or exc
@@ -695,8 +703,14 @@ class ClientConnection:
         """
         self._enter_receive()
         try:
-            deadline = None if timeout is None else self._backend.monotonic() + timeout
             partial = self._partial
+            if timeout is None and not partial:
+                # The common case: a message in one frame.
+                fragment = await self._next_fragment(None)
+                if fragment.fin:
+                    return fragment.data if decode is None else _decode(fragment.data, decode)
+                partial.append(fragment.data)
+            deadline = None if timeout is None else self._backend.monotonic() + timeout
             while True:
                 left = None if deadline is None else max(0.0, deadline - self._backend.monotonic())
                 fragment = await self._next_fragment(left)

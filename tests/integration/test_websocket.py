@@ -289,6 +289,13 @@ async def s_deflate(api: WsApi, s: Servers) -> None:
         await ws.send(message)
         assert await ws.recv() == message
         assert sum(written) < 10_000  # sent compressed
+    # zlib settings of the user's choice: still permessage-deflate.
+    settings = {"level": 9, "memLevel": 8}
+    async with api.connect(s["websockets"] + "/ext", compression=settings) as ws:
+        assert await ws.recv() == "permessage-deflate"
+        message = "compress me " * 50_000
+        await ws.send(message)
+        assert await ws.recv() == message
     async with api.connect(s["websockets"] + "/ext", compression=None) as ws:
         assert await ws.recv() == ""
         assert "Sec-WebSocket-Extensions" not in ws.response.headers

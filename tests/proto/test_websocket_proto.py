@@ -123,6 +123,33 @@ def test_unknown_compression() -> None:
         make_handshake(compression="gzip")
 
 
+def test_deflate_settings() -> None:
+    # Level 1 by default; a mapping of zlib settings replaces it.
+    default, _ = serve(make_handshake())
+    assert default.extensions[0].compress_settings == {"level": 1, "memLevel": 5}  # type: ignore[attr-defined]
+    chosen, server = serve(make_handshake(compression={"level": 9, "memLevel": 8}))
+    assert chosen.extensions[0].compress_settings == {"level": 9, "memLevel": 8}  # type: ignore[attr-defined]
+    chosen.send_text("compress me " * 1000)
+    to_server(chosen, server)
+    assert server_messages(server) == [(Opcode.TEXT, b"compress me " * 1000, True)]
+
+
+@pytest.mark.parametrize(
+    ("settings", "match"),
+    [
+        ({"wbits": 10}, "unknown zlib setting"),
+        ({"level": 10}, "from -1 to 9"),
+        ({"memLevel": 0}, "from 1 to 9"),
+        ({"level": "1"}, "must be an int"),
+        ({"level": True}, "must be an int"),
+        (["level"], "compression must be"),
+    ],
+)
+def test_bad_deflate_settings(settings: object, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        make_handshake(compression=settings)
+
+
 def test_deflate_negotiated_with_parameters() -> None:
     handshake = make_handshake()
     client, server = serve(handshake)

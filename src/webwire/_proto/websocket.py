@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import codecs
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -67,19 +67,66 @@ __all__ = [
     "WebSocketEvent",
     "WebSocketProtocol",
     "check_close",
+    "deflate_settings",
 ]
 
 DEFAULT_MAX_SIZE = 2**20
 """Default limit of one received message, in bytes (1 MiB)."""
 
-Compression = Literal["deflate"] | None
+Compression = Literal["deflate"] | Mapping[str, int] | None
+"""``"deflate"``: permessage-deflate (RFC 7692) with :data:`DEFLATE_SETTINGS`;
+a mapping: permessage-deflate with these zlib settings (``level``,
+``memLevel``) instead; ``None``: no compression."""
 
-DEFLATE_SETTINGS = {"level": 1, "memLevel": 5}
+DEFLATE_SETTINGS: Mapping[str, int] = {"level": 1, "memLevel": 5}
 """zlib settings of the messages webwire compresses (RFC 7692): level 1,
 the fastest, compresses text about 10% less than zlib's default level 6 at
 about three times the speed; memLevel 5 keeps the compressor's state at
 about 140 KiB per connection. The server's choice does not matter: any
 level decompresses alike."""
+
+
+
+def deflate_settings(compression: Compression) -> dict[str, int] | None:
+    """The zlib settings for ``compression`` (``None``: no compression).
+
+    Raises:
+        ValueError: ``compression`` is not ``"deflate"``, ``None`` or a
+            mapping of ``level`` (-1 to 9) and ``memLevel`` (1 to 9) to int.
+    """
+    if compression is None:
+        return None
+    if isinstance(compression, str):
+        if compression != "deflate":
+            raise ValueError(
+                f"compression must be 'deflate', a mapping of zlib settings or None, "
+                f"not {compression!r}"
+            )
+        return dict(DEFLATE_SETTINGS)
+    if not isinstance(compression, Mapping):
+        raise ValueError(
+            f"compression must be 'deflate', a mapping of zlib settings or None, "
+            f"not {compression!r}"
+        )
+    settings = dict(DEFLATE_SETTINGS)
+    for name, value in compression.items():
+        bounds = _DEFLATE_BOUNDS.get(name)
+        if bounds is None:
+            raise ValueError(
+                f"unknown zlib setting {name!r} for permessage-deflate: "
+                "'level' and 'memLevel' may be set"
+            )
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ValueError(f"zlib setting {name!r} must be an int, not {value!r}")
+        if not bounds[0] <= value <= bounds[1]:
+            raise ValueError(
+                f"zlib setting {name!r} must be from {bounds[0]} to {bounds[1]}, not {value}"
+            )
+        settings[name] = value
+    return settings
+
+
+_DEFLATE_BOUNDS = {"level": (-1, 9), "memLevel": (1, 9)}
 
 State = _WSState
 """Connection states (RFC 6455 section 4.1, 7.1.3, 7.1.4): ``CONNECTING``,
@@ -178,7 +225,10 @@ class Handshake:
         subprotocols: Subprotocols offered in ``Sec-WebSocket-Protocol``,
             most preferred first, or ``None``.
         compression: ``"deflate"`` to offer permessage-deflate (RFC 7692,
-            client_max_window_bits offered), ``None`` for no compression.
+            client_max_window_bits offered; messages compressed with
+            :data:`DEFLATE_SETTINGS`), a mapping of zlib settings
+            (``{"level": 6}``) to offer it compressing with those, ``None``
+            for no compression.
         max_size: Largest message accepted, in bytes (``None``: no limit).
         logger: Logger of the connection (``webwire.websocket`` by default).
 
@@ -200,13 +250,10 @@ class Handshake:
         max_size: int | None = DEFAULT_MAX_SIZE,
         logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
     ) -> None:
-        extensions: list[ClientExtensionFactory] | None
-        if compression == "deflate":
-            extensions = [ClientPerMessageDeflateFactory(compress_settings=DEFLATE_SETTINGS)]
-        elif compression is None:
-            extensions = None
-        else:
-            raise ValueError(f"compression must be 'deflate' or None, not {compression!r}")
+        extensions: list[ClientExtensionFactory] | None = None
+        settings = deflate_settings(compression)
+        if settings is not None:
+            extensions = [ClientPerMessageDeflateFactory(compress_settings=settings)]
         path, _, query = resource.partition("?")
         uri = WebSocketURI(secure, host, port, path or "/", query)
         self._max_size = max_size

@@ -30,7 +30,12 @@ from webwire._exceptions import (
     TimeoutException,
     TransportError,
 )
-from webwire._proto.websocket import DEFAULT_MAX_SIZE, Compression, Handshake
+from webwire._proto.websocket import (
+    DEFAULT_MAX_SIZE,
+    Compression,
+    Handshake,
+    deflate_settings,
+)
 from webwire._retry import Retry
 
 from ._connection import ClientConnection
@@ -153,8 +158,11 @@ class connect:
         user_agent_header: ``User-Agent`` value; ``None`` sends none.
         origin: ``Origin`` field value (RFC 6454), or ``None``.
         subprotocols: Subprotocols to offer, most preferred first.
-        compression: ``"deflate"`` (permessage-deflate, RFC 7692) or
-            ``None``.
+        compression: ``"deflate"`` (permessage-deflate, RFC 7692; the
+            messages sent are compressed with zlib level 1, the fastest,
+            and memLevel 5), a mapping of zlib settings to compress with
+            instead (``{"level": 6, "memLevel": 8}``: smaller, slower; other
+            keys raise ValueError), or ``None``.
         open_timeout: Seconds for the connection and the handshake
             together (``None``: no limit).
         close_timeout: Seconds to wait for the server to end the connection
@@ -246,8 +254,7 @@ class connect:
             raise ValueError(f"max_queue must be >= 1, not {max_queue}")
         if max_size is not None and max_size < 1:
             raise ValueError(f"max_size must be >= 1 byte or None, not {max_size}")
-        if compression not in ("deflate", None):
-            raise ValueError(f"compression must be 'deflate' or None, not {compression!r}")
+        deflate_settings(compression)
         if write_limit is not _UNSET:
             raise TypeError(
                 "write_limit is not supported: webwire has no write buffer (each frame is "

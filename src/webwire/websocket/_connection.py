@@ -59,11 +59,12 @@ __all__ = ["ClientConnection", "PongWaiter"]
 
 Data = str | bytes
 _READ_SIZE = 65536
-"""Bytes asked for by a read when the last one did not fill its buffer."""
-_MAX_READ_SIZE = 1 << 20
-"""Largest read: sizes double while reads come back full (large messages
-then take few reads), and fall back to :data:`_READ_SIZE` after a short one
-(a blocking ``recv`` allocates the whole size up front)."""
+"""Bytes asked for by the first read."""
+_MAX_READ_SIZE = 262144
+"""Largest read: the size doubles each time a read comes back full (large
+messages then take few reads; it never shrinks, as a smaller read would
+split the pieces the transport received); 256 KiB is what asyncio's
+transports hand over at once, so a read joins no pieces."""
 _log = logging.getLogger("webwire.websocket")
 
 
@@ -285,10 +286,8 @@ class ClientConnection:
             while True:
                 try:
                     data = await stream.read(size, self._read_timeout())
-                    if len(data) == size:
-                        size = min(size * 2, _MAX_READ_SIZE)
-                    elif size != _READ_SIZE:
-                        size = _READ_SIZE
+                    if len(data) == size and size < _MAX_READ_SIZE:
+                        size *= 2
                 except TimeoutException as exc:
                     # The server did not end the connection within
                     # close_timeout of the closing handshake.

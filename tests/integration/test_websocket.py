@@ -890,6 +890,7 @@ class AiohttpServer:
         try:
             asyncio.run(self._main(sock))
         except BaseException as exc:
+            sock.close()
             self._error = exc
             self._ready.set()
 

@@ -6,6 +6,8 @@ ones are detected with sniffio when the name is ``None``.
 
 from __future__ import annotations
 
+import threading
+
 from .base import (
     Backend,
     Channel,
@@ -29,9 +31,18 @@ __all__ = [
     "Semaphore",
     "TaskGroup",
     "get_backend",
+    "init_lock",
 ]
 
 _cache: dict[str, Backend] = {}
+
+
+def init_lock() -> threading.Lock:
+    """A lock guarding one-time initialisation shared by threads (which
+    backend a client uses, its pool), made before any backend is chosen:
+    blocking clients are shared by threads from their first request on.
+    Never held across an ``await``."""
+    return threading.Lock()
 
 
 def get_backend(name: str | None = None) -> Backend:

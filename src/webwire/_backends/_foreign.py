@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import ssl as _ssl
+from abc import abstractmethod
 from typing import Any
 
 from webwire._exceptions import ReadError, ReadTimeout, WriteError, WriteTimeout
@@ -65,8 +66,10 @@ class _ScopedStream(NetworkStream):
         self._closed = False
         self._eof = False
 
+    @abstractmethod
     def _scope(self, timeout: float | None) -> Any:
-        raise NotImplementedError
+        """A new cancel scope of the stream's library, with ``timeout``
+        seconds as its deadline (``None``: none)."""
 
     async def _guarded(self, call: Any, timeout: float | None, reading: bool) -> Any:
         if self._closed:

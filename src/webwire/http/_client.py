@@ -7,14 +7,13 @@ coroutines on the blocking backend.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from multidict import CIMultiDict, getversion
 from yarl import URL
 
-from webwire._backends import get_backend
+from webwire._backends import get_backend, init_lock
 from webwire._config import DEFAULT_LIMITS, DEFAULT_TIMEOUT, Limits, Timeout
 from webwire._exceptions import TooManyRedirects, WebwireError
 from webwire._retry import Retry
@@ -319,7 +318,7 @@ class AsyncClient(_AsyncRequestMethods):
         )
         self._backend_spec = _backend
         self._backend: Backend | None = None
-        self._init_lock = threading.Lock()
+        self._init_lock = init_lock()
         self._loop: object | None = None  # the event loop of the first request
         self._sync = _backend == "sync" or getattr(_backend, "name", None) == "sync"
         self._closed = False

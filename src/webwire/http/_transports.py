@@ -10,13 +10,13 @@ client binds them to the blocking backend).
 from __future__ import annotations
 
 import inspect
-import threading
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Union
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from webwire._backends import init_lock
 from webwire._config import DEFAULT_LIMITS, DEFAULT_TIMEOUT, Limits, Timeout
 from webwire._exceptions import LocalProtocolError
 
@@ -135,7 +135,7 @@ class HTTPTransport(AsyncBaseTransport):
         self._trust_env = trust_env
         self._backend: Backend | None = None
         self._pool: ConnectionPool | None = None
-        self._pool_lock = threading.Lock()
+        self._pool_lock = init_lock()
 
     @property
     def proxy(self) -> Proxy | None:

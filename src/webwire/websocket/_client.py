@@ -56,11 +56,6 @@ DEFAULT_USER_AGENT = "webwire"
 """``User-Agent`` of the handshake unless ``user_agent_header`` is given."""
 
 _BODY_LIMIT = 64 * 1024
-_AUTO_OFFERS_H2 = True
-"""Whether ``http_version="auto"`` offers HTTP/2 (ALPN ``h2``) on a
-connection opened for the handshake; the pool then sends an extended
-CONNECT (RFC 8441) when the server allows it, else the HTTP/1.1 upgrade."""
-
 _UNSET: Any = object()
 
 _HOP_BY_HOP = ("Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Transfer-Encoding")
@@ -308,7 +303,7 @@ class connect:
         from webwire.http._client import AsyncClient
 
         version = self._http_version
-        http2 = version == "HTTP/2" or (version == "auto" and _AUTO_OFFERS_H2)
+        http2 = version != "HTTP/1.1"
         return AsyncClient(
             verify=self._verify,
             cert=self._cert,

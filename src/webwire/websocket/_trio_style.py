@@ -385,11 +385,8 @@ async def open_websocket(
         disconnect_timeout,
         options,
     )
-    ws = await _open(url, merged, disconnect_timeout)
-    try:
+    async with _session(url, merged, disconnect_timeout) as ws:
         yield ws
-    finally:
-        await ws.aclose()
 
 
 @asynccontextmanager
@@ -419,7 +416,17 @@ async def open_websocket_url(
         disconnect_timeout,
         options,
     )
-    ws = await _open(parsed, merged, disconnect_timeout)
+    async with _session(parsed, merged, disconnect_timeout) as ws:
+        yield ws
+
+
+@asynccontextmanager
+async def _session(
+    url: yarl.URL, options: dict[str, Any], disconnect_timeout: float | None
+) -> AsyncIterator[WebSocketConnection]:
+    """The connection of :func:`open_websocket` and
+    :func:`open_websocket_url`, closed on exit."""
+    ws = await _open(url, options, disconnect_timeout)
     try:
         yield ws
     finally:

@@ -298,12 +298,7 @@ class ConnectionPool:
             return await self._request_protocol(
                 method, url, headers, body, timeout, deadline, extensions
             )
-        key = (url.scheme, url.raw_host, url.explicit_port)
-        origin = self._origin_cache.get(key)
-        if origin is None:
-            origin = origin_of(url.scheme, url.raw_host, url.explicit_port)
-            if len(self._origin_cache) < 1024:
-                self._origin_cache[key] = origin
+        origin = self._origin(url)
         if method == b"CONNECT":
             target = (url.raw_authority or "").encode("ascii")
         else:
@@ -338,6 +333,8 @@ class ConnectionPool:
             return response
 
     def _origin(self, url: yarl.URL) -> Origin:
+        """The origin of ``url``, from a bounded cache (parsing it is the
+        costly part of a request's bookkeeping)."""
         key = (url.scheme, url.raw_host, url.explicit_port)
         origin = self._origin_cache.get(key)
         if origin is None:

@@ -22,6 +22,9 @@ lint: $(STAMP)
 # nginx is one of the real servers of the integration tests.
 NGINX_INSTALL := command -v nginx >/dev/null || test -x /usr/sbin/nginx || \
 	(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light)
+# The HTTP/3 benchmark's server (caddy serves h3).
+CADDY_INSTALL := command -v caddy >/dev/null || \
+	(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq caddy)
 
 # Autobahn|Testsuite's fuzzing server runs on Python 2.7: .venv-autobahn is built
 # from pyenv's 2.7.18 (or $$AUTOBAHN_PYTHON2) with pinned packages; the script
@@ -50,6 +53,7 @@ $(VENV)/.installed-bench: $(STAMP)
 	URLLIB3_NO_OVERRIDE=1 $(BIN)/python -m pip install --quiet --no-cache-dir --no-binary urllib3-future -e '.[bench]'
 	$(BIN)/python -c 'import sys, urllib3; sys.exit("urllib3 in $(VENV) is urllib3-future; recreate the venv: make clean bench" if hasattr(urllib3, "AsyncPoolManager") else 0)'
 	$(NGINX_INSTALL) || true
+	$(CADDY_INSTALL) || true
 	touch $@
 
 bench: $(VENV)/.installed-bench

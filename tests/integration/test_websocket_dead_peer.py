@@ -7,8 +7,12 @@ forwarded either way and no FIN is sent, as when the network drops packets
 silently. The client, with ``ping_interval=0.2`` and ``ping_timeout=0.2``,
 must fail the connection with 1011 (no pong in time) and report
 :class:`webwire.ConnectionClosedError` from ``recv()`` within
-``ping_interval + ping_timeout``: never hang, leak no descriptor. The same
-scenario runs on asyncio, on trio and through the blocking API.
+``ping_interval + ping_timeout``: never hang, leak no descriptor. In a
+second scenario the relay stops reading while the client sends a large
+message: the blocked ``send()`` is ended the same way. Both run against the
+``websockets`` server (cleartext and TLS), aiohttp, hypercorn over HTTP/1.1
+and hypercorn over HTTP/2 (RFC 8441), on asyncio, on trio and through the
+blocking API.
 
 Timing is not measured here (the fake-clock tests in
 ``tests/transport/test_websocket_memory.py`` do that); a generous outer bound
@@ -49,7 +53,9 @@ class BlackholeRelay:
     After :meth:`blackhole` it forwards nothing more: what arrives from
     either side is read and dropped (counted in :attr:`dropped`), no socket
     is closed or shut down, so neither end sees a FIN or a reset. An end of
-    stream from either side is not passed on either. :meth:`close` closes
+    stream from either side is not passed on either. After :meth:`stall` it
+    stops reading altogether (also without closing anything): the ends'
+    socket buffers fill up and their writes block. :meth:`close` closes
     every socket and ends the thread.
     """
 
@@ -63,8 +69,8 @@ class BlackholeRelay:
         self._selector.register(self._listener, selectors.EVENT_READ)
         self._peers: dict[socket.socket, socket.socket] = {}
         self._blackholed = threading.Event()
+        self._stalled = threading.Event()
         self._closing = threading.Event()
-        self._lock = threading.Lock()
         self.dropped = {"from_client": 0, "from_server": 0}
         """Bytes read and dropped since :meth:`blackhole`, per direction."""
         self.client_ports: list[int] = []
@@ -76,6 +82,10 @@ class BlackholeRelay:
         """Stop forwarding, from now on, in both directions."""
         self._blackholed.set()
 
+    def stall(self) -> None:
+        """Stop reading from both sides, from now on."""
+        self._stalled.set()
+
     def close(self) -> None:
         """Close every socket (the ends then see the connection end)."""
         self._closing.set()
@@ -85,6 +95,10 @@ class BlackholeRelay:
     def _run(self) -> None:
         try:
             while not self._closing.is_set():
+                if self._stalled.is_set():
+                    for sock in self._peers:
+                        if sock in self._selector.get_map():
+                            self._selector.unregister(sock)
                 for key, _ in self._selector.select(0.05):
                     sock = key.fileobj
                     assert isinstance(sock, socket.socket)
@@ -109,6 +123,8 @@ class BlackholeRelay:
         self._selector.register(upstream, selectors.EVENT_READ, "from_server")
 
     def _pump(self, sock: socket.socket, direction: str) -> None:
+        if self._stalled.is_set():
+            return  # unregistered by the loop
         try:
             data = sock.recv(65536)
         except OSError:
@@ -299,6 +315,7 @@ async def s_blackholed(api: WsApi, target: Target, ca_path: str) -> None:
         assert relay.dropped["from_server"] == 0
         # The client's socket is closed; still open: the relay's two
         # sockets (black-holed, so the server's one stays open too).
+        await _settle(api, lambda: not _held(relay.client_ports[0]))
         assert not _held(relay.client_ports[0])
         await _settle(api, lambda: _open_fds() - before <= 3)
         assert _open_fds() - before <= 3
@@ -307,6 +324,58 @@ async def s_blackholed(api: WsApi, target: Target, ca_path: str) -> None:
     # The relay's listener and selector were open before ``before``.
     await _settle(api, lambda: _open_fds() <= before - 2)
     assert _open_fds() <= before - 2
+
+
+async def s_stalled_send(api: WsApi, target: Target, ca_path: str) -> None:
+    """The link stops carrying anything while a large message is being
+    sent: the send blocks on full socket buffers (or HTTP/2 flow control),
+    the keepalive cannot even get its ping out within ping_timeout, fails
+    the connection with 1011 and ends the transport: the blocked ``send()``
+    raises ConnectionClosedError."""
+    relay = BlackholeRelay(target.port)
+    try:
+        before = _open_fds()
+        url = f"{target.scheme}://127.0.0.1:{relay.port}{target.path}"
+        options = {
+            "ping_interval": 0.2,
+            "ping_timeout": 0.2,
+            "close_timeout": 2.0,
+            "compression": None,
+        }
+        async with api.connect(url, verify=ca_path, **options) as ws:
+            await ws.send("before the drop")
+            assert await ws.recv(timeout=10.0) == "before the drop"
+            relay.stall()
+            with pytest.raises(webwire.ConnectionClosedError) as info:
+                # Far more than the loopback socket buffers hold.
+                await ws.send(bytes(64 * 2**20))
+            assert ws.state is State.CLOSED
+            with pytest.raises(webwire.ConnectionClosedError):
+                await ws.recv(timeout=10.0)
+        error = info.value
+        assert error.sent is not None and error.sent.code == 1011
+        assert error.sent.reason == "keepalive ping timeout"
+        assert error.rcvd is None and error.code == 1006
+        assert ws.close_code == 1006
+        await _settle(api, lambda: not _held(relay.client_ports[0]))
+        assert not _held(relay.client_ports[0])
+        await _settle(api, lambda: _open_fds() - before <= 3)
+        assert _open_fds() - before <= 3
+    finally:
+        relay.close()
+    await _settle(api, lambda: _open_fds() <= before - 2)
+    assert _open_fds() <= before - 2
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.anyio
+async def test_stalled_send_async(target: Target, ca_path: str, anyio_backend: str) -> None:
+    await s_stalled_send(WsApi(True), target, ca_path)
+
+
+@pytest.mark.timeout(60)
+def test_stalled_send_sync(target: Target, ca_path: str) -> None:
+    run_sync(s_stalled_send(WsApi(False), target, ca_path))
 
 
 @pytest.mark.timeout(60)

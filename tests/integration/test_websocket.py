@@ -127,6 +127,35 @@ Scenario = Callable[[WsApi, "Servers", str], Coroutine[Any, Any, None]]
 # -- servers -----------------------------------------------------------------------
 
 
+async def matrix_asgi_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """What hypercorn and uvicorn serve here: ``ws_app.py``'s ASGI app and two
+    more WebSocket routes, as the other servers have them: ``/big/N`` sends
+    one binary message of ``N`` bytes, ``/headers`` the request's header
+    fields as JSON; then both echo."""
+    path = scope.get("path", "")
+    if scope["type"] != "websocket" or not (path.startswith("/big/") or path == "/headers"):
+        await ws_asgi_app(scope, receive, send)
+        return
+    message = await receive()
+    if message["type"] != "websocket.connect":
+        return
+    await send({"type": "websocket.accept"})
+    if path == "/headers":
+        headers = scope["headers"]
+        fields = [[name.decode("latin-1"), value.decode("latin-1")] for name, value in headers]
+        await send({"type": "websocket.send", "text": json.dumps(fields)})
+    else:
+        await send({"type": "websocket.send", "bytes": b"\x5a" * int(path[5:])})
+    while True:
+        message = await receive()
+        if message["type"] != "websocket.receive":
+            return
+        if message.get("text") is not None:
+            await send({"type": "websocket.send", "text": message["text"]})
+        else:
+            await send({"type": "websocket.send", "bytes": message.get("bytes") or b""})
+
+
 def _uvicorn_ws_serve(sock: Any, stop: Any) -> Any:
     async def serve() -> None:
         import asyncio
@@ -134,7 +163,7 @@ def _uvicorn_ws_serve(sock: Any, stop: Any) -> Any:
         import uvicorn
 
         config = uvicorn.Config(
-            ws_asgi_app,
+            matrix_asgi_app,
             lifespan="on",
             log_config=None,
             log_level="warning",
@@ -197,7 +226,7 @@ def _asgi_server(name: str, serve: Any) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def hypercorn_ws() -> Iterator[str]:
-    yield from _asgi_server("hypercorn-ws", _hypercorn_serve_app(ws_asgi_app))
+    yield from _asgi_server("hypercorn-ws", _hypercorn_serve_app(matrix_asgi_app))
 
 
 @pytest.fixture(scope="module")
@@ -301,8 +330,13 @@ async def s_large_fragmented(api: WsApi, s: Servers, name: str) -> None:
 
 
 async def s_deflate(api: WsApi, s: Servers, name: str) -> None:
+    # websockets and aiohttp tell the app what was negotiated and /ext
+    # sends it; ASGI does not, so there /ext is the echo route and the
+    # response's Sec-WebSocket-Extensions field says it alone.
+    reports = name in ("websockets", "aiohttp")
     async with api.connect(s[name] + "/ext") as ws:
-        assert await ws.recv() == "permessage-deflate"
+        if reports:
+            assert await ws.recv() == "permessage-deflate"
         assert "permessage-deflate" in ws.response.headers["Sec-WebSocket-Extensions"]
         stream = ws.core._stream
         written: list[int] = []
@@ -320,13 +354,18 @@ async def s_deflate(api: WsApi, s: Servers, name: str) -> None:
     # zlib settings of the user's choice: still permessage-deflate.
     settings = {"level": 9, "memLevel": 8}
     async with api.connect(s[name] + "/ext", compression=settings) as ws:
-        assert await ws.recv() == "permessage-deflate"
+        if reports:
+            assert await ws.recv() == "permessage-deflate"
+        assert "permessage-deflate" in ws.response.headers["Sec-WebSocket-Extensions"]
         message = "compress me " * 50_000
         await ws.send(message)
         assert await ws.recv() == message
     async with api.connect(s[name] + "/ext", compression=None) as ws:
-        assert await ws.recv() == ""
+        if reports:
+            assert await ws.recv() == ""
         assert "Sec-WebSocket-Extensions" not in ws.response.headers
+        await ws.send("plain")
+        assert await ws.recv() == "plain"
 
 
 async def s_fragments_received(api: WsApi, s: Servers, name: str) -> None:
@@ -482,13 +521,10 @@ async def s_tls_verification(api: WsApi, s: Servers, name: str) -> None:
 
 
 # Servers left out, and why:
-_ASGI_NO_ROUTE = "ws_app.py's ASGI app serves no such route"
 MATRIX: dict[Scenario, list[str]] = {
     s_echo: [*H1, "websockets_tls", "aiohttp_tls", "hypercorn_tls"],
     s_large_fragmented: H1,
-    # hypercorn, uvicorn: ASGI does not tell the app which extensions were
-    # negotiated, so the app cannot report them (/ext).
-    s_deflate: ["websockets", "aiohttp"],
+    s_deflate: H1,
     # aiohttp: its frame writer sets FIN on every data frame; no public API
     # sends a message in several frames. hypercorn, uvicorn: an ASGI
     # ``websocket.send`` event carries one whole message.
@@ -504,10 +540,10 @@ MATRIX: dict[Scenario, list[str]] = {
     # hypercorn, uvicorn: ASGI has no way for an app to abort its TCP
     # connection without a close frame.
     s_abrupt_disconnect: ["websockets", "aiohttp"],
-    s_max_size: ["websockets", "aiohttp"],  # hypercorn, uvicorn: _ASGI_NO_ROUTE (/big)
+    s_max_size: H1,
     s_subprotocol: H1,
     s_refused: H1,
-    s_headers: ["websockets", "aiohttp"],  # hypercorn, uvicorn: _ASGI_NO_ROUTE (/headers)
+    s_headers: H1,
     # hypercorn over TLS serves app.py's echo route only (and speaks HTTP/2);
     # its certificate check is the same code path as the two below.
     s_tls_verification: ["websockets_tls", "aiohttp_tls"],

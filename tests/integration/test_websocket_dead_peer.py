@@ -10,9 +10,9 @@ must fail the connection with 1011 (no pong in time) and report
 ``ping_interval + ping_timeout``: never hang, leak no descriptor. In a
 second scenario the relay stops reading while the client sends a large
 message: the blocked ``send()`` is ended the same way. Both run against the
-``websockets`` server (cleartext and TLS), aiohttp, hypercorn over HTTP/1.1
-and hypercorn over HTTP/2 (RFC 8441), on asyncio, on trio and through the
-blocking API.
+``websockets`` server (cleartext and TLS), aiohttp, hypercorn and uvicorn
+over HTTP/1.1 and hypercorn over HTTP/2 (RFC 8441), on asyncio, on trio and
+through the blocking API.
 
 Timing is not measured here (the fake-clock tests in
 ``tests/transport/test_websocket_memory.py`` do that); a generous outer bound
@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from test_websocket import WsApi
+from test_websocket import WsApi, _uvicorn_ws_serve
 from ws_aiohttp import AiohttpServer
 from ws_app import WebsocketsServer, ws_asgi_app
 
@@ -223,6 +223,15 @@ def _wait_serving(port: int) -> None:
             conn.close()
 
 
+@pytest.fixture(scope="module")
+def uvicorn_target() -> Iterator[Target]:
+    thread = ServerThread("uvicorn-ws", _uvicorn_ws_serve)
+    thread.start()
+    _wait_serving(thread.port)
+    yield Target(thread.port)
+    thread.stop()
+
+
 @pytest.fixture
 def hypercorn_h2_target(hypercorn_https: ServerInfo) -> Target:
     # RFC 8441: the WebSocket is one stream of an HTTP/2 connection; the
@@ -232,7 +241,7 @@ def hypercorn_h2_target(hypercorn_https: ServerInfo) -> Target:
     return Target(port, scheme="wss", path="/ws", http_version="HTTP/2")
 
 
-TARGETS = ["websockets", "websockets_tls", "aiohttp", "hypercorn", "hypercorn_h2"]
+TARGETS = ["websockets", "websockets_tls", "aiohttp", "hypercorn", "uvicorn", "hypercorn_h2"]
 
 
 @pytest.fixture(params=TARGETS)

@@ -511,10 +511,11 @@ async def s_headers(api: WsApi, s: Servers, name: str) -> None:
 
 
 async def s_tls_verification(api: WsApi, s: Servers, name: str) -> None:
+    url = s[name] + _echo_path(name)
     with pytest.raises(webwire.ConnectError):
-        await api.open(s[name] + "/echo")  # the test CA is not trusted
+        await api.open(url)  # the test CA is not trusted
     context = ssl.create_default_context(cafile=s.ca_path)
-    async with api.connect(s[name] + "/echo", ssl=context) as ws:
+    async with api.connect(url, ssl=context) as ws:
         await ws.send("secure")
         assert await ws.recv() == "secure"
         assert ws.core._stream.get_extra_info("ssl_object") is not None
@@ -544,9 +545,7 @@ MATRIX: dict[Scenario, list[str]] = {
     s_subprotocol: H1,
     s_refused: H1,
     s_headers: H1,
-    # hypercorn over TLS serves app.py's echo route only (and speaks HTTP/2);
-    # its certificate check is the same code path as the two below.
-    s_tls_verification: ["websockets_tls", "aiohttp_tls"],
+    s_tls_verification: ["websockets_tls", "aiohttp_tls", "hypercorn_tls"],
 }
 CASES = [
     pytest.param(scenario, name, id=f"{scenario.__name__[2:]}-{name}")

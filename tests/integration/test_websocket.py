@@ -1,11 +1,13 @@
 """The WebSocket client against real servers we did not write: the
 ``websockets`` library's asyncio server, hypercorn and uvicorn (an ASGI
-echo app, ``ws_app.py``), in cleartext and over TLS (trustme CA), directly
-and through proxy.py (``CONNECT``) and pproxy (SOCKS5).
+echo app, ``ws_app.py``) and aiohttp's server (``ws_aiohttp.py``), in
+cleartext and over TLS (trustme CA), directly and through proxy.py
+(``CONNECT``) and pproxy (SOCKS5).
 
 Every scenario is written once as a coroutine over :class:`WsApi` and runs
-on asyncio, on trio and through the blocking API
-(``webwire.websocket.sync``, driven by ``run_sync``).
+against each server of its row of ``MATRIX``, on asyncio, on trio and
+through the blocking API (``webwire.websocket.sync``, driven by
+``run_sync``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from proxies import (  # noqa: F401  (fixtures)
     http_proxy,
     socks_proxies,
 )
+from ws_aiohttp import AiohttpServer
 from ws_app import FORBIDDEN_BODY, WebsocketsServer, ws_asgi_app
 
 import webwire
@@ -117,10 +120,40 @@ class WsApi:
                 yield Conn(ws, False)
 
 
-Scenario = Callable[[WsApi, "Servers"], Coroutine[Any, Any, None]]
+Scenario = Callable[[WsApi, "Servers", str], Coroutine[Any, Any, None]]
+"""``scenario(api, servers, name)``: runs against the server ``servers[name]``."""
 
 
 # -- servers -----------------------------------------------------------------------
+
+
+async def matrix_asgi_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """What hypercorn and uvicorn serve here: ``ws_app.py``'s ASGI app and two
+    more WebSocket routes, as the other servers have them: ``/big/N`` sends
+    one binary message of ``N`` bytes, ``/headers`` the request's header
+    fields as JSON; then both echo."""
+    path = scope.get("path", "")
+    if scope["type"] != "websocket" or not (path.startswith("/big/") or path == "/headers"):
+        await ws_asgi_app(scope, receive, send)
+        return
+    message = await receive()
+    if message["type"] != "websocket.connect":
+        return
+    await send({"type": "websocket.accept"})
+    if path == "/headers":
+        headers = scope["headers"]
+        fields = [[name.decode("latin-1"), value.decode("latin-1")] for name, value in headers]
+        await send({"type": "websocket.send", "text": json.dumps(fields)})
+    else:
+        await send({"type": "websocket.send", "bytes": b"\x5a" * int(path[5:])})
+    while True:
+        message = await receive()
+        if message["type"] != "websocket.receive":
+            return
+        if message.get("text") is not None:
+            await send({"type": "websocket.send", "text": message["text"]})
+        else:
+            await send({"type": "websocket.send", "bytes": message.get("bytes") or b""})
 
 
 def _uvicorn_ws_serve(sock: Any, stop: Any) -> Any:
@@ -130,7 +163,7 @@ def _uvicorn_ws_serve(sock: Any, stop: Any) -> Any:
         import uvicorn
 
         config = uvicorn.Config(
-            ws_asgi_app,
+            matrix_asgi_app,
             lifespan="on",
             log_config=None,
             log_level="warning",
@@ -193,12 +226,30 @@ def _asgi_server(name: str, serve: Any) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def hypercorn_ws() -> Iterator[str]:
-    yield from _asgi_server("hypercorn-ws", _hypercorn_serve_app(ws_asgi_app))
+    yield from _asgi_server("hypercorn-ws", _hypercorn_serve_app(matrix_asgi_app))
 
 
 @pytest.fixture(scope="module")
 def uvicorn_ws() -> Iterator[str]:
     yield from _asgi_server("uvicorn-ws", _uvicorn_ws_serve)
+
+
+@pytest.fixture(scope="module")
+def aiohttp_ws() -> Iterator[AiohttpServer]:
+    server = AiohttpServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def aiohttp_tls(tls_files: TLSFiles) -> Iterator[AiohttpServer]:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tls_files.cert_path, tls_files.key_path)
+    server = AiohttpServer(ssl_context=context)
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture
@@ -207,6 +258,8 @@ def servers(
     websockets_tls_server: WebsocketsServer,
     hypercorn_ws: str,
     uvicorn_ws: str,
+    aiohttp_ws: AiohttpServer,
+    aiohttp_tls: AiohttpServer,
     hypercorn_https: ServerInfo,
     ca_path: str,
     monkeypatch: pytest.MonkeyPatch,
@@ -219,6 +272,8 @@ def servers(
         websockets_tls=websockets_tls_server.url,
         hypercorn=hypercorn_ws,
         uvicorn=uvicorn_ws,
+        aiohttp=aiohttp_ws.url,
+        aiohttp_tls=aiohttp_tls.url,
         hypercorn_tls=f"wss://127.0.0.1:{hypercorn_https.url.port}",
     )
     result.ca_path = ca_path
@@ -226,55 +281,62 @@ def servers(
 
 
 # -- scenarios -------------------------------------------------------------------------
+#
+# A scenario runs against one server (``name``, a key of :class:`Servers`). MATRIX says
+# which servers each scenario runs against; a server left out is left out for the
+# reason given next to it.
 
-
-ECHO_SERVERS = ["websockets", "hypercorn", "uvicorn", "websockets_tls", "hypercorn_tls"]
+H1 = ["websockets", "hypercorn", "uvicorn", "aiohttp"]
+"""The cleartext HTTP/1.1 servers."""
 
 
 def _echo_path(name: str) -> str:
     return "/ws" if name == "hypercorn_tls" else "/echo"
 
 
-async def s_echo(api: WsApi, s: Servers) -> None:
-    for name in ECHO_SERVERS:
-        url = s[name] + _echo_path(name)
-        async with api.connect(url, verify=s.ca_path) as ws:
-            assert ws.state is State.OPEN
-            if name == "hypercorn_tls":
-                # hypercorn enables extended CONNECT (RFC 8441): ALPN picks
-                # HTTP/2 and the WebSocket is one stream of that connection.
-                assert ws.http_version == "HTTP/2"
-                assert ws.response.status_code == 200
-            else:
-                assert ws.http_version == "HTTP/1.1"
-                assert ws.response.status_code == 101
-            await ws.send("héllo")
-            assert await ws.recv() == "héllo"
-            await ws.send(b"\x00\x01\xff")
-            assert await ws.recv() == b"\x00\x01\xff"
-            await ws.send("")
-            assert await ws.recv() == ""
-            assert ws.remote_address[0] == "127.0.0.1"
-            assert ws.local_address[0] == "127.0.0.1"
-        assert ws.state is State.CLOSED
-        assert ws.close_code == 1000, name
+async def s_echo(api: WsApi, s: Servers, name: str) -> None:
+    url = s[name] + _echo_path(name)
+    async with api.connect(url, verify=s.ca_path) as ws:
+        assert ws.state is State.OPEN
+        if name == "hypercorn_tls":
+            # hypercorn enables extended CONNECT (RFC 8441): ALPN picks
+            # HTTP/2 and the WebSocket is one stream of that connection.
+            assert ws.http_version == "HTTP/2"
+            assert ws.response.status_code == 200
+        else:
+            assert ws.http_version == "HTTP/1.1"
+            assert ws.response.status_code == 101
+        await ws.send("héllo")
+        assert await ws.recv() == "héllo"
+        await ws.send(b"\x00\x01\xff")
+        assert await ws.recv() == b"\x00\x01\xff"
+        await ws.send("")
+        assert await ws.recv() == ""
+        assert ws.remote_address[0] == "127.0.0.1"
+        assert ws.local_address[0] == "127.0.0.1"
+    assert ws.state is State.CLOSED
+    assert ws.close_code == 1000
 
 
-async def s_large_fragmented(api: WsApi, s: Servers) -> None:
+async def s_large_fragmented(api: WsApi, s: Servers, name: str) -> None:
     chunk = os.urandom(1024 * 1024)
     fragments = [chunk] * 4  # 4 MiB in four frames
-    for name in ("websockets", "hypercorn", "uvicorn"):
-        async with api.connect(s[name] + "/echo", max_size=8 * 2**20) as ws:
-            await ws.send(fragments)
-            assert await ws.recv() == chunk * 4, name
-            text = ["ab" * 300_000, "çd" * 300_000, "é"]
-            await ws.send(text)
-            assert await ws.recv() == "".join(text), name
+    async with api.connect(s[name] + "/echo", max_size=8 * 2**20) as ws:
+        await ws.send(fragments)
+        assert await ws.recv() == chunk * 4
+        text = ["ab" * 300_000, "çd" * 300_000, "é"]
+        await ws.send(text)
+        assert await ws.recv() == "".join(text)
 
 
-async def s_deflate(api: WsApi, s: Servers) -> None:
-    async with api.connect(s["websockets"] + "/ext") as ws:
-        assert await ws.recv() == "permessage-deflate"
+async def s_deflate(api: WsApi, s: Servers, name: str) -> None:
+    # websockets and aiohttp tell the app what was negotiated and /ext
+    # sends it; ASGI does not, so there /ext is the echo route and the
+    # response's Sec-WebSocket-Extensions field says it alone.
+    reports = name in ("websockets", "aiohttp")
+    async with api.connect(s[name] + "/ext") as ws:
+        if reports:
+            assert await ws.recv() == "permessage-deflate"
         assert "permessage-deflate" in ws.response.headers["Sec-WebSocket-Extensions"]
         stream = ws.core._stream
         written: list[int] = []
@@ -291,76 +353,99 @@ async def s_deflate(api: WsApi, s: Servers) -> None:
         assert sum(written) < 10_000  # sent compressed
     # zlib settings of the user's choice: still permessage-deflate.
     settings = {"level": 9, "memLevel": 8}
-    async with api.connect(s["websockets"] + "/ext", compression=settings) as ws:
-        assert await ws.recv() == "permessage-deflate"
+    async with api.connect(s[name] + "/ext", compression=settings) as ws:
+        if reports:
+            assert await ws.recv() == "permessage-deflate"
+        assert "permessage-deflate" in ws.response.headers["Sec-WebSocket-Extensions"]
         message = "compress me " * 50_000
         await ws.send(message)
         assert await ws.recv() == message
-    async with api.connect(s["websockets"] + "/ext", compression=None) as ws:
-        assert await ws.recv() == ""
+    async with api.connect(s[name] + "/ext", compression=None) as ws:
+        if reports:
+            assert await ws.recv() == ""
         assert "Sec-WebSocket-Extensions" not in ws.response.headers
+        await ws.send("plain")
+        assert await ws.recv() == "plain"
 
 
-async def s_fragments_received(api: WsApi, s: Servers) -> None:
-    async with api.connect(s["websockets"] + "/fragments", compression=None) as ws:
+async def s_fragments_received(api: WsApi, s: Servers, name: str) -> None:
+    async with api.connect(s[name] + "/fragments", compression=None) as ws:
         # websockets ends a fragmented message with an empty final frame.
         assert await ws.recv_streaming() == ["frag1 ", "frag2 ", "frag3", ""]
         assert await ws.recv() == b"ab"
-    async with api.connect(s["websockets"] + "/fragments") as ws:
+    async with api.connect(s[name] + "/fragments") as ws:
         assert await ws.recv() == "frag1 frag2 frag3"
         assert await ws.recv_streaming() == [b"a", b"b", b""]
 
 
-async def s_ping_latency(api: WsApi, s: Servers) -> None:
-    for name in ("websockets", "hypercorn", "uvicorn"):
-        async with api.connect(s[name] + "/echo") as ws:
-            latency = await ws.ping()
-            assert 0.0 <= latency < 10.0
-            assert ws.latency == latency
-            await ws.send("after ping")
-            assert await ws.recv() == "after ping"
+async def s_ping_latency(api: WsApi, s: Servers, name: str) -> None:
+    async with api.connect(s[name] + "/echo") as ws:
+        latency = await ws.ping()
+        assert 0.0 <= latency < 10.0
+        assert ws.latency == latency
+        await ws.send("after ping")
+        assert await ws.recv() == "after ping"
 
 
-async def s_keepalive(api: WsApi, s: Servers) -> None:
-    """Keepalive pings every 50 ms get their pongs from each server (the
+async def s_keepalive(api: WsApi, s: Servers, name: str) -> None:
+    """Keepalive pings every 50 ms get their pongs from the server (the
     latency is measured), and the connection stays open."""
     import time
 
-    for name in ("websockets", "hypercorn", "uvicorn"):
-        async with api.connect(s[name] + "/echo", ping_interval=0.05, ping_timeout=5.0) as ws:
-            deadline = time.monotonic() + 10.0
-            while ws.latency == 0.0 and time.monotonic() < deadline:
-                if api.is_async:
-                    import anyio
+    async with api.connect(s[name] + "/echo", ping_interval=0.05, ping_timeout=5.0) as ws:
+        deadline = time.monotonic() + 10.0
+        while ws.latency == 0.0 and time.monotonic() < deadline:
+            if api.is_async:
+                import anyio
 
-                    await anyio.sleep(0.02)
-                else:
-                    time.sleep(0.02)
-            assert ws.latency > 0.0, name
-            assert ws.state is State.OPEN
-            await ws.send("still open")
-            assert await ws.recv() == "still open"
-
-
-async def s_server_close(api: WsApi, s: Servers) -> None:
-    for name in ("websockets", "hypercorn", "uvicorn"):
-        async with api.connect(s[name] + "/close/4000/going%20home") as ws:
-            with pytest.raises(webwire.ConnectionClosedError) as info:
-                await ws.recv()
-            assert info.value.code == 4000, name
-            assert info.value.reason == "going home"
-            assert info.value.rcvd_then_sent is True
-            assert ws.close_code == 4000
-            assert ws.close_reason == "going home"
-        async with api.connect(s[name] + "/close/1000/done") as ws:
-            assert await ws.messages() == []  # a normal closure ends the loop
-            assert ws.close_code == 1000
-            with pytest.raises(webwire.ConnectionClosedOK):
-                await ws.send("too late")
+                await anyio.sleep(0.02)
+            else:
+                time.sleep(0.02)
+        assert ws.latency > 0.0
+        assert ws.state is State.OPEN
+        await ws.send("still open")
+        assert await ws.recv() == "still open"
 
 
-async def s_abrupt_disconnect(api: WsApi, s: Servers) -> None:
-    async with api.connect(s["websockets"] + "/abort") as ws:
+async def s_unanswered_pings(api: WsApi, s: Servers, name: str) -> None:
+    """A server that stops answering pings while its TCP connection stays
+    up is found out by the keepalive (ping_interval + ping_timeout): the
+    connection is failed with 1011 (sent; nothing received: 1006) and
+    ``recv()`` raises ConnectionClosedError instead of waiting forever."""
+    options = {"ping_interval": 0.2, "ping_timeout": 0.2, "close_timeout": 2.0}
+    async with api.connect(s[name] + "/silent", **options) as ws:
+        await ws.send("last words")
+        assert await ws.recv(timeout=10.0) == "last words"
+        with pytest.raises(webwire.ConnectionClosedError) as info:
+            await ws.recv(timeout=10.0)  # ReadTimeout here: not detected
+        assert ws.state is State.CLOSED
+    error = info.value
+    assert error.sent is not None and error.sent.code == 1011
+    assert error.sent.reason == "keepalive ping timeout"
+    assert error.rcvd is None and error.code == 1006
+    assert ws.close_code == 1006
+    with pytest.raises(webwire.ConnectionClosedError):
+        await ws.send("too late")
+
+
+async def s_server_close(api: WsApi, s: Servers, name: str) -> None:
+    async with api.connect(s[name] + "/close/4000/going%20home") as ws:
+        with pytest.raises(webwire.ConnectionClosedError) as info:
+            await ws.recv()
+        assert info.value.code == 4000
+        assert info.value.reason == "going home"
+        assert info.value.rcvd_then_sent is True
+        assert ws.close_code == 4000
+        assert ws.close_reason == "going home"
+    async with api.connect(s[name] + "/close/1000/done") as ws:
+        assert await ws.messages() == []  # a normal closure ends the loop
+        assert ws.close_code == 1000
+        with pytest.raises(webwire.ConnectionClosedOK):
+            await ws.send("too late")
+
+
+async def s_abrupt_disconnect(api: WsApi, s: Servers, name: str) -> None:
+    async with api.connect(s[name] + "/abort") as ws:
         await ws.send("bye")
         with pytest.raises(webwire.ConnectionClosedError) as info:
             await ws.messages()
@@ -369,73 +454,118 @@ async def s_abrupt_disconnect(api: WsApi, s: Servers) -> None:
         assert ws.state is State.CLOSED
 
 
-async def s_max_size(api: WsApi, s: Servers) -> None:
-    async with api.connect(s["websockets"] + "/big/2000", max_size=1000) as ws:
+async def s_max_size(api: WsApi, s: Servers, name: str) -> None:
+    async with api.connect(s[name] + "/big/2000", max_size=1000) as ws:
         with pytest.raises(webwire.ConnectionClosedError) as info:
             await ws.recv()
         assert info.value.sent is not None
         assert info.value.sent.code == 1009
-    async with api.connect(s["websockets"] + "/big/2000", max_size=2000) as ws:
+    async with api.connect(s[name] + "/big/2000", max_size=2000) as ws:
         assert await ws.recv() == b"\x5a" * 2000
 
 
-async def s_subprotocol(api: WsApi, s: Servers) -> None:
-    for name in ("websockets", "hypercorn", "uvicorn"):
-        url = s[name] + "/subprotocol"
-        async with api.connect(url, subprotocols=["superchat", "chat"]) as ws:
-            assert ws.subprotocol == "chat", name
-            assert await ws.recv() == "chat"
-    async with api.connect(s["websockets"] + "/subprotocol", subprotocols=["superchat"]) as ws:
-        assert ws.subprotocol == "superchat"
-        assert await ws.recv() == "superchat"
-    async with api.connect(s["websockets"] + "/subprotocol", subprotocols=["other"]) as ws:
+async def s_subprotocol(api: WsApi, s: Servers, name: str) -> None:
+    url = s[name] + "/subprotocol"
+    async with api.connect(url, subprotocols=["superchat", "chat"]) as ws:
+        assert ws.subprotocol == "chat"
+        assert await ws.recv() == "chat"
+    async with api.connect(url, subprotocols=["other"]) as ws:
         assert ws.subprotocol is None
         assert await ws.recv() == ""
+    if name == "websockets":
+        # The only server here that also speaks superchat (after chat).
+        async with api.connect(url, subprotocols=["superchat"]) as ws:
+            assert ws.subprotocol == "superchat"
+            assert await ws.recv() == "superchat"
 
 
-async def s_refused(api: WsApi, s: Servers) -> None:
+async def s_refused(api: WsApi, s: Servers, name: str) -> None:
     with pytest.raises(webwire.InvalidStatus) as info:
-        await api.open(s["websockets"] + "/forbidden")
+        await api.open(s[name] + "/forbidden")
     error = info.value
     assert isinstance(error, webwire.InvalidHandshake)
     assert error.status_code == 403
-    assert error.body == FORBIDDEN_BODY.encode()
-    assert error.headers["Content-Type"].startswith("text/plain")
-    for name in ("hypercorn", "uvicorn"):
-        with pytest.raises(webwire.InvalidStatus) as info:
-            await api.open(s[name] + "/forbidden")
-        assert info.value.status_code == 403, name
+    if name in ("websockets", "aiohttp"):
+        # An ASGI app that closes before accepting gets the server's own
+        # 403 response; these two servers send the app's.
+        assert error.body == FORBIDDEN_BODY.encode()
+        assert error.headers["Content-Type"].startswith("text/plain")
 
 
-async def s_headers(api: WsApi, s: Servers) -> None:
+async def s_headers(api: WsApi, s: Servers, name: str) -> None:
     options = {
         "additional_headers": {"X-Token": "abc"},
         "user_agent_header": "tester/1.0",
         "origin": "https://app.test",
     }
-    async with api.connect(s["websockets"] + "/headers", **options) as ws:
+    async with api.connect(s[name] + "/headers", **options) as ws:
         fields = {name.lower(): value for name, value in json.loads(await ws.recv())}
     assert fields["x-token"] == "abc"
     assert fields["user-agent"] == "tester/1.0"
     assert fields["origin"] == "https://app.test"
     assert fields["sec-websocket-version"] == "13"
     assert "accept-encoding" not in fields
-    async with api.connect(s["websockets"] + "/headers", user_agent_header=None) as ws:
+    async with api.connect(s[name] + "/headers", user_agent_header=None) as ws:
         fields = {name.lower(): value for name, value in json.loads(await ws.recv())}
     assert "user-agent" not in fields
 
 
-async def s_tls_verification(api: WsApi, s: Servers) -> None:
+async def s_tls_verification(api: WsApi, s: Servers, name: str) -> None:
+    url = s[name] + _echo_path(name)
     with pytest.raises(webwire.ConnectError):
-        await api.open(s["websockets_tls"] + "/echo")  # the test CA is not trusted
+        await api.open(url)  # the test CA is not trusted
     context = ssl.create_default_context(cafile=s.ca_path)
-    async with api.connect(s["websockets_tls"] + "/echo", ssl=context) as ws:
+    async with api.connect(url, ssl=context) as ws:
         await ws.send("secure")
         assert await ws.recv() == "secure"
         assert ws.core._stream.get_extra_info("ssl_object") is not None
 
 
-async def s_bad_uri(api: WsApi, s: Servers) -> None:
+# Servers left out, and why:
+MATRIX: dict[Scenario, list[str]] = {
+    s_echo: [*H1, "websockets_tls", "aiohttp_tls", "hypercorn_tls"],
+    s_large_fragmented: H1,
+    s_deflate: H1,
+    # aiohttp: its frame writer sets FIN on every data frame; no public API
+    # sends a message in several frames. hypercorn, uvicorn: an ASGI
+    # ``websocket.send`` event carries one whole message.
+    s_fragments_received: ["websockets"],
+    s_ping_latency: H1,
+    s_keepalive: H1,
+    # Only aiohttp leaves pongs to the application (``receive()`` answers
+    # them); websockets, hypercorn (wsproto) and uvicorn answer pings in
+    # their protocol layer whatever the app does. The silent-network case
+    # on every server is test_websocket_dead_peer.py (a black-holing relay).
+    s_unanswered_pings: ["aiohttp"],
+    s_server_close: H1,
+    # hypercorn, uvicorn: ASGI has no way for an app to abort its TCP
+    # connection without a close frame.
+    s_abrupt_disconnect: ["websockets", "aiohttp"],
+    s_max_size: H1,
+    s_subprotocol: H1,
+    s_refused: H1,
+    s_headers: H1,
+    s_tls_verification: ["websockets_tls", "aiohttp_tls", "hypercorn_tls"],
+}
+CASES = [
+    pytest.param(scenario, name, id=f"{scenario.__name__[2:]}-{name}")
+    for scenario, names in MATRIX.items()
+    for name in names
+]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("scenario", "name"), CASES)
+async def test_async(scenario: Scenario, name: str, servers: Servers, anyio_backend: str) -> None:
+    await scenario(WsApi(True), servers, name)
+
+
+@pytest.mark.parametrize(("scenario", "name"), CASES)
+def test_sync(scenario: Scenario, name: str, servers: Servers) -> None:
+    run_sync(scenario(WsApi(False), servers, name))
+
+
+async def s_bad_uri(api: WsApi) -> None:
     for uri in ("http://127.0.0.1/", "ws:///nohost", "wss://h/#frag"):
         with pytest.raises(webwire.InvalidURL):
             await api.open(uri)
@@ -443,40 +573,19 @@ async def s_bad_uri(api: WsApi, s: Servers) -> None:
         await api.open("ws://127.0.0.1:1/", open_timeout=5)
 
 
-SCENARIOS = [
-    s_echo,
-    s_large_fragmented,
-    s_deflate,
-    s_fragments_received,
-    s_ping_latency,
-    s_keepalive,
-    s_server_close,
-    s_abrupt_disconnect,
-    s_max_size,
-    s_subprotocol,
-    s_refused,
-    s_headers,
-    s_tls_verification,
-    s_bad_uri,
-]
-IDS = [s.__name__[2:] for s in SCENARIOS]
-
-
 @pytest.mark.anyio
-@pytest.mark.parametrize("scenario", SCENARIOS, ids=IDS)
-async def test_async(scenario: Scenario, servers: Servers, anyio_backend: str) -> None:
-    await scenario(WsApi(True), servers)
+async def test_bad_uri_async(anyio_backend: str) -> None:
+    await s_bad_uri(WsApi(True))
 
 
-@pytest.mark.parametrize("scenario", SCENARIOS, ids=IDS)
-def test_sync(scenario: Scenario, servers: Servers) -> None:
-    run_sync(scenario(WsApi(False), servers))
+def test_bad_uri_sync() -> None:
+    run_sync(s_bad_uri(WsApi(False)))
 
 
 # -- reconnection after a server restart ----------------------------------------------
 
 
-async def s_reconnect(api: WsApi, server: WebsocketsServer) -> None:
+async def s_reconnect(api: WsApi, server: WebsocketsServer | AiohttpServer) -> None:
     retry = Retry(None, backoff_factor=0.05, backoff_max=0.2)
     restarted = threading.Event()
 
@@ -501,39 +610,45 @@ async def s_reconnect(api: WsApi, server: WebsocketsServer) -> None:
     assert restarted.wait(10.0)
 
 
-@pytest.fixture
-def restartable() -> Iterator[WebsocketsServer]:
-    server = WebsocketsServer()
+# hypercorn, uvicorn: the test harness (conftest.ServerThread) cannot start
+# them again on the same port.
+@pytest.fixture(params=["websockets", "aiohttp"])
+def restartable(request: pytest.FixtureRequest) -> Iterator[WebsocketsServer | AiohttpServer]:
+    server = WebsocketsServer() if request.param == "websockets" else AiohttpServer()
     server.start()
     yield server
     server.stop()
 
 
 @pytest.mark.anyio
-async def test_reconnect_async(restartable: WebsocketsServer, anyio_backend: str) -> None:
+async def test_reconnect_async(
+    restartable: WebsocketsServer | AiohttpServer, anyio_backend: str
+) -> None:
     await s_reconnect(WsApi(True), restartable)
 
 
-def test_reconnect_sync(restartable: WebsocketsServer) -> None:
+def test_reconnect_sync(restartable: WebsocketsServer | AiohttpServer) -> None:
     run_sync(s_reconnect(WsApi(False), restartable))
 
 
-async def s_fatal_error_not_retried(api: WsApi, server: WebsocketsServer) -> None:
+async def s_fatal_error_not_retried(api: WsApi, s: Servers, name: str) -> None:
     with pytest.raises(webwire.InvalidStatus):
-        async with aclosing(api.reconnect(server.url + "/forbidden")) as connections:
+        async with aclosing(api.reconnect(s[name] + "/forbidden")) as connections:
             async for _ in connections:
                 raise AssertionError("no connection expected")
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("name", H1)
 async def test_fatal_error_not_retried_async(
-    websockets_server: WebsocketsServer, anyio_backend: str
+    servers: Servers, name: str, anyio_backend: str
 ) -> None:
-    await s_fatal_error_not_retried(WsApi(True), websockets_server)
+    await s_fatal_error_not_retried(WsApi(True), servers, name)
 
 
-def test_fatal_error_not_retried_sync(websockets_server: WebsocketsServer) -> None:
-    run_sync(s_fatal_error_not_retried(WsApi(False), websockets_server))
+@pytest.mark.parametrize("name", H1)
+def test_fatal_error_not_retried_sync(servers: Servers, name: str) -> None:
+    run_sync(s_fatal_error_not_retried(WsApi(False), servers, name))
 
 
 # -- proxies -------------------------------------------------------------------------------
@@ -542,14 +657,15 @@ def test_fatal_error_not_retried_sync(websockets_server: WebsocketsServer) -> No
 async def s_proxies(
     api: WsApi, s: Servers, proxy: ProxyInfo, socks: SocksProxies
 ) -> None:
-    async with api.connect(
-        s["websockets_tls"] + "/echo", verify=s.ca_path, proxy=proxy.url
-    ) as ws:
-        await ws.send("through CONNECT")
-        assert await ws.recv() == "through CONNECT"
-    async with api.connect(s["websockets"] + "/echo", proxy=socks.socks5.url) as ws:
-        await ws.send("through SOCKS5")
-        assert await ws.recv() == "through SOCKS5"
+    for name in ("websockets", "aiohttp"):
+        async with api.connect(
+            s[f"{name}_tls"] + "/echo", verify=s.ca_path, proxy=proxy.url
+        ) as ws:
+            await ws.send(f"through CONNECT to {name}")
+            assert await ws.recv() == f"through CONNECT to {name}"
+        async with api.connect(s[name] + "/echo", proxy=socks.socks5.url) as ws:
+            await ws.send(f"through SOCKS5 to {name}")
+            assert await ws.recv() == f"through SOCKS5 to {name}"
 
 
 @pytest.mark.anyio
@@ -744,7 +860,7 @@ async def s_ws_through_http_proxy(api: WsApi, s: Servers, proxy: ProxyInfo) -> N
     """ws:// through an HTTP proxy (proxy.py) goes through a CONNECT tunnel
     opened for the handshake alone (a proxy would not upgrade a forwarded
     request); a refused handshake's tunnel is not kept for other requests."""
-    for name in ("websockets", "hypercorn", "uvicorn"):
+    for name in H1:
         async with api.connect(s[name] + "/echo", proxy=proxy.url) as ws:
             await ws.send(f"via proxy to {name}")
             assert await ws.recv() == f"via proxy to {name}"
@@ -852,156 +968,6 @@ async def test_http2_streams_share_a_connection_async(
 @pytest.mark.timeout(30)
 def test_http2_streams_share_a_connection_sync(servers: Servers) -> None:
     run_sync(s_http2_streams_share_a_connection(WsApi(False), servers))
-
-
-# -- aiohttp's server -------------------------------------------------------------------
-
-
-class AiohttpServer:
-    """An aiohttp ``web.WebSocketResponse`` app in a daemon thread with its
-    own event loop, on 127.0.0.1 (port 0). Paths: ``/echo`` echoes,
-    ``/ext`` first sends the negotiated extension (``permessage-deflate``
-    or ``""``), ``/close/CODE/REASON`` closes at once."""
-
-    def __init__(self) -> None:
-        self.port = 0
-        self._loop: Any = None
-        self._stop: Any = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-
-    @property
-    def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        import socket
-
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(128)
-        sock.setblocking(False)
-        self.port = sock.getsockname()[1]
-        self._thread = threading.Thread(target=self._run, args=(sock,), daemon=True)
-        self._thread.start()
-        if not self._ready.wait(10.0) or self._error is not None:
-            raise RuntimeError("the aiohttp server did not start") from self._error
-
-    def _run(self, sock: Any) -> None:
-        import asyncio
-
-        try:
-            asyncio.run(self._main(sock))
-        except BaseException as exc:
-            sock.close()
-            self._error = exc
-            self._ready.set()
-
-    async def _main(self, sock: Any) -> None:
-        import asyncio
-        from urllib.parse import unquote
-
-        from aiohttp import WSMsgType, web
-
-        async def handler(request: web.Request) -> web.WebSocketResponse:
-            path = request.path
-            ws = web.WebSocketResponse(max_msg_size=0, autoping=True)
-            await ws.prepare(request)
-            if path.startswith("/close/"):
-                _, _, code, reason = path.split("/", 3)
-                await ws.close(code=int(code), message=unquote(reason).encode())
-                return ws
-            if path == "/ext":
-                await ws.send_str("permessage-deflate" if ws.compress else "")
-            async for message in ws:
-                if message.type == WSMsgType.TEXT:
-                    await ws.send_str(message.data)
-                elif message.type == WSMsgType.BINARY:
-                    await ws.send_bytes(message.data)
-            return ws
-
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        app = web.Application()
-        app.router.add_get("/{tail:.*}", handler)
-        runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
-        await runner.setup()
-        site = web.SockSite(runner, sock)
-        await site.start()
-        self._ready.set()
-        try:
-            await self._stop.wait()
-        finally:
-            await runner.cleanup()
-
-    def stop(self) -> None:
-        if self._loop is not None and self._thread is not None and self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._stop.set)
-            self._thread.join(15.0)
-
-
-@pytest.fixture(scope="module")
-def aiohttp_ws() -> Iterator[AiohttpServer]:
-    server = AiohttpServer()
-    server.start()
-    yield server
-    server.stop()
-
-
-async def s_aiohttp(api: WsApi, url: str) -> None:
-    """Echo, large fragmented messages, permessage-deflate and a server
-    close, against aiohttp."""
-    async with api.connect(url + "/echo") as ws:
-        assert ws.response.status_code == 101
-        await ws.send("héllo aiohttp")
-        assert await ws.recv() == "héllo aiohttp"
-        await ws.send(b"\x00\x01\xff")
-        assert await ws.recv() == b"\x00\x01\xff"
-        latency = await ws.ping()
-        assert latency >= 0.0
-    assert ws.close_code == 1000
-    chunk = os.urandom(1024 * 1024)
-    async with api.connect(url + "/echo", max_size=8 * 2**20) as ws:
-        await ws.send([chunk] * 4)  # 4 MiB in four frames
-        assert await ws.recv() == chunk * 4
-        text = ["ab" * 300_000, "çd" * 300_000, "é"]
-        await ws.send(text)
-        assert await ws.recv() == "".join(text)
-    async with api.connect(url + "/ext") as ws:
-        assert await ws.recv() == "permessage-deflate"
-        assert "permessage-deflate" in ws.response.headers["Sec-WebSocket-Extensions"]
-        stream = ws.core._stream
-        written: list[int] = []
-        write = stream.write
-
-        async def counting(data: bytes, timeout: float | None) -> None:
-            written.append(len(data))
-            await write(data, timeout)
-
-        stream.write = counting  # type: ignore[method-assign]
-        message = "compress me " * 50_000  # 600 kB
-        await ws.send(message)
-        assert await ws.recv() == message
-        assert sum(written) < 10_000  # sent compressed
-    async with api.connect(url + "/ext", compression=None) as ws:
-        assert await ws.recv() == ""
-        assert "Sec-WebSocket-Extensions" not in ws.response.headers
-    async with api.connect(url + "/close/4002/aiohttp%20says%20bye") as ws:
-        with pytest.raises(webwire.ConnectionClosedError) as info:
-            await ws.recv()
-        assert info.value.code == 4002
-        assert info.value.reason == "aiohttp says bye"
-        assert ws.close_code == 4002
-
-
-@pytest.mark.anyio
-async def test_aiohttp_async(aiohttp_ws: AiohttpServer, anyio_backend: str) -> None:
-    await s_aiohttp(WsApi(True), aiohttp_ws.url)
-
-
-def test_aiohttp_sync(aiohttp_ws: AiohttpServer) -> None:
-    run_sync(s_aiohttp(WsApi(False), aiohttp_ws.url))
 
 
 # -- 1,000 connections on one client ------------------------------------------------------

@@ -39,16 +39,18 @@ from urllib.parse import unquote
 
 from aioquic.asyncio import QuicConnectionProtocol, serve
 from aioquic.asyncio.server import QuicServer
-from aioquic.h3.connection import H3_ALPN, ErrorCode, H3Connection
+from aioquic.buffer import encode_uint_var
+from aioquic.h3.connection import H3_ALPN, ErrorCode, FrameType, H3Connection, encode_frame
 from aioquic.h3.events import DataReceived, H3Event, HeadersReceived
 from aioquic.h3.exceptions import H3Error
 from aioquic.quic.configuration import QuicConfiguration
-from aioquic.quic.connection import QuicConnection
+from aioquic.quic.connection import Limit, QuicConnection
 from aioquic.quic.events import (
     ConnectionTerminated,
     HandshakeCompleted,
     ProtocolNegotiated,
     QuicEvent,
+    StopSendingReceived,
     StreamReset,
 )
 from aioquic.tls import SessionTicket
@@ -82,6 +84,8 @@ class ServerStats:
         early_data: Handshakes whose 0-RTT data was accepted.
         requests: Request streams started (HTTP and WebSocket).
         websockets: Extended CONNECTs answered 200.
+        cancelled: Requests the client cancelled (RESET_STREAM or
+            STOP_SENDING) before their response was complete.
     """
 
     connections: int = 0
@@ -90,6 +94,7 @@ class ServerStats:
     early_data: int = 0
     requests: int = 0
     websockets: int = 0
+    cancelled: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, name: str, amount: int = 1) -> None:
@@ -107,6 +112,7 @@ class ServerStats:
                 "early_data": self.early_data,
                 "requests": self.requests,
                 "websockets": self.websockets,
+                "cancelled": self.cancelled,
             }
 
 
@@ -248,6 +254,8 @@ class _H3ServerProtocol(QuicConnectionProtocol):
         self.handlers: dict[int, _RequestHandler | _WebSocketHandler] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         self._writable = asyncio.Event()
+        self.highest_stream_id = -4
+        self.goaway_id: int | None = None
         owner.stats.add("connections")
         owner.protocols.add(self)
 
@@ -263,9 +271,12 @@ class _H3ServerProtocol(QuicConnectionProtocol):
                 self.owner.stats.add("resumed")
             if event.early_data_accepted:
                 self.owner.stats.add("early_data")
-        elif isinstance(event, StreamReset):
+        elif isinstance(event, (StreamReset, StopSendingReceived)):
+            # RESET_STREAM or STOP_SENDING (RFC 9000 section 3.5): the client
+            # cancelled the request; the app sees http.disconnect.
             handler = self.handlers.pop(event.stream_id, None)
             if handler is not None:
+                self.owner.stats.add("cancelled")
                 handler.disconnect()
         elif isinstance(event, ConnectionTerminated):
             for handler in self.handlers.values():
@@ -295,6 +306,11 @@ class _H3ServerProtocol(QuicConnectionProtocol):
                 self.transmit()
 
     def _start(self, stream_id: int, headers: list[tuple[bytes, bytes]], ended: bool) -> None:
+        if self.goaway_id is not None and stream_id >= self.goaway_id:
+            # Not processed (RFC 9114 section 5.2): the client may retry it.
+            self.reset(stream_id, ErrorCode.H3_REQUEST_REJECTED)
+            return
+        self.highest_stream_id = max(self.highest_stream_id, stream_id)
         self.owner.stats.add("requests")
         pseudo: dict[bytes, bytes] = {}
         fields: list[tuple[bytes, bytes]] = []
@@ -435,6 +451,19 @@ class _H3ServerProtocol(QuicConnectionProtocol):
             self._writable.clear()
             await self._writable.wait()
 
+    def send_goaway(self, stream_id: int | None) -> None:
+        """Send GOAWAY (RFC 9114 section 5.2) on the control stream:
+        requests on ``stream_id`` and above are refused (default: every
+        stream after the highest one seen)."""
+        if self.h3 is None or self.h3._local_control_stream_id is None:
+            return
+        if stream_id is None:
+            stream_id = self.highest_stream_id + 4
+        self.goaway_id = stream_id
+        frame = encode_frame(FrameType.GOAWAY, encode_uint_var(stream_id))
+        self._quic.send_stream_data(self.h3._local_control_stream_id, frame)
+        self.transmit()
+
     def abort(self) -> None:
         for task in self.tasks:
             task.cancel()
@@ -451,6 +480,9 @@ class AioquicH3Server:
         app: The ASGI app for non-CONNECT requests (default ``app.app``).
         retry: Validate client addresses with a Retry packet first
             (RFC 9000 section 8.1.2).
+        max_streams: Bidirectional streams a client may have open at once
+            (``initial_max_streams_bidi``, raised again as streams end,
+            RFC 9000 section 4.6).
         name: Label used in errors.
 
     Attributes:
@@ -466,6 +498,7 @@ class AioquicH3Server:
         idle_timeout: float = 60.0,
         app: ASGIApp | None = None,
         retry: bool = False,
+        max_streams: int = 128,
         name: str = "aioquic-h3",
     ) -> None:
         if app is None:
@@ -481,6 +514,7 @@ class AioquicH3Server:
         self._cert_path = cert_path
         self._key_path = key_path
         self._retry = retry
+        self.max_streams = max_streams
         self._tickets: dict[bytes, SessionTicket] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -533,6 +567,22 @@ class AioquicH3Server:
 
         self.call_soon(close_all)
 
+    def send_goaway(self, stream_id: int | None = None) -> None:
+        """Send GOAWAY on every connection (RFC 9114 section 5.2).
+
+        Args:
+            stream_id: First request stream ID that is not processed
+                (default: the one after the highest seen on each
+                connection); later requests are reset with
+                H3_REQUEST_REJECTED.
+        """
+
+        def goaway_all() -> None:
+            for protocol in list(self.protocols):
+                protocol.send_goaway(stream_id)
+
+        self.call_soon(goaway_all)
+
     def _run(self) -> None:
         try:
             asyncio.run(self._main())
@@ -551,6 +601,14 @@ class AioquicH3Server:
         return configuration
 
     def _create_protocol(self, quic: QuicConnection, **kwargs: Any) -> _H3ServerProtocol:
+        if self.max_streams != 128:
+            # aioquic has no configuration setting for it; the transport
+            # parameters are built from this limit during the handshake.
+            quic._local_max_streams_bidi = Limit(
+                frame_type=quic._local_max_streams_bidi.frame_type,
+                name="max_streams_bidi",
+                value=self.max_streams,
+            )
         return _H3ServerProtocol(quic, owner=self, **kwargs)
 
     def _store_ticket(self, ticket: SessionTicket) -> None:

@@ -393,9 +393,7 @@ def _probe_tcp(info: H3ServerInfo) -> None:
     deadline = time.monotonic() + 10.0
     while True:
         context = ssl.create_default_context(cafile=info.ca_path)
-        conn = http.client.HTTPSConnection(
-            "127.0.0.1", info.udp_port, timeout=5.0, context=context
-        )
+        conn = http.client.HTTPSConnection("127.0.0.1", info.udp_port, timeout=5.0, context=context)
         try:
             conn.request("GET", "/json")
             response = conn.getresponse()
@@ -542,6 +540,7 @@ def start_aioquic_h3(
     *,
     idle_timeout: float = 60.0,
     retry: bool = False,
+    max_streams: int = 128,
 ) -> Iterator[H3ServerInfo]:
     """Run the aioquic HTTP/3 server of ``aioquic_server.py``.
 
@@ -551,6 +550,7 @@ def start_aioquic_h3(
         ca_path: The CA bundle clients verify with.
         idle_timeout: QUIC idle timeout in seconds.
         retry: Validate addresses with a Retry packet first.
+        max_streams: Concurrent bidirectional streams allowed per connection.
 
     Yields:
         :class:`H3ServerInfo` with ``server`` set, after a probe answered.
@@ -558,7 +558,9 @@ def start_aioquic_h3(
     """
     from aioquic_server import AioquicH3Server
 
-    server = AioquicH3Server(cert_path, key_path, idle_timeout=idle_timeout, retry=retry)
+    server = AioquicH3Server(
+        cert_path, key_path, idle_timeout=idle_timeout, retry=retry, max_streams=max_streams
+    )
     server.start()
     try:
         info = H3ServerInfo(

@@ -7,9 +7,11 @@ is tested against them.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import ssl
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -164,9 +166,7 @@ def test_aioquic_server_idle_timeout_closes_connection(aioquic_h3_factory: Any) 
             def quic_event_received(self, event: object) -> None:
                 pass  # the server's control streams are not read
 
-        configuration = QuicConfiguration(
-            is_client=True, alpn_protocols=H3_ALPN, idle_timeout=60.0
-        )
+        configuration = QuicConfiguration(is_client=True, alpn_protocols=H3_ALPN, idle_timeout=60.0)
         configuration.load_verify_locations(cafile=info.ca_path)
         connection = connect(
             "127.0.0.1", info.udp_port, configuration=configuration, create_protocol=Silent
@@ -221,3 +221,120 @@ def test_lossy_relay_is_transparent_without_faults(
 def test_lossy_relay_refuses_bad_rates() -> None:
     with pytest.raises(ValueError, match="loss"):
         LossyUDPRelay(("127.0.0.1", 9), loss=1.5)
+
+
+class _Qh3Session:
+    """A qh3 HTTP/3 connection that hands out every HTTP/3 event (for tests
+    that need more than one request on a connection)."""
+
+    def __init__(self, info: H3ServerInfo) -> None:
+        import asyncio
+
+        self.info = info
+        self.events: asyncio.Queue[Any] = asyncio.Queue()
+        self.client: Any = None
+
+    @contextlib.asynccontextmanager
+    async def connect(self) -> AsyncIterator[_Qh3Session]:
+        from qh3.asyncio import QuicConnectionProtocol
+        from qh3.asyncio.client import connect
+        from qh3.h3.connection import H3_ALPN, H3Connection
+        from qh3.quic.configuration import QuicConfiguration
+
+        events = self.events
+
+        class Client(QuicConnectionProtocol):  # type: ignore[misc]
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                self.h3 = H3Connection(self._quic)
+
+            def quic_event_received(self, event: Any) -> None:
+                for h3_event in self.h3.handle_event(event):
+                    events.put_nowait(h3_event)
+
+        configuration = QuicConfiguration(is_client=True, alpn_protocols=H3_ALPN)
+        configuration.load_verify_locations(cafile=self.info.ca_path)
+        connection = connect(
+            "127.0.0.1", self.info.udp_port, configuration=configuration, create_protocol=Client
+        )
+        async with connection as client:
+            self.client = client
+            yield self
+            client.close()
+
+    def get(self, path: str) -> int:
+        quic, h3 = self.client._quic, self.client.h3
+        stream_id: int = quic.get_next_available_stream_id()
+        head = [
+            (b":method", b"GET"),
+            (b":scheme", b"https"),
+            (b":authority", f"127.0.0.1:{self.info.udp_port}".encode()),
+            (b":path", path.encode()),
+        ]
+        h3.send_headers(stream_id, head, end_stream=True)
+        self.client.transmit()
+        return stream_id
+
+    async def next_event(self, kind: type[Any], stream_id: int | None = None) -> Any:
+        import asyncio
+
+        while True:
+            event = await asyncio.wait_for(self.events.get(), 10.0)
+            if isinstance(event, kind) and stream_id in (None, event.stream_id):
+                return event
+
+    async def body(self, stream_id: int) -> bytes:
+        from qh3.h3.events import DataReceived
+
+        data = bytearray()
+        while True:
+            event = await self.next_event(DataReceived, stream_id)
+            data += event.data
+            if event.stream_ended:
+                return bytes(data)
+
+
+def test_aioquic_server_goaway_and_stream_limit(aioquic_h3_factory: Any) -> None:
+    info = aioquic_h3_factory(max_streams=2)
+
+    async def scenario() -> tuple[int, list[int], int]:
+        from qh3.h3.events import GoawayReceived, HeadersReceived, StreamReset
+
+        async with _Qh3Session(info).connect() as session:
+            tls = session.client._quic._tls
+            limit = tls.remote_transport_parameters.initial_max_streams_bidi
+            first = session.get("/json")
+            await session.next_event(HeadersReceived, first)
+            info.server.send_goaway()
+            goaway = await session.next_event(GoawayReceived)
+            # A request the server no longer takes is reset, not answered.
+            late = session.get("/json")
+            reset = await session.next_event(StreamReset, late)
+        return limit, [first, goaway.stream_id, late], reset.error_code
+
+    limit, (first, goaway_id, late), code = run_in_thread(scenario)
+    assert limit == 2
+    assert goaway_id == first + 4 == late
+    assert code == 0x10B  # H3_REQUEST_REJECTED
+
+
+def test_aioquic_server_survives_a_cancelled_download(aioquic_h3: H3ServerInfo) -> None:
+    before = aioquic_h3.server.stats.snapshot()["cancelled"]
+
+    async def scenario() -> bytes:
+        from qh3.h3.events import DataReceived, HeadersReceived
+
+        async with _Qh3Session(aioquic_h3).connect() as session:
+            big = session.get("/bytes/50000000")
+            await session.next_event(HeadersReceived, big)
+            await session.next_event(DataReceived, big)
+            # H3_REQUEST_CANCELLED in both directions (RFC 9114 section 4.1.1).
+            session.client._quic.stop_stream(big, 0x10C)
+            session.client._quic.reset_stream(big, 0x10C)
+            session.client.transmit()
+            small = session.get("/bytes/1000")
+            await session.next_event(HeadersReceived, small)
+            return await session.body(small)
+
+    assert run_in_thread(scenario) == pattern_bytes(1000)
+    assert aioquic_h3.server.stats.snapshot()["cancelled"] == before + 1

@@ -258,7 +258,9 @@ async def h3_request(
     state: dict[str, Any] = {"status": None, "headers": [], "body": bytearray()}
     info: dict[str, Any] = {"resumed": False, "early": False, "ticket": None}
 
-    class Client(e["protocol"]):  # type: ignore[misc]
+    base: Any = e["protocol"]
+
+    class Client(base):  # type: ignore[misc]
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.h3 = e["H3Connection"](self._quic)
@@ -287,8 +289,10 @@ async def h3_request(
             elif isinstance(event, e["DataReceived"]):
                 state["body"] += event.data
             ended = getattr(event, "stream_ended", False)
-            complete = until is not None and state["status"] is not None
-            if ended or (complete and until(bytes(state["body"]))):
+            complete = (
+                until is not None and state["status"] is not None and until(bytes(state["body"]))
+            )
+            if ended or complete:
                 if not done.done():
                     done.set_result(None)
 

@@ -338,3 +338,29 @@ def test_aioquic_server_survives_a_cancelled_download(aioquic_h3: H3ServerInfo) 
 
     assert run_in_thread(scenario) == pattern_bytes(1000)
     assert aioquic_h3.server.stats.snapshot()["cancelled"] == before + 1
+
+
+def test_aioquic_server_answers_concurrent_streams(aioquic_h3: H3ServerInfo) -> None:
+    async def scenario() -> dict[int, bytes]:
+        from qh3.h3.events import DataReceived, HeadersReceived
+
+        async with _Qh3Session(aioquic_h3).connect() as session:
+            sizes = {session.get(f"/bytes/{1000 * n}"): 1000 * n for n in range(1, 21)}
+            bodies: dict[int, bytearray] = {stream_id: bytearray() for stream_id in sizes}
+            statuses: dict[int, int] = {}
+            open_streams = set(sizes)
+            while open_streams:
+                event = await session.next_event(object)
+                if isinstance(event, HeadersReceived):
+                    statuses[event.stream_id] = int(dict(event.headers)[b":status"])
+                elif isinstance(event, DataReceived):
+                    bodies[event.stream_id] += event.data
+                if getattr(event, "stream_ended", False):
+                    open_streams.discard(event.stream_id)
+            assert set(statuses.values()) == {200}
+            return {sizes[stream_id]: bytes(body) for stream_id, body in bodies.items()}
+
+    bodies = run_in_thread(scenario)
+    assert len(bodies) == 20
+    for size, body in bodies.items():
+        assert body == pattern_bytes(size)

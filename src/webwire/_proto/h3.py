@@ -274,16 +274,20 @@ def _load_client_cert(cert: Any) -> dict[str, Any]:
     else:
         certfile, keyfile = cert[0], cert[1]
         password = cert[2] if len(cert) > 2 else None
+    data = _read(certfile, "client certificate")
+    key_pem = _read(keyfile, "client key") if keyfile is not None else data
+    if b"-----BEGIN CERTIFICATE-----" not in data or b"PRIVATE KEY-----" not in key_pem:
+        raise ConnectError(
+            f"cannot load client certificate {cert!r}: a PEM certificate and key are needed"
+        )
+    if isinstance(password, str):
+        password = password.encode("utf-8")
     try:
-        data = _read(certfile, "client certificate")
         certificates = load_pem_x509_certificates(data)
-        key_pem = _read(keyfile, "client key") if keyfile is not None else data
-        if isinstance(password, str):
-            password = password.encode("utf-8")
         key = load_pem_private_key(_key_block(key_pem), password=password)
-    except ConnectError:
-        raise
-    except Exception as exc:
+    except BaseException as exc:  # qh3's Rust side may raise a PanicException
+        if not isinstance(exc, Exception) and type(exc).__name__ != "PanicException":
+            raise
         raise ConnectError(f"cannot load client certificate {cert!r}: {exc}") from exc
     if not certificates:
         raise ConnectError(f"cannot load client certificate {cert!r}: no certificate")

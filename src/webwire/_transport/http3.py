@@ -533,8 +533,13 @@ class HTTP3Connection(Connection):
             return  # GOAWAY: the refused streams got their StreamReset
         code = event.error_code
         reason = f": {event.reason}" if event.reason else ""
-        if code in (0, ErrorCode.H3_NO_ERROR):
-            error: TransportError = ReadError(f"the server closed the HTTP/3 connection{reason}")
+        if event.reason.lower() == "idle timeout":
+            error: TransportError = ReadError(
+                "the HTTP/3 connection timed out: nothing received for its idle timeout "
+                "(RFC 9000 section 10.1)"
+            )
+        elif code in (0, ErrorCode.H3_NO_ERROR):
+            error = ReadError(f"the server closed the HTTP/3 connection{reason}")
         else:
             error = RemoteProtocolError(
                 f"the HTTP/3 connection was closed ({error_name(code)}{reason})"

@@ -378,6 +378,7 @@ class HTTP3Connection(Connection):
         backend = self._backend
         proto = self._proto
         wake = self._timer_wake
+        handled: float | None = None
         while True:
             with self._lock:
                 if self._closed:
@@ -389,6 +390,10 @@ class HTTP3Connection(Connection):
                     at = ping_at
                 self._timer_at = at
             timeout = None if at is None else max(0.0, at - backend.monotonic())
+            if timeout is not None and at == handled:
+                # The deadline did not move when it was handled (a pacing
+                # timer): do not spin on it.
+                timeout = max(timeout, 0.001)
             await wake.wait(timeout)
             if self._closed:
                 return
@@ -397,6 +402,7 @@ class HTTP3Connection(Connection):
                 self._timer_at = None
                 deadline = proto.next_deadline()
                 if deadline is not None and deadline <= now:
+                    handled = deadline
                     try:
                         proto.handle_deadline(now)
                     except RemoteProtocolError as exc:

@@ -561,6 +561,8 @@ class HTTP3Connection(Connection):
         body = request.body
         has_body = body is not None and not (isinstance(body, bytes) and not body)
         try:
+            if "protocol" in request.extensions and not self._proto.settings_received:
+                await self.connect_protocol_enabled(request.timeout, request.deadline)
             state = self._open_stream(
                 request, end_stream=not has_body and request.method != b"CONNECT"
             )
@@ -759,8 +761,13 @@ class HTTP3Connection(Connection):
                 return
             if not for_send and state.events:
                 return
-            if for_send and (
-                state.got_head or self._proto.send_buffer_size(state.stream_id) < SEND_BUFFER_LIMIT
+            if (
+                for_send
+                and state.stream_id >= 0
+                and (
+                    state.got_head
+                    or self._proto.send_buffer_size(state.stream_id) < SEND_BUFFER_LIMIT
+                )
             ):
                 return
             state.wake.clear()
@@ -796,6 +803,41 @@ class HTTP3Connection(Connection):
             self._over -= 1
             if self._over == 0:
                 self._resume.set()
+
+    async def connect_protocol_enabled(self, timeout: Timeout, deadline: float | None) -> bool:
+        """Whether the server allows extended CONNECT
+        (``SETTINGS_ENABLE_CONNECT_PROTOCOL``, RFC 9220 section 3), waiting
+        for its SETTINGS frame if it has not arrived yet.
+
+        Raises:
+            ReadTimeout: No SETTINGS within ``timeout.read`` seconds (or
+                before ``deadline``).
+            ReadError, RemoteProtocolError: The connection failed.
+        """
+        proto = self._proto
+        waiter = _Stream(-1, self._backend.create_event())  # woken by any traffic
+        wait_timeout = Timeout(None, write=timeout.read)
+        with self._lock:
+            self._extra_waiters.append(waiter)
+        try:
+            while True:
+                with self._lock:
+                    if proto.settings_received:
+                        return proto.supports_extended_connect
+                    broken = self._broken
+                    if broken is not None:
+                        raise broken if isinstance(broken, TransportError) else ReadError(
+                            str(broken)
+                        )
+                try:
+                    await self._wait(waiter, wait_timeout, deadline, for_send=True)
+                except WriteTimeout as exc:
+                    raise ReadTimeout(
+                        f"the server sent no HTTP/3 SETTINGS within {timeout.read} seconds"
+                    ) from exc
+        finally:
+            with self._lock:
+                self._extra_waiters.remove(waiter)
 
     # -- release and close -----------------------------------------------------
 

@@ -318,6 +318,19 @@ class H3Protocol:
         self._call(self._quic.receive_datagram, data, addr, now)
         self._drain()
 
+    def receive_datagrams(self, datagrams: list[bytes], addr: tuple[str, int], now: float) -> None:
+        """Feed several UDP datagrams from the server that arrived together
+        (cheaper than one :meth:`receive_datagram` call each).
+
+        Raises:
+            RemoteProtocolError: As :meth:`receive_datagram`.
+        """
+        if len(datagrams) == 1:
+            self._call(self._quic.receive_datagram, datagrams[0], addr, now)
+        else:
+            self._call(self._quic.receive_many_datagrams, datagrams, addr, now)
+        self._drain()
+
     def datagrams_to_send(self, now: float) -> list[bytes]:
         """UDP payloads to send now (possibly none)."""
         try:

@@ -100,6 +100,13 @@ SEND_BUFFER_LIMIT = 1024 * 1024
 the sender waits for the server's flow-control credit and ACKs."""
 
 _CHUNK = 256 * 1024
+
+_MAX_BATCH = 32
+"""Most datagrams already queued on the socket handled together (their
+ACKs and what they release are sent at once)."""
+
+_QUEUED = 1e-6
+"""Receive timeout (seconds) that takes a queued datagram without waiting."""
 """Largest piece of a request body queued at once."""
 
 async def connect_http3(
@@ -264,9 +271,8 @@ class HTTP3Connection(Connection):
             if isinstance(broken, ConnectError):
                 raise broken
             raise ConnectError(f"QUIC handshake with {where} failed: {broken}") from broken
-        expiry = self._limits.keepalive_expiry
         idle = self._proto.idle_timeout
-        if idle is not None and (expiry is None or expiry >= idle / 2):
+        if idle is not None:
             self._ping_interval = idle / 2
 
     async def _receive_loop(self) -> None:
@@ -285,14 +291,22 @@ class HTTP3Connection(Connection):
                 await self._resume.wait(None)
                 continue
             try:
-                data = await sock.receive(None)
+                datagrams = [await sock.receive(None)]
+                while len(datagrams) < _MAX_BATCH:
+                    try:
+                        # A timeout just above zero (a zero one is expired
+                        # before trio even looks at the socket) takes what
+                        # is queued already.
+                        datagrams.append(await sock.receive(_QUEUED))
+                    except ReadTimeout:
+                        break
             except (ReadError, TransportError) as exc:
                 if not self._closed:
                     self._fail(ConnectError(str(exc)) if not self._handshake.is_set() else exc)
                 return
             with self._lock:
                 try:
-                    proto.receive_datagram(data, address, backend.monotonic())
+                    proto.receive_datagrams(datagrams, address, backend.monotonic())
                 except RemoteProtocolError as exc:
                     self._dispatch_locked(proto.events())
                     self._fail_locked(exc)

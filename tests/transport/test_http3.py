@@ -192,6 +192,7 @@ async def s_concurrent(backend: Backend, info: ServerInfo) -> None:
     client = Client(backend, info)
     conn = await client.open()
     results: dict[int, bytes] = {}
+    resets = info.stats.get("reset_by_client")
 
     async def one(i: int) -> None:
         response, body = await client.fetch(conn, b"GET", f"/bytes/{1000 + i}")
@@ -205,6 +206,8 @@ async def s_concurrent(backend: Backend, info: ServerInfo) -> None:
             assert body == pattern_bytes(1000 + i)
         assert conn.requests_sent == 100
         assert len(client.releases) == 100
+        if resets is not None:  # complete exchanges are not reset
+            assert info.stats["reset_by_client"] == resets
     finally:
         await conn.aclose()
 

@@ -65,7 +65,8 @@ class Server:
     """aioquic's HTTP/3 server side on each in-memory datagram path.
 
     Routes: ``/bytes/{n}``, ``POST /count`` (the body's length),
-    ``/delay/{s}`` (answers after ``s`` virtual seconds).
+    ``/delay/{s}`` (answers after ``s`` virtual seconds), ``POST /reject``
+    (413 as soon as the head arrives, the body never read).
 
     Attributes:
         duplicate: Fraction of datagrams, each way, handled twice.
@@ -146,11 +147,14 @@ class Server:
                         path = dict(h3_event.headers)[b":path"].decode()
                         paths[h3_event.stream_id] = path
                         counts[h3_event.stream_id] = 0
-                        if h3_event.stream_ended:
+                        if path == "/reject":  # answers before the body
+                            h3.send_headers(h3_event.stream_id, [(b":status", b"413")])
+                            h3.send_data(h3_event.stream_id, b"too big", end_stream=True)
+                        elif h3_event.stream_ended:
                             self.route(h3, h3_event.stream_id, path, 0, pending)
                     elif isinstance(h3_event, DataReceived):
                         counts[h3_event.stream_id] += len(h3_event.data)
-                        if h3_event.stream_ended:
+                        if h3_event.stream_ended and paths[h3_event.stream_id] != "/reject":
                             path = paths[h3_event.stream_id]
                             count = counts[h3_event.stream_id]
                             self.route(h3, h3_event.stream_id, path, count, pending)
@@ -323,6 +327,54 @@ async def test_in_flight_request_fails_when_connection_dies(pki: dict[str, str])
     assert conn.has_expired(backend.monotonic())
     await conn.aclose()
     assert backend.open_connections() == []
+
+
+@memory_test
+async def test_early_response_ends_upload(pki: dict[str, str]) -> None:
+    backend = MemoryBackend()
+    server = Server(pki)
+    backend.serve_udp(HOST, PORT, server)
+    conn = await open_conn(backend, pki)
+    produced: list[int] = []
+    closed: list[bool] = []
+
+    async def endless() -> AsyncIterator[bytes]:
+        try:
+            while True:
+                produced.append(1)
+                yield b"z" * 65536
+        finally:
+            closed.append(True)
+
+    try:
+        response = await send(conn, request(b"POST", "/reject", endless()))
+        assert response.status_code == 413
+        assert await read_all(response) == b"too big"
+        assert closed == [True]
+        assert len(produced) < 200  # stopped long before 12 MiB
+        await trio.sleep(0.1)  # the reset goes out with the next transmission
+        assert server.resets >= 1  # the unfinished upload was reset
+        assert await read_all(await send(conn, request(b"GET", "/bytes/7"))) == pattern(7)
+    finally:
+        await conn.aclose()
+
+
+@memory_test
+async def test_cancelled_request_resets_its_stream_only(pki: dict[str, str]) -> None:
+    backend = MemoryBackend()
+    server = Server(pki)
+    backend.serve_udp(HOST, PORT, server)
+    conn = await open_conn(backend, pki)
+    try:
+        with trio.move_on_after(1.0) as scope:
+            await send(conn, request(b"GET", "/delay/30"))
+        assert scope.cancelled_caught
+        assert conn.is_idle()
+        await trio.sleep(0.1)
+        assert server.resets >= 1
+        assert await read_all(await send(conn, request(b"GET", "/bytes/9"))) == pattern(9)
+    finally:
+        await conn.aclose()
 
 
 # ------------------------------------------------------------------ bounded buffers

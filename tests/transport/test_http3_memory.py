@@ -295,6 +295,7 @@ async def test_server_idle_timeout(pki: dict[str, str]) -> None:
         await trio.sleep(20.0)
         assert conn._proto.terminated is not None
         assert not conn.is_available()
+        assert backend.open_connections() == []  # the dead connection let its socket go
     finally:
         await conn.aclose()
 

@@ -354,6 +354,11 @@ class HTTP3Connection(Connection):
                     self._last_activity = now
             await self._transmit_quietly()
             if proto.terminated is not None and proto.next_deadline() is None:
+                # Over (idle timeout, closed by the server): the socket has
+                # no further use, and closing it ends the receiver.
+                with self._lock:
+                    self._fail_locked(ReadError("the HTTP/3 connection is closed"))
+                _close_socket(self._sock)
                 return
 
     def _ping_deadline_locked(self) -> float | None:

@@ -364,6 +364,48 @@ async def s_extended_connect(backend: Backend, info: ServerInfo) -> None:
         await conn.aclose()
 
 
+async def s_websocket_over_h3(backend: Backend, info: ServerInfo) -> None:
+    """RFC 9220 against hypercorn: extended CONNECT, then webwire's
+    WebSocket connection over the detached stream, unchanged."""
+    from webwire._proto.websocket import Handshake
+    from webwire.websocket._connection import ClientConnection
+
+    client = Client(backend, info)
+    conn = await client.open()
+    try:
+        assert await conn.connect_protocol_enabled(TIMEOUT, None)
+        handshake = Handshake(
+            secure=True, host="127.0.0.1", port=info.udp_port, resource="/ws", compression=None
+        )
+        fields = [(n.encode(), v.encode()) for n, v in handshake.request_headers()]
+        request = client.request(
+            b"CONNECT", "/ws", headers=fields, extensions={"protocol": "websocket"}
+        )
+        response = await client.send(conn, request)
+        assert response.status_code == 200
+        stream = response.extensions["detach"]()
+        handshake.process_response(
+            response.status_code,
+            "",
+            [(n.decode(), v.decode()) for n, v in response.headers],
+            http_version="HTTP/3",
+        )
+        ws = ClientConnection(
+            backend, stream, handshake.open(), http_version="HTTP/3", ping_interval=None
+        )
+        await ws._start()
+        await ws.send("hello over HTTP/3")
+        assert await ws.recv() == "hello over HTTP/3"
+        await ws.send(b"\x00" * 100_000)
+        assert await ws.recv() == b"\x00" * 100_000
+        await ws.close()
+        # The connection still serves requests.
+        _, body = await client.fetch(conn, b"GET", "/json")
+        assert json.loads(body)["name"] == "webwire"
+    finally:
+        await conn.aclose()
+
+
 async def s_certificate_failure(backend: Backend, info: ServerInfo, other_ca: str) -> None:
     client = Client(backend, info)
     fds = open_fds()
@@ -415,7 +457,12 @@ async def s_close_leaks_nothing(backend: Backend, info: ServerInfo) -> None:
 # ------------------------------------------------------------------ runners
 
 
-SCENARIOS_HYPERCORN: list[Scenario] = [s_get_and_post, s_concurrent, s_download_64mib]
+SCENARIOS_HYPERCORN: list[Scenario] = [
+    s_get_and_post,
+    s_concurrent,
+    s_download_64mib,
+    s_websocket_over_h3,
+]
 SCENARIOS_AIOQUIC: list[Scenario] = [
     s_concurrent,
     s_upload_64mib,

@@ -214,6 +214,7 @@ class HTTP3Connection(Connection):
         self._active = 0
         self._over = 0
         self._waiters = 0
+        self._send_waiters = 0
         self._broken: BaseException | None = None
         self._closed = False
         self._group: Any = None
@@ -394,8 +395,7 @@ class HTTP3Connection(Connection):
                 timer_at = self._timer_at
                 if at is not None and (timer_at is None or at < timer_at):
                     self._timer_wake.set()
-                if self._over == 0:
-                    self._wake_senders_locked()
+                self._wake_senders_locked()
             for data in datagrams:
                 await self._sock.send(data)
         except (WriteError, TransportError) as exc:
@@ -411,6 +411,8 @@ class HTTP3Connection(Connection):
             pass
 
     def _wake_senders_locked(self) -> None:
+        if not self._send_waiters:
+            return
         for state in self._streams.values():
             if state.wants_send and state.waiting:
                 state.wake.set()
@@ -793,6 +795,7 @@ class HTTP3Connection(Connection):
             state.waiting = True
             state.wants_send = for_send
             self._waiters += 1
+            self._send_waiters += for_send
             if self._over:
                 self._resume.set()  # this request needs the receiver
         left = None if limit is None else max(0.0, limit - backend.monotonic())
@@ -803,6 +806,7 @@ class HTTP3Connection(Connection):
                 state.waiting = False
                 state.wants_send = False
                 self._waiters -= 1
+                self._send_waiters -= for_send
         if woke:
             return
         if deadline is not None and backend.monotonic() >= deadline:

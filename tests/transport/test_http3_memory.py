@@ -424,6 +424,26 @@ async def test_unread_stream_reset_past_hard_limit(
         await conn.aclose()
 
 
+@memory_test
+async def test_upload_while_another_stream_is_unread(
+    pki: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(http3, "STREAM_BUFFER_LIMIT", 256 * 1024)
+    monkeypatch.setattr(http3, "SEND_BUFFER_LIMIT", 64 * 1024)
+    backend = MemoryBackend()
+    backend.serve_udp(HOST, PORT, Server(pki), delay=0.005)
+    conn = await open_conn(backend, pki)
+    try:
+        unread = await send(conn, request(b"GET", f"/bytes/{3 * MiB}"))
+        start = trio.current_time()
+        response = await send(conn, request(b"POST", "/count", b"q" * (4 * MiB), timeout=30.0))
+        assert await read_all(response) == str(4 * MiB).encode()
+        assert trio.current_time() - start < 30.0
+        assert await read_all(unread) == pattern(3 * MiB)
+    finally:
+        await conn.aclose()
+
+
 # ------------------------------------------------------------------ tickets
 
 

@@ -106,7 +106,7 @@ class Pair:
             kwargs: dict[str, Any] = {}
             if self.tickets is not None:
                 kwargs = {
-                    "session_ticket_fetcher": self.tickets.pop,
+                    "session_ticket_fetcher": lambda k: self.tickets.pop(k, None),
                     "session_ticket_handler": lambda t: self.tickets.__setitem__(t.ticket, t),
                 }
             self.server = QuicConnection(
@@ -515,3 +515,44 @@ def test_close(pki: dict[str, str]) -> None:
     assert pair.client.terminated is not None
     with pytest.raises(LocalProtocolError):
         get(pair)
+
+
+def test_zero_rtt_request(pki: dict[str, str]) -> None:
+    tickets: dict[bytes, Any] = {}
+    first = connected(pki, tickets=tickets)
+    first.pump()
+    second = Pair(pki, tickets=tickets, ticket=first.issued[-1])
+    assert second.client.early_data_possible
+    stream_id = get(second)  # before any datagram came back: 0-RTT data
+    for data in second.client.datagrams_to_send(second.now):
+        second._server_receive(data)
+    assert second.server is not None and not second.server._handshake_complete
+    (request,) = second.server_h3(ae.HeadersReceived)  # received as early data
+    assert request.stream_id == stream_id
+    second.pump()
+    assert second.client.early_data_accepted and second.client.session_resumed
+    second.respond(stream_id, body=b"early")
+    second.pump()
+    assert second.take()[-2:] == [ev.Data(stream_id, b"early"), ev.EndOfMessage(stream_id, [])]
+
+
+def test_zero_rtt_rejected_is_sent_again(pki: dict[str, str]) -> None:
+    tickets: dict[bytes, Any] = {}
+    first = connected(pki, tickets=tickets)
+    first.pump()
+    ticket = first.issued[-1]
+    tickets.clear()  # the server no longer knows the ticket: full handshake
+    second = Pair(pki, tickets=tickets, ticket=ticket)
+    stream_id = get(second)
+    second.pump()
+    assert second.client.handshake_complete
+    assert not second.client.early_data_accepted and not second.client.session_resumed
+    (request,) = second.server_h3(ae.HeadersReceived)  # sent again in 1-RTT
+    assert request.stream_id == stream_id
+    second.respond(stream_id, body=b"late")
+    second.pump()
+    assert second.take()[-1] == ev.EndOfMessage(stream_id, [])
+
+
+def test_no_early_data_without_ticket(pki: dict[str, str]) -> None:
+    assert not Pair(pki).client.early_data_possible

@@ -84,7 +84,9 @@ class ServerInfo:
         udp_port: The UDP port of HTTP/3.
         ca_path: The CA bundle that signed its certificate.
         stats: Counters kept by the aioquic server (``connections``,
-            ``resumed``, ``reset_by_client``).
+            ``resumed``, ``early_data`` (0-RTT accepted), ``early_requests``
+            (requests received before the handshake completed),
+            ``reset_by_client``).
     """
 
     udp_port: int
@@ -233,7 +235,8 @@ def start_aioquic(
     udp = _udp_socket()
     port = udp.getsockname()[1]
     udp.close()
-    info = ServerInfo(port, tls.ca_path, {"connections": 0, "resumed": 0, "reset_by_client": 0})
+    counters = ("connections", "resumed", "early_data", "early_requests", "reset_by_client")
+    info = ServerInfo(port, tls.ca_path, dict.fromkeys(counters, 0))
     tickets: dict[bytes, Any] = {}
 
     class _H3(H3Connection):
@@ -255,8 +258,9 @@ def start_aioquic(
             if isinstance(event, ProtocolNegotiated):
                 self.h3 = _H3(self._quic)
                 info.stats["connections"] += 1
-            elif isinstance(event, HandshakeCompleted) and event.session_resumed:
-                info.stats["resumed"] += 1
+            elif isinstance(event, HandshakeCompleted):
+                info.stats["resumed"] += event.session_resumed
+                info.stats["early_data"] += event.early_data_accepted
             if isinstance(event, StopSendingReceived | StreamReset):
                 info.stats["reset_by_client"] += 1
             if self.h3 is not None:
@@ -277,6 +281,8 @@ def start_aioquic(
 
         def h3_event(self, event: H3Event) -> None:
             if isinstance(event, HeadersReceived):
+                if not self._quic._handshake_complete:
+                    info.stats["early_requests"] += 1  # came as 0-RTT data
                 head = dict(event.headers)
                 self.heads[event.stream_id] = head
                 self.bodies[event.stream_id] = bytearray()
@@ -370,7 +376,7 @@ def start_aioquic(
             port,
             configuration=configuration,
             create_protocol=Protocol,
-            session_ticket_fetcher=tickets.pop,
+            session_ticket_fetcher=lambda key: tickets.pop(key, None),
             session_ticket_handler=lambda ticket: tickets.__setitem__(ticket.ticket, ticket),
         )
         thread.ready()

@@ -94,6 +94,7 @@ class Client:
         verify: Any = None,
         tickets: SessionTicketStore | None = None,
         connect_timeout: float = 10.0,
+        early_data: bool = False,
     ) -> HTTP3Connection:
         return await connect_http3(
             self.backend,
@@ -105,6 +106,7 @@ class Client:
             connect_timeout=connect_timeout,
             tickets=tickets,
             on_release=self.releases.append,
+            early_data=early_data,
         )
 
     def request(
@@ -326,6 +328,38 @@ async def s_resumption(backend: Backend, info: ServerInfo) -> None:
         await second.aclose()
 
 
+async def s_zero_rtt(backend: Backend, info: ServerInfo) -> None:
+    client = Client(backend, info)
+    tickets = SessionTicketStore(backend)
+    first = await client.open(tickets=tickets, early_data=True)  # no ticket: full handshake
+    try:
+        assert first._proto.handshake_complete
+        await client.fetch(first, b"GET", "/bytes/10")
+        for _ in range(200):
+            if len(tickets):
+                break
+            await backend.sleep(0.01)
+    finally:
+        await first.aclose()
+    early_before = info.stats["early_data"]
+    requests_before = info.stats["early_requests"]
+    second = await client.open(tickets=tickets, early_data=True)
+    try:
+        handshaking = not second._proto.handshake_complete
+        # The GET goes as 0-RTT data; the POST waits for the handshake.
+        _, body = await client.fetch(second, b"GET", "/bytes/20")
+        assert body == pattern_bytes(20)
+        assert second.session_resumed and second.early_data_accepted
+        _, body = await client.fetch(second, b"POST", "/count", b"p" * 1000)
+        assert body == b"1000"
+        assert info.stats["early_data"] == early_before + 1
+        if handshaking and backend.name != "sync":
+            # Nothing ran between the connect and the GET: it went as 0-RTT.
+            assert info.stats["early_requests"] == requests_before + 1
+    finally:
+        await second.aclose()
+
+
 async def s_extended_connect(backend: Backend, info: ServerInfo) -> None:
     client = Client(backend, info)
     conn = await client.open()
@@ -470,6 +504,7 @@ SCENARIOS_AIOQUIC: list[Scenario] = [
     s_trailers_reset_status,
     s_goaway,
     s_resumption,
+    s_zero_rtt,
     s_extended_connect,
     s_close_leaks_nothing,
 ]

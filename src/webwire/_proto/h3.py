@@ -223,6 +223,14 @@ class H3Protocol:
         return self._handshake_complete
 
     @property
+    def early_data_possible(self) -> bool:
+        """Whether requests may be sent before the handshake completes, as
+        0-RTT data (RFC 9001 section 4.6): the session ticket given allows
+        it. Whether the server accepted them is known after the handshake
+        (:attr:`early_data_accepted`); qh3 sends them again if it did not."""
+        return self._quic._remembered_transport_parameters() is not None
+
+    @property
     def settings_received(self) -> bool:
         """Whether the server's SETTINGS frame arrived (RFC 9114 section 7.2.4)."""
         return self._h3 is not None and self._h3.received_settings is not None

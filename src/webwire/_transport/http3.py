@@ -105,6 +105,10 @@ _MAX_BATCH = 32
 """Most datagrams already queued on the socket handled together (their
 ACKs and what they release are sent at once)."""
 
+_EARLY_METHODS = frozenset((b"GET", b"HEAD", b"OPTIONS"))
+"""Methods a request may use to go as 0-RTT data (safe, RFC 9110 section
+9.2.1; early data may be replayed, RFC 8470)."""
+
 _QUEUED = 1e-6
 """Receive timeout (seconds) that takes a queued datagram without waiting."""
 """Largest piece of a request body queued at once."""
@@ -121,6 +125,7 @@ async def connect_http3(
     tickets: SessionTicketStore | None,
     on_release: Callable[[Connection], None],
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+    early_data: bool = False,
 ) -> HTTP3Connection:
     """Open an HTTP/3 connection: a UDP socket to ``address`` and the QUIC
     handshake (RFC 9000 section 7, TLS 1.3 per RFC 9001, ALPN ``h3``).
@@ -138,6 +143,13 @@ async def connect_http3(
         tickets: Session tickets to resume with and to fill, or ``None``.
         on_release: Called (synchronously) each time a request ends.
         idle_timeout: QUIC idle timeout, seconds (RFC 9000 section 10.1).
+        early_data: With a ticket from ``tickets`` that allows it, return
+            before the handshake completes and send the first safe requests
+            (``GET``, ``HEAD``, ``OPTIONS`` without content) as 0-RTT data
+            (RFC 9001 section 4.6, RFC 8470: the server may see them twice);
+            other requests wait for the handshake. A handshake that then
+            fails or outlives ``connect_timeout`` fails those requests as
+            retryable (the pool sends them again on a new connection).
 
     Raises:
         ConnectTimeout: No handshake within ``connect_timeout`` (UDP blocked
@@ -166,7 +178,7 @@ async def connect_http3(
     sock = await backend.connect_udp(address)
     conn = HTTP3Connection(origin, backend, sock, protocol, address, limits, on_release)
     try:
-        await conn._start(connect_timeout, server_name)
+        await conn._start(connect_timeout, server_name, early_data)
     except BaseException:
         await conn._shutdown()
         raise
@@ -221,6 +233,9 @@ class HTTP3Connection(Connection):
         self._timer_at: float | None = None
         self._last_activity = self.idle_since
         self._ping_interval: float | None = None
+        self._handshake_deadline: float | None = None
+        self._connect_timeout: float | None = None
+        self._where = f"{address[0]}, UDP port {address[1]}"
         self.requests_sent = 0
 
     # -- properties --------------------------------------------------------
@@ -232,6 +247,12 @@ class HTTP3Connection(Connection):
         return self._proto.supports_extended_connect
 
     @property
+    def early_data_accepted(self) -> bool:
+        """Whether the server accepted the requests sent as 0-RTT data
+        (``False`` until the handshake completed)."""
+        return self._proto.early_data_accepted
+
+    @property
     def session_resumed(self) -> bool:
         """Whether the handshake resumed an earlier TLS session (a ticket
         from :class:`SessionTicketStore`)."""
@@ -239,29 +260,34 @@ class HTTP3Connection(Connection):
 
     # -- start and background tasks ------------------------------------------
 
-    async def _start(self, connect_timeout: float | None, server_name: str) -> None:
+    async def _start(
+        self, connect_timeout: float | None, server_name: str, early_data: bool
+    ) -> None:
         backend = self._backend
+        host, port = self._address
+        where = f"{server_name} ({host}, UDP port {port})"
+        self._where = where
+        self._connect_timeout = connect_timeout
         with self._lock:
             self._proto.connect(self._address, backend.monotonic())
+            if connect_timeout is not None:
+                self._handshake_deadline = backend.monotonic() + connect_timeout
         group = backend.create_detached_task_group()
         await group.__aenter__()
         self._group = group
         group.start_soon(self._receive_loop)
         group.start_soon(self._timer_loop)
         await self._transmit_quietly()  # a failure breaks the connection: reported below
-        host, port = self._address
-        where = f"{server_name} ({host}, UDP port {port})"
+        if early_data and self._proto.early_data_possible and self._broken is None:
+            return  # requests go as 0-RTT data; the handshake goes on
         if not await self._handshake.wait(connect_timeout):
-            raise ConnectTimeout(
-                f"no QUIC handshake with {where} within {connect_timeout} seconds "
-                "(UDP blocked or dropped?)"
-            )
+            raise ConnectTimeout(self._handshake_timeout_message(connect_timeout))
         with self._lock:
             broken = self._broken
             proto = self._proto
-            if broken is None and proto.handshake_complete and proto.alpn != "h3":
-                broken = ConnectError(f"{where} did not agree to HTTP/3 (ALPN {proto.alpn!r})")
         if broken is not None:
+            if isinstance(broken, ConnectError | ConnectTimeout):
+                raise broken
             terminated = proto.terminated
             if terminated is not None and is_certificate_error(
                 terminated.error_code, terminated.reason
@@ -269,12 +295,44 @@ class HTTP3Connection(Connection):
                 raise ConnectError(
                     f"the server certificate of {where} failed to verify: {terminated.reason}"
                 ) from broken
-            if isinstance(broken, ConnectError):
-                raise broken
             raise ConnectError(f"QUIC handshake with {where} failed: {broken}") from broken
-        idle = self._proto.idle_timeout
+
+    def _handshake_timeout_message(self, seconds: float | None) -> str:
+        return (
+            f"no QUIC handshake with {self._where} within {seconds} seconds "
+            "(UDP blocked or dropped?)"
+        )
+
+    def _handshake_done_locked(self) -> None:
+        """The handshake completed (lock held): check ALPN, arm keep-alive
+        PINGs and wake who waits for it."""
+        proto = self._proto
+        if proto.alpn != "h3":
+            self._fail_locked(
+                ConnectError(f"{self._where} did not agree to HTTP/3 (ALPN {proto.alpn!r})")
+            )
+        self._handshake_deadline = None
+        idle = proto.idle_timeout
         if idle is not None:
             self._ping_interval = idle / 2
+        self._handshake.set()
+        self._timer_wake.set()
+
+    async def _wait_handshake(self, timeout: Timeout, deadline: float | None) -> None:
+        """Wait for the handshake of a connection returned early (0-RTT),
+        before a request that may not go as early data.
+
+        Raises:
+            StaleConnection: The handshake failed (the request was not sent).
+            ReadTimeout: The request's total deadline passed first.
+        """
+        left = None if deadline is None else max(0.0, deadline - self._backend.monotonic())
+        if not await self._handshake.wait(left):
+            raise total_timeout_error(timeout)
+        broken = self._broken
+        if broken is not None:
+            error = broken if isinstance(broken, TransportError) else ConnectError(str(broken))
+            raise StaleConnection(error, unprocessed=True)
 
     async def _receive_loop(self) -> None:
         sock = self._sock
@@ -326,6 +384,9 @@ class HTTP3Connection(Connection):
                     return
                 wake.clear()
                 at = proto.next_deadline()
+                handshake_at = self._handshake_deadline
+                if handshake_at is not None and (at is None or handshake_at < at):
+                    at = handshake_at
                 ping_at = self._ping_deadline_locked()
                 if ping_at is not None and (at is None or ping_at < at):
                     at = ping_at
@@ -349,6 +410,12 @@ class HTTP3Connection(Connection):
                     except RemoteProtocolError as exc:
                         self._fail_locked(exc)
                     self._dispatch_locked(proto.events())
+                handshake_at = self._handshake_deadline
+                if handshake_at is not None and handshake_at <= now:
+                    self._handshake_deadline = None
+                    if not proto.handshake_complete:
+                        message = self._handshake_timeout_message(self._connect_timeout)
+                        self._fail_locked(ConnectTimeout(message))
                 ping_at = self._ping_deadline_locked()
                 if ping_at is not None and ping_at <= now:
                     proto.send_ping()
@@ -463,7 +530,7 @@ class HTTP3Connection(Connection):
             if state.waiting:
                 state.wake.set()
         if self._proto.handshake_complete and not self._handshake.is_set():
-            self._handshake.set()
+            self._handshake_done_locked()
 
     def _overflow_locked(self, state: _Stream) -> None:
         """``state`` holds too much unread data: reset it (lock held)."""
@@ -582,6 +649,12 @@ class HTTP3Connection(Connection):
         body = request.body
         has_body = body is not None and not (isinstance(body, bytes) and not body)
         try:
+            if not self._proto.handshake_complete and not (
+                request.method in _EARLY_METHODS
+                and not has_body
+                and "protocol" not in request.extensions
+            ):
+                await self._wait_handshake(request.timeout, request.deadline)
             if "protocol" in request.extensions and not self._proto.settings_received:
                 await self.connect_protocol_enabled(request.timeout, request.deadline)
             state = self._open_stream(

@@ -32,7 +32,7 @@ from webwire._config import Limits, Timeout
 from webwire._exceptions import ConnectError, ConnectTimeout, ReadError, ReadTimeout
 from webwire._proto.h3 import quic_tls_options
 from webwire._sync import run_sync
-from webwire._transport._types import RawResponse, TransportRequest
+from webwire._transport._types import RawResponse, StaleConnection, TransportRequest
 from webwire._transport.connect import Origin
 from webwire._transport.http3 import HTTP3Connection, SessionTicketStore, connect_http3
 
@@ -82,6 +82,7 @@ class Server:
         self.rng = random.Random(seed)
         self.resets = 0
         self.connections = 0
+        self.tickets: dict[bytes, Any] = {}
 
     async def __call__(self, sock: MemoryDatagramSocket) -> None:
         from webwire._exceptions import ReadError as MemReadError
@@ -122,6 +123,8 @@ class Server:
                     quic = QuicConnection(
                         configuration=self.config,
                         original_destination_connection_id=header.destination_cid,
+                        session_ticket_fetcher=lambda key: self.tickets.get(key),
+                        session_ticket_handler=lambda t: self.tickets.__setitem__(t.ticket, t),
                     )
                     h3 = H3Connection(quic)
                     self.connections += 1
@@ -177,18 +180,26 @@ class Server:
 
 
 async def open_conn(
-    backend: MemoryBackend, pki: dict[str, str], *, connect_timeout: float = 30.0, **limits: Any
+    backend: MemoryBackend,
+    pki: dict[str, str],
+    *,
+    connect_timeout: float = 30.0,
+    port: int = PORT,
+    tickets: SessionTicketStore | None = None,
+    early_data: bool = False,
+    **limits: Any,
 ) -> HTTP3Connection:
     return await connect_http3(
         backend,
-        Origin("https", HOST, PORT),
-        address=(HOST, PORT),
+        Origin("https", HOST, port),
+        address=(HOST, port),
         server_name=HOST,
         tls=quic_tls_options(pki["ca"]),
         limits=Limits(**limits),
         connect_timeout=connect_timeout,
-        tickets=None,
+        tickets=tickets,
         on_release=lambda conn: None,
+        early_data=early_data,
     )
 
 
@@ -376,6 +387,35 @@ async def test_cancelled_request_resets_its_stream_only(pki: dict[str, str]) -> 
         assert await read_all(await send(conn, request(b"GET", "/bytes/9"))) == pattern(9)
     finally:
         await conn.aclose()
+
+
+@memory_test
+async def test_early_data_handshake_timeout(pki: dict[str, str]) -> None:
+    backend = MemoryBackend()
+    backend.serve_udp(HOST, PORT, Server(pki))
+    backend.serve_udp(HOST, 444, None, silent=True)
+    tickets = SessionTicketStore(backend)
+    conn = await open_conn(backend, pki, tickets=tickets)
+    await read_all(await send(conn, request(b"GET", "/bytes/1")))
+    await trio.sleep(0.1)
+    await conn.aclose()
+    ticket = tickets.get(HOST, PORT)
+    assert ticket is not None
+    tickets.add(HOST, 444, ticket)  # the same server name, now silent
+    start = trio.current_time()
+    conn = await open_conn(
+        backend, pki, port=444, tickets=tickets, early_data=True, connect_timeout=3.0
+    )
+    assert trio.current_time() == start  # returned before any handshake
+    with pytest.raises(StaleConnection) as caught:
+        await send(conn, request(b"GET", "/bytes/1"))
+    assert isinstance(caught.value.error, ConnectTimeout)
+    assert trio.current_time() - start == pytest.approx(3.0)
+    assert conn.has_expired(backend.monotonic())
+    with pytest.raises(StaleConnection):  # nothing else is sent on it
+        await send(conn, request(b"POST", "/count", b"x"))
+    await conn.aclose()
+    assert backend.open_connections() == []
 
 
 # ------------------------------------------------------------------ bounded buffers

@@ -28,6 +28,13 @@ reader gets :class:`~webwire.ReadError`. While receiving is paused the QUIC
 idle timeout runs: a response left unread for that long ends the
 connection.
 
+Session tickets (:class:`SessionTicketStore`) resume TLS sessions on later
+connections; with ``early_data`` a resumed connection is returned before its
+handshake completes and safe requests go as 0-RTT data (RFC 9001 section
+4.6). Idle connections send a PING (RFC 9000 section 19.2) every half idle
+timeout while in use or kept (``Limits.keepalive_expiry``), so the QUIC idle
+timeout ends only connections nobody keeps.
+
 All state shared between requests lives under the backend's bookkeeping
 lock and is never held across an ``await``. A response closed early resets
 its stream (``H3_REQUEST_CANCELLED``) and the connection goes on serving the

@@ -83,6 +83,7 @@ class Server:
         self.resets = 0
         self.connections = 0
         self.tickets: dict[bytes, Any] = {}
+        self.early_requests = 0
 
     async def __call__(self, sock: MemoryDatagramSocket) -> None:
         from webwire._exceptions import ReadError as MemReadError
@@ -147,6 +148,7 @@ class Server:
                     return
                 for h3_event in h3.handle_event(event):
                     if isinstance(h3_event, HeadersReceived):
+                        self.early_requests += not quic._handshake_complete
                         path = dict(h3_event.headers)[b":path"].decode()
                         paths[h3_event.stream_id] = path
                         counts[h3_event.stream_id] = 0
@@ -385,6 +387,43 @@ async def test_cancelled_request_resets_its_stream_only(pki: dict[str, str]) -> 
         await trio.sleep(0.1)
         assert server.resets >= 1
         assert await read_all(await send(conn, request(b"GET", "/bytes/9"))) == pattern(9)
+    finally:
+        await conn.aclose()
+
+
+@memory_test
+async def test_zero_rtt(pki: dict[str, str]) -> None:
+    backend = MemoryBackend()
+    server = Server(pki)
+    backend.serve_udp(HOST, PORT, server, delay=0.02)
+    tickets = SessionTicketStore(backend)
+    conn = await open_conn(backend, pki, tickets=tickets, early_data=True)
+    await read_all(await send(conn, request(b"GET", "/bytes/1")))
+    await trio.sleep(0.1)
+    await conn.aclose()
+    assert server.early_requests == 0
+    start = trio.current_time()
+    conn = await open_conn(backend, pki, tickets=tickets, early_data=True)
+    try:
+        assert trio.current_time() == start  # no round trip before the request
+        assert await read_all(await send(conn, request(b"GET", "/bytes/5"))) == pattern(5)
+        assert server.early_requests == 1  # it came before the handshake completed
+        assert trio.current_time() - start == pytest.approx(0.04, abs=0.005)  # one round trip
+        assert conn.early_data_accepted and conn.session_resumed
+        # Not safe to replay: waits for the handshake (done by now), not early.
+        response = await send(conn, request(b"POST", "/count", b"abc"))
+        assert await read_all(response) == b"3"
+        assert server.early_requests == 1
+        await trio.sleep(0.1)
+    finally:
+        await conn.aclose()
+    # A POST first on an early connection waits for the handshake.
+    conn = await open_conn(backend, pki, tickets=tickets, early_data=True)
+    try:
+        assert not conn._proto.handshake_complete
+        response = await send(conn, request(b"POST", "/count", b"abcd"))
+        assert await read_all(response) == b"4"
+        assert server.early_requests == 1
     finally:
         await conn.aclose()
 

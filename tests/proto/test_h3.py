@@ -556,3 +556,34 @@ def test_zero_rtt_rejected_is_sent_again(pki: dict[str, str]) -> None:
 
 def test_no_early_data_without_ticket(pki: dict[str, str]) -> None:
     assert not Pair(pki).client.early_data_possible
+
+
+def test_garbage_datagrams_are_dropped(pki: dict[str, str]) -> None:
+    pair = connected(pki)
+    pair.client.receive_datagram(b"\x00" * 50, SERVER, pair.now)
+    pair.client.receive_datagram(b"\xc0" + b"\xff" * 1300, SERVER, pair.now)
+    assert pair.client.terminated is None
+    stream_id = get(pair)
+    pair.pump()
+    pair.respond(stream_id, body=b"fine")
+    pair.pump()
+    assert pair.take()[-1] == ev.EndOfMessage(stream_id, [])
+
+
+def test_unexpected_engine_error_is_a_remote_protocol_error(
+    pki: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pair = connected(pki)
+    stream_id = get(pair)
+    pair.pump()
+    assert pair.client._h3 is not None
+
+    def broken(event: Any) -> list[Any]:
+        raise ValueError("parser failure")
+
+    monkeypatch.setattr(pair.client._h3, "handle_event", broken)
+    pair.respond(stream_id, body=b"x")
+    pair.pump()
+    assert isinstance(pair.client_error, RemoteProtocolError)
+    assert "parser failure" in str(pair.client_error)
+    assert pair.client.terminated is not None

@@ -296,7 +296,7 @@ class H3Protocol:
         """Run the timers due at ``now``: loss detection, ACK delay, the
         idle timeout (which terminates the connection)."""
         self._call(self._quic.handle_timer, now)
-        self._drain()
+        self._receive()
 
     # -- connection ------------------------------------------------------
 
@@ -324,7 +324,7 @@ class H3Protocol:
                 CONNECTION_CLOSE is in :meth:`datagrams_to_send`).
         """
         self._call(self._quic.receive_datagram, data, addr, now)
-        self._drain()
+        self._receive()
 
     def receive_datagrams(self, datagrams: list[bytes], addr: tuple[str, int], now: float) -> None:
         """Feed several UDP datagrams from the server that arrived together
@@ -337,7 +337,7 @@ class H3Protocol:
             self._call(self._quic.receive_datagram, datagrams[0], addr, now)
         else:
             self._call(self._quic.receive_many_datagrams, datagrams, addr, now)
-        self._drain()
+        self._receive()
 
     def datagrams_to_send(self, now: float) -> list[bytes]:
         """UDP payloads to send now (possibly none)."""
@@ -545,6 +545,26 @@ class H3Protocol:
         except QuicConnectionError as exc:
             self._terminate(int(exc.error_code), exc.reason_phrase)
             raise RemoteProtocolError(f"HTTP/3 connection failed: {exc.reason_phrase}") from exc
+        except BaseException as exc:
+            self._unexpected(exc)
+            raise  # not reached: _unexpected raises
+
+    def _unexpected(self, exc: BaseException) -> None:
+        """An error qh3 did not map (malformed input reaching its parsers,
+        a panic of its Rust core): close the connection and raise it as a
+        RemoteProtocolError. Cancellation and interrupts pass through."""
+        if not isinstance(exc, Exception) and type(exc).__name__ != "PanicException":
+            raise exc
+        self.close(ErrorCode.H3_INTERNAL_ERROR, "internal error")
+        raise RemoteProtocolError(f"HTTP/3 connection failed: {exc!r}") from exc
+
+    def _receive(self) -> None:
+        try:
+            self._drain()
+        except RemoteProtocolError:
+            raise
+        except BaseException as exc:
+            self._unexpected(exc)
 
     def _call_local(self, operation: Callable[..., Any], *args: Any) -> Any:
         try:

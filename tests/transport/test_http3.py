@@ -75,6 +75,16 @@ def aioquic_h3(h3_tls: TLSFiles) -> Iterator[ServerInfo]:
         stop()
 
 
+@pytest.fixture(scope="module")
+def aioquic_h3_short_idle(h3_tls: TLSFiles) -> Iterator[ServerInfo]:
+    """The aioquic server with a 0.5 s QUIC idle timeout."""
+    info, stop = start_aioquic(h3_tls, idle_timeout=0.5)
+    try:
+        yield info
+    finally:
+        stop()
+
+
 # ------------------------------------------------------------------ helpers
 
 
@@ -439,6 +449,30 @@ async def s_websocket_over_h3(backend: Backend, info: ServerInfo) -> None:
         await conn.aclose()
 
 
+async def s_server_idle_timeout(backend: Backend, info: ServerInfo) -> None:
+    # Kept for 0 s once idle: no keep-alive PING, so the server's 0.5 s idle
+    # timeout (the smaller of both, RFC 9000 section 10.1) ends it.
+    client = Client(backend, info, keepalive_expiry=0.0)
+    conn = await client.open()
+    try:
+        assert conn._proto.idle_timeout == 0.5
+        _, body = await client.fetch(conn, b"GET", "/bytes/3")
+        assert body == pattern_bytes(3)
+        for _ in range(1000):
+            if conn._proto.terminated is not None:
+                break
+            await backend.sleep(0.01)
+        terminated = conn._proto.terminated
+        assert terminated is not None and "idle" in terminated.reason.lower()
+        assert conn.has_expired(backend.monotonic())
+        assert not conn.is_available()
+        with pytest.raises(StaleConnection) as caught:
+            await client.send(conn, client.request(b"GET", "/bytes/1"))
+        assert caught.value.unprocessed
+    finally:
+        await conn.aclose()
+
+
 async def s_certificate_failure(backend: Backend, info: ServerInfo, other_ca: str) -> None:
     client = Client(backend, info)
     fds = open_fds()
@@ -529,6 +563,15 @@ async def test_aioquic_async(scenario: Scenario, aioquic_h3: ServerInfo) -> None
 @pytest.mark.parametrize("scenario", SCENARIOS_AIOQUIC, ids=lambda s: s.__name__)
 def test_aioquic_sync(scenario: Scenario, aioquic_h3: ServerInfo) -> None:
     run_sync(scenario(get_backend("sync"), aioquic_h3))
+
+
+@pytest.mark.anyio
+async def test_server_idle_timeout_async(aioquic_h3_short_idle: ServerInfo) -> None:
+    await s_server_idle_timeout(get_backend(), aioquic_h3_short_idle)
+
+
+def test_server_idle_timeout_sync(aioquic_h3_short_idle: ServerInfo) -> None:
+    run_sync(s_server_idle_timeout(get_backend("sync"), aioquic_h3_short_idle))
 
 
 @pytest.mark.anyio

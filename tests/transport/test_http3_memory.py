@@ -344,6 +344,31 @@ async def test_in_flight_request_fails_when_connection_dies(pki: dict[str, str])
 
 
 @memory_test
+async def test_upload_is_queued_in_bounded_pieces(pki: dict[str, str]) -> None:
+    backend = MemoryBackend()
+    backend.serve_udp(HOST, PORT, Server(pki), delay=0.02)
+    conn = await open_conn(backend, pki)
+    proto = conn._proto
+    queued: list[int] = []
+    send_data = proto.send_data
+
+    def spy(stream_id: int, data: Any, *, end_stream: bool = False) -> None:
+        send_data(stream_id, data, end_stream=end_stream)
+        queued.append(proto.send_buffer_size(stream_id))
+
+    proto.send_data = spy  # type: ignore[method-assign]
+    try:
+        body = b"b" * (16 * MiB)
+        response = await send(conn, request(b"POST", "/count", body))
+        assert await read_all(response) == str(16 * MiB).encode()
+        # Never more than the limit plus one piece waits in qh3.
+        assert max(queued) <= http3.SEND_BUFFER_LIMIT + http3._CHUNK
+        assert len(queued) >= 16 * MiB // http3._CHUNK
+    finally:
+        await conn.aclose()
+
+
+@memory_test
 async def test_early_response_ends_upload(pki: dict[str, str]) -> None:
     backend = MemoryBackend()
     server = Server(pki)

@@ -1,0 +1,982 @@
+"""One HTTP/3 connection shared by many requests (RFC 9114, over QUIC RFC 9000).
+
+Requests run concurrently as streams of one QUIC connection, up to the
+server's ``MAX_STREAMS``. The connection owns two background tasks, in a
+task group from :meth:`~webwire._backends.base.Backend.
+create_detached_task_group` (threads on the blocking backend):
+
+* the *receiver* waits for datagrams, feeds them to :class:`~webwire._proto.
+  h3.H3Protocol`, files the events per stream, wakes the requests they
+  belong to, and sends what the protocol has to send (ACKs, the data the
+  acknowledgements let through);
+* the *timer* sleeps until the protocol's next deadline (loss detection,
+  ACK delay, idle timeout) or the next keep-alive PING, and is woken
+  whenever a request queued something to send or its deadline moved.
+
+Requests send their head and body under the bookkeeping lock and transmit;
+a request body is queued in pieces, each only once qh3 has sent most of the
+previous ones (the server's flow control and congestion control decide), so
+a large upload is never buffered whole. Received data is credited to the
+server by qh3 as it is delivered, so the receiver bounds memory itself: when
+a stream holds more than :data:`STREAM_BUFFER_LIMIT` unread bytes it stops
+receiving datagrams until that stream is read down (the connection is then
+also unavailable for new requests, which the pool sends elsewhere).
+
+All state shared between requests lives under the backend's bookkeeping
+lock and is never held across an ``await``. A response closed early resets
+its stream (``H3_REQUEST_CANCELLED``) and the connection goes on serving the
+others; a connection-level error fails every open stream. A ``2xx`` answer to
+``CONNECT`` (RFC 9114 section 4.4) or an extended CONNECT (RFC 9220: a
+WebSocket) carries ``extensions["detach"]``: the stream as a byte stream
+(:class:`~webwire._transport._h3_tunnel.HTTP3TunnelStream`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from typing import Any
+
+from webwire._backends.base import Backend, DatagramSocket
+from webwire._config import Limits, Timeout
+from webwire._exceptions import (
+    ConnectError,
+    ConnectTimeout,
+    LocalProtocolError,
+    ReadError,
+    ReadTimeout,
+    RemoteProtocolError,
+    TransportError,
+    WriteError,
+    WriteTimeout,
+)
+from webwire._proto import events as ev
+from webwire._proto.h3 import (
+    DEFAULT_IDLE_TIMEOUT,
+    ErrorCode,
+    H3Protocol,
+    QuicTLS,
+    SessionTicket,
+    error_name,
+    is_certificate_error,
+)
+
+from ._types import (
+    Connection,
+    RawResponse,
+    ResponseStream,
+    StaleConnection,
+    TransportRequest,
+    close_body_iterator,
+    total_timeout_error,
+)
+from .connect import Origin
+
+__all__ = [
+    "SEND_BUFFER_LIMIT",
+    "STREAM_BUFFER_LIMIT",
+    "HTTP3Connection",
+    "SessionTicketStore",
+    "connect_http3",
+]
+
+STREAM_BUFFER_LIMIT = 4 * 1024 * 1024
+"""Unread response bytes one stream may hold before the connection stops
+receiving (it resumes once the stream is read below half of it)."""
+
+SEND_BUFFER_LIMIT = 1024 * 1024
+"""Request body bytes queued in qh3 and not yet sent, per stream, before
+the sender waits for the server's flow-control credit and ACKs."""
+
+_CHUNK = 256 * 1024
+"""Largest piece of a request body queued at once."""
+
+_TICKETS_PER_STORE = 256
+
+
+class SessionTicketStore:
+    """The latest TLS session ticket (RFC 8446 section 4.6.1) per server,
+    for resuming HTTP/3 connections (shorter handshakes). Thread-safe; one
+    per pool; at most 256 servers (the oldest entry is dropped).
+
+    Args:
+        backend: The backend whose bookkeeping lock guards the map.
+    """
+
+    def __init__(self, backend: Backend) -> None:
+        self._lock = backend.create_bookkeeping_lock()
+        self._tickets: dict[tuple[str, int], SessionTicket] = {}
+
+    def get(self, server_name: str, port: int) -> SessionTicket | None:
+        """The ticket to offer ``server_name`` on UDP ``port``, if one is
+        still valid."""
+        with self._lock:
+            ticket = self._tickets.get((server_name, port))
+        if ticket is not None and not ticket.is_valid:
+            return None
+        return ticket
+
+    def add(self, server_name: str, port: int, ticket: SessionTicket) -> None:
+        """Remember ``ticket`` as the latest for ``server_name``/``port``."""
+        with self._lock:
+            key = (server_name, port)
+            self._tickets.pop(key, None)
+            self._tickets[key] = ticket
+            while len(self._tickets) > _TICKETS_PER_STORE:
+                del self._tickets[next(iter(self._tickets))]
+
+    def clear(self) -> None:
+        """Forget every ticket."""
+        with self._lock:
+            self._tickets.clear()
+
+    def __len__(self) -> int:
+        return len(self._tickets)
+
+
+class _Stream:
+    """What one request's stream has received and who waits for it."""
+
+    __slots__ = (
+        "buffered",
+        "done_receiving",
+        "error",
+        "events",
+        "got_head",
+        "over",
+        "released",
+        "stream_id",
+        "waiting",
+        "wake",
+        "wants_send",
+    )
+
+    def __init__(self, stream_id: int, wake: Any) -> None:
+        self.stream_id = stream_id
+        self.events: list[ev.Event] = []
+        self.buffered = 0
+        self.over = False
+        self.error: BaseException | None = None
+        self.wake = wake
+        self.waiting = False
+        self.wants_send = False
+        self.done_receiving = False
+        self.released = False
+        self.got_head = False
+
+
+async def connect_http3(
+    backend: Backend,
+    origin: Origin,
+    *,
+    address: tuple[str, int],
+    server_name: str,
+    tls: QuicTLS,
+    limits: Limits,
+    connect_timeout: float | None,
+    tickets: SessionTicketStore | None,
+    on_release: Callable[[Connection], None],
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+) -> HTTP3Connection:
+    """Open an HTTP/3 connection: a UDP socket to ``address`` and the QUIC
+    handshake (RFC 9000 section 7, TLS 1.3 per RFC 9001, ALPN ``h3``).
+
+    Args:
+        backend: The concurrency backend.
+        origin: The https origin the requests are for (the pool key).
+        address: IP literal and UDP port (an Alt-Svc port may differ from
+            the origin's).
+        server_name: SNI and the name the certificate must hold.
+        tls: From :func:`~webwire._proto.h3.quic_tls_options`.
+        limits: Keep-alive expiry and header limits.
+        connect_timeout: Seconds for the whole handshake, ``None`` for no
+            limit (the QUIC idle timeout still ends a silent attempt).
+        tickets: Session tickets to resume with and to fill, or ``None``.
+        on_release: Called (synchronously) each time a request ends.
+        idle_timeout: QUIC idle timeout, seconds (RFC 9000 section 10.1).
+
+    Raises:
+        ConnectTimeout: No handshake within ``connect_timeout`` (UDP blocked
+            or dropped on the way).
+        ConnectError: The socket cannot be opened, the port is unreachable
+            (ICMP), the certificate failed to verify, or the server refused
+            the handshake or HTTP/3.
+    """
+    port = address[1]
+    ticket = None if tickets is None else tickets.get(server_name, port)
+    handler = None
+    if tickets is not None:
+        store = tickets
+
+        def handler(new: SessionTicket) -> None:
+            store.add(server_name, port, new)
+
+    protocol = H3Protocol(
+        server_name=server_name,
+        tls=tls,
+        idle_timeout=idle_timeout,
+        session_ticket=ticket,
+        ticket_handler=handler,
+        max_header_size=limits.max_header_size,
+    )
+    sock = await backend.connect_udp(address)
+    conn = HTTP3Connection(origin, backend, sock, protocol, address, limits, on_release)
+    try:
+        await conn._start(connect_timeout, server_name)
+    except BaseException:
+        await conn._shutdown()
+        raise
+    return conn
+
+
+class HTTP3Connection(Connection):
+    """An HTTP/3 client connection over one UDP socket; see the module
+    documentation. Built by :func:`connect_http3`.
+
+    Attributes:
+        session_resumed: Whether the TLS session was resumed from a ticket.
+        requests_sent: Requests started on it so far.
+    """
+
+    http_version = "HTTP/3"
+    multiplexed = True
+
+    def __init__(
+        self,
+        origin: Origin,
+        backend: Backend,
+        sock: DatagramSocket,
+        protocol: H3Protocol,
+        address: tuple[str, int],
+        limits: Limits,
+        on_release: Callable[[Connection], None],
+    ) -> None:
+        self.origin = origin
+        self.idle_since = backend.monotonic()
+        self._backend = backend
+        self._sock = sock
+        self._proto = protocol
+        self._address = address
+        self._limits = limits
+        self._on_release = on_release
+        self._lock = backend.create_bookkeeping_lock()
+        self._send_lock = backend.create_lock()
+        self._timer_wake = backend.create_event()
+        self._resume = backend.create_event()
+        self._handshake = backend.create_event()
+        self._streams: dict[int, _Stream] = {}
+        self._extra_waiters: list[_Stream] = []
+        self._reserved = 0
+        self._active = 0
+        self._over = 0
+        self._broken: BaseException | None = None
+        self._closed = False
+        self._group: Any = None
+        self._timer_at: float | None = None
+        self._last_activity = self.idle_since
+        self._ping_interval: float | None = None
+        self.requests_sent = 0
+
+    # -- properties --------------------------------------------------------
+
+    @property
+    def supports_extended_connect(self) -> bool:
+        """Whether the server allows extended CONNECT
+        (``SETTINGS_ENABLE_CONNECT_PROTOCOL``, RFC 9220 section 3)."""
+        return self._proto.supports_extended_connect
+
+    @property
+    def session_resumed(self) -> bool:
+        """Whether the handshake resumed an earlier TLS session (a ticket
+        from :class:`SessionTicketStore`)."""
+        return self._proto.session_resumed
+
+    # -- start and background tasks ------------------------------------------
+
+    async def _start(self, connect_timeout: float | None, server_name: str) -> None:
+        backend = self._backend
+        with self._lock:
+            self._proto.connect(self._address, backend.monotonic())
+        group = backend.create_detached_task_group()
+        await group.__aenter__()
+        self._group = group
+        group.start_soon(self._receive_loop)
+        group.start_soon(self._timer_loop)
+        await self._transmit()
+        host, port = self._address
+        where = f"{server_name} ({host}, UDP port {port})"
+        if not await self._handshake.wait(connect_timeout):
+            raise ConnectTimeout(
+                f"no QUIC handshake with {where} within {connect_timeout} seconds "
+                "(UDP blocked or dropped?)"
+            )
+        with self._lock:
+            broken = self._broken
+            proto = self._proto
+            if broken is None and proto.handshake_complete and proto.alpn != "h3":
+                broken = ConnectError(f"{where} did not agree to HTTP/3 (ALPN {proto.alpn!r})")
+        if broken is not None:
+            terminated = proto.terminated
+            if terminated is not None and is_certificate_error(
+                terminated.error_code, terminated.reason
+            ):
+                raise ConnectError(
+                    f"the server certificate of {where} failed to verify: {terminated.reason}"
+                ) from broken
+            if isinstance(broken, ConnectError):
+                raise broken
+            raise ConnectError(f"QUIC handshake with {where} failed: {broken}") from broken
+        expiry = self._limits.keepalive_expiry
+        idle = self._proto.idle_timeout
+        if idle is not None and (expiry is None or expiry >= idle / 2):
+            self._ping_interval = idle / 2
+
+    async def _receive_loop(self) -> None:
+        sock = self._sock
+        proto = self._proto
+        backend = self._backend
+        address = self._address
+        while True:
+            with self._lock:
+                if self._closed or self._broken is not None:
+                    return
+                paused = self._over > 0
+                if paused:
+                    self._resume.clear()
+            if paused:
+                await self._resume.wait(None)
+                continue
+            try:
+                data = await sock.receive(None)
+            except (ReadError, TransportError) as exc:
+                if not self._closed:
+                    self._fail(ConnectError(str(exc)) if not self._handshake.is_set() else exc)
+                return
+            with self._lock:
+                try:
+                    proto.receive_datagram(data, address, backend.monotonic())
+                except RemoteProtocolError as exc:
+                    self._dispatch_locked(proto.events())
+                    self._fail_locked(exc)
+                else:
+                    self._dispatch_locked(proto.events())
+            await self._transmit_quietly()
+
+    async def _timer_loop(self) -> None:
+        backend = self._backend
+        proto = self._proto
+        wake = self._timer_wake
+        while True:
+            with self._lock:
+                if self._closed:
+                    return
+                wake.clear()
+                at = proto.next_deadline()
+                ping_at = self._ping_deadline_locked()
+                if ping_at is not None and (at is None or ping_at < at):
+                    at = ping_at
+                self._timer_at = at
+            timeout = None if at is None else max(0.0, at - backend.monotonic())
+            await wake.wait(timeout)
+            if self._closed:
+                return
+            now = backend.monotonic()
+            with self._lock:
+                self._timer_at = None
+                deadline = proto.next_deadline()
+                if deadline is not None and deadline <= now:
+                    try:
+                        proto.handle_deadline(now)
+                    except RemoteProtocolError as exc:
+                        self._fail_locked(exc)
+                    self._dispatch_locked(proto.events())
+                ping_at = self._ping_deadline_locked()
+                if ping_at is not None and ping_at <= now:
+                    proto.send_ping()
+                    self._last_activity = now
+            await self._transmit_quietly()
+            if proto.terminated is not None and proto.next_deadline() is None:
+                return
+
+    def _ping_deadline_locked(self) -> float | None:
+        """When to send a keep-alive PING: half the idle timeout after the
+        last transmission, while the connection is in use or kept idle
+        (``Limits.keepalive_expiry``)."""
+        interval = self._ping_interval
+        if interval is None or self._proto.terminated is not None:
+            return None
+        if self._reserved + self._active == 0:
+            expiry = self._limits.keepalive_expiry
+            if expiry is not None and self._backend.monotonic() - self.idle_since > expiry:
+                return None
+        return self._last_activity + interval
+
+    async def _transmit(self) -> None:
+        """Send what the protocol has queued, in order (one sender at a
+        time), and re-arm the timer if its deadline moved earlier.
+
+        Raises:
+            WriteError: The socket failed (the connection is then broken).
+        """
+        backend = self._backend
+        lock = self._send_lock
+        await lock.acquire()
+        try:
+            with self._lock:
+                now = backend.monotonic()
+                datagrams = self._proto.datagrams_to_send(now)
+                if datagrams:
+                    self._last_activity = now
+                at = self._proto.next_deadline()
+                timer_at = self._timer_at
+                if at is not None and (timer_at is None or at < timer_at):
+                    self._timer_wake.set()
+                if self._over == 0:
+                    self._wake_senders_locked()
+            for data in datagrams:
+                await self._sock.send(data)
+        except (WriteError, TransportError) as exc:
+            self._fail(exc)
+            raise
+        finally:
+            lock.release()
+
+    async def _transmit_quietly(self) -> None:
+        try:
+            await self._transmit()
+        except TransportError:
+            pass
+
+    def _wake_senders_locked(self) -> None:
+        for state in self._streams.values():
+            if state.wants_send and state.waiting:
+                state.wake.set()
+        for state in self._extra_waiters:
+            if state.waiting:
+                state.wake.set()
+
+    # -- dispatch ------------------------------------------------------------
+
+    def _dispatch_locked(self, events: list[ev.Event]) -> None:
+        streams = self._streams
+        for event in events:
+            kind = type(event)
+            if kind is ev.ConnectionTerminated:
+                self._terminated_locked(event)  # type: ignore[arg-type]
+                continue
+            state = streams.get(event.stream_id)  # type: ignore[attr-defined]
+            if state is None:
+                continue
+            if kind is ev.Data:
+                state.events.append(event)
+                state.buffered += len(event.data)  # type: ignore[attr-defined]
+                if not state.over and state.buffered > STREAM_BUFFER_LIMIT:
+                    state.over = True
+                    self._over += 1
+            elif kind is ev.StreamReset:
+                code = event.error_code  # type: ignore[attr-defined]
+                if code == ErrorCode.H3_REQUEST_REJECTED:
+                    state.error = StaleConnection(
+                        RemoteProtocolError(
+                            f"the server rejected HTTP/3 stream {state.stream_id}"
+                        ),
+                        unprocessed=True,
+                    )
+                elif not (code == ErrorCode.H3_NO_ERROR and state.done_receiving):
+                    state.error = RemoteProtocolError(
+                        f"the server reset HTTP/3 stream {state.stream_id} ({error_name(code)})"
+                    )
+                state.done_receiving = True
+            else:
+                if kind is ev.EndOfMessage:
+                    state.done_receiving = True
+                elif kind is ev.ResponseHead:
+                    state.got_head = True
+                state.events.append(event)
+            if state.waiting:
+                state.wake.set()
+        if self._proto.handshake_complete and not self._handshake.is_set():
+            self._handshake.set()
+
+    def _terminated_locked(self, event: ev.ConnectionTerminated) -> None:
+        if self._proto.terminated is None:
+            return  # GOAWAY: the refused streams got their StreamReset
+        code = event.error_code
+        reason = f": {event.reason}" if event.reason else ""
+        if code in (0, ErrorCode.H3_NO_ERROR):
+            error: TransportError = ReadError(f"the server closed the HTTP/3 connection{reason}")
+        else:
+            error = RemoteProtocolError(
+                f"the HTTP/3 connection was closed ({error_name(code)}{reason})"
+            )
+        self._fail_locked(error)
+
+    def _fail(self, exc: BaseException) -> None:
+        with self._lock:
+            self._fail_locked(exc)
+
+    def _fail_locked(self, exc: BaseException) -> None:
+        """The connection is unusable: every stream still receiving fails
+        (one that got no response head may be retried elsewhere when the
+        method allows, as a :class:`StaleConnection`)."""
+        if self._broken is None:
+            self._broken = exc
+        error = exc if isinstance(exc, TransportError) else ReadError(str(exc))
+        for state in self._streams.values():
+            if not state.done_receiving and state.error is None:
+                state.error = error if state.got_head else StaleConnection(error)
+            if state.waiting:
+                state.wake.set()
+        for state in self._extra_waiters:
+            state.wake.set()
+        self._handshake.set()
+        self._resume.set()
+        self._timer_wake.set()
+
+    # -- Connection interface (called under the pool lock) -------------------
+
+    def can_handle(self, origin: Origin) -> bool:
+        """Whether ``origin`` is the origin of this connection."""
+        return origin == self.origin
+
+    def is_available(self) -> bool:
+        """Whether another stream may be opened now: the connection is
+        open, no GOAWAY arrived, no stream holds it paused, and the
+        server's ``MAX_STREAMS`` leaves a slot."""
+        with self._lock:
+            proto = self._proto
+            return (
+                self._broken is None
+                and not self._closed
+                and proto.terminated is None
+                and proto.goaway is None
+                and self._over == 0
+                and self._reserved < proto.streams_left
+            )
+
+    def is_idle(self) -> bool:
+        """Whether no request is in flight."""
+        return self._reserved + self._active == 0
+
+    def has_expired(self, now: float) -> bool:
+        """Closed, broken, terminated by the server or the idle timeout,
+        GOAWAY received (once idle), or idle past ``keepalive_expiry``."""
+        with self._lock:
+            proto = self._proto
+            if self._closed or self._broken is not None or proto.terminated is not None:
+                return True
+            if proto.goaway is not None:
+                return self.is_idle()
+            if not self.is_idle():
+                return False
+            expiry = self._limits.keepalive_expiry
+            return expiry is not None and now - self.idle_since > expiry
+
+    def reserve(self) -> None:
+        """Take a stream slot for a request about to start."""
+        with self._lock:
+            self._reserved += 1
+
+    # -- requests --------------------------------------------------------------
+
+    async def handle_request(self, request: TransportRequest) -> RawResponse:
+        """Send ``request`` on a new stream and return the response head.
+
+        Raises:
+            StaleConnection: The server rejected the stream, sent GOAWAY
+                before it, or the connection ended before a response head
+                (the pool retries when it may).
+            LocalProtocolError: The request cannot be sent over HTTP/3.
+            RemoteProtocolError: The server broke the protocol or reset the
+                stream.
+            ReadTimeout, WriteTimeout, ReadError, WriteError: I/O failures.
+        """
+        body = request.body
+        has_body = body is not None and not (isinstance(body, bytes) and not body)
+        try:
+            state = self._open_stream(
+                request, end_stream=not has_body and request.method != b"CONNECT"
+            )
+        except BaseException:
+            self._release(None)
+            raise
+        timeout = request.timeout
+        deadline = request.deadline
+        try:
+            await self._transmit()
+            if has_body:
+                assert body is not None
+                await self._send_body(state, body, timeout, deadline)
+            head = await self._read_head(state, timeout, deadline)
+        except BaseException:
+            self._release(state)
+            raise
+        if request.method == b"CONNECT" and 200 <= head.status_code < 300:
+            from ._h3_tunnel import TunnelResponseStream
+
+            tunnel = TunnelResponseStream(self, state, timeout)
+            return RawResponse(
+                head.status_code,
+                b"",
+                "HTTP/3",
+                head.headers,
+                tunnel,
+                {"stream_id": state.stream_id, "detach": tunnel.detach},
+            )
+        return RawResponse(
+            head.status_code,
+            b"",
+            "HTTP/3",
+            head.headers,
+            HTTP3ResponseStream(self, state, timeout, deadline),
+            {"stream_id": state.stream_id},
+        )
+
+    def _open_stream(self, request: TransportRequest, *, end_stream: bool) -> _Stream:
+        """Send the header section (no await); the slot becomes a stream."""
+        wake = self._backend.create_event()
+        with self._lock:
+            if self._broken is not None:
+                raise StaleConnection(self._broken, unprocessed=True)
+            proto = self._proto
+            if self._closed or proto.terminated is not None or proto.goaway is not None:
+                raise StaleConnection(
+                    RemoteProtocolError("the HTTP/3 connection is closing"), unprocessed=True
+                )
+            protocol = request.extensions.get("protocol")
+            stream_id = proto.send_request(
+                request.method,
+                request.url.scheme.encode("ascii"),
+                request.target,
+                request.headers,
+                end_stream=end_stream,
+                protocol=protocol.encode("ascii") if isinstance(protocol, str) else None,
+            )
+            state = _Stream(stream_id, wake)
+            self._streams[stream_id] = state
+            self._reserved -= 1
+            self._active += 1
+            self.requests_sent += 1
+            return state
+
+    async def _send_body(
+        self,
+        state: _Stream,
+        body: bytes | AsyncIterable[bytes],
+        timeout: Timeout,
+        deadline: float | None,
+    ) -> None:
+        """Send the request content as the server's flow control allows;
+        stop early when a final response arrives first (the rest is
+        abandoned and the stream reset when released)."""
+        if isinstance(body, bytes):
+            await self._send_chunk(state, body, timeout, deadline, last=True)
+            return
+        iterator = body.__aiter__()
+        finished = False
+        try:
+            async for chunk in iterator:
+                if not isinstance(chunk, bytes | bytearray | memoryview):
+                    raise LocalProtocolError(
+                        f"request body chunks must be bytes, not {type(chunk).__name__}"
+                    )
+                if chunk and await self._send_chunk(state, bytes(chunk), timeout, deadline):
+                    return
+            finished = True
+        finally:
+            if not finished:
+                await close_body_iterator(iterator)
+        await self._send_chunk(state, b"", timeout, deadline, last=True)
+
+    async def _send_chunk(
+        self,
+        state: _Stream,
+        data: bytes,
+        timeout: Timeout,
+        deadline: float | None,
+        *,
+        last: bool = False,
+    ) -> bool:
+        """Queue ``data`` in pieces, waiting while the stream has more than
+        :data:`SEND_BUFFER_LIMIT` bytes unsent. Returns ``True`` when a
+        final response came first (the body is abandoned)."""
+        view = memoryview(data)
+        while True:
+            if state.got_head:
+                return True
+            with self._lock:
+                self._check_stream(state)
+                if self._proto.send_buffer_size(state.stream_id) < SEND_BUFFER_LIMIT:
+                    piece = view[:_CHUNK]
+                    view = view[len(piece) :]
+                    try:
+                        self._proto.send_data(
+                            state.stream_id, piece, end_stream=last and not view
+                        )
+                    except LocalProtocolError as exc:
+                        if state.got_head or not self._proto.can_send(state.stream_id):
+                            return True  # the server stopped reading (STOP_SENDING)
+                        raise WriteError(str(exc)) from exc
+                    queued = True
+                else:
+                    queued = False
+            if queued:
+                await self._transmit()
+                if not view:
+                    return False
+                continue
+            await self._wait(state, timeout, deadline, for_send=True)
+
+    def _check_stream(self, state: _Stream) -> None:
+        """Raise the error that ended ``state`` (lock held)."""
+        if state.error is not None:
+            raise state.error
+        if self._broken is not None:
+            broken = self._broken
+            if isinstance(broken, TransportError):
+                raise StaleConnection(broken) if not state.got_head else broken
+            raise ReadError(f"the HTTP/3 connection failed: {broken}") from broken
+
+    async def _read_head(
+        self, state: _Stream, timeout: Timeout, deadline: float | None
+    ) -> ev.ResponseHead:
+        while True:
+            event = await self._next_event(state, timeout, deadline)
+            kind = type(event)
+            if kind is ev.ResponseHead:
+                return event  # type: ignore[return-value]
+            if kind is not ev.InformationalResponse:
+                raise RemoteProtocolError(
+                    f"unexpected HTTP/3 event before the response: {event!r}"
+                )
+
+    async def _next_event(
+        self, state: _Stream, timeout: Timeout, deadline: float | None
+    ) -> ev.Event:
+        while True:
+            with self._lock:
+                if state.events:
+                    event = state.events.pop(0)
+                    if type(event) is ev.Data:
+                        self._consumed_locked(state, len(event.data))  # type: ignore[attr-defined]
+                    return event
+                self._check_stream(state)
+            await self._wait(state, timeout, deadline)
+
+    async def _wait(
+        self,
+        state: _Stream,
+        timeout: Timeout,
+        deadline: float | None,
+        *,
+        for_send: bool = False,
+    ) -> None:
+        """Wait until the receiver files something for ``state`` (with
+        ``for_send``: until anything was received or sent, which may have
+        made room to send).
+
+        Raises:
+            ReadTimeout: Nothing within the read timeout (``WriteTimeout``
+                with ``for_send``, after the write timeout).
+        """
+        backend = self._backend
+        now = backend.monotonic()
+        seconds = timeout.write if for_send else timeout.read
+        limit = None if seconds is None else now + seconds
+        if deadline is not None and (limit is None or deadline <= limit):
+            if now >= deadline:
+                raise total_timeout_error(timeout)
+            limit = deadline
+        with self._lock:
+            if state.error is not None or self._broken is not None:
+                return
+            if not for_send and state.events:
+                return
+            if for_send and (
+                state.got_head or self._proto.send_buffer_size(state.stream_id) < SEND_BUFFER_LIMIT
+            ):
+                return
+            state.wake.clear()
+            state.waiting = True
+            state.wants_send = for_send
+        left = None if limit is None else max(0.0, limit - backend.monotonic())
+        try:
+            woke = await state.wake.wait(left)
+        finally:
+            with self._lock:
+                state.waiting = False
+                state.wants_send = False
+        if woke:
+            return
+        if deadline is not None and backend.monotonic() >= deadline:
+            raise total_timeout_error(timeout)
+        if for_send:
+            raise WriteTimeout(
+                f"the server took no request data within {timeout.write} seconds"
+            )
+        raise ReadTimeout(f"no data received within {timeout.read} seconds")
+
+    def _consumed_locked(self, state: _Stream, size: int) -> None:
+        """``size`` bytes of ``state`` were read: resume receiving once the
+        stream is below half its buffer limit (lock held)."""
+        state.buffered -= size
+        if state.over and state.buffered <= STREAM_BUFFER_LIMIT // 2:
+            state.over = False
+            self._over -= 1
+            if self._over == 0:
+                self._resume.set()
+
+    # -- release and close -----------------------------------------------------
+
+    def _release(self, state: _Stream | None) -> None:
+        """End a request: forget its stream (reset it both ways unless it
+        is complete) and give the slot back. Synchronous; idempotent per
+        stream. The reset is sent by the timer task."""
+        with self._lock:
+            if state is None:
+                self._reserved -= 1
+            else:
+                if state.released:
+                    return
+                state.released = True
+                self._active -= 1
+                self._streams.pop(state.stream_id, None)
+                state.events = []
+                if state.over:
+                    state.over = False
+                    self._over -= 1
+                    if self._over == 0:
+                        self._resume.set()
+                state.buffered = 0
+                proto = self._proto
+                if not state.done_receiving or proto.can_send(state.stream_id):
+                    proto.reset_stream(state.stream_id, ErrorCode.H3_REQUEST_CANCELLED)
+                    self._timer_wake.set()
+                else:
+                    proto.forget_stream(state.stream_id)
+            if self._reserved + self._active == 0:
+                self.idle_since = self._backend.monotonic()
+        self._on_release(self)
+
+    def close(self) -> None:
+        """Close at once (no CONNECTION_CLOSE sent); requests in flight fail
+        with ``ReadError``. Synchronous, idempotent; the background tasks
+        end by themselves (:meth:`aclose` also waits for them)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._fail_locked(ReadError("the HTTP/3 connection was closed"))
+        group = self._group
+        if group is not None:
+            group.cancel()
+        _close_socket(self._sock)
+
+    async def aclose(self) -> None:
+        """Send CONNECTION_CLOSE (``H3_NO_ERROR``, best effort), close the
+        socket and wait for the background tasks to end."""
+        if not self._closed and self._broken is None:
+            with self._lock:
+                self._proto.close(ErrorCode.H3_NO_ERROR)
+            try:
+                await self._transmit()
+            except TransportError:
+                pass
+        await self._shutdown()
+
+    async def _shutdown(self) -> None:
+        self.close()
+        group, self._group = self._group, None
+        if group is not None:
+            try:
+                await group.__aexit__(None, None, None)
+            except Exception:
+                pass
+
+
+def _close_socket(sock: DatagramSocket) -> None:
+    """Close ``sock`` synchronously: every backend's ``aclose`` finishes
+    without suspending."""
+    coro = sock.aclose()
+    try:
+        coro.send(None)
+    except StopIteration:
+        return
+    except Exception:
+        return
+    coro.close()
+
+
+class HTTP3ResponseStream(ResponseStream, AsyncIterator[bytes]):
+    """The body of one HTTP/3 response. Each step returns the DATA that has
+    arrived (joined); closing it before the end resets the stream
+    (``H3_REQUEST_CANCELLED``) and leaves the connection to other requests."""
+
+    __slots__ = ("_conn", "_deadline", "_done", "_state", "_timeout", "trailers")
+
+    def __init__(
+        self, conn: HTTP3Connection, state: _Stream, timeout: Timeout, deadline: float | None
+    ) -> None:
+        self._conn = conn
+        self._state = state
+        self._timeout = timeout
+        self._deadline = deadline
+        self._done = False
+        self.trailers: list[tuple[bytes, bytes]] = []
+
+    def __aiter__(self) -> HTTP3ResponseStream:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._done:
+            raise StopAsyncIteration
+        conn = self._conn
+        state = self._state
+        try:
+            while True:
+                chunks: list[bytes] = []
+                ended = False
+                with conn._lock:
+                    events = state.events
+                    if not events:
+                        if state.error is not None:
+                            raise state.error
+                        if conn._broken is not None and not state.done_receiving:
+                            conn._check_stream(state)
+                    state.events = []
+                    for event in events:
+                        kind = type(event)
+                        if kind is ev.Data:
+                            chunks.append(event.data)  # type: ignore[attr-defined]
+                        elif kind is ev.EndOfMessage:
+                            self.trailers = event.trailers  # type: ignore[attr-defined]
+                            ended = True
+                    if chunks:
+                        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+                        conn._consumed_locked(state, len(data))
+                if ended:
+                    self._done = True
+                    conn._release(state)
+                    if not chunks:
+                        raise StopAsyncIteration
+                    return data
+                if chunks:
+                    return data
+                await conn._wait(state, self._timeout, self._deadline)
+        except StopAsyncIteration:
+            raise
+        except StaleConnection as exc:
+            self._done = True
+            conn._release(state)
+            raise exc.error from exc
+        except BaseException:
+            self._done = True
+            conn._release(state)
+            raise
+
+    async def aclose(self) -> None:
+        """Stop reading; an unfinished stream is reset
+        (``H3_REQUEST_CANCELLED``, RFC 9114 section 4.1.1); the connection
+        stays open for other requests."""
+        if not self._done:
+            self._done = True
+            self._conn._release(self._state)

@@ -149,6 +149,9 @@ class FakeH3Connection(Connection):
             headers.append((b"alt-svc", self.quic.alt_svc.encode()))
         return RawResponse(200, b"", "HTTP/3", headers, FakeBody(self, b"h3"))
 
+    def _release(self, state: object) -> None:
+        self._stream_done()
+
     def _stream_done(self) -> None:
         self.active -= 1
         self.idle_since = self.quic.backend.monotonic()
@@ -217,7 +220,8 @@ class FakeQuic:
 
 
 class Tickets:
-    pass
+    def __init__(self, backend: MemoryBackend) -> None:
+        self.backend = backend
 
 
 @pytest.fixture
@@ -264,7 +268,9 @@ async def test_forced_http3_uses_the_urls_own_port(
     quic.listening.add((HOST, 443))
     async with open_client(backend, http_versions={"HTTP/3"}) as client:
         assert await get(client) == ("HTTP/3", "h3")
-        assert await get(client) == ("HTTP/3", "h3")
+        response = await client.get(URL)
+        assert response.http_version == "HTTP/3"
+        assert response.extensions["quic_handshake_time"] == pytest.approx(quic.handshake_time)
     assert quic.attempts == [(HOST, 443, HOST)]  # one connection, reused
     assert responder.accepted == 0  # never TCP
     assert quic.tls_built == 1

@@ -34,6 +34,7 @@ forces it.
 from __future__ import annotations
 
 import importlib.util
+import weakref
 from collections.abc import AsyncIterable, Awaitable, Callable, Collection
 from typing import TYPE_CHECKING, Any
 
@@ -59,7 +60,7 @@ from .altsvc import AltService, AltSvcCache
 from .connect import _NO_CACHE, Origin, _is_ip
 
 if TYPE_CHECKING:
-    from webwire._backends.base import Event
+    from webwire._backends.base import Backend, Event
     from webwire._config import Timeout
 
     from .pool import ConnectionPool
@@ -99,7 +100,7 @@ def require_qh3() -> None:
         raise ImportError("HTTP/3 needs the qh3 package: pip install 'webwire[http3]'")
 
 
-def load_engine() -> tuple[Connector, Callable[..., Any], Callable[[], Any]]:
+def load_engine() -> tuple[Connector, Callable[..., Any], Callable[[Backend], Any]]:
     """``(connect_http3, quic_tls_options, SessionTicketStore)``: the
     HTTP/3 connection factory, the QUIC TLS options builder and the ticket
     store class (imported on first use).
@@ -108,9 +109,9 @@ def load_engine() -> tuple[Connector, Callable[..., Any], Callable[[], Any]]:
         ImportError: ``qh3`` is missing; the message names the extra.
     """
     require_qh3()
-    from webwire._proto.h3 import quic_tls_options  # type: ignore[import-not-found]
+    from webwire._proto.h3 import quic_tls_options
 
-    from .http3 import SessionTicketStore, connect_http3  # type: ignore[import-not-found]
+    from .http3 import SessionTicketStore, connect_http3
 
     return connect_http3, quic_tls_options, SessionTicketStore
 
@@ -211,6 +212,10 @@ class H3Router:
         self._routable = pool._proxy is None and pool._uds is None
         self._pending: dict[Origin, int] = {}
         self._engine: tuple[Connector, Any, Any] | None = None
+        # Seconds each HTTP/3 connection took to connect (QUIC handshake).
+        self._handshake_times: weakref.WeakKeyDictionary[Connection, float] = (
+            weakref.WeakKeyDictionary()
+        )
 
     # -- the engine ------------------------------------------------------------
 
@@ -227,7 +232,7 @@ class H3Router:
             connect, tls_options, ticket_store = load_engine()
             pool = self._pool
             tls = tls_options(pool._verify, pool._cert, pool._trust_env)
-            engine = self._engine = (connect, tls, ticket_store())
+            engine = self._engine = (connect, tls, ticket_store(self._backend))
         return engine
 
     # -- choosing --------------------------------------------------------------
@@ -368,16 +373,26 @@ class H3Router:
         retried = False
         while True:
             try:
-                return await conn.handle_request(request)
+                response = await conn.handle_request(request)
             except StaleConnection as stale:
                 replayable = body is None or isinstance(body, bytes)
                 allowed = stale.unprocessed or method in _IDEMPOTENT
                 if retried or not replayable or not allowed:
                     raise stale.error from stale.error.__cause__
                 retried = True
-            conn = await self._acquire(origin, timeout, deadline, trace, forced)
-            if conn is None:
-                return None
+                conn = await self._acquire(origin, timeout, deadline, trace, forced)
+                if conn is None:
+                    return None
+                continue
+            self._add_handshake_time(conn, response)
+            return response
+
+    def _add_handshake_time(self, conn: Connection, response: RawResponse) -> None:
+        """``response.extensions["quic_handshake_time"]``: seconds the QUIC
+        handshake of its connection took (connect to handshake done)."""
+        elapsed = self._handshake_times.get(conn)
+        if elapsed is not None:
+            response.extensions.setdefault("quic_handshake_time", elapsed)
 
     # -- pooling -----------------------------------------------------------------
 
@@ -530,8 +545,9 @@ class H3Router:
             now = backend.monotonic()
             connect_timeout = bound_timeout(timeout.connect, deadline, now)
             ip = await self._resolve(host, port, connect_timeout, trace)
+            started = backend.monotonic()
             if connect_timeout is not None:
-                connect_timeout = max(0.0, connect_timeout - (backend.monotonic() - now))
+                connect_timeout = max(0.0, connect_timeout - (started - now))
             try:
                 conn = await connect(
                     backend,
@@ -557,6 +573,7 @@ class H3Router:
             raise
         self.alt_svc.mark_working(origin, alt)
         with pool._lock:
+            self._handshake_times[conn] = backend.monotonic() - started
             self._connect_done_locked(origin)
             closed = pool._closed
             if not closed:
@@ -651,9 +668,11 @@ class H3Router:
                 url, headers, timeout, deadline, extensions, protocol
             )
         try:
-            return await conn.handle_request(request)
+            response = await conn.handle_request(request)
         except StaleConnection as stale:
             raise stale.error from stale.error.__cause__
+        self._add_handshake_time(conn, response)
+        return response
 
 
 _IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})

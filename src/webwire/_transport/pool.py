@@ -714,8 +714,8 @@ class ConnectionPool:
 
         if isinstance(conn, HTTP11Connection):
             conn._release(reusable=False)
-        elif isinstance(conn, HTTP2Connection):
-            conn._release(None)
+        elif isinstance(conn, HTTP2Connection) or conn.http_version == "HTTP/3":
+            conn._release(None)  # type: ignore[attr-defined]
         else:  # pragma: no cover - every pooled connection is one of those
             conn.close()
             with self._lock:

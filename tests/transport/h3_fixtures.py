@@ -13,6 +13,7 @@
   section), ``GET /reset`` (the stream reset with ``H3_INTERNAL_ERROR``
   after the head), ``GET /goaway`` (GOAWAY, then a 200), and an extended
   CONNECT with ``:protocol echo`` (200, then every DATA payload sent back).
+  ``/bytes/{n}`` sends :func:`pattern_bytes`, as the integration app does.
 
 Each server runs on its own asyncio loop in a daemon thread.
 """
@@ -20,7 +21,10 @@ Each server runs on its own asyncio loop in a daemon thread.
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -28,16 +32,20 @@ from typing import Any
 
 import trustme
 
+from integration.app import pattern_bytes  # the pattern of hypercorn's /bytes/{n}
+
 MiB = 1024 * 1024
 
 
-def pattern_bytes(n: int) -> bytes:
-    """``n`` bytes of a repeating, position-dependent pattern."""
-    block = bytes(range(251)) * (65536 // 251 + 1)
-    out = bytearray()
-    while len(out) < n:
-        out += block[: min(len(block), n - len(out))]
-    return bytes(out)
+
+__all__ = [
+    "ServerInfo",
+    "TLSFiles",
+    "make_tls_files",
+    "pattern_bytes",
+    "start_aioquic",
+    "start_hypercorn",
+]
 
 
 @dataclass
@@ -134,41 +142,74 @@ def _udp_socket() -> socket.socket:
     return sock
 
 
+_HYPERCORN_MAIN = """
+import asyncio, sys
+sys.path.insert(0, sys.argv[1])
+from hypercorn.asyncio import serve
+from hypercorn.config import Config
+from integration.app import app
+
+async def main():
+    config = Config()
+    config.bind = [f"fd://{sys.argv[2]}"]
+    config.quic_bind = [f"fd://{sys.argv[3]}"]
+    config.certfile, config.keyfile = sys.argv[4], sys.argv[5]
+    config.graceful_timeout = 1.0
+    config.keep_alive_max_requests = 1_000_000
+    config.accesslog = None
+    config.errorlog = None
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_reader(sys.stdin.fileno(), stop.set)
+    print("ready", flush=True)
+    await serve(app, config, shutdown_trigger=stop.wait)
+
+asyncio.run(main())
+"""
+
+
 def start_hypercorn(tls: TLSFiles) -> tuple[ServerInfo, Callable[[], None]]:
-    """hypercorn serving the integration app over HTTP/3. Returns the
-    server's info and a function that stops it."""
-    from hypercorn.asyncio import serve
-    from hypercorn.config import Config
-
-    from integration.app import app
-
+    """hypercorn serving the integration app over HTTP/3, in a process of
+    its own (it leaves its QUIC socket open when it stops), on sockets
+    bound here. Returns the server's info and a function that stops it."""
     udp = _udp_socket()
     tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     tcp.bind(("127.0.0.1", 0))
     tcp.listen(64)
     info = ServerInfo(udp.getsockname()[1], tls.ca_path)
-    thread: _Thread
-
-    async def main(stop: asyncio.Event) -> None:
-        config = Config()
-        config.bind = [f"fd://{tcp.dup().detach()}"]
-        config.quic_bind = [f"fd://{udp.dup().detach()}"]
-        config.certfile = tls.cert_path
-        config.keyfile = tls.key_path
-        config.graceful_timeout = 1.0
-        config.keep_alive_max_requests = 1_000_000
-        config.accesslog = None
-        thread.ready()
-        await serve(app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
-
-    thread = _Thread("hypercorn-h3", main)
-    thread.start()
+    tests_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            _HYPERCORN_MAIN,
+            tests_dir,
+            str(tcp.fileno()),
+            str(udp.fileno()),
+            tls.cert_path,
+            tls.key_path,
+        ],
+        pass_fds=(tcp.fileno(), udp.fileno()),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    tcp.close()
+    udp.close()
+    assert process.stdout is not None
+    if process.stdout.readline().strip() != b"ready":
+        process.kill()
+        process.wait()
+        raise RuntimeError("hypercorn did not start")
 
     def stop() -> None:
-        thread.stop()
-        udp.close()
-        tcp.close()
+        assert process.stdin is not None and process.stdout is not None
+        process.stdin.close()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        process.stdout.close()
 
     return info, stop
 
@@ -181,7 +222,13 @@ def start_aioquic(
     from aioquic.h3.connection import H3_ALPN, H3Connection
     from aioquic.h3.events import DataReceived, H3Event, HeadersReceived
     from aioquic.quic.configuration import QuicConfiguration
-    from aioquic.quic.events import HandshakeCompleted, ProtocolNegotiated, QuicEvent
+    from aioquic.quic.events import (
+        HandshakeCompleted,
+        ProtocolNegotiated,
+        QuicEvent,
+        StopSendingReceived,
+        StreamReset,
+    )
 
     udp = _udp_socket()
     port = udp.getsockname()[1]
@@ -210,9 +257,7 @@ def start_aioquic(
                 info.stats["connections"] += 1
             elif isinstance(event, HandshakeCompleted) and event.session_resumed:
                 info.stats["resumed"] += 1
-            from aioquic.quic.events import StreamReset
-
-            if isinstance(event, StreamReset):
+            if isinstance(event, StopSendingReceived | StreamReset):
                 info.stats["reset_by_client"] += 1
             if self.h3 is not None:
                 for h3_event in self.h3.handle_event(event):

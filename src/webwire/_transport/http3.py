@@ -19,8 +19,14 @@ previous ones (the server's flow control and congestion control decide), so
 a large upload is never buffered whole. Received data is credited to the
 server by qh3 as it is delivered, so the receiver bounds memory itself: when
 a stream holds more than :data:`STREAM_BUFFER_LIMIT` unread bytes it stops
-receiving datagrams until that stream is read down (the connection is then
-also unavailable for new requests, which the pool sends elsewhere).
+receiving datagrams until that stream is read down, unless another request
+is waiting for data or credit from the connection (reading responses one
+after the other must not deadlock); the connection is meanwhile unavailable
+for new requests, which the pool sends elsewhere. A stream that reaches
+:data:`STREAM_BUFFER_HARD_LIMIT` unread bytes that way is reset and its
+reader gets :class:`~webwire.ReadError`. While receiving is paused the QUIC
+idle timeout runs: a response left unread for that long ends the
+connection.
 
 All state shared between requests lives under the backend's bookkeeping
 lock and is never held across an ``await``. A response closed early resets
@@ -81,7 +87,13 @@ __all__ = [
 
 STREAM_BUFFER_LIMIT = 4 * 1024 * 1024
 """Unread response bytes one stream may hold before the connection stops
-receiving (it resumes once the stream is read below half of it)."""
+receiving, unless a request waits for something else from it (it resumes
+once the stream is read below half of it)."""
+
+STREAM_BUFFER_HARD_LIMIT = 64 * 1024 * 1024
+"""Unread response bytes one stream may hold while other requests keep the
+connection receiving; beyond it the stream is reset and its reader gets
+:class:`~webwire.ReadError`."""
 
 SEND_BUFFER_LIMIT = 1024 * 1024
 """Request body bytes queued in qh3 and not yet sent, per stream, before
@@ -268,6 +280,7 @@ class HTTP3Connection(Connection):
         self._reserved = 0
         self._active = 0
         self._over = 0
+        self._waiters = 0
         self._broken: BaseException | None = None
         self._closed = False
         self._group: Any = None
@@ -301,7 +314,7 @@ class HTTP3Connection(Connection):
         self._group = group
         group.start_soon(self._receive_loop)
         group.start_soon(self._timer_loop)
-        await self._transmit()
+        await self._transmit_quietly()  # a failure breaks the connection: reported below
         host, port = self._address
         where = f"{server_name} ({host}, UDP port {port})"
         if not await self._handshake.wait(connect_timeout):
@@ -339,7 +352,7 @@ class HTTP3Connection(Connection):
             with self._lock:
                 if self._closed or self._broken is not None:
                     return
-                paused = self._over > 0
+                paused = self._over > 0 and self._waiters == 0
                 if paused:
                     self._resume.clear()
             if paused:
@@ -472,6 +485,8 @@ class HTTP3Connection(Connection):
                 if not state.over and state.buffered > STREAM_BUFFER_LIMIT:
                     state.over = True
                     self._over += 1
+                elif state.buffered > STREAM_BUFFER_HARD_LIMIT:
+                    self._overflow_locked(state)
             elif kind is ev.StreamReset:
                 code = event.error_code  # type: ignore[attr-defined]
                 if code == ErrorCode.H3_REQUEST_REJECTED:
@@ -496,6 +511,22 @@ class HTTP3Connection(Connection):
                 state.wake.set()
         if self._proto.handshake_complete and not self._handshake.is_set():
             self._handshake.set()
+
+    def _overflow_locked(self, state: _Stream) -> None:
+        """``state`` holds too much unread data: reset it (lock held)."""
+        state.events = [event for event in state.events if type(event) is not ev.Data]
+        state.error = ReadError(
+            f"HTTP/3 stream {state.stream_id} was reset: more than "
+            f"{STREAM_BUFFER_HARD_LIMIT} bytes of its response were not read "
+            "while other requests used the connection"
+        )
+        state.done_receiving = True
+        state.buffered = 0
+        if state.over:
+            state.over = False
+            self._over -= 1
+        self._proto.reset_stream(state.stream_id, ErrorCode.H3_REQUEST_CANCELLED)
+        self._timer_wake.set()
 
     def _terminated_locked(self, event: ev.ConnectionTerminated) -> None:
         if self._proto.terminated is None:
@@ -798,6 +829,9 @@ class HTTP3Connection(Connection):
             state.wake.clear()
             state.waiting = True
             state.wants_send = for_send
+            self._waiters += 1
+            if self._over:
+                self._resume.set()  # this request needs the receiver
         left = None if limit is None else max(0.0, limit - backend.monotonic())
         try:
             woke = await state.wake.wait(left)
@@ -805,6 +839,7 @@ class HTTP3Connection(Connection):
             with self._lock:
                 state.waiting = False
                 state.wants_send = False
+                self._waiters -= 1
         if woke:
             return
         if deadline is not None and backend.monotonic() >= deadline:
@@ -866,9 +901,8 @@ class HTTP3Connection(Connection):
                 return
             self._closed = True
             self._fail_locked(ReadError("the HTTP/3 connection was closed"))
-        group = self._group
-        if group is not None:
-            group.cancel()
+        # The background tasks see the closed socket (the receiver) and the
+        # flag (the timer) and end by themselves.
         _close_socket(self._sock)
 
     async def aclose(self) -> None:

@@ -10,6 +10,7 @@ started once per session, on first use, and shut down at the end.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import http.client
 import socket
@@ -350,3 +351,67 @@ def sse_server() -> Iterator[ServerInfo]:
         yield info
     finally:
         thread.stop()
+
+
+# -- HTTP/3 servers (h3_servers.py, aioquic_server.py, udp_relay.py) ------------------
+
+
+@pytest.fixture(scope="session")
+def h3_hypercorn(tls_files: TLSFiles) -> Iterator[Any]:
+    """hypercorn serving ``app.py`` over HTTP/3 (UDP) and TLS on TCP (HTTP/2,
+    HTTP/1.1) on one port number, advertising ``Alt-Svc: h3=":PORT"``:
+    an :class:`h3_servers.H3ServerInfo`."""
+    from h3_servers import start_hypercorn_h3
+
+    with start_hypercorn_h3(tls_files.cert_path, tls_files.key_path, tls_files.ca_path) as info:
+        yield info
+
+
+@pytest.fixture(scope="session")
+def aioquic_h3(tls_files: TLSFiles) -> Iterator[Any]:
+    """The aioquic HTTP/3 server of ``aioquic_server.py`` (``app.py`` routes,
+    RFC 9220 WebSocket, counters in ``info.server.stats``): an
+    :class:`h3_servers.H3ServerInfo`. Shared by the session: compare counters
+    before and after, never their absolute values."""
+    from h3_servers import start_aioquic_h3
+
+    with start_aioquic_h3(tls_files.cert_path, tls_files.key_path, tls_files.ca_path) as info:
+        yield info
+
+
+@pytest.fixture
+def aioquic_h3_factory(tls_files: TLSFiles) -> Iterator[Callable[..., Any]]:
+    """Starts private aioquic HTTP/3 servers with options, e.g.
+    ``aioquic_h3_factory(idle_timeout=0.5)`` or ``(retry=True)``; they stop
+    when the test ends."""
+    from h3_servers import start_aioquic_h3
+
+    with contextlib.ExitStack() as stack:
+
+        def start(**options: Any) -> Any:
+            return stack.enter_context(
+                start_aioquic_h3(
+                    tls_files.cert_path, tls_files.key_path, tls_files.ca_path, **options
+                )
+            )
+
+        yield start
+
+
+@pytest.fixture
+def lossy_relay() -> Iterator[Callable[..., Any]]:
+    """Makes :class:`udp_relay.LossyUDPRelay` instances:
+    ``lossy_relay(target, loss=0.05, reorder=0.05, duplicate=0.05, seed=0)``;
+    they are closed when the test ends."""
+    from udp_relay import LossyUDPRelay
+
+    relays: list[LossyUDPRelay] = []
+
+    def make(target: tuple[str, int], **options: Any) -> LossyUDPRelay:
+        relay = LossyUDPRelay(target, **options)
+        relays.append(relay)
+        return relay
+
+    yield make
+    for relay in relays:
+        relay.close()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -152,10 +152,6 @@ async def s_forced_http3_only_server(open_api: OpenApi, server: Any) -> None:
     async with open_api(verify=server.ca_path) as api:
         r = await api.get(f"{server.url}/json", extensions={"http_versions": {"HTTP/3"}})
         assert r.http_version == "HTTP/3"
-
-
-def _scenario_ids(fn: Callable[..., Coroutine[Any, Any, None]]) -> str:
-    return fn.__name__
 
 
 # -- the tests: asyncio, trio and sync --------------------------------------------------

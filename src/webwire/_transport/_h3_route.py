@@ -322,8 +322,16 @@ class H3Router:
         if "http_versions" in ext:
             ext = {k: v for k, v in ext.items() if k != "http_versions"}
         h1_only = tcp == {"HTTP/1.1"} and pool._http2 and pool._may_multiplex(origin)
-        response = await pool._send_tcp(
-            origin, method, url, headers, body, timeout, deadline, ext, h1_only
+        response = await pool.request(
+            method,
+            url,
+            headers,
+            body,
+            timeout=timeout,
+            deadline=deadline,
+            extensions=ext,
+            _tcp=True,
+            _h1_only=h1_only,
         )
         if tcp == {"HTTP/2"} and response.http_version != "HTTP/2":
             await response.stream.aclose()

@@ -315,6 +315,8 @@ class ConnectionPool:
         timeout: Timeout,
         deadline: float | None,
         extensions: dict[str, Any] | None = None,
+        _tcp: bool = False,
+        _h1_only: bool = False,
     ) -> RawResponse:
         """Send a request on a pooled connection and return the response head
         with its body stream.
@@ -343,7 +345,12 @@ class ConnectionPool:
                 ``CONNECT`` with ``"protocol"`` is sent as it is, over
                 HTTP/2 only. ``RawResponse.http_version`` says which version
                 carried it; a ``101`` (HTTP/1.1) or ``2xx`` (HTTP/2) answer
-                has ``extensions["detach"]``.
+                has ``extensions["detach"]``. ``"http_versions"`` (a set of
+                ``"HTTP/1.1"``, ``"HTTP/2"``, ``"HTTP/3"``) narrows the
+                versions this request may use (see
+                :mod:`webwire._transport._h3_route`).
+            _tcp: Send over TCP, the HTTP/3 choice being made (internal).
+            _h1_only: Over TCP, on an HTTP/1.1 connection (internal).
 
         Returns:
             The response; reading its stream to the end (or closing it)
@@ -364,29 +371,11 @@ class ConnectionPool:
                 return await self._request_protocol(
                     method, url, headers, body, timeout, deadline, extensions
                 )
-            if self._h3 is not None or "http_versions" in extensions:
+            if not _tcp and (self._h3 is not None or "http_versions" in extensions):
                 return await self._router().request(
                     method, url, headers, body, timeout, deadline, extensions
                 )
-        return await self._send_tcp(
-            self._origin(url), method, url, headers, body, timeout, deadline, extensions
-        )
-
-    async def _send_tcp(
-        self,
-        origin: Origin,
-        method: bytes,
-        url: yarl.URL,
-        headers: list[tuple[bytes, bytes]],
-        body: bytes | AsyncIterable[bytes] | None,
-        timeout: Timeout,
-        deadline: float | None,
-        extensions: dict[str, Any] | None,
-        h1_only: bool = False,
-    ) -> RawResponse:
-        """Send a request over TCP (HTTP/1.1 or HTTP/2; with ``h1_only``
-        on an HTTP/1.1 connection), once more on another connection when a
-        reused one turns out stale."""
+        origin = self._origin(url)
         if method == b"CONNECT":
             target = (url.raw_authority or "").encode("ascii")
         else:
@@ -401,7 +390,7 @@ class ConnectionPool:
         )
         retried = False
         while True:
-            conn = await self._acquire(origin, timeout, deadline, trace, h1_only=h1_only)
+            conn = await self._acquire(origin, timeout, deadline, trace, h1_only=_h1_only)
             try:
                 response = await conn.handle_request(request)
             except StaleConnection as stale:

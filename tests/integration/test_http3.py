@@ -262,3 +262,27 @@ async def test_websocket_auto_stays_on_tcp_without_http3(hypercorn_https: Any) -
             assert ws.http_version in ("HTTP/1.1", "HTTP/2")
             await ws.send("tcp")
             assert await ws.recv() == "tcp"
+
+
+# -- many requests at once, one HTTP/3 connection ---------------------------------------------
+
+
+async def s_first_requests_share_one_connection(open_api: OpenApi, server: Any) -> None:
+    """16 first requests at once (tasks, or threads of a blocking client)
+    with the origin's HTTP/3 alternative known: one QUIC connection is
+    opened and the others wait for it, then share it."""
+    async with open_api(http3=True, verify=server.ca_path) as api:
+        api.client.alt_svc.add(str(server.url))
+        responses = await api.gather(16, lambda i: api.get(f"{server.url}/json?n={i}"))
+        assert [(r.http_version, r.status_code) for r in responses] == [("HTTP/3", 200)] * 16
+        assert [conn.http_version for conn in api.pool.connections()] == ["HTTP/3"]
+        assert api.in_use() == 0
+
+
+@pytest.mark.anyio
+async def test_first_requests_share_one_connection(async_api: OpenApi, h3_hypercorn: Any) -> None:
+    await s_first_requests_share_one_connection(async_api, h3_hypercorn)
+
+
+def test_first_requests_share_one_connection_sync(sync_api: OpenApi, h3_hypercorn: Any) -> None:
+    run_sync(s_first_requests_share_one_connection(sync_api, h3_hypercorn))

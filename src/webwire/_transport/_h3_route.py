@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 import yarl
 
+from webwire._backends import init_lock
 from webwire._exceptions import (
     ConnectError,
     ConnectTimeout,
@@ -212,6 +213,7 @@ class H3Router:
         self._routable = pool._proxy is None and pool._uds is None
         self._pending: dict[Origin, int] = {}
         self._engine: tuple[Connector, Any, Any] | None = None
+        self._engine_lock = init_lock()
         # Seconds each HTTP/3 connection took to connect (QUIC handshake).
         self._handshake_times: weakref.WeakKeyDictionary[Connection, float] = (
             weakref.WeakKeyDictionary()
@@ -229,10 +231,14 @@ class H3Router:
         """
         engine = self._engine
         if engine is None:
-            connect, tls_options, ticket_store = load_engine()
-            pool = self._pool
-            tls = tls_options(pool._verify, pool._cert, pool._trust_env)
-            engine = self._engine = (connect, tls, ticket_store(self._backend))
+            # Threads of a blocking client may get here together: one builds.
+            with self._engine_lock:
+                engine = self._engine
+                if engine is None:
+                    connect, tls_options, ticket_store = load_engine()
+                    pool = self._pool
+                    tls = tls_options(pool._verify, pool._cert, pool._trust_env)
+                    engine = self._engine = (connect, tls, ticket_store(self._backend))
         return engine
 
     # -- choosing --------------------------------------------------------------
@@ -339,7 +345,7 @@ class H3Router:
                 f"{origin} answered over {response.http_version}, and the request allowed "
                 'only HTTP/2 (extensions["http_versions"])'
             )
-        if https and "HTTP/3" in versions:
+        if https and self._routable and "HTTP/3" in versions:
             self._record(origin, response.headers)
         return response
 

@@ -327,10 +327,8 @@ async def s_extended_connect(backend: Backend, info: ServerInfo) -> None:
     client = Client(backend, info)
     conn = await client.open()
     try:
-        for _ in range(200):  # SETTINGS arrive right after the handshake
-            if conn.supports_extended_connect:
-                break
-            await backend.sleep(0.01)
+        # SETTINGS may come just after the handshake: waited for.
+        assert await conn.connect_protocol_enabled(TIMEOUT, None)
         assert conn.supports_extended_connect
         request = client.request(b"CONNECT", "/tunnel", extensions={"protocol": "echo"})
         response = await client.send(conn, request)

@@ -23,10 +23,11 @@ from webwire._exceptions import (
 )
 from webwire._proto import events as ev
 
+from ._h3_streams import _Stream
 from ._types import ResponseStream, StaleConnection
 
 if TYPE_CHECKING:
-    from .http3 import HTTP3Connection, _Stream
+    from .http3 import HTTP3Connection
 
 __all__ = ["TUNNEL_CLOSE_WAIT", "HTTP3TunnelStream", "TunnelResponseStream"]
 
@@ -106,8 +107,6 @@ class HTTP3TunnelStream(NetworkStream):
     )
 
     def __init__(self, conn: HTTP3Connection, state: _Stream, timeout: Timeout) -> None:
-        from .http3 import _Stream
-
         self._conn = conn
         self._state = state
         self._timeout = timeout

@@ -39,7 +39,7 @@ WebSocket) carries ``extensions["detach"]``: the stream as a byte stream
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, Callable
 from typing import Any
 
 from webwire._backends.base import Backend, DatagramSocket
@@ -66,10 +66,10 @@ from webwire._proto.h3 import (
     is_certificate_error,
 )
 
+from ._h3_streams import HTTP3ResponseStream, SessionTicketStore, _close_socket, _Stream
 from ._types import (
     Connection,
     RawResponse,
-    ResponseStream,
     StaleConnection,
     TransportRequest,
     close_body_iterator,
@@ -101,80 +101,6 @@ the sender waits for the server's flow-control credit and ACKs."""
 
 _CHUNK = 256 * 1024
 """Largest piece of a request body queued at once."""
-
-_TICKETS_PER_STORE = 256
-
-
-class SessionTicketStore:
-    """The latest TLS session ticket (RFC 8446 section 4.6.1) per server,
-    for resuming HTTP/3 connections (shorter handshakes). Thread-safe; one
-    per pool; at most 256 servers (the oldest entry is dropped).
-
-    Args:
-        backend: The backend whose bookkeeping lock guards the map.
-    """
-
-    def __init__(self, backend: Backend) -> None:
-        self._lock = backend.create_bookkeeping_lock()
-        self._tickets: dict[tuple[str, int], SessionTicket] = {}
-
-    def get(self, server_name: str, port: int) -> SessionTicket | None:
-        """The ticket to offer ``server_name`` on UDP ``port``, if one is
-        still valid."""
-        with self._lock:
-            ticket = self._tickets.get((server_name, port))
-        if ticket is not None and not ticket.is_valid:
-            return None
-        return ticket
-
-    def add(self, server_name: str, port: int, ticket: SessionTicket) -> None:
-        """Remember ``ticket`` as the latest for ``server_name``/``port``."""
-        with self._lock:
-            key = (server_name, port)
-            self._tickets.pop(key, None)
-            self._tickets[key] = ticket
-            while len(self._tickets) > _TICKETS_PER_STORE:
-                del self._tickets[next(iter(self._tickets))]
-
-    def clear(self) -> None:
-        """Forget every ticket."""
-        with self._lock:
-            self._tickets.clear()
-
-    def __len__(self) -> int:
-        return len(self._tickets)
-
-
-class _Stream:
-    """What one request's stream has received and who waits for it."""
-
-    __slots__ = (
-        "buffered",
-        "done_receiving",
-        "error",
-        "events",
-        "got_head",
-        "over",
-        "released",
-        "stream_id",
-        "waiting",
-        "wake",
-        "wants_send",
-    )
-
-    def __init__(self, stream_id: int, wake: Any) -> None:
-        self.stream_id = stream_id
-        self.events: list[ev.Event] = []
-        self.buffered = 0
-        self.over = False
-        self.error: BaseException | None = None
-        self.wake = wake
-        self.waiting = False
-        self.wants_send = False
-        self.done_receiving = False
-        self.released = False
-        self.got_head = False
-
 
 async def connect_http3(
     backend: Backend,
@@ -378,6 +304,7 @@ class HTTP3Connection(Connection):
         backend = self._backend
         proto = self._proto
         wake = self._timer_wake
+        handled: float | None = None
         while True:
             with self._lock:
                 if self._closed:
@@ -389,6 +316,10 @@ class HTTP3Connection(Connection):
                     at = ping_at
                 self._timer_at = at
             timeout = None if at is None else max(0.0, at - backend.monotonic())
+            if timeout is not None and at == handled:
+                # The deadline did not move when it was handled (a pacing
+                # timer): do not spin on it.
+                timeout = max(timeout, 0.001)
             await wake.wait(timeout)
             if self._closed:
                 return
@@ -397,6 +328,7 @@ class HTTP3Connection(Connection):
                 self._timer_at = None
                 deadline = proto.next_deadline()
                 if deadline is not None and deadline <= now:
+                    handled = deadline
                     try:
                         proto.handle_deadline(now)
                     except RemoteProtocolError as exc:
@@ -533,8 +465,13 @@ class HTTP3Connection(Connection):
             return  # GOAWAY: the refused streams got their StreamReset
         code = event.error_code
         reason = f": {event.reason}" if event.reason else ""
-        if code in (0, ErrorCode.H3_NO_ERROR):
-            error: TransportError = ReadError(f"the server closed the HTTP/3 connection{reason}")
+        if event.reason.lower() == "idle timeout":
+            error: TransportError = ReadError(
+                "the HTTP/3 connection timed out: nothing received for its idle timeout "
+                "(RFC 9000 section 10.1)"
+            )
+        elif code in (0, ErrorCode.H3_NO_ERROR):
+            error = ReadError(f"the server closed the HTTP/3 connection{reason}")
         else:
             error = RemoteProtocolError(
                 f"the HTTP/3 connection was closed ({error_name(code)}{reason})"
@@ -624,6 +561,8 @@ class HTTP3Connection(Connection):
         body = request.body
         has_body = body is not None and not (isinstance(body, bytes) and not body)
         try:
+            if "protocol" in request.extensions and not self._proto.settings_received:
+                await self.connect_protocol_enabled(request.timeout, request.deadline)
             state = self._open_stream(
                 request, end_stream=not has_body and request.method != b"CONNECT"
             )
@@ -822,8 +761,13 @@ class HTTP3Connection(Connection):
                 return
             if not for_send and state.events:
                 return
-            if for_send and (
-                state.got_head or self._proto.send_buffer_size(state.stream_id) < SEND_BUFFER_LIMIT
+            if (
+                for_send
+                and state.stream_id >= 0
+                and (
+                    state.got_head
+                    or self._proto.send_buffer_size(state.stream_id) < SEND_BUFFER_LIMIT
+                )
             ):
                 return
             state.wake.clear()
@@ -859,6 +803,41 @@ class HTTP3Connection(Connection):
             self._over -= 1
             if self._over == 0:
                 self._resume.set()
+
+    async def connect_protocol_enabled(self, timeout: Timeout, deadline: float | None) -> bool:
+        """Whether the server allows extended CONNECT
+        (``SETTINGS_ENABLE_CONNECT_PROTOCOL``, RFC 9220 section 3), waiting
+        for its SETTINGS frame if it has not arrived yet.
+
+        Raises:
+            ReadTimeout: No SETTINGS within ``timeout.read`` seconds (or
+                before ``deadline``).
+            ReadError, RemoteProtocolError: The connection failed.
+        """
+        proto = self._proto
+        waiter = _Stream(-1, self._backend.create_event())  # woken by any traffic
+        wait_timeout = Timeout(None, write=timeout.read)
+        with self._lock:
+            self._extra_waiters.append(waiter)
+        try:
+            while True:
+                with self._lock:
+                    if proto.settings_received:
+                        return proto.supports_extended_connect
+                    broken = self._broken
+                    if broken is not None:
+                        raise broken if isinstance(broken, TransportError) else ReadError(
+                            str(broken)
+                        )
+                try:
+                    await self._wait(waiter, wait_timeout, deadline, for_send=True)
+                except WriteTimeout as exc:
+                    raise ReadTimeout(
+                        f"the server sent no HTTP/3 SETTINGS within {timeout.read} seconds"
+                    ) from exc
+        finally:
+            with self._lock:
+                self._extra_waiters.remove(waiter)
 
     # -- release and close -----------------------------------------------------
 
@@ -925,92 +904,3 @@ class HTTP3Connection(Connection):
                 await group.__aexit__(None, None, None)
             except Exception:
                 pass
-
-
-def _close_socket(sock: DatagramSocket) -> None:
-    """Close ``sock`` synchronously: every backend's ``aclose`` finishes
-    without suspending."""
-    coro = sock.aclose()
-    try:
-        coro.send(None)
-    except StopIteration:
-        return
-    except Exception:
-        return
-    coro.close()
-
-
-class HTTP3ResponseStream(ResponseStream, AsyncIterator[bytes]):
-    """The body of one HTTP/3 response. Each step returns the DATA that has
-    arrived (joined); closing it before the end resets the stream
-    (``H3_REQUEST_CANCELLED``) and leaves the connection to other requests."""
-
-    __slots__ = ("_conn", "_deadline", "_done", "_state", "_timeout", "trailers")
-
-    def __init__(
-        self, conn: HTTP3Connection, state: _Stream, timeout: Timeout, deadline: float | None
-    ) -> None:
-        self._conn = conn
-        self._state = state
-        self._timeout = timeout
-        self._deadline = deadline
-        self._done = False
-        self.trailers: list[tuple[bytes, bytes]] = []
-
-    def __aiter__(self) -> HTTP3ResponseStream:
-        return self
-
-    async def __anext__(self) -> bytes:
-        if self._done:
-            raise StopAsyncIteration
-        conn = self._conn
-        state = self._state
-        try:
-            while True:
-                chunks: list[bytes] = []
-                ended = False
-                with conn._lock:
-                    events = state.events
-                    if not events:
-                        if state.error is not None:
-                            raise state.error
-                        if conn._broken is not None and not state.done_receiving:
-                            conn._check_stream(state)
-                    state.events = []
-                    for event in events:
-                        kind = type(event)
-                        if kind is ev.Data:
-                            chunks.append(event.data)  # type: ignore[attr-defined]
-                        elif kind is ev.EndOfMessage:
-                            self.trailers = event.trailers  # type: ignore[attr-defined]
-                            ended = True
-                    if chunks:
-                        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-                        conn._consumed_locked(state, len(data))
-                if ended:
-                    self._done = True
-                    conn._release(state)
-                    if not chunks:
-                        raise StopAsyncIteration
-                    return data
-                if chunks:
-                    return data
-                await conn._wait(state, self._timeout, self._deadline)
-        except StopAsyncIteration:
-            raise
-        except StaleConnection as exc:
-            self._done = True
-            conn._release(state)
-            raise exc.error from exc
-        except BaseException:
-            self._done = True
-            conn._release(state)
-            raise
-
-    async def aclose(self) -> None:
-        """Stop reading; an unfinished stream is reset
-        (``H3_REQUEST_CANCELLED``, RFC 9114 section 4.1.1); the connection
-        stays open for other requests."""
-        if not self._done:
-            self._done = True
-            self._conn._release(self._state)

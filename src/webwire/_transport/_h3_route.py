@@ -662,7 +662,7 @@ class H3Router:
         if conn is None:
             return None
         try:
-            enabled = await _extended_connect_enabled(conn, self._backend, timeout, deadline)
+            enabled = await _extended_connect_enabled(conn, timeout, deadline)
         except BaseException:
             pool._cancel_reservation(conn)
             raise
@@ -696,28 +696,17 @@ class H3Router:
 _IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
 
 
-_SETTINGS_POLL = 0.005
-"""Seconds between two looks for the server's SETTINGS."""
-
-
 async def _extended_connect_enabled(
-    conn: Connection, backend: Backend, timeout: Timeout, deadline: float | None
+    conn: Connection, timeout: Timeout, deadline: float | None
 ) -> bool:
     """Whether ``conn`` (HTTP/3) may carry extended CONNECT (RFC 9220
-    section 3). The server's SETTINGS frame (RFC 9114 section 7.2.4) comes
-    on its control stream, normally with the end of the handshake; when it
-    has not arrived yet, wait for it, at most the connect timeout (bounded
-    by ``deadline``)."""
+    section 3), waiting for the server's SETTINGS frame (RFC 9114 section
+    7.2.4) when the connection offers to (``connect_protocol_enabled``).
+
+    Raises:
+        ReadTimeout, ReadError, RemoteProtocolError: No SETTINGS came.
+    """
     wait = getattr(conn, "connect_protocol_enabled", None)
     if wait is not None:
         return bool(await wait(timeout, deadline))
-    proto = getattr(conn, "_proto", None)
-    if proto is not None and not proto.settings_received:
-        now = backend.monotonic()
-        limit = bound_timeout(timeout.connect, deadline, now)
-        end = now + (10.0 if limit is None else limit)
-        while not proto.settings_received and backend.monotonic() < end:
-            if conn.has_expired(backend.monotonic()):
-                break
-            await backend.sleep(_SETTINGS_POLL)
     return bool(getattr(conn, "supports_extended_connect", False))

@@ -757,3 +757,15 @@ def test_http3_options_are_checked(capsys: pytest.CaptureFixture[str]) -> None:
     assert "--http3 needs an https:// URL" in capsys.readouterr().err
     assert main(["--http3-only", "--http2", "https://127.0.0.1:1/"]) == 2
     assert "not allowed with" in capsys.readouterr().err
+
+
+def test_ws_over_http3(aioquic_h3: Any) -> None:
+    """``webwire ws --http3``: the handshake is an extended CONNECT over
+    HTTP/3 (RFC 9220) to the aioquic server."""
+    url = str(aioquic_h3.url.with_scheme("wss")) + "/ws"
+    done = run_cli("ws", "-v", "--http3", "--verify", aioquic_h3.ca_path, url, stdin=b"hi\n")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == b"hi\n"
+    err = done.stderr.decode()
+    assert err.startswith("CONNECT /ws HTTP/3\n:protocol: websocket\n")
+    assert "\nHTTP version: HTTP/3\n" in err

@@ -176,6 +176,7 @@ class FakeQuic:
         self.backend = backend
         self.listening: set[tuple[str, int]] = set()
         self.refused: set[int] = set()
+        self.refused_hosts: set[str] = set()
         self.attempts: list[tuple[str, int, str]] = []
         self.connections: list[FakeH3Connection] = []
         self.timeouts: list[float | None] = []
@@ -207,7 +208,7 @@ class FakeQuic:
         assert tls == "tls" and isinstance(tickets, Tickets)
         self.attempts.append((address[0], address[1], server_name))
         self.timeouts.append(connect_timeout)
-        if address[1] in self.refused:
+        if address[1] in self.refused or address[0] in self.refused_hosts:
             raise ConnectError(f"cannot connect to {address[0]}:{address[1]}: unreachable")
         if address not in self.listening:
             assert connect_timeout is not None
@@ -784,3 +785,35 @@ async def test_websocket_waits_for_the_servers_settings(
         assert waits == [start]
         assert backend.monotonic() - start == pytest.approx(0.2)
         await response.aclose()
+
+
+@memory_test
+async def test_an_address_refused_at_once_is_followed_by_the_other_family(
+    backend: MemoryBackend, responder: Responder, quic: FakeQuic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    async def resolve(host: str, port: int, timeout: float | None) -> list[tuple[int, str]]:
+        return [
+            (socket.AF_INET6, "::1"),
+            (socket.AF_INET6, "::2"),
+            (socket.AF_INET, "127.0.0.1"),
+            (socket.AF_INET, "127.0.0.2"),
+        ]
+
+    monkeypatch.setattr(backend, "_resolve_host", resolve)
+    quic.refused_hosts.add("::1")
+    quic.listening.add(("127.0.0.1", 443))
+    async with open_client(backend, http_versions={"HTTP/3"}) as client:
+        assert await get(client) == ("HTTP/3", "h3")
+    assert [attempt[:2] for attempt in quic.attempts] == [("::1", 443), ("127.0.0.1", 443)]
+    # a silent address is not waited out twice: one timeout, then the error
+    quic.attempts.clear()
+    quic.refused_hosts.clear()
+    quic.listening.clear()
+    async with open_client(backend, http_versions={"HTTP/3"}) as client:
+        start = backend.monotonic()
+        with pytest.raises(ConnectTimeout):
+            await client.get(URL)
+        assert backend.monotonic() - start == pytest.approx(CONNECT_TIMEOUT)
+    assert [attempt[:2] for attempt in quic.attempts] == [("::1", 443)]

@@ -558,26 +558,33 @@ class H3Router:
             connect, tls, tickets = self._connector()
             now = backend.monotonic()
             connect_timeout = bound_timeout(timeout.connect, deadline, now)
-            ip = await self._resolve(host, port, connect_timeout, trace)
-            started = backend.monotonic()
-            if connect_timeout is not None:
-                connect_timeout = max(0.0, connect_timeout - (started - now))
-            try:
-                conn = await connect(
-                    backend,
-                    origin,
-                    address=(ip, port),
-                    server_name=origin.host,
-                    tls=tls,
-                    limits=pool._limits,
-                    connect_timeout=connect_timeout,
-                    tickets=tickets,
-                    on_release=pool._release,
-                )
-            except ConnectError:
-                if pool._dns is not None and ip != host:
-                    pool._dns.forget(host, port)
-                raise
+            addresses = await self._resolve(host, port, connect_timeout, trace)
+            for index, ip in enumerate(addresses):
+                started = backend.monotonic()
+                left = connect_timeout
+                if left is not None:
+                    left = max(0.0, left - (started - now))
+                try:
+                    conn = await connect(
+                        backend,
+                        origin,
+                        address=(ip, port),
+                        server_name=origin.host,
+                        tls=tls,
+                        limits=pool._limits,
+                        connect_timeout=left,
+                        tickets=tickets,
+                        on_release=pool._release,
+                    )
+                    break
+                except ConnectError as exc:
+                    # Refused at once (ICMP unreachable): the next address,
+                    # if any (a certificate failure is final).
+                    last = index == len(addresses) - 1
+                    if last or "certificate" in str(exc):
+                        if pool._dns is not None and ip != host:
+                            pool._dns.forget(host, port)
+                        raise
         except BaseException:
             with pool._lock:
                 self._connect_done_locked(origin)
@@ -607,20 +614,26 @@ class H3Router:
 
     async def _resolve(
         self, host: str, port: int, timeout: float | None, trace: TraceHook | None
-    ) -> str:
-        """An IP address of ``host`` (through the pool's DNS cache); IPv4
-        and IPv6 in the resolver's order, the first one is used.
+    ) -> list[str]:
+        """The IP addresses to try for ``host`` (through the pool's DNS
+        cache), in the resolver's order: the first address of each family
+        (an address refused at once is followed by one of the other
+        family, as RFC 8305 does for TCP; a silent one is not waited out
+        twice).
 
         Raises:
             ConnectError, ConnectTimeout: Resolution failed or found nothing.
         """
         if _is_ip(host):
-            return host
+            return [host]
         cache = self._pool._dns or _NO_CACHE
         addresses = await cache.resolve(self._backend, host, port, timeout, trace)
-        if not addresses:
+        chosen: dict[int, str] = {}
+        for family, ip in addresses:
+            chosen.setdefault(family, ip)
+        if not chosen:
             raise ConnectError(f"cannot connect to {host}:{port}: no address found")
-        return addresses[0][1]
+        return list(chosen.values())
 
     # -- WebSocket (RFC 9220) ----------------------------------------------------
 

@@ -707,3 +707,65 @@ def test_ws_interrupted(hypercorn_http: ServerInfo) -> None:
             process.wait()
     assert process.returncode == 130
     assert err == b"webwire: interrupted\n"
+
+
+# -- HTTP/3 (--http3, --http3-only) ---------------------------------------------------------
+
+
+def test_http3_verbose_end_to_end(h3_hypercorn: Any) -> None:
+    """``--http3 -v``: the URL's origin is tried over HTTP/3 first (QUIC on
+    its own port), the version and the QUIC handshake time are printed."""
+    done = run_cli("--http3", "-v", "--verify", h3_hypercorn.ca_path, f"{h3_hypercorn.url}/json")
+    out = done.stdout.decode()
+    assert done.returncode == 0, done.stderr
+    assert "GET /json HTTP/3" in out
+    assert "HTTP/3 200" in out
+    assert "HTTP version: HTTP/3" in out
+    assert re.search(r"QUIC handshake time: \d+\.\d{6}s", out)
+
+
+def test_http3_falls_back_to_tcp(
+    hypercorn_https: ServerInfo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No HTTP/3 on the server's UDP port: ``--http3`` goes over TCP."""
+    url = f"{hypercorn_https.url}/json"
+    assert main(["--http3", "-p", "m", "--verify", hypercorn_https.ca_path, url]) == 0
+    out = capsys.readouterr().out
+    assert "HTTP version: HTTP/2" in out
+    assert "QUIC" not in out
+
+
+def test_http3_only(
+    aioquic_h3: Any, hypercorn_https: ServerInfo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"{aioquic_h3.url}/json"
+    assert main(["--http3-only", "-p", "hm", "--verify", aioquic_h3.ca_path, url]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("HTTP/3 200")
+    assert "HTTP version: HTTP/3" in out
+    # no HTTP/3 there, and no fallback: a connection error (exit status 6)
+    url = f"{hypercorn_https.url}/json"
+    status = main(
+        ["--http3-only", "--timeout", "2", "--verify", hypercorn_https.ca_path, url]
+    )
+    assert status in (2, 6)  # ICMP unreachable: 6; datagrams dropped: timeout, 2
+    assert "webwire:" in capsys.readouterr().err
+
+
+def test_http3_options_are_checked(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--http3", "http://127.0.0.1:1/"]) == 2
+    assert "--http3 needs an https:// URL" in capsys.readouterr().err
+    assert main(["--http3-only", "--http2", "https://127.0.0.1:1/"]) == 2
+    assert "not allowed with" in capsys.readouterr().err
+
+
+def test_ws_over_http3(aioquic_h3: Any) -> None:
+    """``webwire ws --http3``: the handshake is an extended CONNECT over
+    HTTP/3 (RFC 9220) to the aioquic server."""
+    url = str(aioquic_h3.url.with_scheme("wss")) + "/ws"
+    done = run_cli("ws", "-v", "--http3", "--verify", aioquic_h3.ca_path, url, stdin=b"hi\n")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == b"hi\n"
+    err = done.stderr.decode()
+    assert err.startswith("CONNECT /ws HTTP/3\n:protocol: websocket\n")
+    assert "\nHTTP version: HTTP/3\n" in err

@@ -113,6 +113,37 @@ def _alpn(servers: DemoServers, offered: list[str]) -> str | None:
         return tls.selected_alpn_protocol()
 
 
+def test_demo_server_advertises_http3(demo_servers: DemoServers) -> None:
+    """The TLS listener's answers name the UDP port of HTTP/3 (RFC 7838)."""
+    assert demo_servers.h3_port == _port(demo_servers.https_url)
+    _, headers, _ = _fetch(demo_servers, "/get", tls=True)
+    assert f'h3=":{demo_servers.h3_port}"' in headers["alt-svc"]
+
+
+def test_demo_http3_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The HTTP/3 steps of the tour (after Alt-Svc, and forced) on asyncio,
+    trio and sync, against hypercorn's HTTP/3 (aioquic inside)."""
+    steps = [step for step in _demo.ASYNC_STEPS if step.http_version == _demo.H3]
+    sync_steps = [step for step in _demo.SYNC_STEPS if step.http_version == _demo.H3]
+    assert [step.name for step in steps] == ["GET (h3 after Alt-Svc)", "GET (h3 forced)"]
+    monkeypatch.setattr(_demo, "ASYNC_STEPS", steps)
+    monkeypatch.setattr(_demo, "SYNC_STEPS", sync_steps)
+    console = Console(file=io.StringIO(), width=200)
+    results = _demo.run_demo(download_size=0, h2_download_size=0, console=console)
+    assert [(r.backend, r.name, r.http_version) for r in results] == [
+        (backend, step.name, _demo.H3) for backend in _demo.BACKENDS for step in steps
+    ]
+    failed = [f"{r.backend} {r.name}: {r.detail}" for r in results if not r.ok]
+    assert not failed, "\n".join(failed)
+    for result in results:
+        if result.name == "GET (h3 after Alt-Svc)":
+            pattern = r'HTTP/2 200 OK \+ Alt-Svc h3=":\d+".*, then HTTP/3 200'
+            assert re.match(pattern, result.detail), result.detail
+        else:
+            assert result.detail.startswith("HTTP/3 200 OK, forced, no TCP")
+        assert re.search(r"QUIC handshake \d+\.\d ms$", result.detail), result.detail
+
+
 def test_demo_server_alpn(demo_servers: DemoServers) -> None:
     assert _alpn(demo_servers, ["h2", "http/1.1"]) == "h2"
     assert _alpn(demo_servers, ["http/1.1"]) == "http/1.1"
@@ -290,7 +321,7 @@ def test_demo_step_lists_mirror_each_other() -> None:
     async_steps = [(s.name, s.expected, s.http_version) for s in _demo.ASYNC_STEPS]
     sync_steps = [(s.name, s.expected, s.http_version) for s in _demo.SYNC_STEPS]
     assert async_steps == sync_steps
-    assert {s.http_version for s in _demo.ASYNC_STEPS} == {_demo.H1, _demo.H2}
+    assert {s.http_version for s in _demo.ASYNC_STEPS} == {_demo.H1, _demo.H2, _demo.H3}
 
 
 def test_demo_http2_steps(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -583,7 +583,7 @@ async def test_forced_http11_and_forced_http2(backend: MemoryBackend) -> None:
         await stream.aclose()
         assert server.accepted == 2
         with pytest.raises(webwire.LocalProtocolError, match="http_version"):
-            await open_tunnel(pool, "/echo", http_version="HTTP/3")
+            await open_tunnel(pool, "/echo", http_version="HTTP/4")
 
 
 @memory_test

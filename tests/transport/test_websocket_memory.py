@@ -366,7 +366,7 @@ async def test_bad_input_gives_clear_errors() -> None:
     with pytest.raises(ValueError, match="compression"):
         connect(URI, compression="br")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="http_version"):
-        connect(URI, http_version="HTTP/3")  # type: ignore[arg-type]
+        connect(URI, http_version="HTTP/4")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="set by the WebSocket handshake"):
         connect(URI, additional_headers={"Sec-WebSocket-Key": "x"})
     with pytest.raises(ValueError, match="subprotocol"):

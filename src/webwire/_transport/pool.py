@@ -32,13 +32,18 @@ connection when its server enabled it (``SETTINGS_ENABLE_CONNECT_PROTOCOL``);
 otherwise the ``Upgrade`` GET goes on an HTTP/1.1 connection, opened with
 ALPN ``http/1.1`` alone when the origin speaks HTTP/2 without extended
 CONNECT.
+
+HTTP/3 (``http3=True`` or ``http_versions``): which requests go over QUIC,
+the Alt-Svc cache and the fallback to TCP are in
+:mod:`webwire._transport._h3_route`; HTTP/3 connections are pooled apart
+from the TCP connections of the same origin.
 """
 
 from __future__ import annotations
 
 import ssl
 from collections.abc import AsyncIterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yarl
 
@@ -58,6 +63,12 @@ from ._types import (
 from .connect import CertTypes, Origin, VerifyTypes, create_ssl_context, open_stream, origin_of
 from .proxy import Proxy
 
+if TYPE_CHECKING:
+    from collections.abc import Collection
+
+    from ._h3_route import H3Router
+    from .altsvc import AltSvcCache
+
 __all__ = ["ConnectionPool"]
 
 IDEMPOTENT_METHODS = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
@@ -68,7 +79,7 @@ _WS_DROPPED = frozenset(
 """Fields of a WebSocket ``Upgrade`` GET that its extended CONNECT does not
 carry (RFC 8441 section 5: no ``Sec-WebSocket-Key``, no ``Upgrade``)."""
 
-HTTP_VERSIONS = ("auto", "HTTP/1.1", "HTTP/2")
+HTTP_VERSIONS = ("auto", "HTTP/1.1", "HTTP/2", "HTTP/3")
 """Values of ``extensions["http_version"]`` for a WebSocket request."""
 
 _CONNECT = object()
@@ -105,10 +116,21 @@ class ConnectionPool:
             every connection is a tunnel. Tunnels are pooled per origin.
         uds: Connect every origin through the Unix domain socket at this
             path instead of TCP (TLS on top for ``https`` origins).
+        http3: Use HTTP/3 (RFC 9114) for ``https`` origins that advertise
+            it with ``Alt-Svc`` (RFC 7838), falling back to TCP when QUIC
+            cannot connect; see :mod:`webwire._transport._h3_route`.
+        http_versions: The HTTP versions to use, a subset of
+            ``{"HTTP/1.1", "HTTP/2", "HTTP/3"}`` (it sets ``http1``,
+            ``http2`` and ``http3``; ``{"HTTP/3"}`` alone forces HTTP/3 on
+            the URL's own port).
+        alt_svc: The Alt-Svc cache to use (shared with the client); a new
+            one by default.
 
     Raises:
-        ValueError: Neither ``http1`` nor ``http2`` is enabled.
-        ImportError: ``http2`` is on but the ``h2`` package is missing.
+        ValueError: No HTTP version is enabled, ``http_versions`` has an
+            unknown name or contradicts ``http1``/``http2``/``http3``.
+        ImportError: ``http2`` is on but the ``h2`` package is missing, or
+            HTTP/3 is on but ``qh3`` is (``pip install 'webwire[http3]'``).
     """
 
     def __init__(
@@ -124,9 +146,19 @@ class ConnectionPool:
         local_address: str | None = None,
         proxy: Proxy | None = None,
         uds: str | None = None,
+        http3: bool = False,
+        http_versions: Collection[str] | None = None,
+        alt_svc: AltSvcCache | None = None,
     ) -> None:
-        if not (http1 or http2):
-            raise ValueError("at least one of http1 and http2 must be enabled")
+        self._h3: H3Router | None = None
+        self._h3_any: H3Router | None = None
+        self._alt_svc = alt_svc
+        if http3 or http_versions is not None:
+            from ._h3_route import resolve_versions
+
+            http1, http2, http3 = resolve_versions(http_versions, http1, http2, http3)
+        if not (http1 or http2 or http3):
+            raise ValueError("at least one of http1, http2 and http3 must be enabled")
         if http2:
             _require_h2()
         self._backend = backend
@@ -161,6 +193,12 @@ class ConnectionPool:
         self._per_host = limits.max_connections_per_host
         # Connections open or being opened per origin (kept with a per-host limit).
         self._host_counts: dict[Origin, int] = {}
+        # HTTP/3 connections, apart from the TCP ones of the same origin.
+        self._h3_shared: dict[Origin, list[Connection]] = {}
+        if http3:
+            from ._h3_route import H3Router
+
+            self._h3 = self._h3_any = H3Router(self, http1=http1, http2=http2, http3=True)
 
     # -- introspection -------------------------------------------------
 
@@ -181,9 +219,15 @@ class ConnectionPool:
             return self._idle_count_locked()
 
     def _idle_count_locked(self) -> int:
-        if not self._shared:
+        if not self._shared and not self._h3_shared:
             return self._idle_count
-        shared = sum(1 for conns in self._shared.values() for conn in conns if conn.is_idle())
+        shared = sum(
+            1
+            for table in (self._shared, self._h3_shared)
+            for conns in table.values()
+            for conn in conns
+            if conn.is_idle()
+        )
         return self._idle_count + shared
 
     @property
@@ -230,6 +274,27 @@ class ConnectionPool:
         """The proxy every request goes through, or ``None``."""
         return self._proxy
 
+    @property
+    def alt_svc(self) -> AltSvcCache:
+        """The Alt-Svc cache (RFC 7838) deciding which origins are tried
+        over HTTP/3; see :class:`~webwire._transport.altsvc.AltSvcCache`."""
+        return self._router().alt_svc
+
+    def _router(self) -> H3Router:
+        """The HTTP/3 router, made on first use when ``http3`` is off (a
+        request asked for HTTP/3 with ``extensions["http_versions"]``)."""
+        router = self._h3_any
+        if router is None:
+            from ._h3_route import H3Router
+
+            with self._lock:
+                router = self._h3_any
+                if router is None:
+                    router = self._h3_any = H3Router(
+                        self, http1=self._http1, http2=self._http2, http3=False
+                    )
+        return router
+
     def _get_proxy_ssl_context(self) -> ssl.SSLContext:
         """The TLS context towards an ``https://`` proxy (HTTP/1.1 only)."""
         if self._proxy_ssl_context is None:
@@ -250,6 +315,8 @@ class ConnectionPool:
         timeout: Timeout,
         deadline: float | None,
         extensions: dict[str, Any] | None = None,
+        _tcp: bool = False,
+        _h1_only: bool = False,
     ) -> RawResponse:
         """Send a request on a pooled connection and return the response head
         with its body stream.
@@ -278,7 +345,12 @@ class ConnectionPool:
                 ``CONNECT`` with ``"protocol"`` is sent as it is, over
                 HTTP/2 only. ``RawResponse.http_version`` says which version
                 carried it; a ``101`` (HTTP/1.1) or ``2xx`` (HTTP/2) answer
-                has ``extensions["detach"]``.
+                has ``extensions["detach"]``. ``"http_versions"`` (a set of
+                ``"HTTP/1.1"``, ``"HTTP/2"``, ``"HTTP/3"``) narrows the
+                versions this request may use (see
+                :mod:`webwire._transport._h3_route`).
+            _tcp: Send over TCP, the HTTP/3 choice being made (internal).
+            _h1_only: Over TCP, on an HTTP/1.1 connection (internal).
 
         Returns:
             The response; reading its stream to the end (or closing it)
@@ -294,10 +366,15 @@ class ConnectionPool:
                 version the client or server cannot use (HTTP/2 without
                 extended CONNECT, HTTP/1.1 disabled, ...).
         """
-        if extensions and extensions.get("protocol") is not None:
-            return await self._request_protocol(
-                method, url, headers, body, timeout, deadline, extensions
-            )
+        if extensions:
+            if extensions.get("protocol") is not None:
+                return await self._request_protocol(
+                    method, url, headers, body, timeout, deadline, extensions
+                )
+            if not _tcp and (self._h3 is not None or "http_versions" in extensions):
+                return await self._router().request(
+                    method, url, headers, body, timeout, deadline, extensions
+                )
         origin = self._origin(url)
         if method == b"CONNECT":
             target = (url.raw_authority or "").encode("ascii")
@@ -313,7 +390,7 @@ class ConnectionPool:
         )
         retried = False
         while True:
-            conn = await self._acquire(origin, timeout, deadline, trace)
+            conn = await self._acquire(origin, timeout, deadline, trace, h1_only=_h1_only)
             try:
                 response = await conn.handle_request(request)
             except StaleConnection as stale:
@@ -368,6 +445,15 @@ class ConnectionPool:
         if body is not None and not (isinstance(body, bytes) and not body):
             raise LocalProtocolError(f"a {protocol} request has no content")
         origin = self._origin(url)
+        if version == "HTTP/3" or (version == "auto" and self._h3 is not None):
+            # RFC 9220: over HTTP/3 when forced, or under "auto" when the
+            # origin's HTTP/3 connection enabled extended CONNECT.
+            routed = await self._router().request_protocol(
+                method, url, headers, timeout, deadline, extensions, protocol, version
+            )
+            if routed is not None:
+                return routed
+            version = "auto"
         trace: TraceHook | None = extensions.get("trace")
         if method == b"CONNECT":
             if version == "HTTP/1.1":
@@ -617,8 +703,8 @@ class ConnectionPool:
 
         if isinstance(conn, HTTP11Connection):
             conn._release(reusable=False)
-        elif isinstance(conn, HTTP2Connection):
-            conn._release(None)
+        elif isinstance(conn, HTTP2Connection) or conn.http_version == "HTTP/3":
+            conn._release(None)  # type: ignore[attr-defined]
         else:  # pragma: no cover - every pooled connection is one of those
             conn.close()
             with self._lock:
@@ -688,16 +774,18 @@ class ConnectionPool:
         for conns in self._idle.values():
             if conns and (oldest is None or conns[0].idle_since < oldest.idle_since):
                 oldest = conns[0]
-        for conns in self._shared.values():
-            for conn in conns:
-                if conn.is_idle() and (oldest is None or conn.idle_since < oldest.idle_since):
-                    oldest = conn
+        for table in (self._shared, self._h3_shared):
+            for conns in table.values():
+                for conn in conns:
+                    if conn.is_idle() and (oldest is None or conn.idle_since < oldest.idle_since):
+                        oldest = conn
         return oldest
 
     def _add_locked(self, conn: Connection) -> None:
         self._all.add(conn)
         if conn.multiplexed:
-            self._shared.setdefault(conn.origin, []).append(conn)
+            table = self._h3_shared if conn.http_version == "HTTP/3" else self._shared
+            table.setdefault(conn.origin, []).append(conn)
 
     def _remove_locked(self, conn: Connection) -> None:
         """Forget ``conn`` (wherever it is parked)."""
@@ -707,7 +795,7 @@ class ConnectionPool:
         origin = conn.origin
         if self._per_host is not None:
             self._host_gone_locked(origin)
-        for table in (self._idle, self._shared):
+        for table in (self._idle, self._shared, self._h3_shared):
             parked = table.get(origin)
             if parked is not None and conn in parked:
                 parked.remove(conn)

@@ -134,8 +134,13 @@ class RequestSpec:
         verify: ``True``, ``False`` (``--verify=no``) or a CA bundle path.
         cert: Client certificate file, or ``None``.
         cert_key: Private key of ``cert`` when not in the same file.
-        http1: Offer HTTP/1.1 (``False`` with ``--http2``).
-        http2: Offer HTTP/2 (``False`` with ``--http1.1``).
+        http1: Offer HTTP/1.1 (``False`` with ``--http2`` and
+            ``--http3-only``).
+        http2: Offer HTTP/2 (``False`` with ``--http1.1`` and
+            ``--http3-only``).
+        http3: Try HTTP/3 first (``--http3``: the URL's origin is added to
+            the Alt-Svc cache with its own port, RFC 7838, and TCP is used
+            when QUIC cannot connect), or only HTTP/3 (``--http3-only``).
         print_parts: What to print (``HBhbm``: request head, request body,
             response head, response body, metadata), ``None`` for the
             default (``hb`` on a terminal, ``b`` otherwise).
@@ -178,6 +183,7 @@ class RequestSpec:
     cert_key: str | None = None
     http1: bool = True
     http2: bool = True
+    http3: bool = False
     print_parts: str | None = None
     quiet: int = 0
     silent: bool = False
@@ -724,8 +730,12 @@ def parse_request(argv: list[str]) -> RequestSpec:
     spec.verify = _parse_verify(ns)
     spec.cert = ns.cert
     spec.cert_key = ns.cert_key
-    spec.http1 = ns.protocol != "http2"
-    spec.http2 = ns.protocol != "http1.1"
+    spec.http1 = ns.protocol not in ("http2", "http3-only")
+    spec.http2 = ns.protocol not in ("http1.1", "http3-only")
+    spec.http3 = ns.protocol in ("http3", "http3-only")
+    if spec.http3 and not spec.url.lower().startswith("https:"):
+        flag = "--http3-only" if ns.protocol == "http3-only" else "--http3"
+        raise UsageError(f"{flag} needs an https:// URL (HTTP/3 runs over TLS in QUIC)")
     spec.print_parts = _parse_print(ns)
     spec.quiet = ns.quiet
     spec.silent = ns.silent

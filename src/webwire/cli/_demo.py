@@ -15,7 +15,10 @@ where the demo app echoes it, on the server side too. The HTTP/1.1 steps
 use cleartext, or TLS with only HTTP/1.1 offered; the HTTP/2 steps use TLS
 with both versions offered (the server picks h2 by ALPN, RFC 7301), except
 the h2c step, which speaks HTTP/2 with prior knowledge on the cleartext port
-(RFC 9113 section 3.3).
+(RFC 9113 section 3.3). The HTTP/3 steps (RFC 9114) use the UDP port of the
+TLS listener: once after the server advertised it with ``Alt-Svc`` (RFC
+7838, a client made with ``http3=True``), once forced
+(``http_versions={"HTTP/3"}``).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from ._demo_steps import (
     DEFAULT_H2_DOWNLOAD_SIZE,
     H1,
     H2,
+    H3,
     SYNC_STEPS,
     DemoContext,
     Step,
@@ -52,6 +56,7 @@ __all__ = [
     "BACKENDS",
     "H1",
     "H2",
+    "H3",
     "SYNC_STEPS",
     "DemoContext",
     "Step",
@@ -271,6 +276,7 @@ def run_demo_command(argv: list[str]) -> int:
             "on asyncio, trio and blocking code: HTTP/1.1 over cleartext and TLS, "
             "HTTP/2 negotiated by TLS ALPN (concurrent requests multiplexed on one "
             "connection, a streamed download, an upload), h2c with prior knowledge, "
+            "HTTP/3 over QUIC (after Alt-Svc, and forced), "
             "and WebSocket over HTTP/1.1 and HTTP/2 (RFC 8441) with compression and pings."
         ),
     )

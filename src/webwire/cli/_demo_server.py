@@ -1,8 +1,12 @@
-"""Loopback demo servers: hypercorn serving the demo app over HTTP and HTTPS.
+"""Loopback demo servers: hypercorn serving the demo app over HTTP, HTTPS
+and HTTP/3.
 
 The TLS listener offers HTTP/2 and HTTP/1.1 by ALPN (RFC 7301; ``h2``
 first, so a client offering both gets HTTP/2, and a client offering only
-``http/1.1`` gets HTTP/1.1). The cleartext listener speaks HTTP/1.1, and
+``http/1.1`` gets HTTP/1.1). A UDP socket on the same port number serves
+HTTP/3 (RFC 9114, hypercorn's ``quic_bind`` with aioquic inside), and the
+TLS listener's responses advertise it with ``Alt-Svc: h3=":PORT"`` (RFC
+7838). The cleartext listener speaks HTTP/1.1, and
 HTTP/2 to a client that starts with the HTTP/2 connection preface (h2c with
 prior knowledge, RFC 9113 section 3.3).
 
@@ -43,16 +47,41 @@ def require_demo_extra() -> None:
     """Check that the packages of the ``webwire[demo]`` extra are importable.
 
     Raises:
-        MissingExtra: One of hypercorn, trustme, trio or rich is missing; the
-            message names the package and the extra to install.
+        MissingExtra: One of hypercorn, aioquic (hypercorn's HTTP/3), trustme,
+            trio or rich is missing; the message names the package and the
+            extra to install.
     """
     import importlib.util
 
-    for name in ("hypercorn", "trustme", "trio", "rich"):
+    for name in ("hypercorn", "aioquic", "trustme", "trio", "rich"):
         if importlib.util.find_spec(name) is None:
             raise MissingExtra(
                 f"'webwire demo' needs {name}: install it with pip install 'webwire[demo]'"
             )
+
+
+def _udp_socket(port: int) -> socket.socket | None:
+    """A UDP socket on ``127.0.0.1:port`` for HTTP/3, or ``None`` when the
+    port is taken for UDP."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.bind(("127.0.0.1", port))
+    except OSError:
+        sock.close()
+        return None
+    return sock
+
+
+def _tls_and_quic_sockets() -> tuple[socket.socket, socket.socket]:
+    """A listening TCP socket and a UDP socket with the same port number
+    (so that ``Alt-Svc: h3=":PORT"`` names the TLS listener's port)."""
+    for _ in range(20):
+        tcp = _listening_socket()
+        udp = _udp_socket(tcp.getsockname()[1])
+        if udp is not None:
+            return tcp, udp
+        tcp.close()
+    raise RuntimeError("no free port for both TCP and UDP on 127.0.0.1")
 
 
 def _listening_socket() -> socket.socket:
@@ -85,8 +114,24 @@ def _cancel_leftovers(loop: asyncio.AbstractEventLoop) -> None:
     loop.run_until_complete(loop.shutdown_asyncgens())
 
 
+def _track_datagram_endpoints(loop: asyncio.AbstractEventLoop) -> list[asyncio.BaseTransport]:
+    """Record the datagram transports made on ``loop`` (the list returned),
+    so that they can be closed when the server stops."""
+    made: list[asyncio.BaseTransport] = []
+    create = loop.create_datagram_endpoint
+
+    async def tracked(*args: Any, **kwargs: Any) -> Any:
+        transport, protocol = await create(*args, **kwargs)
+        made.append(transport)
+        return transport, protocol
+
+    loop.create_datagram_endpoint = tracked  # type: ignore[method-assign]
+    return made
+
+
 class DemoServers:
-    """Hypercorn on two loopback ports, cleartext and TLS, in a thread.
+    """Hypercorn on two loopback ports, cleartext and TLS (TCP, and UDP for
+    HTTP/3 on the TLS port number), in a thread.
 
     Use as a context manager::
 
@@ -99,13 +144,15 @@ class DemoServers:
             (HTTP/1.1, and h2c with prior knowledge).
         https_url: ``"https://127.0.0.1:PORT"`` of the TLS listener (HTTP/2
             or HTTP/1.1 by ALPN; its certificate is valid for ``127.0.0.1``
-            and ``localhost``).
+            and ``localhost``), and of HTTP/3 on UDP port ``PORT``.
+        h3_port: The UDP port of HTTP/3 (the TLS listener's port number).
         ca_path: Path of a PEM file holding the demo CA certificate.
     """
 
     def __init__(self) -> None:
         self.http_url = ""
         self.https_url = ""
+        self.h3_port = 0
         self.ca_path = ""
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._thread: threading.Thread | None = None
@@ -140,7 +187,7 @@ class DemoServers:
 
         self._tmp = tempfile.TemporaryDirectory(prefix="webwire-demo-")
         certfile, keyfile = self._write_certificates(Path(self._tmp.name))
-        secure, plain = _listening_socket(), _listening_socket()
+        (secure, quic), plain = _tls_and_quic_sockets(), _listening_socket()
         try:
             config = Config()
             config.certfile, config.keyfile = certfile, keyfile
@@ -150,10 +197,13 @@ class DemoServers:
             config.graceful_timeout = 1.0
             config.bind = [f"fd://{os.dup(secure.fileno())}"]
             config.insecure_bind = [f"fd://{os.dup(plain.fileno())}"]
+            config.quic_bind = [f"fd://{os.dup(quic.fileno())}"]
             self.https_url = f"https://127.0.0.1:{secure.getsockname()[1]}"
+            self.h3_port = quic.getsockname()[1]
             self.http_url = f"http://127.0.0.1:{plain.getsockname()[1]}"
         finally:
             secure.close()
+            quic.close()
             plain.close()
         self._thread = threading.Thread(
             target=self._run, args=(config,), name="webwire-demo-server", daemon=True
@@ -167,6 +217,7 @@ class DemoServers:
         loop = asyncio.new_event_loop()
         loop.set_exception_handler(_quiet_cancellation)
         self._loop = loop
+        datagram = _track_datagram_endpoints(loop)
         try:
             loop.run_until_complete(self._serve(config))
         except BaseException as exc:
@@ -174,6 +225,9 @@ class DemoServers:
         finally:
             self._ready.set()
             _cancel_leftovers(loop)
+            for transport in datagram:  # hypercorn leaves its QUIC socket open
+                transport.close()
+            loop.run_until_complete(asyncio.sleep(0))
             loop.close()
 
     async def _serve(self, config: Any) -> None:

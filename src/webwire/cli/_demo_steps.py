@@ -28,6 +28,7 @@ __all__ = [
     "DEFAULT_H2_DOWNLOAD_SIZE",
     "H1",
     "H2",
+    "H3",
     "SYNC_STEPS",
     "WS_COMPRESSED_SIZE",
     "DemoContext",
@@ -45,8 +46,9 @@ CONCURRENT_REQUESTS = 20
 UPLOAD_SIZE = 4 * 1024 * 1024
 H1 = "HTTP/1.1"
 H2 = "HTTP/2"
+H3 = "HTTP/3"
 #: ``Response.http_version`` -> the ASGI ``http_version`` the server reports.
-_SERVER_VERSIONS = {H1: "1.1", H2: "2"}
+_SERVER_VERSIONS = {H1: "1.1", H2: "2", H3: "3"}
 _TIMEOUT = webwire.Timeout(10.0)
 _WS_TIMEOUT = 10.0
 #: Bytes of the compressed WebSocket message (repetitive text).
@@ -93,8 +95,8 @@ class Step:
         run: The step; returns a description of the outcome and raises on
             failure (a response in another HTTP version included).
         expected: Exception type the step expects; seeing it is a success.
-        http_version: The HTTP version the step runs on (``"HTTP/1.1"`` or
-            ``"HTTP/2"``), shown in the table.
+        http_version: The HTTP version the step runs on (``"HTTP/1.1"``,
+            ``"HTTP/2"`` or ``"HTTP/3"``), shown in the table.
     """
 
     name: str
@@ -364,6 +366,48 @@ async def a_get_h2c(client: webwire.AsyncClient, ctx: DemoContext) -> str:
     return f"{_describe(response)}, h2c with prior knowledge"
 
 
+def _h3_after_alt_svc(first: webwire.Response, second: webwire.Response) -> str:
+    """Check the Alt-Svc step: an HTTP/2 answer advertising ``h3`` (RFC
+    7838), then the HTTP/3 answer of the next request.
+
+    Returns:
+        The step's description.
+    """
+    _check_echo(first, H2)
+    advertised = first.headers.get("Alt-Svc", "")
+    _check("h3=" in advertised, f"no h3 alternative in Alt-Svc ({advertised!r})")
+    _check_echo(second, H3)
+    return f"{_describe(first)} + Alt-Svc {advertised}, then {_describe(second)}{_quic(second)}"
+
+
+def _quic(response: webwire.Response) -> str:
+    """``", QUIC handshake N ms"`` when the response tells its connection's
+    handshake time."""
+    seconds = response.extensions.get("quic_handshake_time")
+    return "" if seconds is None else f", QUIC handshake {seconds * 1000:.1f} ms"
+
+
+async def a_get_h3_alt_svc(client: webwire.AsyncClient, ctx: DemoContext) -> str:
+    """With ``http3=True``: the first GET goes over TCP (HTTP/2 by ALPN)
+    and its answer carries ``Alt-Svc: h3=":PORT"`` (RFC 7838); the next GET
+    goes over HTTP/3 (RFC 9114) to that UDP port."""
+    async with webwire.AsyncClient(verify=ctx.ca_path, timeout=_TIMEOUT, http3=True) as h3:
+        first = await h3.get(ctx.https_url + "/get")
+        second = await h3.get(ctx.https_url + "/get")
+    return _h3_after_alt_svc(first, second)
+
+
+async def a_get_h3_forced(client: webwire.AsyncClient, ctx: DemoContext) -> str:
+    """With ``http_versions={"HTTP/3"}``: HTTP/3 on the URL's own port from
+    the first request, no TCP at all."""
+    async with webwire.AsyncClient(
+        verify=ctx.ca_path, timeout=_TIMEOUT, http_versions={H3}
+    ) as h3:
+        response = await h3.get(ctx.https_url + "/get")
+    _check_echo(response, H3)
+    return f"{_describe(response)}, forced, no TCP{_quic(response)}"
+
+
 # Blocking steps: the same scenarios on webwire.Client.
 
 
@@ -486,6 +530,22 @@ def s_get_h2c(client: webwire.Client, ctx: DemoContext) -> str:
         response = h2c.get(ctx.http_url + "/get")
     _check_echo(response, H2)
     return f"{_describe(response)}, h2c with prior knowledge"
+
+
+def s_get_h3_alt_svc(client: webwire.Client, ctx: DemoContext) -> str:
+    """With ``http3=True``: HTTP/2 first, HTTP/3 after its ``Alt-Svc``."""
+    with webwire.Client(verify=ctx.ca_path, timeout=_TIMEOUT, http3=True) as h3:
+        first = h3.get(ctx.https_url + "/get")
+        second = h3.get(ctx.https_url + "/get")
+    return _h3_after_alt_svc(first, second)
+
+
+def s_get_h3_forced(client: webwire.Client, ctx: DemoContext) -> str:
+    """With ``http_versions={"HTTP/3"}``: HTTP/3 from the first request."""
+    with webwire.Client(verify=ctx.ca_path, timeout=_TIMEOUT, http_versions={H3}) as h3:
+        response = h3.get(ctx.https_url + "/get")
+    _check_echo(response, H3)
+    return f"{_describe(response)}, forced, no TCP{_quic(response)}"
 
 
 # WebSocket steps: the demo app's /ws echo (RFC 6455), over cleartext
@@ -648,6 +708,8 @@ ASYNC_STEPS: list[Step] = [
     Step("streamed download (h2)", a_download_h2, http_version=H2),
     Step("POST upload (h2)", a_upload_h2, http_version=H2),
     Step("GET (h2c)", a_get_h2c, http_version=H2),
+    Step("GET (h3 after Alt-Svc)", a_get_h3_alt_svc, http_version=H3),
+    Step("GET (h3 forced)", a_get_h3_forced, http_version=H3),
     Step("WebSocket echo", a_ws_echo),
     Step("WebSocket echo (h2)", a_ws_echo_h2, http_version=H2),
     Step("WebSocket deflate", a_ws_deflate),
@@ -669,6 +731,8 @@ SYNC_STEPS: list[Step] = [
     Step("streamed download (h2)", s_download_h2, http_version=H2),
     Step("POST upload (h2)", s_upload_h2, http_version=H2),
     Step("GET (h2c)", s_get_h2c, http_version=H2),
+    Step("GET (h3 after Alt-Svc)", s_get_h3_alt_svc, http_version=H3),
+    Step("GET (h3 forced)", s_get_h3_forced, http_version=H3),
     Step("WebSocket echo", s_ws_echo),
     Step("WebSocket echo (h2)", s_ws_echo_h2, http_version=H2),
     Step("WebSocket deflate", s_ws_deflate),

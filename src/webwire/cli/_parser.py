@@ -24,7 +24,8 @@ _DESCRIPTION = """\
 Send an HTTP request and print the response. The request is written as in
 HTTPie (METHOD URL ITEMS); common curl options work too. Over TLS, HTTP/2 and
 HTTP/1.1 are both offered and the server picks one (ALPN); --http2 and
---http1.1 force one. 'webwire ws URL' talks to a WebSocket server (see
+--http1.1 force one; --http3 tries HTTP/3 (QUIC) first and falls back to TCP,
+--http3-only uses nothing else. 'webwire ws URL' talks to a WebSocket server (see
 'webwire ws --help'). Run 'webwire demo' for a tour of the client against
 local servers.
 """
@@ -260,4 +261,13 @@ def _add_network_options(parser: argparse.ArgumentParser) -> None:
     protocol.add_argument(
         "--http1.1", dest="protocol", action="store_const", const="http1.1",
         help="HTTP/1.1 only: do not offer HTTP/2",
+    )
+    protocol.add_argument(
+        "--http3", dest="protocol", action="store_const", const="http3",
+        help="try HTTP/3 (QUIC, RFC 9114) on the URL's port first, fall back to TCP "
+        "(HTTP/2 or HTTP/1.1) when the QUIC handshake fails; https:// URLs only",
+    )
+    protocol.add_argument(
+        "--http3-only", dest="protocol", action="store_const", const="http3-only",
+        help="HTTP/3 only: fail when the QUIC handshake fails; https:// URLs only",
     )

@@ -244,6 +244,7 @@ def _client_options(spec: RequestSpec) -> dict[str, Any]:
         "max_redirects": spec.max_redirects,
         "http1": spec.http1,
         "http2": spec.http2,
+        "http3": spec.http3,
     }
     if cert is not None:
         options["cert"] = cert
@@ -263,7 +264,12 @@ def _client_options(spec: RequestSpec) -> dict[str, Any]:
     if by_scheme:
         options["mounts"] = {
             f"{scheme}://": webwire.HTTPTransport(
-                verify=spec.verify, cert=cert, http1=spec.http1, http2=spec.http2, proxy=url
+                verify=spec.verify,
+                cert=cert,
+                http1=spec.http1,
+                http2=spec.http2,
+                http3=spec.http3,
+                proxy=url,
             )
             for scheme, url in by_scheme.items()
         }
@@ -273,7 +279,12 @@ def _client_options(spec: RequestSpec) -> dict[str, Any]:
 def _client(spec: RequestSpec, options: dict[str, Any]) -> Client:
     import webwire
 
-    return webwire.Client(**options)
+    client = webwire.Client(**options)
+    if spec.http3 and (spec.http1 or spec.http2) and client.alt_svc is not None:
+        # --http3: try HTTP/3 on the URL's own port before any Alt-Svc field
+        # was seen (RFC 7838 section 2.4: TCP when it cannot connect).
+        client.alt_svc.add(spec.url)
+    return client
 
 
 # --- printing -------------------------------------------------------------------
@@ -286,10 +297,12 @@ def _target(request: Request) -> str:
 def _planned_version(spec: RequestSpec) -> str:
     """The HTTP version shown in the head of a request that got no response.
 
-    HTTP/2 when it is the only version offered (``--http2``), otherwise
-    HTTP/1.1: over TLS with both offered the server's ALPN choice is not
-    known without a response.
+    HTTP/3 with ``--http3-only``, HTTP/2 when it is the only version
+    offered (``--http2``), otherwise HTTP/1.1: over TLS with both offered
+    the server's ALPN choice is not known without a response.
     """
+    if spec.http3 and not (spec.http1 or spec.http2):
+        return "HTTP/3"
     return "HTTP/2" if spec.http2 and not spec.http1 else "HTTP/1.1"
 
 
@@ -548,11 +561,14 @@ def _finish(
         if size and plan is None:
             printer.separator()
         response.close()
-        printer.meta(
-            [f"Elapsed time: {response.elapsed.total_seconds():.6f}s",
-             f"HTTP version: {response.http_version}"],
-            to_stderr=spec.download,
-        )
+        lines = [
+            f"Elapsed time: {response.elapsed.total_seconds():.6f}s",
+            f"HTTP version: {response.http_version}",
+        ]
+        handshake = response.extensions.get("quic_handshake_time")
+        if handshake is not None:
+            lines.append(f"QUIC handshake time: {handshake:.6f}s")
+        printer.meta(lines, to_stderr=spec.download)
     if spec.write_out is not None:
         response.close()
         printer.write(write_out(spec.write_out, response, size))

@@ -118,7 +118,8 @@ class WsSpec:
         compression: Offer permessage-deflate (RFC 7692).
         verify: ``True``, ``False`` or a CA bundle path.
         proxy: Proxy URL, or ``None`` (the environment's proxy applies).
-        http_version: ``"auto"``, ``"HTTP/1.1"`` or ``"HTTP/2"``.
+        http_version: ``"auto"``, ``"HTTP/1.1"``, ``"HTTP/2"`` or
+            ``"HTTP/3"``.
         ping_interval: Seconds between keepalive pings, ``None`` for none.
         max_size: Largest incoming message in bytes, ``None`` for no limit.
         verbose: Print the handshake and what was negotiated (standard
@@ -191,6 +192,10 @@ def build_ws_parser() -> argparse.ArgumentParser:
     versions.add_argument(
         "--http1.1", dest="http_version", action="store_const", const="HTTP/1.1",
         help="handshake over HTTP/1.1 only (Upgrade)",
+    )
+    versions.add_argument(
+        "--http3", dest="http_version", action="store_const", const="HTTP/3",
+        help="handshake over HTTP/3 only (QUIC, RFC 9220 extended CONNECT; wss:// URLs)",
     )
     add(
         "--ping-interval", type=float, default=20.0, metavar="SECONDS",
@@ -346,7 +351,7 @@ def _connect(spec: WsSpec) -> ClientConnection:
 def _handshake_request_lines(ws: ClientConnection) -> list[str]:
     """The handshake request head as sent: the ``GET`` with ``Upgrade`` on
     HTTP/1.1 (RFC 6455 section 4.1), the extended ``CONNECT`` on HTTP/2
-    (RFC 8441 section 4)."""
+    (RFC 8441 section 4) and HTTP/3 (RFC 9220 section 3)."""
     request = ws.request
     url = request.url
     target = url.raw_path_qs or "/"

@@ -7,7 +7,7 @@ coroutines on the blocking backend.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from multidict import CIMultiDict, getversion
@@ -65,6 +65,7 @@ from ._urls import (
 
 if TYPE_CHECKING:
     from webwire._backends.base import Backend
+    from webwire._transport.altsvc import AltSvcCache
     from webwire._transport.connect import CertTypes, VerifyTypes
     from webwire._transport.proxy import ProxyTypes
 
@@ -136,6 +137,26 @@ class AsyncClient(_AsyncRequestMethods):
             spoken: over TLS a server without ``h2`` fails with
             :class:`~webwire.ConnectError`, and cleartext ``http://`` uses
             HTTP/2 with prior knowledge (h2c, section 3.3).
+        http3: Use HTTP/3 (RFC 9114, QUIC over UDP) for ``https`` origins
+            that advertise it: after a response with ``Alt-Svc: h3=":443"``
+            (RFC 7838; kept in :attr:`alt_svc` for its ``ma`` seconds,
+            86,400 by default), new requests to that origin go over HTTP/3
+            to the advertised port. When the QUIC handshake fails
+            (:class:`~webwire.ConnectError`,
+            :class:`~webwire.ConnectTimeout`: UDP blocked, nobody
+            listening) the request goes over TCP and the origin is not
+            tried over HTTP/3 for 5 minutes, doubling per failure up to 48
+            hours (RFC 7838 section 2.4). Not used through a proxy or a
+            Unix socket. ``response.http_version`` tells which version
+            answered.
+        http_versions: The HTTP versions to use, a subset of
+            ``{"HTTP/1.1", "HTTP/2", "HTTP/3"}``, instead of ``http1``,
+            ``http2`` and ``http3``: ``{"HTTP/3"}`` alone forces HTTP/3 on
+            the URL's own host and port (a failed handshake raises; no
+            TCP); ``{"HTTP/2", "HTTP/3"}`` is ``http1=False, http3=True``.
+            A request may narrow it with ``extensions={"http_versions":
+            {...}}`` (``{"HTTP/3"}`` forces HTTP/3 for that request, a set
+            without it keeps it on TCP).
         timeout: Default time limits in seconds (a number for connect, read,
             write and pool, a :class:`~webwire.Timeout`, or ``None``).
         limits: Pool and response limits.
@@ -223,6 +244,10 @@ class AsyncClient(_AsyncRequestMethods):
             pattern or a proxy URL is invalid.
         UnsupportedProtocol: A proxy URL's scheme is not supported.
         ValueError: ``proxy`` is given with ``transport``.
+        ValueError: ``http_versions`` is empty, names another version, or
+            contradicts ``http1``, ``http2`` or ``http3``.
+        ImportError: HTTP/3 is on and the ``qh3`` package is missing
+            (``pip install 'webwire[http3]'``).
         TypeError: A ``mounts`` value is not a transport or ``None``.
         LocalProtocolError: A header holds forbidden characters.
         TypeError: A middleware, hook or trace callback is not callable.
@@ -244,6 +269,8 @@ class AsyncClient(_AsyncRequestMethods):
         cert: CertTypes = None,
         http1: bool = True,
         http2: bool = True,
+        http3: bool = False,
+        http_versions: Collection[str] | None = None,
         timeout: float | Timeout | None = DEFAULT_TIMEOUT,
         limits: Limits = DEFAULT_LIMITS,
         max_redirects: int = 20,
@@ -315,6 +342,8 @@ class AsyncClient(_AsyncRequestMethods):
             trust_env=trust_env,
             uds=uds,
             local_address=local_address,
+            http3=http3,
+            http_versions=http_versions,
         )
         self._backend_spec = _backend
         self._backend: Backend | None = None
@@ -397,6 +426,17 @@ class AsyncClient(_AsyncRequestMethods):
     def is_closed(self) -> bool:
         """Whether :meth:`aclose` was called."""
         return self._closed
+
+    @property
+    def alt_svc(self) -> AltSvcCache | None:
+        """The Alt-Svc cache of the client's default transport (RFC 7838):
+        the HTTP/3 alternatives of origins, learnt from responses when
+        ``http3`` is on, and the ones that failed to connect. Seed it to
+        try HTTP/3 for an origin that never sent ``Alt-Svc``:
+        ``client.alt_svc.add("https://example.com")`` (its own UDP port).
+        ``None`` when the transport is not an
+        :class:`~webwire.HTTPTransport`."""
+        return getattr(self._transport, "alt_svc", None)
 
     @property
     def event_hooks(self) -> dict[str, list[EventHook]]:

@@ -4,6 +4,7 @@ environment variables."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from ._asgi import ASGITransport, is_asgi_app
@@ -54,6 +55,8 @@ def build_transports(
     trust_env: bool,
     uds: str | None,
     local_address: str | None,
+    http3: bool = False,
+    http_versions: Collection[str] | None = None,
 ) -> tuple[AsyncBaseTransport, Router[AsyncBaseTransport] | None]:
     """The client's default transport (``transport``, else an
     :class:`~webwire.HTTPTransport` of the other arguments, through
@@ -62,12 +65,20 @@ def build_transports(
     environment variables (``None``: every request takes the default).
 
     Raises:
-        ValueError: Both ``proxy`` and ``transport`` are given.
+        ValueError: Both ``proxy`` and ``transport`` are given;
+            ``http_versions`` is invalid or contradicts ``http1``,
+            ``http2`` or ``http3``.
+        ImportError: HTTP/3 is on and ``qh3`` is missing.
         TypeError: A ``mounts`` value is not a transport or ``None``.
         InvalidURL: A mount pattern or a proxy URL is invalid.
     """
     if proxy is not None and transport is not None:
         raise ValueError("pass either proxy or transport, not both")
+    if http3 or http_versions is not None:
+        from webwire._transport._h3_route import resolve_versions
+
+        # Checked here too, so that a client with transport= rejects them.
+        http1, http2, http3 = resolve_versions(http_versions, http1, http2, http3)
 
     def http_transport(via: ProxyTypes | None) -> HTTPTransport:
         return HTTPTransport(
@@ -80,6 +91,7 @@ def build_transports(
             proxy=via,
             uds=uds,
             local_address=local_address,
+            http3=http3,
         )
 
     default = transport or http_transport(proxy)

@@ -294,7 +294,10 @@ class _AsyncRequestMethods:
             timeout: Time limits in seconds or a :class:`~webwire.Timeout`
                 (``None``: no limit).
             follow_redirects: Follow redirects (default: the client's).
-            extensions: Extra details for the transport.
+            extensions: Extra details for the transport, e.g.
+                ``{"http_versions": {"HTTP/3"}}`` to force HTTP/3 (RFC 9114)
+                for this request, or a set without ``"HTTP/3"`` to keep it
+                on TCP (see ``http_versions`` of the client).
             middlewares: Middlewares of this request instead of the
                 client's (``()``: none; ``None``: the client's).
             trace: Trace configs of this request instead of the client's

@@ -7,7 +7,7 @@ thread, the same code as the async client.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from webwire._config import DEFAULT_LIMITS, DEFAULT_TIMEOUT, Limits, Timeout
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from yarl import URL
 
     from webwire._retry import Retry
+    from webwire._transport.altsvc import AltSvcCache
     from webwire._transport.connect import CertTypes, VerifyTypes
     from webwire._transport.proxy import ProxyTypes
 
@@ -80,6 +81,12 @@ class Client:
             spoken: over TLS a server without ``h2`` fails with
             :class:`~webwire.ConnectError`, and cleartext ``http://`` uses
             HTTP/2 with prior knowledge (h2c, section 3.3).
+        http3: Use HTTP/3 (RFC 9114) for ``https`` origins that advertise
+            it with ``Alt-Svc`` (RFC 7838), falling back to TCP when QUIC
+            cannot connect; see :class:`~webwire.AsyncClient`.
+        http_versions: Subset of ``{"HTTP/1.1", "HTTP/2", "HTTP/3"}``
+            instead of ``http1``/``http2``/``http3``; ``{"HTTP/3"}`` forces
+            HTTP/3 (see :class:`~webwire.AsyncClient`).
         timeout: Default time limits (seconds or :class:`~webwire.Timeout`).
         limits: Pool and response limits.
         max_redirects: Most redirects followed by one request.
@@ -126,6 +133,9 @@ class Client:
             not callable.
         ValueError: ``event_hooks`` has an unknown key, or ``retries`` is
             negative.
+        ValueError: ``http_versions`` is invalid or contradicts ``http1``,
+            ``http2`` or ``http3``.
+        ImportError: HTTP/3 is on and ``qh3`` is missing.
         ValueError: Both ``app`` and ``transport`` are given.
         TypeError: ``app`` is an ASGI app (it needs
             :class:`~webwire.AsyncClient`).
@@ -142,6 +152,8 @@ class Client:
         cert: CertTypes = None,
         http1: bool = True,
         http2: bool = True,
+        http3: bool = False,
+        http_versions: Collection[str] | None = None,
         timeout: float | Timeout | None = DEFAULT_TIMEOUT,
         limits: Limits = DEFAULT_LIMITS,
         max_redirects: int = 20,
@@ -172,6 +184,8 @@ class Client:
             cert=cert,
             http1=http1,
             http2=http2,
+            http3=http3,
+            http_versions=http_versions,
             timeout=timeout,
             limits=limits,
             max_redirects=max_redirects,
@@ -248,6 +262,12 @@ class Client:
     def is_closed(self) -> bool:
         """Whether :meth:`close` was called."""
         return self._client.is_closed
+
+    @property
+    def alt_svc(self) -> AltSvcCache | None:
+        """The Alt-Svc cache (RFC 7838) of the default transport; see
+        :attr:`AsyncClient.alt_svc`."""
+        return self._client.alt_svc
 
     @property
     def follow_redirects(self) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import TYPE_CHECKING, Union
 
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -19,6 +19,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from webwire._backends import init_lock
 from webwire._config import DEFAULT_LIMITS, DEFAULT_TIMEOUT, Limits, Timeout
 from webwire._exceptions import LocalProtocolError
+from webwire._transport.altsvc import AltSvcCache
 
 from ._models import Response
 from ._request import Request
@@ -70,8 +71,9 @@ class AsyncBaseTransport(ABC):
 
 
 class HTTPTransport(AsyncBaseTransport):
-    """Requests over HTTP/1.1 and HTTP/2 through a pool of keep-alive
-    connections (HTTP/2 streams share one connection per origin).
+    """Requests over HTTP/1.1, HTTP/2 and HTTP/3 through a pool of
+    keep-alive connections (HTTP/2 and HTTP/3 streams share one connection
+    per origin).
 
     The pool is created on the first request, on the backend of the client
     using the transport (asyncio, trio or blocking); one transport serves one
@@ -98,10 +100,22 @@ class HTTPTransport(AsyncBaseTransport):
             of opening TCP connections.
         local_address: Local IP address to bind connections to (the source
             address), e.g. ``"0.0.0.0"`` for IPv4 only.
+        http3: Use HTTP/3 (RFC 9114, QUIC) for ``https`` origins that
+            advertise it in an ``Alt-Svc`` response field (RFC 7838) or in
+            :attr:`alt_svc`; when QUIC cannot connect the request goes over
+            TCP and the origin is not tried over HTTP/3 again for 5 minutes
+            (doubling per failure, at most 48 hours).
+        http_versions: The versions to use, a subset of ``{"HTTP/1.1",
+            "HTTP/2", "HTTP/3"}``, instead of ``http1``/``http2``/``http3``;
+            ``{"HTTP/3"}`` forces HTTP/3 on the URL's own port (no TCP).
+        alt_svc: The Alt-Svc cache to use (a new one by default).
 
     Raises:
-        ValueError: Neither ``http1`` nor ``http2`` is enabled, or both
-            ``proxy`` and ``uds`` are given.
+        ValueError: No HTTP version is enabled, ``http_versions`` holds an
+            unknown name or contradicts ``http1``/``http2``/``http3``, or
+            both ``proxy`` and ``uds`` are given.
+        ImportError: HTTP/3 is on and ``qh3`` is missing (``pip install
+            'webwire[http3]'``).
         UnsupportedProtocol, InvalidURL: The proxy URL is unusable.
     """
 
@@ -117,9 +131,17 @@ class HTTPTransport(AsyncBaseTransport):
         proxy: ProxyTypes | None = None,
         uds: str | None = None,
         local_address: str | None = None,
+        http3: bool = False,
+        http_versions: Collection[str] | None = None,
+        alt_svc: AltSvcCache | None = None,
     ) -> None:
-        if not (http1 or http2):
-            raise ValueError("at least one of http1 and http2 must be enabled")
+        if http3 or http_versions is not None:
+            from webwire._transport._h3_route import resolve_versions
+
+            http1, http2, http3 = resolve_versions(http_versions, http1, http2, http3)
+            http_versions = None
+        if not (http1 or http2 or http3):
+            raise ValueError("at least one of http1, http2 and http3 must be enabled")
         if proxy is not None and uds is not None:
             raise ValueError("pass either proxy or uds, not both")
         from webwire._transport.proxy import build_proxy
@@ -132,6 +154,8 @@ class HTTPTransport(AsyncBaseTransport):
         self._limits = limits
         self._http1 = http1
         self._http2 = http2
+        self._http3 = http3
+        self._alt_svc = alt_svc if alt_svc is not None else AltSvcCache()
         self._trust_env = trust_env
         self._backend: Backend | None = None
         self._pool: ConnectionPool | None = None
@@ -146,6 +170,13 @@ class HTTPTransport(AsyncBaseTransport):
     def pool(self) -> ConnectionPool | None:
         """The connection pool, ``None`` before the first request."""
         return self._pool
+
+    @property
+    def alt_svc(self) -> AltSvcCache:
+        """The Alt-Svc cache (RFC 7838): the HTTP/3 alternatives of origins
+        learnt from responses (with ``http3`` on) or added with
+        :meth:`AltSvcCache.add`, and the ones that failed to connect."""
+        return self._alt_svc
 
     def _bind_backend(self, backend: Backend) -> None:
         if self._backend is None:
@@ -179,6 +210,8 @@ class HTTPTransport(AsyncBaseTransport):
                 local_address=self._local_address,
                 proxy=self._proxy,
                 uds=self._uds,
+                http3=self._http3,
+                alt_svc=self._alt_svc,
             )
             return self._pool
 

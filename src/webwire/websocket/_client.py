@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_USER_AGENT", "connect", "process_exception", "unix_connect"]
 
-HTTPVersion = Literal["auto", "HTTP/1.1", "HTTP/2"]
+HTTPVersion = Literal["auto", "HTTP/1.1", "HTTP/2", "HTTP/3"]
 
 DEFAULT_USER_AGENT = "webwire"
 """``User-Agent`` of the handshake unless ``user_agent_header`` is given."""
@@ -183,8 +183,16 @@ class connect:
         verify: TLS verification: ``True``, ``False`` or a CA bundle path.
         cert: Client certificate (see :class:`~webwire.AsyncClient`).
         logger: Logger of the connection (``webwire.websocket``).
-        http_version: ``"auto"``, ``"HTTP/1.1"`` or ``"HTTP/2"`` (RFC 8441
-            extended CONNECT).
+        http_version: ``"auto"``, ``"HTTP/1.1"``, ``"HTTP/2"`` (RFC 8441
+            extended CONNECT) or ``"HTTP/3"`` (RFC 9220, QUIC; ``wss``
+            only). ``"auto"`` uses HTTP/3 when it is on (``http3=True``,
+            or the ``client=``'s) and the origin's HTTP/3 connection
+            enabled extended CONNECT, then HTTP/2 when the server enabled
+            it, then HTTP/1.1.
+        http3: Let ``"auto"`` use HTTP/3 (RFC 9220) for origins that
+            advertise it with ``Alt-Svc`` (RFC 7838) or in the client's
+            ``alt_svc`` cache (the private client only; with ``client=``
+            its ``http3`` applies).
         process_exception: See above.
         retry: Reconnection policy of the ``async for`` form (default: no
             limit; the first retry at once, then after 2, 4, 8... seconds,
@@ -233,6 +241,7 @@ class connect:
         cert: CertTypes = None,
         logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
         http_version: HTTPVersion = "auto",
+        http3: bool = False,
         process_exception: Callable[[Exception], Exception | None] = process_exception,
         retry: Retry | int | None = None,
         client: Any = None,
@@ -241,9 +250,10 @@ class connect:
         _backend: str | Backend | None = None,
     ) -> None:
         self._url = _parse_uri(uri)
-        if http_version not in ("auto", "HTTP/1.1", "HTTP/2"):
+        if http_version not in ("auto", "HTTP/1.1", "HTTP/2", "HTTP/3"):
             raise ValueError(
-                f"http_version must be 'auto', 'HTTP/1.1' or 'HTTP/2', not {http_version!r}"
+                "http_version must be 'auto', 'HTTP/1.1', 'HTTP/2' or 'HTTP/3', "
+                f"not {http_version!r}"
             )
         if max_queue < 1:
             raise ValueError(f"max_queue must be >= 1, not {max_queue}")
@@ -287,6 +297,7 @@ class connect:
         self._cert = cert
         self._logger = logger
         self._http_version = http_version
+        self._http3 = http3
         self.process_exception = process_exception
         if retry is None:
             retry = Retry(total=None, backoff_factor=1.0, backoff_max=60.0, backoff_jitter=1.0)
@@ -303,12 +314,13 @@ class connect:
         from webwire.http._client import AsyncClient
 
         version = self._http_version
-        http2 = version != "HTTP/1.1"
+        h3_only = version == "HTTP/3"
         return AsyncClient(
             verify=self._verify,
             cert=self._cert,
-            http1=version != "HTTP/2",
-            http2=http2,
+            http1=version in ("auto", "HTTP/1.1"),
+            http2=version in ("auto", "HTTP/2"),
+            http3=self._http3 or h3_only,
             proxy=self._proxy,
             trust_env=self._trust_env,
             uds=self._uds,

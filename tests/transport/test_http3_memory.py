@@ -25,7 +25,7 @@ from aioquic.quic.configuration import QuicConfiguration
 from aioquic.quic.connection import QuicConnection
 from aioquic.quic.packet import pull_quic_header
 
-import webwire._transport.http3 as http3
+import webwire._transport._h3_engine as h3_engine
 from webwire._backends import get_backend
 from webwire._backends.memory import MemoryBackend, MemoryDatagramSocket, memory_test
 from webwire._config import Limits, Timeout
@@ -362,8 +362,8 @@ async def test_upload_is_queued_in_bounded_pieces(pki: dict[str, str]) -> None:
         response = await send(conn, request(b"POST", "/count", body))
         assert await read_all(response) == str(16 * MiB).encode()
         # Never more than the limit plus one piece waits in qh3.
-        assert max(queued) <= http3.SEND_BUFFER_LIMIT + http3._CHUNK
-        assert len(queued) >= 16 * MiB // http3._CHUNK
+        assert max(queued) <= h3_engine.SEND_BUFFER_LIMIT + h3_engine._CHUNK
+        assert len(queued) >= 16 * MiB // h3_engine._CHUNK
     finally:
         await conn.aclose()
 
@@ -495,7 +495,7 @@ async def test_unread_stream_pauses_receiving(pki: dict[str, str]) -> None:
         await trio.sleep(5.0)  # nobody reads: the receiver pauses
         state = response.stream._state  # type: ignore[attr-defined]
         assert state.over
-        assert state.buffered <= http3.STREAM_BUFFER_LIMIT + 4 * MiB
+        assert state.buffered <= h3_engine.STREAM_BUFFER_LIMIT + 4 * MiB
         assert not conn.is_available()  # new requests go elsewhere meanwhile
         body = await read_all(response)
         assert len(body) == 12 * MiB and body == pattern(12 * MiB)
@@ -508,8 +508,8 @@ async def test_unread_stream_pauses_receiving(pki: dict[str, str]) -> None:
 async def test_unread_stream_reset_past_hard_limit(
     pki: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(http3, "STREAM_BUFFER_LIMIT", 256 * 1024)
-    monkeypatch.setattr(http3, "STREAM_BUFFER_HARD_LIMIT", 2 * MiB)
+    monkeypatch.setattr(h3_engine, "STREAM_BUFFER_LIMIT", 256 * 1024)
+    monkeypatch.setattr(h3_engine, "STREAM_BUFFER_HARD_LIMIT", 2 * MiB)
     backend = MemoryBackend()
     server = Server(pki)
     backend.serve_udp(HOST, PORT, server)
@@ -532,8 +532,8 @@ async def test_unread_stream_reset_past_hard_limit(
 async def test_upload_while_another_stream_is_unread(
     pki: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(http3, "STREAM_BUFFER_LIMIT", 256 * 1024)
-    monkeypatch.setattr(http3, "SEND_BUFFER_LIMIT", 64 * 1024)
+    monkeypatch.setattr(h3_engine, "STREAM_BUFFER_LIMIT", 256 * 1024)
+    monkeypatch.setattr(h3_engine, "SEND_BUFFER_LIMIT", 64 * 1024)
     backend = MemoryBackend()
     backend.serve_udp(HOST, PORT, Server(pki), delay=0.005)
     conn = await open_conn(backend, pki)

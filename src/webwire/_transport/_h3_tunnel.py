@@ -235,7 +235,7 @@ class HTTP3TunnelStream(NetworkStream):
             WriteError: The server reset the stream, the connection failed,
                 or our side was ended or closed.
         """
-        from .http3 import _CHUNK, SEND_BUFFER_LIMIT
+        from ._h3_engine import _CHUNK, SEND_BUFFER_LIMIT
 
         conn = self._conn
         state = self._state

@@ -590,3 +590,25 @@ async def test_no_server_async() -> None:
 
 def test_no_server_sync() -> None:
     run_sync(s_no_server(get_backend("sync")))
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["trio"])
+async def test_sync_close_ends_background_tasks_trio(
+    aioquic_h3: ServerInfo, anyio_backend: str
+) -> None:
+    """On trio the background tasks run in a system task; a connection
+    closed with the synchronous ``close()`` (as the pool closes them) must
+    not leave that task parked until the run ends."""
+    import trio
+
+    living = trio.lowlevel.current_statistics().tasks_living
+    client = Client(get_backend(), aioquic_h3)
+    conn = await client.open()
+    response, body = await client.fetch(conn, b"GET", "/bytes/10")
+    assert response.status_code == 200 and len(body) == 10
+    assert trio.lowlevel.current_statistics().tasks_living > living
+    conn.close()
+    with trio.fail_after(10):
+        while trio.lowlevel.current_statistics().tasks_living > living:
+            await trio.sleep(0.01)

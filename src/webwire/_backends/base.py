@@ -340,6 +340,13 @@ class TaskGroup(ABC):
     def cancel(self) -> None:
         """Cancel every task of the group (synchronous, idempotent)."""
 
+    def release(self) -> None:
+        """Give up joining the group (synchronous, idempotent): it ends by
+        itself once its tasks have ended, their errors dropped. For the
+        detached group of an object closed synchronously; ``async with``'s
+        exit may still follow and then waits as usual. A no-op where no
+        host task waits for the exit (asyncio, the blocking backend)."""
+
     @abstractmethod
     async def __aenter__(self) -> TaskGroup: ...
 

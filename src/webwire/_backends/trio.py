@@ -619,6 +619,10 @@ class _TrioDetachedTaskGroup(_TrioTaskGroup):
             raise RuntimeError("the task group is not active")
         self._nursery.start_soon(self._run, fn, args, name=fn)
 
+    def release(self) -> None:
+        """Let the system task end once the group's tasks have ended."""
+        self._done.set()
+
     async def __aexit__(
         self,
         exc_type: type[BaseException] | None,

@@ -406,8 +406,12 @@ class HTTP3Connection(_H3Engine, Connection):
             self._closed = True
             self._fail_locked(ReadError("the HTTP/3 connection was closed"))
         # The background tasks see the closed socket (the receiver) and the
-        # flag (the timer) and end by themselves.
+        # flag (the timer) and end by themselves; their group then ends too
+        # (nobody may await its exit).
         _close_socket(self._sock)
+        group = self._group
+        if group is not None:
+            group.release()
 
     async def aclose(self) -> None:
         """Send CONNECTION_CLOSE (``H3_NO_ERROR``, best effort), close the

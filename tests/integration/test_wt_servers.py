@@ -1,0 +1,223 @@
+"""The WebTransport test servers, checked with a raw qh3 client (no webwire code).
+
+These tests cover the servers the WebTransport client tests rely on: the
+aioquic draft-02 echo server (every route), its restart on the same port,
+pywebtransport 0.21's server and the CONNECT proxy. Each scenario runs on
+asyncio, the only event loop qh3's client supports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+
+import pytest
+from wt_server_aioquic import (
+    CLOSE_CODE,
+    CLOSE_REASON,
+    DRAIN_WEBTRANSPORT_SESSION,
+    SERVER_BIDI_PAYLOAD,
+    SERVER_UNI_PAYLOAD,
+    WEBTRANSPORT_SESSION_GONE,
+    webtransport_code_to_http,
+)
+from wt_servers import RawWebTransportClient, WTServerInfo, open_raw_session
+
+SETTINGS_ENABLE_WEBTRANSPORT = 0x2B603742
+SETTINGS_H3_DATAGRAM = 0x33
+
+
+def run(scenario: Callable[[], Awaitable[None]]) -> None:
+    asyncio.run(asyncio.wait_for(scenario(), 30.0))  # type: ignore[arg-type]
+
+
+def session(info: WTServerInfo, path: str, **kwargs: object):  # type: ignore[no-untyped-def]
+    return open_raw_session(info.port, path, info.ca_path, **kwargs)  # type: ignore[arg-type]
+
+
+# -- aioquic, draft-02 ---------------------------------------------------------
+
+
+def test_aioquic_settings_and_accept(wt_aioquic: WTServerInfo) -> None:
+    async def scenario() -> None:
+        async with session(wt_aioquic, "/echo") as client:
+            assert client.status == 200
+            assert client.response_headers["sec-webtransport-http3-draft"] == "draft02"
+            await asyncio.wait_for(client.settings_received.wait(), 5.0)
+            settings = client.h3.received_settings
+            assert settings[SETTINGS_ENABLE_WEBTRANSPORT] == 1
+            assert settings[SETTINGS_H3_DATAGRAM] == 1
+
+    run(scenario)
+
+
+def test_aioquic_bidi_echo(wt_aioquic: WTServerInfo) -> None:
+    async def scenario() -> None:
+        async with session(wt_aioquic, "/echo") as client:
+            first = await client.create_stream()
+            second = await client.create_stream()
+            client.send(first, b"ping ")
+            assert await client.receive(first, 5) == b"ping "
+            client.send(second, b"x" * 200_000, end_stream=True)
+            client.send(first, b"pong", end_stream=True)
+            assert await client.receive(first) == b"pong"
+            assert await client.receive(second) == b"x" * 200_000
+
+    run(scenario)
+
+
+def test_aioquic_uni_echo(wt_aioquic: WTServerInfo) -> None:
+    async def scenario() -> None:
+        async with session(wt_aioquic, "/echo") as client:
+            stream = await client.create_stream(unidirectional=True)
+            assert stream & 0x3 == 0x2
+            client.send(stream, b"one way ")
+            client.send(stream, b"and back", end_stream=True)
+            echo = await asyncio.wait_for(client.incoming.get(), 10.0)
+            assert echo & 0x3 == 0x3  # a server-initiated unidirectional stream
+            assert await client.receive(echo) == b"one way and back"
+
+    run(scenario)
+
+
+def test_aioquic_datagram_echo(wt_aioquic: WTServerInfo) -> None:
+    async def scenario() -> None:
+        async with session(wt_aioquic, "/echo") as client:
+            received = set()
+            for attempt in range(20):  # datagrams may be lost: retry
+                client.send_datagram(b"datagram %d" % attempt)
+                try:
+                    received.add(await client.receive_datagram(timeout=0.5))
+                except asyncio.TimeoutError:
+                    continue
+                break
+            assert received and all(d.startswith(b"datagram ") for d in received)
+
+    run(scenario)
+
+
+def test_aioquic_server_close_capsule(wt_aioquic: WTServerInfo) -> None:
+    async def scenario() -> None:
+        async with session(wt_aioquic, "/close") as client:
+            assert client.status == 200
+            await asyncio.wait_for(client.session_ended.wait(), 10.0)
+            assert client.close_info == (CLOSE_CODE, CLOSE_REASON)
+        async with session(wt_aioquic, "/close?code=17&reason=going+away") as client:
+            await asyncio.wait_for(client.session_ended.wait(), 10.0)
+            assert client.close_info == (17, "going away")
+
+    run(scenario)
+
+
+def test_aioquic_client_close_is_recorded(wt_aioquic: WTServerInfo) -> None:
+    server = wt_aioquic.server
+
+    async def scenario() -> None:
+        async with session(wt_aioquic, "/echo?tag=client-close") as client:
+            stream = await client.create_stream()
+            client.send(stream, b"a")
+            assert await client.receive(stream, 1) == b"a"
+            client.close_session(3, "done here")
+            # The session's streams are reset once the session is gone.
+            state = await client.wait_stream_event(stream)
+            assert state.reset_code == WEBTRANSPORT_SESSION_GONE
+            await asyncio.wait_for(client.session_ended.wait(), 10.0)
+
+    run(scenario)
+    record = next(r for r in server.sessions if r.path == "/echo?tag=client-close")
+    assert server.wait_for(lambda: record.closed)
+    assert (record.close_code, record.close_reason, record.closed_by) == (3, "done here", "client")
+
+
+def test_aioquic_drain(wt_aioquic: WTServerInfo) -> None:
+    async def scenario() -> None:
+        async with session(wt_aioquic, "/drain") as client:
+            stream = await client.create_stream()
+            client.send(stream, b"still served", end_stream=True)
+            assert await client.receive(stream) == b"still served"
+            assert (DRAIN_WEBTRANSPORT_SESSION, b"") in client.capsules
+
+    run(scenario)
+
+
+def test_aioquic_server_streams(wt_aioquic: WTServerInfo) -> None:
+    async def scenario() -> None:
+        async with session(wt_aioquic, "/server-streams?count=2") as client:
+            opened = [await asyncio.wait_for(client.incoming.get(), 10.0) for _ in range(4)]
+            bidi = [s for s in opened if s & 0x3 == 0x1]
+            uni = [s for s in opened if s & 0x3 == 0x3]
+            assert len(bidi) == 2 and len(uni) == 2
+            for stream in uni:
+                assert await client.receive(stream) == SERVER_UNI_PAYLOAD
+            for stream in bidi:
+                assert await client.receive(stream, len(SERVER_BIDI_PAYLOAD)) == (
+                    SERVER_BIDI_PAYLOAD
+                )
+                client.send(stream, b"answer", end_stream=True)
+                assert await client.receive(stream) == b"answer"
+
+    run(scenario)
+
+
+def test_aioquic_reset(wt_aioquic: WTServerInfo) -> None:
+    async def scenario() -> None:
+        async with session(wt_aioquic, "/reset?code=5") as client:
+            stream = await client.create_stream()
+            client.send(stream, b"anything")
+            state = await client.wait_stream_event(stream)
+            while state.reset_code is None or state.stop_code is None:
+                await client.wait_stream_event(stream)
+                await asyncio.sleep(0.01)
+            assert state.reset_code == webtransport_code_to_http(5)
+            assert state.stop_code == webtransport_code_to_http(5)
+            with pytest.raises(ConnectionError):
+                await client.receive(stream)
+
+    run(scenario)
+
+
+def test_aioquic_unknown_path_refused(wt_aioquic: WTServerInfo) -> None:
+    async def scenario() -> None:
+        async with session(wt_aioquic, "/no-such-route") as client:
+            assert client.status == 404
+
+    run(scenario)
+
+
+def test_aioquic_count(wt_aioquic: WTServerInfo) -> None:
+    async def scenario() -> None:
+        async with session(wt_aioquic, "/count") as client:
+            stream = await asyncio.wait_for(client.incoming.get(), 10.0)
+            counts = json.loads(await client.receive(stream))
+            assert counts["sessions"] >= 1
+            assert counts == {**counts, "sessions": counts["sessions"]}
+            assert set(counts) == {"sessions", "active", "refused"}
+
+    run(scenario)
+
+
+def test_aioquic_restart_same_port(wt_aioquic_restartable: WTServerInfo) -> None:
+    info = wt_aioquic_restartable
+    server = info.server
+
+    async def echo_once(client: RawWebTransportClient) -> None:
+        stream = await client.create_stream()
+        client.send(stream, b"again", end_stream=True)
+        assert await client.receive(stream) == b"again"
+
+    async def before() -> None:
+        async with session(info, "/echo") as client:
+            await echo_once(client)
+
+    run(before)
+    port = server.port
+    server.stop()
+    assert not server.is_running
+    server.start()
+    assert server.port == port == info.port
+    run(before)
+    server.restart()
+    assert server.port == port
+    run(before)
+    assert server.counts()["sessions"] == 3

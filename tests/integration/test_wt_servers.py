@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 from wt_server_aioquic import (
@@ -22,9 +23,17 @@ from wt_server_aioquic import (
     WEBTRANSPORT_SESSION_GONE,
     webtransport_code_to_http,
 )
-from wt_servers import RawWebTransportClient, WTServerInfo, open_raw_session
+from wt_servers import (
+    SETTINGS_ENABLE_WEBTRANSPORT,
+    SETTINGS_WT_ENABLED,
+    SETTINGS_WT_INITIAL_MAX_DATA,
+    SETTINGS_WT_INITIAL_MAX_STREAMS_BIDI,
+    SETTINGS_WT_INITIAL_MAX_STREAMS_UNI,
+    RawWebTransportClient,
+    WTServerInfo,
+    open_raw_session,
+)
 
-SETTINGS_ENABLE_WEBTRANSPORT = 0x2B603742
 SETTINGS_H3_DATAGRAM = 0x33
 
 
@@ -32,8 +41,11 @@ def run(scenario: Callable[[], Awaitable[None]]) -> None:
     asyncio.run(asyncio.wait_for(scenario(), 30.0))  # type: ignore[arg-type]
 
 
-def session(info: WTServerInfo, path: str, **kwargs: object):  # type: ignore[no-untyped-def]
-    return open_raw_session(info.port, path, info.ca_path, **kwargs)  # type: ignore[arg-type]
+def session(info: WTServerInfo, path: str, **kwargs: Any) -> Any:
+    """A raw qh3 session speaking the server's draft."""
+    kwargs.setdefault("protocol", info.connect_protocol)
+    kwargs.setdefault("extra_settings", info.client_settings)
+    return open_raw_session(info.port, path, info.ca_path, **kwargs)
 
 
 # -- aioquic, draft-02 ---------------------------------------------------------
@@ -221,3 +233,93 @@ def test_aioquic_restart_same_port(wt_aioquic_restartable: WTServerInfo) -> None
     assert server.port == port
     run(before)
     assert server.counts()["sessions"] == 3
+
+
+# -- pywebtransport 0.21, current draft ----------------------------------------
+
+
+def test_pywebtransport_settings(wt_pywebtransport: WTServerInfo) -> None:
+    async def scenario() -> None:
+        async with session(wt_pywebtransport, "/echo") as client:
+            assert client.status == 200
+            await asyncio.wait_for(client.settings_received.wait(), 5.0)
+            settings = client.h3.received_settings
+            # The current draft: SETTINGS_WT_ENABLED and the session flow-control
+            # limits, no draft-02 SETTINGS_ENABLE_WEBTRANSPORT.
+            assert settings[SETTINGS_WT_ENABLED] == 1
+            assert settings[SETTINGS_H3_DATAGRAM] == 1
+            assert settings[0x8] == 1  # SETTINGS_ENABLE_CONNECT_PROTOCOL, RFC 9220
+            assert SETTINGS_WT_INITIAL_MAX_DATA in settings
+            assert SETTINGS_WT_INITIAL_MAX_STREAMS_UNI in settings
+            assert SETTINGS_WT_INITIAL_MAX_STREAMS_BIDI in settings
+            assert SETTINGS_ENABLE_WEBTRANSPORT not in settings
+
+    run(scenario)
+
+
+def test_pywebtransport_needs_wt_enabled(wt_pywebtransport: WTServerInfo) -> None:
+    async def scenario() -> None:
+        with pytest.raises((ConnectionError, asyncio.TimeoutError)):
+            async with session(wt_pywebtransport, "/echo", extra_settings={}, timeout=3.0):
+                pass
+
+    run(scenario)
+
+
+def test_pywebtransport_bidi_echo(wt_pywebtransport: WTServerInfo) -> None:
+    async def scenario() -> None:
+        async with session(wt_pywebtransport, "/echo") as client:
+            stream = await client.create_stream()
+            client.send(stream, b"hello ")
+            assert await client.receive(stream, 6) == b"hello "
+            client.send(stream, b"pywebtransport", end_stream=True)
+            assert await client.receive(stream) == b"pywebtransport"
+
+    run(scenario)
+
+
+def test_pywebtransport_uni_and_datagram_echo(wt_pywebtransport: WTServerInfo) -> None:
+    async def scenario() -> None:
+        async with session(wt_pywebtransport, "/echo") as client:
+            stream = await client.create_stream(unidirectional=True)
+            client.send(stream, b"one way", end_stream=True)
+            echo = await asyncio.wait_for(client.incoming.get(), 10.0)
+            assert echo & 0x3 == 0x3
+            assert await client.receive(echo) == b"one way"
+            for attempt in range(20):
+                client.send_datagram(b"dg %d" % attempt)
+                try:
+                    assert (await client.receive_datagram(timeout=0.5)).startswith(b"dg ")
+                except asyncio.TimeoutError:
+                    continue
+                break
+            else:
+                pytest.fail("no datagram came back")
+
+    run(scenario)
+
+
+def test_pywebtransport_close_and_unknown_path(wt_pywebtransport: WTServerInfo) -> None:
+    async def scenario() -> None:
+        async with session(wt_pywebtransport, "/close?code=12&reason=bye") as client:
+            assert client.status == 200
+            await asyncio.wait_for(client.session_ended.wait(), 10.0)
+            assert client.close_info == (12, "bye")
+        async with session(wt_pywebtransport, "/nowhere") as client:
+            assert client.status == 404
+
+    run(scenario)
+
+
+def test_pywebtransport_server_streams(wt_pywebtransport: WTServerInfo) -> None:
+    async def scenario() -> None:
+        async with session(wt_pywebtransport, "/server-streams") as client:
+            opened = [await asyncio.wait_for(client.incoming.get(), 10.0) for _ in range(2)]
+            (bidi,) = [s for s in opened if s & 0x3 == 0x1]
+            (uni,) = [s for s in opened if s & 0x3 == 0x3]
+            assert await client.receive(uni) == SERVER_UNI_PAYLOAD
+            assert await client.receive(bidi, len(SERVER_BIDI_PAYLOAD)) == SERVER_BIDI_PAYLOAD
+            client.send(bidi, b"answer", end_stream=True)
+            assert await client.receive(bidi) == b"answer"
+
+    run(scenario)

@@ -22,7 +22,9 @@ ceiling in the benchmark.
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
+import sys
 import threading
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -37,6 +39,7 @@ import yarl
 HERE = Path(__file__).resolve().parent
 
 __all__ = [
+    "CURRENT_DRAFT_CLIENT_SETTINGS",
     "RawWebTransportClient",
     "WTServerInfo",
     "open_raw_session",
@@ -45,6 +48,24 @@ __all__ = [
     "wt_proxy",
     "wt_pywebtransport",
 ]
+
+
+#: SETTINGS_ENABLE_WEBTRANSPORT of draft-02 (what aioquic's H3Connection speaks).
+SETTINGS_ENABLE_WEBTRANSPORT = 0x2B603742
+#: SETTINGS_WT_ENABLED of the current draft: pywebtransport 0.21 closes the
+#: connection (WT_REQUIREMENTS_NOT_MET, 0x212c0d48) when a client omits it.
+SETTINGS_WT_ENABLED = 0x2C7CF000
+#: The current draft's initial session flow-control limits (bytes, streams).
+SETTINGS_WT_INITIAL_MAX_DATA = 0x2B61
+SETTINGS_WT_INITIAL_MAX_STREAMS_UNI = 0x2B64
+SETTINGS_WT_INITIAL_MAX_STREAMS_BIDI = 0x2B65
+#: What a client of pywebtransport 0.21's server sends besides qh3's own SETTINGS.
+CURRENT_DRAFT_CLIENT_SETTINGS = {
+    SETTINGS_WT_ENABLED: 1,
+    SETTINGS_WT_INITIAL_MAX_DATA: 16 << 20,
+    SETTINGS_WT_INITIAL_MAX_STREAMS_UNI: 100,
+    SETTINGS_WT_INITIAL_MAX_STREAMS_BIDI: 100,
+}
 
 
 class _TLSFiles(Protocol):
@@ -64,6 +85,11 @@ class WTServerInfo:
         ca_path: PEM bundle of the CA that signed the server certificate.
         server: The in-process server object (aioquic servers), else ``None``.
         draft: ``"draft02"`` (aioquic) or ``"current"`` (pywebtransport 0.21).
+        connect_protocol: The ``:protocol`` the server accepts on the
+            extended CONNECT: ``"webtransport"`` (draft-02) or
+            ``"webtransport-h3"`` (current draft).
+        client_settings: HTTP/3 SETTINGS a client must send besides
+            SETTINGS_H3_DATAGRAM for the server to accept sessions.
     """
 
     name: str
@@ -72,6 +98,8 @@ class WTServerInfo:
     ca_path: str
     server: Any = None
     draft: str = "draft02"
+    connect_protocol: str = "webtransport"
+    client_settings: Mapping[int, int] = field(default_factory=dict)
 
     def route(self, path: str) -> yarl.URL:
         """The session URL of ``path`` (``"/echo"``, ``"/close?code=5"``...)."""
@@ -143,8 +171,12 @@ class _Subprocess:
                 self.stderr_lines.append(line.rstrip())
                 del self.stderr_lines[:-200]
 
-        threading.Thread(target=read_stdout, daemon=True).start()
-        threading.Thread(target=read_stderr, daemon=True).start()
+        self._readers = [
+            threading.Thread(target=read_stdout, daemon=True),
+            threading.Thread(target=read_stderr, daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
         if not ready.wait(60.0) or not self._port or not self._port[0].isdigit():
             self.stop()
             tail = "\n".join(self.stderr_lines[-25:])
@@ -168,6 +200,14 @@ class _Subprocess:
                 except subprocess.TimeoutExpired:
                     self.process.kill()
                     self.process.wait()
+        for reader in self._readers:
+            reader.join(5.0)
+        for pipe in (self.process.stdin, self.process.stdout, self.process.stderr):
+            if pipe is not None and not pipe.closed:
+                try:
+                    pipe.close()
+                except OSError:
+                    pass
 
 
 @pytest.fixture(scope="session")
@@ -199,6 +239,8 @@ def wt_pywebtransport(tls_files: _TLSFiles) -> Iterator[WTServerInfo]:
             port=proc.port,
             ca_path=tls_files.ca_path,
             draft="current",
+            connect_protocol="webtransport-h3",
+            client_settings=CURRENT_DRAFT_CLIENT_SETTINGS,
         )
     finally:
         proc.stop()
@@ -267,6 +309,8 @@ class RawWebTransportClient:
         self.session_ended = asyncio.Event()
         self.settings_received = asyncio.Event()
         self.connection_closed = asyncio.Event()
+        #: ``(error_code, reason)`` of the QUIC CONNECTION_CLOSE, once received.
+        self.termination: tuple[int, str] | None = None
         self._capsule_buffer = bytearray()
         self._headers_received = asyncio.Event()
 
@@ -276,13 +320,22 @@ class RawWebTransportClient:
         from qh3.quic import events as qe
 
         if isinstance(event, qe.ConnectionTerminated):
+            self.termination = (event.error_code, event.reason_phrase)
             self.connection_closed.set()
             self.session_ended.set()
             self._headers_received.set()
             for state in self.streams.values():
                 state.changed.set()
             return
-        for h3_event in self.h3.handle_event(event):
+        try:
+            h3_events = self.h3.handle_event(event)
+        except Exception as exc:  # qh3 raises once the QUIC connection is closed
+            self.termination = self.termination or (-1, f"{type(exc).__name__}: {exc}")
+            self.connection_closed.set()
+            self.session_ended.set()
+            self._headers_received.set()
+            return
+        for h3_event in h3_events:
             self._h3_event(h3_event)
         if self.h3.received_settings is not None:
             self.settings_received.set()
@@ -337,18 +390,25 @@ class RawWebTransportClient:
     # -- session ---------------------------------------------------------------
 
     async def _connect(
-        self, authority: str, path: str, headers: Mapping[str, str], timeout: float
+        self,
+        authority: str,
+        path: str,
+        headers: Mapping[str, str],
+        timeout: float,
+        protocol: str,
     ) -> None:
         quic = self._protocol._quic
         self.session_id = quic.get_next_available_stream_id()
         request = [
             (b":method", b"CONNECT"),
-            (b":protocol", b"webtransport"),
+            (b":protocol", protocol.encode()),
             (b":scheme", b"https"),
             (b":authority", authority.encode()),
             (b":path", path.encode()),
         ]
         request += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+        if self.termination is not None:
+            raise ConnectionError(f"the server closed the connection: {self.termination}")
         self.h3.send_headers(self.session_id, request, end_stream=False)
         self._protocol.transmit()
         await asyncio.wait_for(self._headers_received.wait(), timeout)
@@ -449,6 +509,7 @@ async def open_raw_session(
     host: str = "127.0.0.1",
     headers: Mapping[str, str] | None = None,
     extra_settings: Mapping[int, int] | None = None,
+    protocol: str = "webtransport",
     timeout: float = 10.0,
     max_data: int = 32 << 20,
     max_stream_data: int = 16 << 20,
@@ -482,6 +543,8 @@ async def open_raw_session(
 
         def quic_event_received(self, event: Any) -> None:
             holder[0]._handle(event)
+            if os.environ.get("WT_RAW_TRACE"):
+                print("event", event, holder[0].h3.received_settings, file=sys.stderr)
 
     configuration = QuicConfiguration(
         is_client=True,
@@ -494,6 +557,6 @@ async def open_raw_session(
     )
     async with connect(host, port, configuration=configuration, create_protocol=_Protocol):
         client = holder[0]
-        await client._connect(f"{host}:{port}", path, headers or {}, timeout)
+        await client._connect(f"{host}:{port}", path, headers or {}, timeout, protocol)
         yield client
 

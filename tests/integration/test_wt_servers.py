@@ -29,6 +29,7 @@ from wt_servers import (
     SETTINGS_WT_INITIAL_MAX_DATA,
     SETTINGS_WT_INITIAL_MAX_STREAMS_BIDI,
     SETTINGS_WT_INITIAL_MAX_STREAMS_UNI,
+    RawConnectionClosed,
     RawWebTransportClient,
     WTServerInfo,
     open_raw_session,
@@ -258,12 +259,20 @@ def test_pywebtransport_settings(wt_pywebtransport: WTServerInfo) -> None:
 
 
 def test_pywebtransport_needs_wt_enabled(wt_pywebtransport: WTServerInfo) -> None:
+    """Without SETTINGS_WT_ENABLED the server closes the connection with
+    WT_REQUIREMENTS_NOT_MET (0x212c0d48), whether or not it answered the CONNECT first."""
+    closed: list[tuple[int, str] | None] = []
+
     async def scenario() -> None:
-        with pytest.raises((ConnectionError, asyncio.TimeoutError)):
-            async with session(wt_pywebtransport, "/echo", extra_settings={}, timeout=3.0):
-                pass
+        try:
+            async with session(wt_pywebtransport, "/echo", extra_settings={}) as client:
+                await asyncio.wait_for(client.connection_closed.wait(), 10.0)
+                closed.append(client.termination)
+        except RawConnectionClosed as exc:
+            closed.append(exc.termination)
 
     run(scenario)
+    assert closed and closed[0] is not None and closed[0][0] == 0x212C0D48
 
 
 def test_pywebtransport_bidi_echo(wt_pywebtransport: WTServerInfo) -> None:

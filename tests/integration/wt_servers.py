@@ -40,6 +40,7 @@ HERE = Path(__file__).resolve().parent
 
 __all__ = [
     "CURRENT_DRAFT_CLIENT_SETTINGS",
+    "RawConnectionClosed",
     "RawWebTransportClient",
     "WTServerInfo",
     "open_raw_session",
@@ -270,6 +271,18 @@ def wt_proxy(tls_files: _TLSFiles) -> Iterator[WTServerInfo]:
 # -- a raw qh3 client ----------------------------------------------------------
 
 
+class RawConnectionClosed(ConnectionError):
+    """The server closed the QUIC connection before answering the CONNECT.
+
+    Attributes:
+        termination: ``(error_code, reason)`` of its CONNECTION_CLOSE.
+    """
+
+    def __init__(self, termination: tuple[int, str] | None) -> None:
+        super().__init__(f"the server closed the connection: {termination}")
+        self.termination = termination
+
+
 @dataclass
 class _StreamState:
     data: bytearray = field(default_factory=bytearray)
@@ -329,11 +342,9 @@ class RawWebTransportClient:
             return
         try:
             h3_events = self.h3.handle_event(event)
-        except Exception as exc:  # qh3 raises once the QUIC connection is closed
-            self.termination = self.termination or (-1, f"{type(exc).__name__}: {exc}")
-            self.connection_closed.set()
-            self.session_ended.set()
-            self._headers_received.set()
+        except Exception:
+            # qh3 raises once its QUIC core has closed the connection; the
+            # ConnectionTerminated event with the peer's error code follows.
             return
         for h3_event in h3_events:
             self._h3_event(h3_event)
@@ -407,11 +418,14 @@ class RawWebTransportClient:
             (b":path", path.encode()),
         ]
         request += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
-        if self.termination is not None:
-            raise ConnectionError(f"the server closed the connection: {self.termination}")
-        self.h3.send_headers(self.session_id, request, end_stream=False)
-        self._protocol.transmit()
+        try:
+            self.h3.send_headers(self.session_id, request, end_stream=False)
+            self._protocol.transmit()
+        except Exception:  # qh3: the QUIC connection is closed already
+            pass
         await asyncio.wait_for(self._headers_received.wait(), timeout)
+        if self.status is None:
+            raise RawConnectionClosed(self.termination)
 
     def transmit(self) -> None:
         """Send what qh3 has queued."""

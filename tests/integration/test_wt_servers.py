@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from wt_proxy import ECHO_HOST, PROXY_AUTHORIZATION
 from wt_server_aioquic import (
     CLOSE_CODE,
     CLOSE_REASON,
@@ -330,5 +332,85 @@ def test_pywebtransport_server_streams(wt_pywebtransport: WTServerInfo) -> None:
             assert await client.receive(bidi, len(SERVER_BIDI_PAYLOAD)) == SERVER_BIDI_PAYLOAD
             client.send(bidi, b"answer", end_stream=True)
             assert await client.receive(bidi) == b"answer"
+
+    run(scenario)
+
+
+# -- the CONNECT proxy -----------------------------------------------------------
+
+
+async def open_tunnel(client: RawWebTransportClient, target: str) -> tuple[int, bytes]:
+    """Send the CONNECT head on a new stream; return the stream and the response head."""
+    stream = await client.create_stream()
+    host = target.split("//")[-1]
+    client.send(stream, f"CONNECT {target} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += await client.receive(stream, 1)
+    return stream, head
+
+
+def test_proxy_echo_tunnel(wt_proxy: WTServerInfo) -> None:
+    async def scenario() -> None:
+        async with session(wt_proxy, "/proxy") as client:
+            stream, head = await open_tunnel(client, f"https://{ECHO_HOST}")
+            assert head == b"HTTP/1.1 200 Connection established\r\n\r\n"
+            client.send(stream, b"through the tunnel", end_stream=True)
+            assert await client.receive(stream) == b"through the tunnel"
+    run(scenario)
+
+
+def test_proxy_tcp_tunnel(wt_proxy: WTServerInfo) -> None:
+    host, port = wt_proxy.server.echo_target
+
+    async def scenario() -> None:
+        async with session(wt_proxy, "/proxy") as client:
+            first, head = await open_tunnel(client, f"https://{host}:{port}")
+            assert head.startswith(b"HTTP/1.1 200 ")
+            second, head = await open_tunnel(client, f"{host}:{port}")  # authority form
+            assert head.startswith(b"HTTP/1.1 200 ")
+            client.send(first, b"x" * 100_000)
+            client.send(second, b"second tunnel", end_stream=True)
+            assert await client.receive(first, 100_000) == b"x" * 100_000
+            assert await client.receive(second) == b"second tunnel"
+            client.send(first, b"end", end_stream=True)
+            assert await client.receive(first) == b"end"
+
+    run(scenario)
+    record = wt_proxy.server.tunnels[-1]
+    assert (record.host, record.port, record.status) == (host, port, 200)
+
+
+def test_proxy_refusals(wt_proxy: WTServerInfo) -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+
+    async def scenario() -> None:
+        async with session(wt_proxy, "/proxy") as client:
+            for target, status in [
+                ("https://example.com:443", b"403"),
+                (f"https://127.0.0.1:{closed_port}", b"502"),
+                ("no-port-here", b"400"),
+            ]:
+                stream, head = await open_tunnel(client, target)
+                assert head.split(b" ")[1] == status, target
+                assert await client.receive(stream) == b""  # the proxy ended the stream
+            stream = await client.create_stream()
+            client.send(stream, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert (await client.receive(stream)).startswith(b"HTTP/1.1 400 ")
+
+    run(scenario)
+
+
+def test_proxy_authorization(wt_proxy: WTServerInfo) -> None:
+    async def scenario() -> None:
+        async with session(wt_proxy, "/proxy-auth") as client:
+            assert client.status == 407
+        headers = {"proxy-authorization": PROXY_AUTHORIZATION}
+        async with session(wt_proxy, "/proxy-auth", headers=headers) as client:
+            assert client.status == 200
+            _, head = await open_tunnel(client, f"https://{ECHO_HOST}:443")
+            assert head.startswith(b"HTTP/1.1 200 ")
 
     run(scenario)

@@ -238,8 +238,11 @@ class _WebTransportProtocol(QuicConnectionProtocol):
         if method == "CONNECT" and headers.get(":protocol") == "webtransport":
             record = SessionRecord(session_id=event.stream_id, path=raw_path, headers=headers)
             self._server._record(record)
-            if route not in ROUTES:
-                self._http.send_headers(event.stream_id, [(b":status", b"404")], end_stream=True)
+            status = self._check_request(route, headers)
+            if status != 200:
+                self._http.send_headers(
+                    event.stream_id, [(b":status", str(status).encode())], end_stream=True
+                )
                 record.closed = True
                 return
             record.accepted = True
@@ -263,6 +266,10 @@ class _WebTransportProtocol(QuicConnectionProtocol):
             self._http.send_data(event.stream_id, body, end_stream=True)
         else:
             self._http.send_headers(event.stream_id, [(b":status", b"404")], end_stream=True)
+
+    def _check_request(self, route: str, headers: dict[str, str]) -> int:
+        """The status to answer a WebTransport CONNECT for ``route`` with (200 accepts)."""
+        return 200 if route in self._server.routes else 404
 
     def _start_route(self, session: _Session) -> None:
         assert self._http is not None
@@ -319,6 +326,11 @@ class _WebTransportProtocol(QuicConnectionProtocol):
             session.streams.add(stream_id)
             session.record.streams += 1
             self._stream_session[stream_id] = event.session_id
+        self._route_stream_data(session, event)
+
+    def _route_stream_data(self, session: _Session, event: WebTransportStreamDataReceived) -> None:
+        """Serve bytes that arrived on a stream of ``session`` (by its route)."""
+        stream_id = event.stream_id
         if session.route == "/reset":
             if stream_id not in session.reset_done:
                 session.reset_done.add(stream_id)
@@ -362,6 +374,11 @@ class _WebTransportProtocol(QuicConnectionProtocol):
         session = self._sessions.get(stream_id)
         if session is not None and not session.record.closed:
             self._end_session(session, by="client")
+        elif session is None:
+            self._on_stream_reset(stream_id)
+
+    def _on_stream_reset(self, stream_id: int) -> None:
+        """The peer reset a (non-CONNECT) stream."""
 
     def _connect_data(self, event: DataReceived) -> None:
         session = self._sessions.get(event.stream_id)
@@ -416,13 +433,18 @@ class _WebTransportProtocol(QuicConnectionProtocol):
             self._abort_stream(stream_id, WEBTRANSPORT_SESSION_GONE)
             self._stream_session.pop(stream_id, None)
         session.streams.clear()
+        self._on_session_end(session)
         self._server._session_ended(record)
+
+    def _on_session_end(self, session: _Session) -> None:
+        """Release what the route holds for ``session``."""
 
     def _connection_gone(self) -> None:
         for session in self._sessions.values():
             if not session.record.closed:
                 session.record.closed = True
                 session.record.closed_by = "connection"
+                self._on_session_end(session)
                 self._server._session_ended(session.record)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -460,6 +482,11 @@ class WebTransportServer:
         self._error: BaseException | None = None
         self._changed = threading.Condition(self._lock)
         self.on_session: Callable[[SessionRecord], None] | None = None
+
+    #: The routes accepted (a subclass adds its own).
+    routes: tuple[str, ...] = ROUTES
+    #: The protocol class serving each QUIC connection.
+    protocol_class: type[_WebTransportProtocol] = _WebTransportProtocol
 
     def configuration(self) -> QuicConfiguration:
         """The QUIC configuration: ALPN ``h3``, datagrams on, generous flow-control windows."""
@@ -540,7 +567,7 @@ class WebTransportServer:
         protocols: list[_WebTransportProtocol] = []
 
         def create_protocol(*args: Any, **kwargs: Any) -> _WebTransportProtocol:
-            protocol = _WebTransportProtocol(*args, server=self, **kwargs)
+            protocol = self.protocol_class(*args, server=self, **kwargs)
             protocols.append(protocol)
             return protocol
 

@@ -22,9 +22,7 @@ ceiling in the benchmark.
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
-import sys
 import threading
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -557,8 +555,6 @@ async def open_raw_session(
 
         def quic_event_received(self, event: Any) -> None:
             holder[0]._handle(event)
-            if os.environ.get("WT_RAW_TRACE"):
-                print("event", event, holder[0].h3.received_settings, file=sys.stderr)
 
     configuration = QuicConfiguration(
         is_client=True,

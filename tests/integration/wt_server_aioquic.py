@@ -54,7 +54,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import socket
 import sys
 import threading
 from collections.abc import Callable
@@ -188,6 +190,28 @@ class _Session:
     reset_done: set[int] = field(default_factory=set)
 
 
+#: Current-draft SETTINGS added by ``any_draft`` servers: SETTINGS_WT_MAX_SESSIONS (drafts
+#: 07 to 12), SETTINGS_WT_ENABLED (draft 13 on) and the session flow-control limits
+#: (WT_INITIAL_MAX_DATA, WT_INITIAL_MAX_STREAMS_UNI, WT_INITIAL_MAX_STREAMS_BIDI), set so
+#: high that this server never needs to send flow-control capsules.
+ANY_DRAFT_SETTINGS = {
+    0x14E9CD29: 100,
+    0x2C7CF000: 1,
+    0x2B61: 1 << 50,
+    0x2B64: 1 << 30,
+    0x2B65: 1 << 30,
+}
+
+
+class _AnyDraftH3Connection(H3Connection):
+    """aioquic's draft-02 connection that also advertises the later drafts' SETTINGS."""
+
+    def _get_local_settings(self) -> dict[int, int]:
+        settings = super()._get_local_settings()
+        settings.update(ANY_DRAFT_SETTINGS)
+        return settings
+
+
 class _WebTransportProtocol(QuicConnectionProtocol):
     """One QUIC connection: HTTP/3 with WebTransport draft-02 sessions."""
 
@@ -202,7 +226,10 @@ class _WebTransportProtocol(QuicConnectionProtocol):
 
     def quic_event_received(self, event: QuicEvent) -> None:
         if isinstance(event, ProtocolNegotiated):
-            self._http = H3Connection(self._quic, enable_webtransport=True)
+            if self._server.any_draft:
+                self._http = _AnyDraftH3Connection(self._quic, enable_webtransport=True)
+            else:
+                self._http = H3Connection(self._quic, enable_webtransport=True)
         if isinstance(event, StreamReset):
             self._stream_reset(event.stream_id)
         if isinstance(event, ConnectionTerminated):
@@ -235,7 +262,7 @@ class _WebTransportProtocol(QuicConnectionProtocol):
         split = urlsplit(raw_path)
         route = split.path
         query = {k: v[-1] for k, v in parse_qs(split.query).items()}
-        if method == "CONNECT" and headers.get(":protocol") == "webtransport":
+        if method == "CONNECT" and headers.get(":protocol") in self._server.connect_protocols:
             record = SessionRecord(session_id=event.stream_id, path=raw_path, headers=headers)
             self._server._record(record)
             status = self._check_request(route, headers)
@@ -248,10 +275,10 @@ class _WebTransportProtocol(QuicConnectionProtocol):
             record.accepted = True
             session = _Session(record=record, route=route, query=query)
             self._sessions[event.stream_id] = session
-            self._http.send_headers(
-                event.stream_id,
-                [(b":status", b"200"), (b"sec-webtransport-http3-draft", b"draft02")],
-            )
+            response = [(b":status", b"200")]
+            if headers.get(":protocol") == "webtransport":
+                response.append((b"sec-webtransport-http3-draft", b"draft02"))
+            self._http.send_headers(event.stream_id, response)
             self._start_route(session)
         elif method == "GET" and route == "/count":
             body = json.dumps(self._server.counts()).encode()
@@ -460,6 +487,12 @@ class WebTransportServer:
         key_path: PEM private key.
         host: Address to bind (UDP).
         port: UDP port; ``0`` picks a free one (known after :meth:`start`).
+        any_draft: Also serve clients of later drafts: advertise
+            :data:`ANY_DRAFT_SETTINGS` besides draft-02's and accept the
+            ``webtransport-h3`` upgrade token. The streams, datagrams and
+            capsules this server uses have the same encoding in all of them;
+            it ignores flow-control capsules. Off for the tests (draft-02
+            only); the benchmark turns it on so that every client can run.
 
     Attributes:
         port: The UDP port (after :meth:`start`).
@@ -467,8 +500,18 @@ class WebTransportServer:
     """
 
     def __init__(
-        self, cert_path: str, key_path: str, *, host: str = "127.0.0.1", port: int = 0
+        self,
+        cert_path: str,
+        key_path: str,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        any_draft: bool = False,
     ) -> None:
+        self.any_draft = any_draft
+        self.connect_protocols = (
+            ("webtransport", "webtransport-h3") if any_draft else ("webtransport",)
+        )
         self.cert_path = cert_path
         self.key_path = key_path
         self.host = host
@@ -580,6 +623,13 @@ class WebTransportServer:
         transport = server._transport
         assert transport is not None
         self.port = transport.get_extra_info("sockname")[1]
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            # A bulk upload arrives faster than this pure-Python server reads it: a
+            # larger receive buffer (capped by net.core.rmem_max) avoids losses.
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
         self._ready.set()
         try:
             await self._stop.wait()
@@ -628,8 +678,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--key", required=True, help="PEM private key")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument(
+        "--any-draft", action="store_true", help="also serve clients of later drafts"
+    )
     args = parser.parse_args(argv)
-    server = WebTransportServer(args.cert, args.key, host=args.host, port=args.port)
+    server = WebTransportServer(
+        args.cert, args.key, host=args.host, port=args.port, any_draft=args.any_draft
+    )
     server.start()
     print(server.port, flush=True)
     try:

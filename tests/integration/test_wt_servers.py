@@ -414,3 +414,27 @@ def test_proxy_authorization(wt_proxy: WTServerInfo) -> None:
             assert head.startswith(b"HTTP/1.1 200 ")
 
     run(scenario)
+
+
+def test_proxy_http3_connect(wt_proxy: WTServerInfo) -> None:
+    """The plain HTTP/3 CONNECT of RFC 9114 section 4.4 (``:method`` and ``:authority``
+    only), as pywebtransport 0.8.1's proxy step sends it."""
+    host, port = wt_proxy.server.echo_target
+
+    def connect(authority: str) -> list[tuple[bytes, bytes]]:
+        return [(b":method", b"CONNECT"), (b":authority", authority.encode())]
+
+    async def scenario() -> None:
+        async with session(wt_proxy, "/echo") as client:
+            tcp = client.send_request(connect(f"{host}:{port}"))
+            echo = client.send_request(connect(f"{ECHO_HOST}:443"))
+            refused = client.send_request(connect("example.com:443"))
+            assert (await client.request_response(refused))[0] == 403
+            assert (await client.request_response(echo, body_size=0))[0] == 200
+            client.send_request_data(echo, b"echoed by the proxy", end_stream=True)
+            assert await client.request_response(echo) == (200, b"echoed by the proxy", True)
+            assert (await client.request_response(tcp, body_size=0))[0] == 200
+            client.send_request_data(tcp, b"to the TCP echo server", end_stream=True)
+            assert await client.request_response(tcp) == (200, b"to the TCP echo server", True)
+
+    run(scenario)

@@ -21,6 +21,12 @@ stream ended:
   proxy never leaves the machine);
 - ``502 Bad Gateway``: the TCP connection to the target failed.
 
+The same server also answers a plain HTTP/3 ``CONNECT`` (RFC 9114 section
+4.4: ``:method`` CONNECT and ``:authority`` only, no ``:protocol``), the
+proxy step of pywebtransport 0.8.1's ``ClientConfig(proxy=...)``, with
+``:status`` 200/400/403/502 by the same rules, and relays the stream's DATA
+frames to the target.
+
 The host ``echo.test`` is a built-in target that echoes the tunnel's bytes
 (no TCP connection). The route ``/proxy-auth`` is the same proxy but refuses
 sessions without ``proxy-authorization: Basic dXNlcjpwYXNz`` (``user:pass``)
@@ -39,7 +45,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from aioquic.h3.events import WebTransportStreamDataReceived
+from aioquic.h3.events import DataReceived, WebTransportStreamDataReceived
 from wt_server_aioquic import (
     ROUTES,
     WebTransportServer,
@@ -85,8 +91,9 @@ class TunnelRecord:
 
 @dataclass
 class _Tunnel:
-    session_id: int
+    session_id: int  # -1: an HTTP/3 CONNECT stream, not a WebTransport stream
     head: bytearray
+    framed: bool = False  # HTTP/3 CONNECT: bytes travel in DATA frames
     established: bool = False
     echo: bool = False
     writer: asyncio.StreamWriter | None = None
@@ -167,10 +174,47 @@ class _ProxyProtocol(_WebTransportProtocol):
         self._server._tunnel_opened(
             TunnelRecord(stream_id, target, host, port, status, headers)
         )
-        self._send(stream_id, f"HTTP/1.1 {status} {phrase}\r\n\r\n".encode(), end)
+        tunnel = self._tunnels.get(stream_id)
+        if tunnel is not None and tunnel.framed:
+            assert self._http is not None
+            self._http.send_headers(
+                stream_id, [(b":status", str(status).encode())], end_stream=end
+            )
+        else:
+            self._send(stream_id, f"HTTP/1.1 {status} {phrase}\r\n\r\n".encode(), end)
         if end:
             self._tunnels.pop(stream_id, None)
         self.transmit()
+
+    def _tunnel_send(self, stream_id: int, tunnel: _Tunnel, data: bytes, end: bool) -> None:
+        if tunnel.framed:
+            assert self._http is not None
+            try:
+                self._http.send_data(stream_id, data, end_stream=end)
+            except Exception:  # the stream was reset or ended
+                pass
+        else:
+            self._send(stream_id, data, end)
+
+    # -- HTTP/3 CONNECT (RFC 9114 section 4.4) -------------------------------
+
+    def _other_request(self, stream_id: int, headers: dict[str, str]) -> None:
+        if headers.get(":method") != "CONNECT" or ":protocol" in headers:
+            super()._other_request(stream_id, headers)
+            return
+        authority = headers.get(":authority", "")
+        tunnel = self._tunnels[stream_id] = _Tunnel(-1, bytearray(), framed=True)
+        plain = {k: v for k, v in headers.items() if not k.startswith(":")}
+        parsed = _parse_target(authority)
+        if parsed is None or ":path" in headers or ":scheme" in headers:
+            self._answer(stream_id, 400, "", authority, plain, end=True)
+            return
+        self._route_target(stream_id, tunnel, authority, plain, parsed, b"", False)
+
+    def _other_data(self, event: DataReceived) -> None:
+        tunnel = self._tunnels.get(event.stream_id)
+        if tunnel is not None and tunnel.framed:
+            self._forward(event.stream_id, tunnel, event.data, event.stream_ended)
 
     def _open_tunnel(
         self, stream_id: int, tunnel: _Tunnel, head: bytes, rest: bytes, ended: bool
@@ -190,6 +234,18 @@ class _ProxyProtocol(_WebTransportProtocol):
         if parsed is None:
             self._answer(stream_id, 400, "Bad Request", target, headers, end=True)
             return
+        self._route_target(stream_id, tunnel, target, headers, parsed, rest, ended)
+
+    def _route_target(
+        self,
+        stream_id: int,
+        tunnel: _Tunnel,
+        target: str,
+        headers: dict[str, str],
+        parsed: tuple[str, int],
+        rest: bytes,
+        ended: bool,
+    ) -> None:
         host, port = parsed
         if host == ECHO_HOST:
             tunnel.established = tunnel.echo = True
@@ -240,7 +296,7 @@ class _ProxyProtocol(_WebTransportProtocol):
         try:
             while True:
                 data = await reader.read(65536)
-                self._send(stream_id, data, not data)
+                self._tunnel_send(stream_id, tunnel, data, not data)
                 self.transmit()
                 if not data:
                     break
@@ -253,7 +309,7 @@ class _ProxyProtocol(_WebTransportProtocol):
 
     def _forward(self, stream_id: int, tunnel: _Tunnel, data: bytes, ended: bool) -> None:
         if tunnel.echo:
-            self._send(stream_id, data, ended)
+            self._tunnel_send(stream_id, tunnel, data, ended)
             if ended:
                 self._tunnels.pop(stream_id, None)
             return

@@ -292,7 +292,15 @@ class _WebTransportProtocol(QuicConnectionProtocol):
             )
             self._http.send_data(event.stream_id, body, end_stream=True)
         else:
-            self._http.send_headers(event.stream_id, [(b":status", b"404")], end_stream=True)
+            self._other_request(event.stream_id, headers)
+
+    def _other_request(self, stream_id: int, headers: dict[str, str]) -> None:
+        """Answer a request that is neither a WebTransport CONNECT nor ``GET /count``."""
+        assert self._http is not None
+        self._http.send_headers(stream_id, [(b":status", b"404")], end_stream=True)
+
+    def _other_data(self, event: DataReceived) -> None:
+        """Request body bytes on a stream that is not a WebTransport session's."""
 
     def _check_request(self, route: str, headers: dict[str, str]) -> int:
         """The status to answer a WebTransport CONNECT for ``route`` with (200 accepts)."""
@@ -410,6 +418,7 @@ class _WebTransportProtocol(QuicConnectionProtocol):
     def _connect_data(self, event: DataReceived) -> None:
         session = self._sessions.get(event.stream_id)
         if session is None:
+            self._other_data(event)
             return
         session.capsule_buffer.extend(event.data)
         for capsule_type, payload in parse_capsules(session.capsule_buffer):

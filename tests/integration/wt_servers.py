@@ -324,6 +324,9 @@ class RawWebTransportClient:
         self.termination: tuple[int, str] | None = None
         self._capsule_buffer = bytearray()
         self._headers_received = asyncio.Event()
+        #: HEADERS and DATA events of other requests on this connection, by stream.
+        self.requests: dict[int, list[Any]] = {}
+        self.requests_changed = asyncio.Event()
 
     # -- events from the protocol -------------------------------------------
 
@@ -374,6 +377,10 @@ class RawWebTransportClient:
                     )
             if event.stream_ended:
                 self.session_ended.set()
+        elif isinstance(event, (h3e.HeadersReceived, h3e.DataReceived)):
+            # Another request on the same connection (``send_request``).
+            self.requests.setdefault(event.stream_id, []).append(event)
+            self.requests_changed.set()
         elif isinstance(event, h3e.WebTransportStreamDataReceived):
             new = event.stream_id not in self.streams
             state = self.streams[event.stream_id]
@@ -489,6 +496,51 @@ class RawWebTransportClient:
                 state.changed.clear()
                 await state.changed.wait()
             return state
+
+        return await asyncio.wait_for(wait(), timeout)
+
+    def send_request(self, headers: list[tuple[bytes, bytes]], end_stream: bool = False) -> int:
+        """Send another request's header section on a new stream of this connection; its
+        response events are collected in :attr:`requests`."""
+        stream_id: int = self._protocol._quic.get_next_available_stream_id()
+        self.h3.send_headers(stream_id, headers, end_stream=end_stream)
+        self._protocol.transmit()
+        return stream_id
+
+    def send_request_data(self, stream_id: int, data: bytes, end_stream: bool = False) -> None:
+        """Send DATA on a request stream opened by :meth:`send_request`."""
+        self.h3.send_data(stream_id, data, end_stream=end_stream)
+        self._protocol.transmit()
+
+    async def request_response(
+        self, stream_id: int, *, body_size: int | None = None, timeout: float = 10.0
+    ) -> tuple[int, bytes, bool]:
+        """Wait for the status and ``body_size`` body bytes (or the end of the body) of a
+        request opened by :meth:`send_request`; return ``(status, body, ended)``."""
+
+        def state() -> tuple[int | None, bytes, bool]:
+            status: int | None = None
+            body = b""
+            ended = False
+            for event in self.requests.get(stream_id, []):
+                if hasattr(event, "headers"):
+                    status = int(dict(event.headers)[b":status"])
+                else:
+                    body += event.data
+                ended = ended or event.stream_ended
+            return status, body, ended
+
+        async def wait() -> tuple[int, bytes, bool]:
+            while True:
+                status, body, ended = state()
+                if status is not None and (
+                    ended or (body_size is not None and len(body) >= body_size)
+                ):
+                    return status, body, ended
+                if self.connection_closed.is_set():
+                    raise ConnectionError("the QUIC connection closed")
+                self.requests_changed.clear()
+                await self.requests_changed.wait()
 
         return await asyncio.wait_for(wait(), timeout)
 

@@ -438,3 +438,22 @@ def test_proxy_http3_connect(wt_proxy: WTServerInfo) -> None:
             assert await client.request_response(tcp) == (200, b"to the TCP echo server", True)
 
     run(scenario)
+
+
+def test_pywebtransport_reset_codes(wt_pywebtransport: WTServerInfo) -> None:
+    """RESET_STREAM and STOP_SENDING carry the application code mapped into the
+    HTTP/3 error space."""
+
+    async def scenario() -> None:
+        async with session(wt_pywebtransport, "/reset?code=5") as client:
+            stream = await client.create_stream()
+            client.send(stream, b"anything")
+            state = await client.wait_stream_event(stream)
+            while state.reset_code is None or state.stop_code is None:
+                await client.wait_stream_event(stream)
+                await asyncio.sleep(0.01)
+            # The same mapping of application codes into the HTTP/3 space as draft-02.
+            assert state.reset_code == webtransport_code_to_http(5)
+            assert state.stop_code == webtransport_code_to_http(5)
+
+    run(scenario)

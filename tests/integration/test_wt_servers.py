@@ -26,6 +26,7 @@ from wt_server_aioquic import (
     webtransport_code_to_http,
 )
 from wt_servers import (
+    CURRENT_DRAFT_CLIENT_SETTINGS,
     SETTINGS_ENABLE_WEBTRANSPORT,
     SETTINGS_WT_ENABLED,
     SETTINGS_WT_INITIAL_MAX_DATA,
@@ -208,6 +209,40 @@ def test_aioquic_count(wt_aioquic: WTServerInfo) -> None:
             assert counts["sessions"] >= 1
             assert counts == {**counts, "sessions": counts["sessions"]}
             assert set(counts) == {"sessions", "active", "refused"}
+
+    run(scenario)
+
+
+def test_aioquic_any_draft(wt_aioquic_any_draft: WTServerInfo) -> None:
+    """Clients of draft-02 and of the current draft both get an echo session."""
+
+    async def scenario() -> None:
+        async with session(wt_aioquic_any_draft, "/echo") as client:
+            await asyncio.wait_for(client.settings_received.wait(), 5.0)
+            settings = client.h3.received_settings
+            assert settings[SETTINGS_ENABLE_WEBTRANSPORT] == 1
+            assert settings[SETTINGS_WT_ENABLED] == 1
+            assert settings[SETTINGS_WT_INITIAL_MAX_STREAMS_BIDI] > 0
+            stream = await client.create_stream()
+            client.send(stream, b"draft-02", end_stream=True)
+            assert await client.receive(stream) == b"draft-02"
+        current = {"protocol": "webtransport-h3", "extra_settings": CURRENT_DRAFT_CLIENT_SETTINGS}
+        async with session(wt_aioquic_any_draft, "/echo", **current) as client:
+            assert client.status == 200
+            assert "sec-webtransport-http3-draft" not in client.response_headers
+            stream = await client.create_stream()
+            client.send(stream, b"current draft", end_stream=True)
+            assert await client.receive(stream) == b"current draft"
+        async with session(wt_aioquic_any_draft, "/echo", protocol="webtransport-h4") as client:
+            assert client.status == 404
+
+    run(scenario)
+
+
+def test_aioquic_draft02_refuses_current_token(wt_aioquic: WTServerInfo) -> None:
+    async def scenario() -> None:
+        async with session(wt_aioquic, "/echo", protocol="webtransport-h3") as client:
+            assert client.status == 404
 
     run(scenario)
 

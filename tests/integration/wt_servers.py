@@ -14,9 +14,13 @@ Fixtures (registered by ``conftest.py``):
 ``wt_proxy``
     The WebTransport CONNECT proxy of ``wt_proxy.py``.
 
+``wt_aioquic_any_draft``
+    The same aioquic server, also advertising the later drafts' SETTINGS
+    (SETTINGS_WT_MAX_SESSIONS, SETTINGS_WT_ENABLED, the session flow-control
+    limits) and accepting the ``webtransport-h3`` upgrade token.
+
 :class:`RawWebTransportClient` talks to these servers with qh3 directly (no
-webwire code), to check the servers themselves and to measure qh3's own
-ceiling in the benchmark.
+webwire code), to check the servers themselves.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ __all__ = [
     "WTServerInfo",
     "open_raw_session",
     "wt_aioquic",
+    "wt_aioquic_any_draft",
     "wt_aioquic_restartable",
     "wt_proxy",
     "wt_pywebtransport",
@@ -83,7 +88,8 @@ class WTServerInfo:
         port: The UDP port.
         ca_path: PEM bundle of the CA that signed the server certificate.
         server: The in-process server object (aioquic servers), else ``None``.
-        draft: ``"draft02"`` (aioquic) or ``"current"`` (pywebtransport 0.21).
+        draft: ``"draft02"`` (aioquic), ``"any"`` (aioquic serving every draft) or
+            ``"current"`` (pywebtransport 0.21).
         connect_protocol: The ``:protocol`` the server accepts on the
             extended CONNECT: ``"webtransport"`` (draft-02) or
             ``"webtransport-h3"`` (current draft).
@@ -108,10 +114,12 @@ class WTServerInfo:
 # -- fixtures ------------------------------------------------------------------
 
 
-def _start_aioquic(tls_files: _TLSFiles, name: str = "aioquic") -> Iterator[WTServerInfo]:
+def _start_aioquic(
+    tls_files: _TLSFiles, name: str = "aioquic", any_draft: bool = False
+) -> Iterator[WTServerInfo]:
     from wt_server_aioquic import WebTransportServer
 
-    server = WebTransportServer(tls_files.cert_path, tls_files.key_path)
+    server = WebTransportServer(tls_files.cert_path, tls_files.key_path, any_draft=any_draft)
     server.start()
     try:
         yield WTServerInfo(
@@ -120,6 +128,7 @@ def _start_aioquic(tls_files: _TLSFiles, name: str = "aioquic") -> Iterator[WTSe
             port=server.port,
             ca_path=tls_files.ca_path,
             server=server,
+            draft="any" if any_draft else "draft02",
         )
     finally:
         server.stop()
@@ -130,6 +139,13 @@ def wt_aioquic(tls_files: _TLSFiles) -> Iterator[WTServerInfo]:
     """aioquic's HTTP/3 with WebTransport draft-02: the echo server of
     ``wt_server_aioquic.py`` on 127.0.0.1 (UDP), shared by the whole session."""
     yield from _start_aioquic(tls_files)
+
+
+@pytest.fixture(scope="session")
+def wt_aioquic_any_draft(tls_files: _TLSFiles) -> Iterator[WTServerInfo]:
+    """The aioquic echo server, serving draft-02 clients and clients of later drafts
+    (``webtransport-h3``, SETTINGS_WT_ENABLED) alike."""
+    yield from _start_aioquic(tls_files, name="aioquic-any-draft", any_draft=True)
 
 
 @pytest.fixture

@@ -61,6 +61,7 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/http2.py
 	$(BIN)/python benchmarks/websocket.py
 	$(BIN)/python benchmarks/http3.py
+	$(BIN)/python benchmarks/webtransport.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

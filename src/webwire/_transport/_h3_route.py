@@ -56,7 +56,9 @@ from ._types import (
     TraceHook,
     TransportRequest,
     bound_timeout,
+    may_resend,
 )
+from ._ws_route import extended_connect
 from .altsvc import AltService, AltSvcCache
 from .connect import _NO_CACHE, Origin, _is_ip
 
@@ -389,9 +391,7 @@ class H3Router:
             try:
                 response = await conn.handle_request(request)
             except StaleConnection as stale:
-                replayable = body is None or isinstance(body, bytes)
-                allowed = stale.unprocessed or method in _IDEMPOTENT
-                if retried or not replayable or not allowed:
+                if retried or not may_resend(request, stale):
                     raise stale.error from stale.error.__cause__
                 retried = True
                 conn = await self._acquire(origin, timeout, deadline, trace, forced)
@@ -695,18 +695,13 @@ class H3Router:
                 b"CONNECT", url, target, headers, None, timeout, deadline, ext
             )
         else:
-            request = pool._extended_connect(
-                url, headers, timeout, deadline, extensions, protocol
-            )
+            request = extended_connect(url, headers, timeout, deadline, extensions, protocol)
         try:
             response = await conn.handle_request(request)
         except StaleConnection as stale:
             raise stale.error from stale.error.__cause__
         self._add_handshake_time(conn, response)
         return response
-
-
-_IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
 
 
 async def _extended_connect_enabled(

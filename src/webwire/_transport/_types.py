@@ -25,6 +25,7 @@ __all__ = [
     "TransportRequest",
     "bound_timeout",
     "close_body_iterator",
+    "may_resend",
     "total_timeout_error",
 ]
 
@@ -92,6 +93,21 @@ class StaleConnection(Exception):
         super().__init__(str(error))
         self.error = error
         self.unprocessed = unprocessed
+
+
+IDEMPOTENT_METHODS = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
+"""Methods whose request may be sent twice (RFC 9110 section 9.2.2)."""
+
+
+def may_resend(request: TransportRequest, stale: StaleConnection) -> bool:
+    """Whether a request its connection did not get processed may go once
+    more on another connection: its body can be sent again (bytes or none)
+    and its method is idempotent, or the server guaranteed it did nothing
+    (``stale.unprocessed``: REFUSED_STREAM, a GOAWAY above it)."""
+    body = request.body
+    if body is not None and not isinstance(body, bytes):
+        return False
+    return stale.unprocessed or request.method in IDEMPOTENT_METHODS
 
 
 class Connection(ABC):

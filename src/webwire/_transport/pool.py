@@ -49,7 +49,7 @@ import yarl
 
 from webwire._backends.base import Backend, Event
 from webwire._config import DEFAULT_LIMITS, Limits, Timeout
-from webwire._exceptions import ConnectError, LocalProtocolError, PoolTimeout, ProxyError
+from webwire._exceptions import ConnectError, PoolTimeout, ProxyError
 
 from ._dns import DNSCache
 from ._types import (
@@ -59,6 +59,7 @@ from ._types import (
     TraceHook,
     TransportRequest,
     bound_timeout,
+    may_resend,
 )
 from .connect import CertTypes, Origin, VerifyTypes, create_ssl_context, open_stream, origin_of
 from .proxy import Proxy
@@ -70,17 +71,6 @@ if TYPE_CHECKING:
     from .altsvc import AltSvcCache
 
 __all__ = ["ConnectionPool"]
-
-IDEMPOTENT_METHODS = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
-
-_WS_DROPPED = frozenset(
-    {b"upgrade", b"connection", b"sec-websocket-key", b"keep-alive", b"proxy-connection"}
-)
-"""Fields of a WebSocket ``Upgrade`` GET that its extended CONNECT does not
-carry (RFC 8441 section 5: no ``Sec-WebSocket-Key``, no ``Upgrade``)."""
-
-HTTP_VERSIONS = ("auto", "HTTP/1.1", "HTTP/2", "HTTP/3")
-"""Values of ``extensions["http_version"]`` for a WebSocket request."""
 
 _CONNECT = object()
 """What :meth:`ConnectionPool._take_locked` returns when the caller may
@@ -368,8 +358,10 @@ class ConnectionPool:
         """
         if extensions:
             if extensions.get("protocol") is not None:
-                return await self._request_protocol(
-                    method, url, headers, body, timeout, deadline, extensions
+                from ._ws_route import request_protocol
+
+                return await request_protocol(
+                    self, method, url, headers, body, timeout, deadline, extensions
                 )
             if not _tcp and (self._h3 is not None or "http_versions" in extensions):
                 return await self._router().request(
@@ -383,31 +375,48 @@ class ConnectionPool:
         forwarded = self._forward_http and origin.scheme == "http" and method != b"CONNECT"
         if forwarded:
             target, headers = self._forwarded(url, target, headers)
-        extensions = extensions or {}
-        trace: TraceHook | None = extensions.get("trace")
         request = TransportRequest(
-            method, url, target, headers, body, timeout, deadline, extensions
+            method, url, target, headers, body, timeout, deadline, extensions or {}
         )
+        response = await self._send_retrying(request, origin, h1_only=_h1_only)
+        if forwarded and response.status_code == 407:
+            await response.stream.aclose()
+            raise ProxyError(
+                f"the proxy {self._proxy.url} wants credentials: "  # type: ignore[union-attr]
+                f"407 {response.reason_phrase.decode('latin-1', 'replace')}",
+                status_code=407,
+            )
+        return response
+
+    async def _send_retrying(
+        self,
+        request: TransportRequest,
+        origin: Origin,
+        conn: Connection | None = None,
+        *,
+        h1_only: bool = False,
+        tunnel: bool = False,
+    ) -> RawResponse:
+        """Send ``request`` on ``conn`` (a slot reserved) or on a connection
+        acquired for it, and once more on another connection when the first
+        reports it did not process it (:class:`StaleConnection`) and the
+        request may be replayed: a replayable body and an idempotent method
+        (RFC 9110 section 9.2.2), or any method when the server guaranteed
+        it did nothing."""
         retried = False
         while True:
-            conn = await self._acquire(origin, timeout, deadline, trace, h1_only=_h1_only)
+            if conn is None:
+                trace: TraceHook | None = request.extensions.get("trace")
+                conn = await self._acquire(
+                    origin, request.timeout, request.deadline, trace, h1_only=h1_only, tunnel=tunnel
+                )
             try:
-                response = await conn.handle_request(request)
+                return await conn.handle_request(request)
             except StaleConnection as stale:
-                replayable = body is None or isinstance(body, bytes)
-                allowed = stale.unprocessed or method in IDEMPOTENT_METHODS
-                if retried or not replayable or not allowed:
+                if retried or not may_resend(request, stale):
                     raise stale.error from stale.error.__cause__
                 retried = True
-                continue
-            if forwarded and response.status_code == 407:
-                await response.stream.aclose()
-                raise ProxyError(
-                    f"the proxy {self._proxy.url} wants credentials: "  # type: ignore[union-attr]
-                    f"407 {response.reason_phrase.decode('latin-1', 'replace')}",
-                    status_code=407,
-                )
-            return response
+                conn = None
 
     def _origin(self, url: yarl.URL) -> Origin:
         """The origin of ``url``, from a bounded cache (parsing it is the
@@ -419,203 +428,6 @@ class ConnectionPool:
             if len(self._origin_cache) < 1024:
                 self._origin_cache[key] = origin
         return origin
-
-    async def _request_protocol(
-        self,
-        method: bytes,
-        url: yarl.URL,
-        headers: list[tuple[bytes, bytes]],
-        body: bytes | AsyncIterable[bytes] | None,
-        timeout: Timeout,
-        deadline: float | None,
-        extensions: dict[str, Any],
-    ) -> RawResponse:
-        """A request with ``extensions["protocol"]``: a WebSocket over the
-        HTTP version chosen by ``extensions["http_version"]`` (see
-        :meth:`request`)."""
-        protocol = extensions["protocol"]
-        if not isinstance(protocol, str) or not protocol:
-            raise LocalProtocolError(f'extensions["protocol"] must be a string, not {protocol!r}')
-        version = extensions.get("http_version", "auto")
-        if version not in HTTP_VERSIONS:
-            raise LocalProtocolError(
-                f'extensions["http_version"] must be one of {", ".join(HTTP_VERSIONS)}, '
-                f"not {version!r}"
-            )
-        if body is not None and not (isinstance(body, bytes) and not body):
-            raise LocalProtocolError(f"a {protocol} request has no content")
-        origin = self._origin(url)
-        if version == "HTTP/3" or (version == "auto" and self._h3 is not None):
-            # RFC 9220: over HTTP/3 when forced, or under "auto" when the
-            # origin's HTTP/3 connection enabled extended CONNECT.
-            routed = await self._router().request_protocol(
-                method, url, headers, timeout, deadline, extensions, protocol, version
-            )
-            if routed is not None:
-                return routed
-            version = "auto"
-        trace: TraceHook | None = extensions.get("trace")
-        if method == b"CONNECT":
-            if version == "HTTP/1.1":
-                raise LocalProtocolError(
-                    "an extended CONNECT (RFC 8441) needs HTTP/2: send the HTTP/1.1 "
-                    "Upgrade GET instead"
-                )
-            version = "HTTP/2"
-        if version != "HTTP/1.1" and self._may_multiplex(origin):
-            h2_request = self._extended_connect(
-                url, headers, timeout, deadline, extensions, protocol
-            )
-            retried = False
-            while True:
-                conn = await self._acquire(origin, timeout, deadline, trace)
-                if conn.multiplexed:
-                    try:
-                        enabled = await conn.connect_protocol_enabled(  # type: ignore[attr-defined]
-                            timeout, deadline
-                        )
-                    except BaseException:
-                        self._cancel_reservation(conn)
-                        raise
-                    if enabled:
-                        try:
-                            return await conn.handle_request(h2_request)
-                        except StaleConnection as stale:
-                            if retried:
-                                raise stale.error from stale.error.__cause__
-                            retried = True
-                            continue
-                    self._cancel_reservation(conn)
-                    if version == "HTTP/2" or method == b"CONNECT":
-                        raise LocalProtocolError(
-                            f"{origin} did not enable extended CONNECT (no "
-                            "SETTINGS_ENABLE_CONNECT_PROTOCOL=1, RFC 8441 section 3): "
-                            f"cannot open a {protocol} stream over HTTP/2"
-                        )
-                    if not self._http1:
-                        raise LocalProtocolError(
-                            f"{origin} did not enable extended CONNECT over HTTP/2 (RFC 8441) "
-                            f"and HTTP/1.1 is disabled (http1=False): no way to open a {protocol}"
-                        )
-                    # HTTP/2 without extended CONNECT: HTTP/1.1 on its own connection.
-                    return await self._request_h1(
-                        origin, method, url, headers, timeout, deadline, extensions, True
-                    )
-                # ALPN chose HTTP/1.1 (or an HTTP/1.1 connection was idle).
-                if version == "HTTP/2" or method == b"CONNECT":
-                    self._cancel_reservation(conn)
-                    raise LocalProtocolError(
-                        f"{origin} does not speak HTTP/2 (ALPN chose HTTP/1.1): "
-                        f"cannot open a {protocol} stream over HTTP/2"
-                    )
-                return await self._send_h1(
-                    conn, origin, method, url, headers, timeout, deadline, extensions, False
-                )
-        if version == "HTTP/2":
-            why = (
-                "HTTP/2 is disabled (http2=False)"
-                if not self._http2
-                else f"HTTP/2 is not used for {origin} (cleartext HTTP/2 needs prior "
-                "knowledge: http1=False)"
-                if origin.scheme == "http"
-                else f"HTTP/2 is not used for {origin}"
-            )
-            raise LocalProtocolError(f"{why}: cannot open a {protocol} stream over HTTP/2")
-        if not self._http1:
-            raise LocalProtocolError(
-                f"HTTP/1.1 is disabled (http1=False): cannot open a {protocol} over HTTP/1.1"
-            )
-        h1_only = self._may_multiplex(origin)
-        # An HTTP proxy forwards plain http requests, which it would not
-        # upgrade: the WebSocket of an http origin goes through a CONNECT
-        # tunnel (RFC 9110 section 9.3.6) opened for it alone.
-        tunnel = self._forward_http and origin.scheme == "http"
-        return await self._request_h1(
-            origin, method, url, headers, timeout, deadline, extensions, h1_only, tunnel
-        )
-
-    def _extended_connect(
-        self,
-        url: yarl.URL,
-        headers: list[tuple[bytes, bytes]],
-        timeout: Timeout,
-        deadline: float | None,
-        extensions: dict[str, Any],
-        protocol: str,
-    ) -> TransportRequest:
-        """The extended CONNECT (RFC 8441 section 4) of a WebSocket request:
-        ``:path`` from the URL, the fields of the ``Upgrade`` GET but those
-        tied to HTTP/1.1's upgrade (RFC 8441 section 5)."""
-        fields = [(name, value) for name, value in headers if name.lower() not in _WS_DROPPED]
-        target = url.raw_path_qs.encode("ascii") or b"/"
-        ext = {k: v for k, v in extensions.items() if k != "http_version"}
-        ext["protocol"] = protocol
-        return TransportRequest(b"CONNECT", url, target, fields, None, timeout, deadline, ext)
-
-    async def _request_h1(
-        self,
-        origin: Origin,
-        method: bytes,
-        url: yarl.URL,
-        headers: list[tuple[bytes, bytes]],
-        timeout: Timeout,
-        deadline: float | None,
-        extensions: dict[str, Any],
-        h1_only: bool,
-        tunnel: bool = False,
-    ) -> RawResponse:
-        """Send the HTTP/1.1 ``Upgrade`` request on an HTTP/1.1 connection;
-        with ``h1_only``, one opened with ALPN ``http/1.1`` alone (the
-        origin's usual connection would be HTTP/2); with ``tunnel``, a new
-        connection through a ``CONNECT`` tunnel of the HTTP proxy, used for
-        this request only."""
-        trace: TraceHook | None = extensions.get("trace")
-        if h1_only or tunnel:
-            conn = await self._acquire(
-                origin, timeout, deadline, trace, h1_only=True, tunnel=tunnel
-            )
-        else:
-            conn = await self._acquire(origin, timeout, deadline, trace)
-            if conn.multiplexed:  # pragma: no cover - only when h2c prior knowledge
-                self._cancel_reservation(conn)
-                raise LocalProtocolError(f"{origin} is HTTP/2 only: no HTTP/1.1 upgrade possible")
-        return await self._send_h1(
-            conn, origin, method, url, headers, timeout, deadline, extensions, h1_only, tunnel
-        )
-
-    async def _send_h1(
-        self,
-        conn: Connection,
-        origin: Origin,
-        method: bytes,
-        url: yarl.URL,
-        headers: list[tuple[bytes, bytes]],
-        timeout: Timeout,
-        deadline: float | None,
-        extensions: dict[str, Any],
-        h1_only: bool,
-        tunnel: bool = False,
-    ) -> RawResponse:
-        """Send the ``Upgrade`` request on ``conn`` (a slot reserved), once
-        more on a new connection if a reused one turned out closed."""
-        target = url.raw_path_qs.encode("ascii") or b"/"
-        forwarded = self._forward_http and origin.scheme == "http" and not tunnel
-        if forwarded:
-            target, headers = self._forwarded(url, target, headers)
-        ext = {k: v for k, v in extensions.items() if k not in ("protocol", "http_version")}
-        request = TransportRequest(method, url, target, headers, None, timeout, deadline, ext)
-        trace: TraceHook | None = extensions.get("trace")
-        retried = False
-        while True:
-            try:
-                return await conn.handle_request(request)
-            except StaleConnection as stale:
-                if retried or method not in IDEMPOTENT_METHODS:
-                    raise stale.error from stale.error.__cause__
-                retried = True
-            conn = await self._acquire(
-                origin, timeout, deadline, trace, h1_only=h1_only, tunnel=tunnel
-            )
 
     def _forwarded(
         self, url: yarl.URL, target: bytes, headers: list[tuple[bytes, bytes]]

@@ -97,10 +97,13 @@ def require_qh3() -> None:
     """Check that the QUIC engine can be imported, without importing it.
 
     Raises:
-        ImportError: ``qh3`` is missing; the message names the extra.
+        ImportError: ``qh3`` (one of webwire's dependencies) is missing.
     """
     if importlib.util.find_spec("qh3") is None:
-        raise ImportError("HTTP/3 needs the qh3 package: pip install 'webwire[http3]'")
+        raise ImportError(
+            "HTTP/3 needs the qh3 package, a dependency of webwire that is missing "
+            "from this environment: pip install qh3"
+        )
 
 
 def load_engine() -> tuple[Connector, Callable[..., Any], Callable[[Backend], Any]]:
@@ -109,7 +112,7 @@ def load_engine() -> tuple[Connector, Callable[..., Any], Callable[[Backend], An
     store class (imported on first use).
 
     Raises:
-        ImportError: ``qh3`` is missing; the message names the extra.
+        ImportError: ``qh3`` (one of webwire's dependencies) is missing.
     """
     require_qh3()
     from webwire._proto.h3 import quic_tls_options

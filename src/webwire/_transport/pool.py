@@ -120,7 +120,7 @@ class ConnectionPool:
         ValueError: No HTTP version is enabled, ``http_versions`` has an
             unknown name or contradicts ``http1``/``http2``/``http3``.
         ImportError: ``http2`` is on but the ``h2`` package is missing, or
-            HTTP/3 is on but ``qh3`` is (``pip install 'webwire[http3]'``).
+            HTTP/3 is on but ``qh3`` is (a dependency of webwire: ``pip install qh3``).
     """
 
     def __init__(

@@ -247,7 +247,7 @@ class AsyncClient(_AsyncRequestMethods):
         ValueError: ``http_versions`` is empty, names another version, or
             contradicts ``http1``, ``http2`` or ``http3``.
         ImportError: HTTP/3 is on and the ``qh3`` package is missing
-            (``pip install 'webwire[http3]'``).
+            (a dependency of webwire: ``pip install qh3``).
         TypeError: A ``mounts`` value is not a transport or ``None``.
         LocalProtocolError: A header holds forbidden characters.
         TypeError: A middleware, hook or trace callback is not callable.

@@ -114,8 +114,8 @@ class HTTPTransport(AsyncBaseTransport):
         ValueError: No HTTP version is enabled, ``http_versions`` holds an
             unknown name or contradicts ``http1``/``http2``/``http3``, or
             both ``proxy`` and ``uds`` are given.
-        ImportError: HTTP/3 is on and ``qh3`` is missing (``pip install
-            'webwire[http3]'``).
+        ImportError: HTTP/3 is on and ``qh3`` is missing (a dependency of
+            webwire: ``pip install qh3``).
         UnsupportedProtocol, InvalidURL: The proxy URL is unusable.
     """
 

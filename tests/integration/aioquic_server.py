@@ -261,6 +261,13 @@ class _H3ServerProtocol(QuicConnectionProtocol):
 
     # -- QUIC events ----------------------------------------------------------
 
+    def datagram_received(self, data: bytes | str, addr: Any) -> None:
+        super().datagram_received(data, addr)  # type: ignore[arg-type]
+        # A datagram of ACK frames alone frees send buffers without raising
+        # any QUIC event: senders waiting for room look again after every
+        # datagram, not only after events.
+        self._writable.set()
+
     def quic_event_received(self, event: QuicEvent) -> None:
         if isinstance(event, ProtocolNegotiated):
             if event.alpn_protocol in H3_ALPN and self.h3 is None:

@@ -327,7 +327,9 @@ class TrioDatagramSocket(DatagramSocket):
             await trio.lowlevel.checkpoint()
             raise read_error(describe(error)) from error
         try:
-            with _scope(timeout):
+            if timeout is None:  # no cancel scope to enter and leave
+                return await self._socket.recv(MAX_DATAGRAM)
+            with trio.move_on_after(max(timeout, 0.0)):
                 return await self._socket.recv(MAX_DATAGRAM)
         except _STREAM_ERRORS as exc:
             raise read_error(describe(exc)) from exc

@@ -170,6 +170,73 @@ async def oversized_datagram_raises_write_error(backend: Backend) -> None:
         await udp.aclose()
 
 
+@scenario
+async def receive_many_takes_a_queued_burst_in_order(backend: Backend) -> None:
+    peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    peer.bind(("127.0.0.1", 0))
+    udp = await backend.connect_udp(peer.getsockname())
+    try:
+        peer.connect(udp.get_extra_info("sockname")[:2])
+        sent = [b"%d" % index * (index + 1) for index in range(20)]
+        for payload in sent:
+            peer.send(payload)  # queued in the kernel when send returns (loopback)
+        batches = [await udp.receive_many(8, 5) for _ in range(3)]
+        assert [len(batch) for batch in batches] == [8, 8, 4]
+        assert [payload for batch in batches for payload in batch] == sent
+        peer.send(b"late")
+        assert await udp.receive_many(1, 5) == [b"late"]
+        with pytest.raises(ReadTimeout):
+            await udp.receive_many(8, 0.05)
+        peer.send(b"")
+        assert await udp.receive_many(8, 5) == [b""]
+    finally:
+        peer.close()
+        await udp.aclose()
+
+
+@scenario
+async def receive_many_then_a_kernel_error(backend: Backend) -> None:
+    peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    peer.bind(("127.0.0.1", 0))
+    udp = await backend.connect_udp(peer.getsockname())
+    try:
+        peer.connect(udp.get_extra_info("sockname")[:2])
+        peer.send(b"one")
+        peer.send(b"two")
+        peer.close()
+        await udp.send(b"to a closed port")  # ICMP port unreachable comes back
+        received: list[bytes] = []
+        errors: list[ReadError] = []
+        for _ in range(6):
+            if len(received) == 2 and errors:
+                break
+            try:
+                received.extend(await udp.receive_many(8, 5))
+            except ReadError as exc:
+                errors.append(exc)
+        assert received == [b"one", b"two"]
+        assert len(errors) == 1
+        assert isinstance(errors[0].__cause__, ConnectionRefusedError)
+    finally:
+        peer.close()
+        await udp.aclose()
+
+
+@scenario
+async def receive_many_refuses_a_bad_count_and_a_closed_socket(backend: Backend) -> None:
+    with UDPEchoServer() as server:
+        udp = await backend.connect_udp(("127.0.0.1", server.port))
+        try:
+            with pytest.raises(ValueError):
+                await udp.receive_many(0)
+            await udp.send(b"echo")
+            assert await udp.receive_many(4, 5) == [b"echo"]
+        finally:
+            await udp.aclose()
+        with pytest.raises(ReadError):
+            await udp.receive_many(4, 1)
+
+
 @pytest.mark.anyio
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 async def test_async_backends(name: str, anyio_backend: str) -> None:

@@ -447,6 +447,19 @@ class MemoryDatagramSocket(DatagramSocket):
                 raise read_timeout(timeout)
             await _park(self._in.arrived, min(deadline, queue[0][0]) if queue else deadline)
 
+    async def receive_many(self, max_count: int, timeout: float | None = None) -> list[bytes]:
+        """See :meth:`DatagramSocket.receive_many`: the first datagram as
+        :meth:`receive`, then those already due on the fake clock."""
+        if max_count < 1:
+            raise ValueError(f"max_count must be at least 1, not {max_count}")
+        batch = [await self.receive(timeout)]
+        queue = self._in.queue
+        now = trio.current_time()
+        while queue and queue[0][0] <= now and len(batch) < max_count:
+            self.received += 1
+            batch.append(heapq.heappop(queue)[2])
+        return batch
+
     async def aclose(self) -> None:
         """See :meth:`DatagramSocket.aclose`; later datagrams to it are
         dropped."""

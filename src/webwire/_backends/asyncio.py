@@ -42,6 +42,7 @@ from . import _happy_eyeballs
 from ._asyncio_primitives import expire, with_timeout
 from ._common import (
     CLOSE_WAIT,
+    MAX_DATAGRAM,
     WRITE_CHUNK,
     check_port,
     connect_error,
@@ -621,6 +622,36 @@ class AsyncioDatagramSocket(DatagramSocket):
                     timer.cancel()
             if timed_out and not (protocol.queue or protocol.error or protocol.closed):
                 raise read_timeout(timeout)
+
+    async def receive_many(self, max_count: int, timeout: float | None = None) -> list[bytes]:
+        """See :meth:`DatagramSocket.receive_many`: after the first
+        datagram, those the transport queued and then those waiting in the
+        kernel are taken with non-blocking reads of the socket (no event
+        loop turn per datagram). An error met while draining is raised by
+        the next call.
+
+        Raises:
+            ValueError: ``max_count`` is below 1.
+            ReadTimeout: Nothing arrived within ``timeout`` seconds.
+            ReadError: As :meth:`receive`.
+        """
+        if max_count < 1:
+            raise ValueError(f"max_count must be at least 1, not {max_count}")
+        protocol = self._protocol
+        queue = protocol.queue
+        batch = [queue.popleft() if queue else await self.receive(timeout)]
+        while queue and len(batch) < max_count:
+            batch.append(queue.popleft())
+        if len(batch) < max_count and protocol.error is None and not protocol.closed:
+            recv = self._socket.recv
+            try:
+                while len(batch) < max_count:
+                    batch.append(recv(MAX_DATAGRAM))
+            except (BlockingIOError, InterruptedError):
+                pass
+            except OSError as exc:
+                protocol.error = exc
+        return batch
 
     async def aclose(self) -> None:
         """Close the socket; a pending ``receive`` raises

@@ -496,7 +496,7 @@ class SyncDatagramSocket(DatagramSocket):
         sock: A connected UDP socket.
     """
 
-    __slots__ = ("_busy", "_closed", "_lock", "_sock", "_wake_in", "_wake_out")
+    __slots__ = ("_busy", "_closed", "_error", "_lock", "_sock", "_wake_in", "_wake_out")
 
     def __init__(self, sock: socket.socket) -> None:
         sock.setblocking(False)
@@ -507,6 +507,7 @@ class SyncDatagramSocket(DatagramSocket):
         self._lock = threading.Lock()
         self._busy = 0
         self._closed = False
+        self._error: OSError | None = None
 
     def _enter(self, closed_error: ReadError | WriteError | ConnectError) -> None:
         with self._lock:
@@ -565,25 +566,60 @@ class SyncDatagramSocket(DatagramSocket):
                 unreachable).
         """
         self._enter(read_error("socket is closed"))
-        deadline = None if timeout is None else time.monotonic() + max(timeout, 0.0)
         try:
-            with wakeable(self._wake):
-                while True:
-                    if self._closed:
-                        raise read_error("socket is closed")
-                    try:
-                        return self._sock.recv(MAX_DATAGRAM)
-                    except BlockingIOError:
-                        pass
-                    except OSError as exc:
-                        raise read_error(describe(exc)) from exc
-                    left = None if deadline is None else deadline - time.monotonic()
-                    if left is not None and left <= 0:
-                        raise read_timeout(timeout)
-                    _wait_ready(self._sock, self._wake_in, False, left)
-                    primitives.check_cancelled()
+            return self._receive_locked(timeout)
         finally:
             self._leave()
+
+    async def receive_many(self, max_count: int, timeout: float | None = None) -> list[bytes]:
+        """See :meth:`DatagramSocket.receive_many`: one blocking wait, then
+        non-blocking reads of what the kernel already queued. An error met
+        while draining is raised by the next call.
+
+        Raises:
+            ValueError: ``max_count`` is below 1.
+            ReadTimeout: Nothing arrived within ``timeout`` seconds.
+            ReadError: As :meth:`receive`.
+        """
+        if max_count < 1:
+            raise ValueError(f"max_count must be at least 1, not {max_count}")
+        self._enter(read_error("socket is closed"))
+        try:
+            batch = [self._receive_locked(timeout)]
+            recv = self._sock.recv
+            try:
+                while len(batch) < max_count:
+                    batch.append(recv(MAX_DATAGRAM))
+            except (BlockingIOError, InterruptedError):
+                pass
+            except OSError as exc:
+                self._error = exc
+            return batch
+        finally:
+            self._leave()
+
+    def _receive_locked(self, timeout: float | None) -> bytes:
+        """One datagram (the socket entered with :meth:`_enter`)."""
+        error = self._error
+        if error is not None:
+            self._error = None
+            raise read_error(describe(error)) from error
+        deadline = None if timeout is None else time.monotonic() + max(timeout, 0.0)
+        with wakeable(self._wake):
+            while True:
+                if self._closed:
+                    raise read_error("socket is closed")
+                try:
+                    return self._sock.recv(MAX_DATAGRAM)
+                except BlockingIOError:
+                    pass
+                except OSError as exc:
+                    raise read_error(describe(exc)) from exc
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    raise read_timeout(timeout)
+                _wait_ready(self._sock, self._wake_in, False, left)
+                primitives.check_cancelled()
 
     async def aclose(self) -> None:
         """Close the socket; a receive blocked in another thread raises

@@ -288,12 +288,17 @@ class TrioDatagramSocket(DatagramSocket):
 
     Args:
         sock: A connected trio UDP socket.
+        raw: The standard socket ``sock`` wraps (non-blocking), read
+            directly by :meth:`receive_many`; ``None`` to take one
+            datagram per call.
     """
 
-    __slots__ = ("_socket",)
+    __slots__ = ("_error", "_raw", "_socket")
 
-    def __init__(self, sock: trio.socket.SocketType) -> None:
+    def __init__(self, sock: trio.socket.SocketType, raw: socket.socket | None = None) -> None:
         self._socket = sock
+        self._raw = raw
+        self._error: OSError | None = None
 
     async def send(self, data: bytes) -> None:
         """Send one datagram.
@@ -316,12 +321,46 @@ class TrioDatagramSocket(DatagramSocket):
                 the kernel reported an error (ICMP port unreachable), or
                 another task is receiving.
         """
+        error = self._error
+        if error is not None:
+            self._error = None
+            await trio.lowlevel.checkpoint()
+            raise read_error(describe(error)) from error
         try:
-            with _scope(timeout):
+            if timeout is None:  # no cancel scope to enter and leave
+                return await self._socket.recv(MAX_DATAGRAM)
+            with trio.move_on_after(max(timeout, 0.0)):
                 return await self._socket.recv(MAX_DATAGRAM)
         except _STREAM_ERRORS as exc:
             raise read_error(describe(exc)) from exc
         raise read_timeout(timeout)
+
+    async def receive_many(self, max_count: int, timeout: float | None = None) -> list[bytes]:
+        """See :meth:`DatagramSocket.receive_many`: after the first
+        datagram, those already queued in the kernel are taken with
+        non-blocking reads (no scheduler turn per datagram). An error met
+        while draining is raised by the next call.
+
+        Raises:
+            ValueError: ``max_count`` is below 1.
+            ReadTimeout: Nothing arrived within ``timeout`` seconds.
+            ReadError: As :meth:`receive`.
+        """
+        if max_count < 1:
+            raise ValueError(f"max_count must be at least 1, not {max_count}")
+        batch = [await self.receive(timeout)]
+        raw = self._raw
+        if raw is None or max_count == 1:
+            return batch
+        recv = raw.recv
+        try:
+            while len(batch) < max_count:
+                batch.append(recv(MAX_DATAGRAM))
+        except (BlockingIOError, InterruptedError):
+            pass
+        except OSError as exc:
+            self._error = exc
+        return batch
 
     async def aclose(self) -> None:
         """Close the socket; a pending ``receive`` raises
@@ -733,7 +772,7 @@ class TrioBackend(Backend):
     ) -> DatagramSocket:
         """See :meth:`Backend.connect_udp`."""
         sock = open_udp_socket(remote_addr, local_addr)
-        return TrioDatagramSocket(trio.socket.from_stdlib_socket(sock))
+        return TrioDatagramSocket(trio.socket.from_stdlib_socket(sock), sock)
 
     async def sleep(self, seconds: float) -> None:
         """Suspend for ``seconds`` seconds."""

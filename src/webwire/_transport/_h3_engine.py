@@ -57,9 +57,6 @@ _EARLY_METHODS = frozenset((b"GET", b"HEAD", b"OPTIONS"))
 """Methods a request may use to go as 0-RTT data (safe, RFC 9110 section
 9.2.1; early data may be replayed, RFC 8470)."""
 
-_QUEUED = 1e-6
-"""Receive timeout (seconds) that takes a queued datagram without waiting."""
-
 
 class _H3Engine:
     """State, background tasks and stream I/O of one HTTP/3 connection."""
@@ -197,15 +194,7 @@ class _H3Engine:
                 await self._resume.wait(None)
                 continue
             try:
-                datagrams = [await sock.receive(None)]
-                while len(datagrams) < _MAX_BATCH:
-                    try:
-                        # A timeout just above zero (a zero one is expired
-                        # before trio even looks at the socket) takes what
-                        # is queued already.
-                        datagrams.append(await sock.receive(_QUEUED))
-                    except ReadTimeout:
-                        break
+                datagrams = await sock.receive_many(_MAX_BATCH, None)
             except (ReadError, TransportError) as exc:
                 if not self._closed:
                     self._fail(ConnectError(str(exc)) if not self._handshake.is_set() else exc)

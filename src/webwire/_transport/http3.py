@@ -133,6 +133,7 @@ async def connect_http3(
     on_release: Callable[[Connection], None],
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
     early_data: bool = False,
+    webtransport: bool = False,
 ) -> HTTP3Connection:
     """Open an HTTP/3 connection: a UDP socket to ``address`` and the QUIC
     handshake (RFC 9000 section 7, TLS 1.3 per RFC 9001, ALPN ``h3``).
@@ -157,6 +158,9 @@ async def connect_http3(
             other requests wait for the handshake. A handshake that then
             fails or outlives ``connect_timeout`` fails those requests as
             retryable (the pool sends them again on a new connection).
+        webtransport: Offer WebTransport (SETTINGS and QUIC datagrams);
+            sessions are then carried by
+            :mod:`webwire._transport._wt_session`.
 
     Raises:
         ConnectTimeout: No handshake within ``connect_timeout`` (UDP blocked
@@ -181,6 +185,7 @@ async def connect_http3(
         session_ticket=ticket,
         ticket_handler=handler,
         max_header_size=limits.max_header_size,
+        webtransport=webtransport,
     )
     sock = await backend.connect_udp(address)
     conn = HTTP3Connection(origin, backend, sock, protocol, address, limits, on_release)
@@ -244,6 +249,7 @@ class HTTP3Connection(Connection):
         self._connect_timeout: float | None = None
         self._where = f"{address[0]}, UDP port {address[1]}"
         self.requests_sent = 0
+        self._wt: Any = None  # WebTransport sessions (_wt_session.WTRegistry)
 
     # -- properties --------------------------------------------------------
 
@@ -505,6 +511,8 @@ class HTTP3Connection(Connection):
                 continue
             state = streams.get(event.stream_id)  # type: ignore[attr-defined]
             if state is None:
+                if self._wt is not None:
+                    self._wt.dispatch_locked(event)
                 continue
             if kind is ev.Data:
                 state.events.append(event)
@@ -591,6 +599,8 @@ class HTTP3Connection(Connection):
                 state.wake.set()
         for state in self._extra_waiters:
             state.wake.set()
+        if self._wt is not None:
+            self._wt.fail_locked(error)
         self._handshake.set()
         self._resume.set()
         self._timer_wake.set()

@@ -26,6 +26,13 @@ import pytest
 import trustme
 import yarl
 from app import app
+from wt_servers import (  # noqa: F401  (WebTransport server fixtures)
+    wt_aioquic,
+    wt_aioquic_any_draft,
+    wt_aioquic_restartable,
+    wt_proxy,
+    wt_pywebtransport,
+)
 
 SERVER_NAMES = [
     "hypercorn-http",

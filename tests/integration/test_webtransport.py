@@ -112,7 +112,9 @@ async def big_stream(open_: Opener, info: WTServerInfo) -> None:
 async def server_streams(open_: Opener, info: WTServerInfo) -> None:
     async with await open_("/server-streams") as session:
         seen = {"bidirectional": 0, "receive": 0}
-        async for stream in session.incoming_streams():
+        while True:
+            stream = await session.accept_stream(10)
+            assert stream is not None
             seen[stream.direction] += 1
             if stream.direction == "receive":
                 assert (await stream.read_all()).startswith(b"unidirectional stream")

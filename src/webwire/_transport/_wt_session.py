@@ -58,6 +58,13 @@ __all__ = ["WTRegistry", "WTSessionCore", "WTStreamCore"]
 DEFAULT_MAX_INCOMING_STREAMS = 128
 """Streams opened by the server that wait to be taken, per session."""
 
+EARLY_STREAM_LIMIT = 16
+"""Streams the server may open before its answer to the session request is
+processed here (kept until it is)."""
+
+EARLY_BUFFER_LIMIT = 1024 * 1024
+"""Bytes those early streams may carry meanwhile, together."""
+
 DEFAULT_MAX_DATAGRAMS = 256
 """Received datagrams that wait to be taken, per session."""
 
@@ -79,12 +86,27 @@ class WTRegistry:
         self.conn = conn
         self.sessions: dict[int, WTSessionCore] = {}
         self.streams: dict[int, WTStreamCore] = {}
+        # Streams the server opened for a session whose CONNECT is not
+        # answered here yet (their events, replayed once it is).
+        self.early: dict[int, list[ev.Event]] = {}
+        self.early_bytes = 0
 
     # -- events from the connection's dispatch (lock held) --------------------
 
     def dispatch_locked(self, event: ev.Event) -> None:
         """Place one event no request stream took."""
         kind = type(event)
+        early = self.early
+        if early:
+            target = getattr(event, "target", event.stream_id)  # type: ignore[attr-defined]
+            if target in early:
+                early[target].append(event)
+                if kind is ev.Data:
+                    self.early_bytes += len(event.data)  # type: ignore[attr-defined]
+                    if self.early_bytes > EARLY_BUFFER_LIMIT:
+                        self._refuse_locked(target, wt.WT_BUFFERED_STREAM_REJECTED, False)
+                        del early[target]
+                return
         if kind is ev.Data or kind is ev.EndOfMessage or kind is ev.StreamReset:
             session = self.sessions.get(event.stream_id)  # type: ignore[attr-defined]
             if session is not None:
@@ -109,21 +131,50 @@ class WTRegistry:
         stream_id = event.target
         session = self.sessions.get(event.session_id)
         refusal: int | None = None
-        if session is None or session.closed_error is not None:
+        if session is None and event.session_id in conn._streams:
+            # The session's answer is not processed yet: keep the stream's
+            # events until it is (bounded).
+            if len(self.early) < EARLY_STREAM_LIMIT:
+                self.early[stream_id] = [event]
+                return
+            refusal = wt.WT_BUFFERED_STREAM_REJECTED
+        elif session is None or session.closed_error is not None:
             refusal = wt.WT_SESSION_GONE
         elif len(session.incoming) >= session.max_incoming:
             refusal = wt.WT_BUFFERED_STREAM_REJECTED
         if refusal is not None:
-            conn._proto.stop_stream(stream_id, refusal)
-            if not event.unidirectional:
-                conn._proto.abort_stream(stream_id, refusal)
-            conn._proto.forget_webtransport_stream(stream_id)
-            conn._timer_wake.set()
+            self._refuse_locked(stream_id, refusal, event.unidirectional)
             return
         assert session is not None
         stream = WTStreamCore(session, stream_id, readable=True, writable=not event.unidirectional)
         session.incoming.send_nowait(stream)
         session.wake_locked()
+
+    def _refuse_locked(self, stream_id: int, code: int, unidirectional: bool) -> None:
+        conn = self.conn
+        conn._proto.stop_stream(stream_id, code)
+        if not unidirectional:
+            conn._proto.abort_stream(stream_id, code)
+        conn._proto.forget_webtransport_stream(stream_id)
+        conn._timer_wake.set()
+
+    def replay_early_locked(self, session_id: int) -> None:
+        """Session ``session_id`` is established: hand it the streams the
+        server opened before."""
+        for stream_id, events in list(self.early.items()):
+            first = events[0]
+            if first.session_id != session_id:  # type: ignore[attr-defined]
+                continue
+            del self.early[stream_id]
+            self.early_bytes -= sum(
+                len(e.data) for e in events if type(e) is ev.Data  # type: ignore[attr-defined]
+            )
+            for event in events:
+                self.dispatch_locked(event)
+                if type(event) is wt.WebTransportStreamOpened:
+                    # Its Data and EndOfMessage now go to the stream's state.
+                    self.conn._dispatch_locked(events[1:])
+                    break
 
     def fail_locked(self, error: BaseException) -> None:
         """The connection failed: every session ends."""
@@ -580,11 +631,11 @@ class WTStreamCore:
     def _write_error_locked(self) -> BaseException | None:
         if self.local_error is not None:
             return self.local_error
-        if self.stop_error is not None:
-            return self.stop_error
         session = self.session
         if session.closed_error is not None:
             return session.closed_error
+        if self.stop_error is not None:
+            return self.stop_error
         if self.eof_sent:
             return WriteError(f"WebTransport stream {self.stream_id} was ended for sending")
         broken = self.conn._broken

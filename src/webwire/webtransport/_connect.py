@@ -294,6 +294,7 @@ async def _establish(
         for event in state.events:
             conn._wt.dispatch_locked(event)
         state.events = []
+        conn._wt.replay_early_locked(stream_id)
         if state.error is not None:
             core.end_locked(core._closed_by_server())
     response_headers = {

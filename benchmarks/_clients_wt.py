@@ -486,9 +486,8 @@ async def _run_both(
 
 
 async def ww_datagram(work: WtWorkload, runtime: str) -> Timing:
-    from webwire.webtransport import WebTransportClient
-
     from webwire._exceptions import TimeoutException
+    from webwire.webtransport import WebTransportClient
 
     async with WebTransportClient(config=_webwire_config(work)) as client:
         async with await client.connect(work.url) as session:

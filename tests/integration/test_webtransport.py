@@ -302,3 +302,50 @@ def test_bad_urls() -> None:
         run_sync(open_session("http://example.com/x", _backend="sync"))
     with pytest.raises(webwire.InvalidURL):
         run_sync(open_session("https:///nohost", _backend="sync"))
+
+
+# -- a lossy path ---------------------------------------------------------------------
+
+
+async def lossy_echo(open_: Opener, info: WTServerInfo) -> None:
+    payloads = {i: bytes([i]) * (256 * 1024) + b"end %d" % i for i in range(8)}
+    async with await open_("/echo") as session:
+        results: dict[int, bytes] = {}
+
+        async def one(i: int) -> None:
+            stream = await session.create_bidirectional_stream()
+            await stream.write_all(payloads[i])
+            results[i] = await stream.read_all()
+
+        async with group(session) as tg:
+            for i in payloads:
+                tg.start_soon(one, i)
+        assert results == payloads
+
+
+def _through_relay(info: WTServerInfo, relay: Any) -> WTServerInfo:
+    import dataclasses
+
+    import yarl
+
+    url = yarl.URL.build(scheme="https", host="127.0.0.1", port=relay.port)
+    return dataclasses.replace(info, url=url, port=relay.port)
+
+
+@pytest.mark.anyio
+async def test_lossy_path_delivers_every_byte(wt_aioquic: WTServerInfo) -> None:
+    from udp_relay import LossyUDPRelay
+
+    with LossyUDPRelay(("127.0.0.1", wt_aioquic.port), loss=0.05, seed=7) as relay:
+        info = _through_relay(wt_aioquic, relay)
+        await lossy_echo(opener(info, None), info)
+        assert relay.counters().dropped > 0
+
+
+def test_lossy_path_delivers_every_byte_sync(wt_aioquic: WTServerInfo) -> None:
+    from udp_relay import LossyUDPRelay
+
+    with LossyUDPRelay(("127.0.0.1", wt_aioquic.port), loss=0.05, seed=11) as relay:
+        info = _through_relay(wt_aioquic, relay)
+        run_sync(lossy_echo(opener(info, "sync"), info))
+        assert relay.counters().dropped > 0

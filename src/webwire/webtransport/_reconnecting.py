@@ -143,20 +143,26 @@ class ReconnectingClient:
         Raises:
             ClientError: The client was never started (``async with``).
         """
-        changed = self._changed
-        if changed is None:
+        if self._changed is None:
             raise ClientError("use the reconnecting client with 'async with' before get_session()")
-        if self._closed:
-            return None
-        await changed.wait(wait_timeout)
-        return self._session if self.is_connected else None
+        backend = self._client._get_backend()
+        deadline = backend.monotonic() + wait_timeout
+        while True:
+            # Read the event first: it is swapped only after a new session
+            # is in place, so a session checked after it is never older.
+            event = self._changed
+            session = self._session
+            if session is not None and session.is_ready and not session.is_closed:
+                return session
+            remaining = deadline - backend.monotonic()
+            if self._closed or self._gave_up or remaining <= 0:
+                return None
+            await event.wait(remaining)
 
     async def _run(self, backend: Backend) -> None:
         """Connect, wait for the session's end, repeat; back off after
         failures."""
         config = self._client.config
-        changed = self._changed
-        assert changed is not None
         failures = 0
         while not self._closed:
             self._attempts += 1
@@ -167,18 +173,25 @@ class ReconnectingClient:
                 failures += 1
                 if failures > config.max_retries:
                     self._gave_up = True
-                    changed.set()
+                    self._announce(backend)
                     return
                 delay = config.retry_delay * config.retry_backoff ** (failures - 1)
                 await backend.sleep(min(delay, config.max_retry_delay))
                 continue
             failures = 0
             self._session = session
-            changed.set()
+            self._announce(backend)
             try:
                 await session.wait_closed()
             except WebwireError:
                 pass
             if self._session is session:
                 self._session = None
-            changed.clear()
+
+    def _announce(self, backend: Backend) -> None:
+        """Wake the callers of :meth:`get_session`; later callers wait for
+        the next change on a new event."""
+        event = self._changed
+        self._changed = backend.create_event()
+        if event is not None:
+            event.set()

@@ -453,7 +453,7 @@ async def test_proxy_timeout_on_the_fake_clock() -> None:
     backend = get_backend("trio")
     server = FakeServer(backend, responder=lambda stream, data, end: [])
     async with wt.WebTransportProxy("https://p.example/", _opener=server.open) as tunnel_proxy:
-        with pytest.raises(TimeoutException, match="within 3.0 seconds"):
+        with pytest.raises(TimeoutException, match=r"within 3\.0 seconds"):
             await tunnel_proxy.connect_through_proxy(URL, timeout=3.0)
         assert backend.monotonic() == 3.0
         assert server.sessions[0].streams[0].aborted

@@ -25,7 +25,8 @@ Send an HTTP request and print the response. The request is written as in
 HTTPie (METHOD URL ITEMS); common curl options work too. Over TLS, HTTP/2 and
 HTTP/1.1 are both offered and the server picks one (ALPN); --http2 and
 --http1.1 force one. 'webwire ws URL' talks to a WebSocket server (see
-'webwire ws --help'). Run 'webwire demo' for a tour of the client against
+'webwire ws --help'), 'webwire wt URL' to a WebTransport server (see
+'webwire wt --help'). Run 'webwire demo' for a tour of the client against
 local servers.
 """
 
@@ -69,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
         usage=(
             "webwire [METHOD] URL [ITEM ...] [OPTIONS]\n"
             "       webwire ws URL [OPTIONS]\n"
+            "       webwire wt URL [OPTIONS]\n"
             "       webwire demo [--backend NAME] [--download-size BYTES] "
             "[--h2-download-size BYTES]"
         ),

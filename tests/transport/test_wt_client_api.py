@@ -414,6 +414,25 @@ async def _proxy_tunnel(m: Mode) -> None:
     assert server.open_sessions() == []
 
 
+@pytest.mark.anyio
+async def test_concurrent_tunnels_share_one_proxy_session() -> None:
+    backend = get_backend()
+    server = FakeServer(backend, responder=proxy())
+    streams: list[Any] = []
+    async with wt.WebTransportProxy("https://p.example/", _opener=server.open) as tunnel_proxy:
+
+        async def tunnel() -> None:
+            streams.append(await tunnel_proxy.connect_through_proxy(URL))
+
+        async with backend.create_task_group() as group:
+            for _ in range(5):
+                group.start_soon(tunnel)
+        assert len(streams) == 5
+        assert len(server.sessions) == 1
+        assert len(server.sessions[0].streams) == 5
+    assert server.open_sessions() == []
+
+
 def fake_stream(server: FakeServer, index: int) -> Any:
     return server.sessions[0].streams[index]
 
@@ -686,9 +705,38 @@ def test_blocking_pools_shared_by_threads() -> None:
                 pooled.return_session(session)
 
         assert run_threads(8, borrow) == []
-        assert pooled.idle_count(URL) <= 4
-        assert len(server.sessions) <= 8 + 4  # at most one per thread at a time, plus reuse
-    assert [s for s in server.open_sessions()] == []
+        assert 1 <= pooled.idle_count(URL) <= 4
+        # every session given back was kept idle or closed
+        assert len(server.open_sessions()) == pooled.idle_count(URL)
+        assert pooled.stats.connections_successful == len(server.sessions)
+    assert server.open_sessions() == []
+
+
+def test_blocking_browser_and_reconnecting_client_shared_by_threads() -> None:
+    server = FakeServer(get_backend("sync"))
+    urls = [f"https://example.com/{i}" for i in range(4)]
+    with wt_sync.WebTransportBrowser(_opener=server.open) as browser:
+
+        def navigate(i: int) -> None:
+            for _ in range(10):
+                session = browser.navigate(urls[i])
+                assert fake(session).url == urls[i]
+
+        assert run_threads(4, navigate) == []
+        history = browser.get_history()
+        assert len(history) >= 4 and set(history) == set(urls)
+        assert server.open_sessions() == [fake(browser.current_session)]
+    assert server.open_sessions() == []
+    with wt_sync.ReconnectingClient(URL, _opener=server.open) as client:
+
+        def get(i: int) -> None:
+            for _ in range(20):
+                session = client.get_session(5.0)
+                assert session is not None and session.is_ready
+
+        assert run_threads(8, get) == []
+        assert client.attempts == 1
+    assert server.open_sessions() == []
 
 
 def test_blocking_wrapper_passes_attributes_and_context() -> None:
@@ -702,3 +750,37 @@ def test_blocking_wrapper_passes_attributes_and_context() -> None:
             assert entered is session
         assert session.is_closed
         assert "FakeSession" in repr(session)
+
+
+# -- the default session opener ----------------------------------------------------------
+
+
+async def _default_opener_is_the_core_open_session(m: Mode, monkeypatch: Any) -> None:
+    import sys
+    import types
+
+    from webwire.http._client import AsyncClient
+
+    server = m.server()
+    module = types.ModuleType("webwire.webtransport._connect")
+    module.open_session = server.open  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "webwire.webtransport._connect", module)
+    async with m.open(m.make("WebTransportClient")) as client:
+        session = await call(client.connect(URL))
+        await call(client.connect(URL))
+        assert fake(session).url == URL
+        http = server.calls[0]["client"]
+        assert isinstance(http, AsyncClient)
+        assert server.calls[1]["client"] is http  # one HTTP client carries every session
+        assert http._sync is (not m.is_async)
+    assert http._closed
+    assert server.open_sessions() == []
+
+
+@pytest.mark.anyio
+async def test_default_opener_is_the_core_open_session(monkeypatch: pytest.MonkeyPatch) -> None:
+    await _default_opener_is_the_core_open_session(Mode(True), monkeypatch)
+
+
+def test_default_opener_is_the_core_open_session_sync(monkeypatch: pytest.MonkeyPatch) -> None:
+    run_sync(_default_opener_is_the_core_open_session(Mode(False), monkeypatch))

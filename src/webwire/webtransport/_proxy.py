@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from webwire._backends import Backend, init_lock
+from webwire._backends import Backend, Lock, init_lock
 from webwire._exceptions import ProxyError, WebwireError
 
 from ._client import WebTransportClient, _close_quietly
@@ -52,7 +52,8 @@ class WebTransportProxy:
         parse_webtransport_url(proxy_url)
         self._proxy_url = proxy_url
         self._client = WebTransportClient(config, _opener=_opener, _backend=_backend)
-        self._lock = init_lock()
+        self._init = init_lock()
+        self._lock: Lock | None = None
         self._session: Session | None = None
 
     @property
@@ -136,15 +137,22 @@ class WebTransportProxy:
         return stream
 
     async def _proxy_session(self, timeout: float) -> Session:
-        session = self._session
-        if session is not None and session.is_ready and not session.is_closed:
+        """The session with the proxy, established when there is none
+        (one caller at a time establishes it)."""
+        lock = self._lock
+        if lock is None:
+            backend = self._client._get_backend()
+            with self._init:
+                if self._lock is None:
+                    self._lock = backend.create_lock()
+                lock = self._lock
+        async with lock:
+            session = self._session
+            if session is not None and session.is_ready and not session.is_closed:
+                return session
+            session = await self._client.connect(self._proxy_url, timeout=timeout)
+            self._session = session
             return session
-        session = await self._client.connect(self._proxy_url, timeout=timeout)
-        with self._lock:
-            old, self._session = self._session, session
-        if old is not None and old is not session:
-            await _close_quietly(old)
-        return session
 
 
 async def _handshake(stream: Any, request: bytes) -> None:

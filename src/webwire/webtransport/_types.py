@@ -13,7 +13,10 @@ __all__ = ["Session", "SessionOpener", "default_opener", "resolve_backend"]
 
 class Session(Protocol):
     """A WebTransport session (draft-ietf-webtrans-http3 section 3) as the
-    client package uses it."""
+    client package hands it out: what ``open_session`` returns (the core's
+    ``WebTransportSession``). The clients themselves use only
+    :attr:`is_ready`, :attr:`is_closed`, :meth:`close`,
+    :meth:`wait_closed` and :meth:`create_bidirectional_stream`."""
 
     @property
     def is_ready(self) -> bool:
@@ -23,14 +26,20 @@ class Session(Protocol):
     def is_closed(self) -> bool:
         """Closed (by either side)."""
 
+    @property
+    def datagrams(self) -> Any:
+        """The session's datagrams: ``send(data)``, ``receive(timeout)``,
+        ``max_datagram_size`` (RFC 9297)."""
+
     async def close(self, code: int = 0, reason: str = "") -> None:
-        """Close the session (CLOSE_WEBTRANSPORT_SESSION)."""
+        """Close the session (CLOSE_WEBTRANSPORT_SESSION capsule with
+        ``code`` and ``reason``)."""
 
     async def wait_closed(self) -> None:
         """Wait until the session is closed."""
 
     async def create_bidirectional_stream(self) -> Any:
-        """Open a bidirectional stream."""
+        """Open a bidirectional stream of the session."""
 
 
 SessionOpener = Callable[..., Awaitable[Any]]

@@ -162,6 +162,14 @@ class FakeSession:
         self.streams.append(stream)
         return stream
 
+    async def incoming_streams(self) -> Any:
+        """Server-initiated streams: ``pushed`` of them, each carrying
+        ``b"push <n>"`` then its end."""
+        for n in range(self.server.pushed):
+            stream = FakeStream(self.server.backend, echo)
+            await stream.write(b"push %d" % n, end_stream=True)
+            yield stream
+
     async def __aenter__(self) -> FakeSession:
         return self
 
@@ -184,6 +192,7 @@ class FakeServer:
         self.fail_next = 0
         self.down = False
         self.connect_delay = 0.0
+        self.pushed = 0
         self._lock = backend.create_bookkeeping_lock()
 
     async def open(self, url: str, **options: Any) -> FakeSession:

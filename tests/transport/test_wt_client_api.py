@@ -452,19 +452,30 @@ async def _proxy_refusal(m: Mode) -> None:
 test_proxy_refusal, test_proxy_refusal_sync = scenario(_proxy_refusal)
 
 
-@pytest.mark.anyio
-@pytest.mark.parametrize(
-    "answer",
-    [b"SSH-2.0-x\r\n\r\n", b"HTTP/1.1 200 OK\r\n", b"HTTP/1.1 200 OK\r\n" + b"a: b\r\n" * 5000],
-)
-async def test_proxy_bad_answers(answer: bytes) -> None:
-    def respond(stream: Any, data: bytes, end: bool) -> list[bytes | None]:
-        return [answer, None]
+BAD_ANSWERS = [
+    b"SSH-2.0-x\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\n",
+    b"HTTP/1.1 200 OK\r\n" + b"a: b\r\n" * 5000,
+    b"HTTP/1.1 2xx OK\r\n\r\n",
+]
 
-    server = FakeServer(get_backend(), responder=respond)
-    async with wt.WebTransportProxy("https://p.example/", _opener=server.open) as tunnel_proxy:
-        with pytest.raises(ProxyError):
-            await tunnel_proxy.connect_through_proxy(URL)
+
+async def _proxy_bad_answers(m: Mode) -> None:
+    for answer in BAD_ANSWERS:
+
+        def respond(stream: Any, data: bytes, end: bool, answer: bytes = answer) -> list[Any]:
+            return [answer, None]
+
+        server = m.server(responder=respond)
+        tunnel_proxy = m.make("WebTransportProxy", "https://p.example/", _opener=server.open)
+        async with m.open(tunnel_proxy):
+            with pytest.raises(ProxyError):
+                await call(tunnel_proxy.connect_through_proxy(URL))
+            assert fake_stream(server, 0).aborted
+        assert server.open_sessions() == []
+
+
+test_proxy_bad_answers, test_proxy_bad_answers_sync = scenario(_proxy_bad_answers)
 
 
 @memory_test
@@ -746,6 +757,9 @@ def test_blocking_wrapper_passes_attributes_and_context() -> None:
         assert isinstance(session, wt_sync.Blocking)
         assert session.url == URL
         assert session.datagrams.max_datagram_size == 1200
+        server.pushed = 3
+        pushed = [stream.read_all() for stream in session.incoming_streams()]
+        assert pushed == [b"push 0", b"push 1", b"push 2"]
         with session as entered:
             assert entered is session
         assert session.is_closed

@@ -186,6 +186,17 @@ def test_line_mode_streams() -> None:
     assert all(s.ended for s in session.streams)
 
 
+def test_verbose_and_ca_bundle(tmp_path: Any) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("x")
+    opener = Opener()
+    status, out, err = run(["https://h/", "-v", "--cacert", str(ca)], b"x\n", opener)
+    assert (status, out) == (0, "x\n")
+    assert "* WebTransport session with https://h/" in err
+    assert "* largest datagram: 1200 bytes" in err
+    assert opener.calls[0]["verify"] == str(ca)
+
+
 def test_line_mode_binary_reply_is_hex() -> None:
     status, out, _ = run(["https://h/"], b"x\n", Opener(reply=lambda data: b"\xff\x00"))
     assert (status, out) == (0, "ff00\n")

@@ -582,9 +582,8 @@ def ww_sync_stream(work: WtWorkload) -> Timing:
 
 
 def ww_sync_datagram(work: WtWorkload) -> Timing:
-    from webwire.webtransport.sync import WebTransportClient
-
     from webwire._exceptions import TimeoutException
+    from webwire.webtransport.sync import WebTransportClient
 
     with WebTransportClient(config=_webwire_config(work)) as client:
         with client.connect(work.url) as session:

@@ -349,3 +349,61 @@ def test_lossy_path_delivers_every_byte_sync(wt_aioquic: WTServerInfo) -> None:
         info = _through_relay(wt_aioquic, relay)
         run_sync(lossy_echo(opener(info, "sync"), info))
         assert relay.counters().dropped > 0
+
+
+# -- more server behaviour --------------------------------------------------------------
+
+
+async def drain(open_: Opener, info: WTServerInfo) -> None:
+    async with await open_("/drain") as session:
+        stream = await session.create_bidirectional_stream()
+        await stream.write_all(b"still served")
+        assert await stream.read_all() == b"still served"
+        assert session.state is SessionState.DRAINING
+        assert session.is_ready
+
+
+@pytest.mark.anyio
+async def test_drain_async(wt_aioquic: WTServerInfo) -> None:
+    await drain(opener(wt_aioquic, None), wt_aioquic)
+
+
+def test_drain_sync(wt_aioquic: WTServerInfo) -> None:
+    run_sync(drain(opener(wt_aioquic, "sync"), wt_aioquic))
+
+
+@pytest.mark.anyio
+async def test_server_without_webtransport(h3_hypercorn: Any) -> None:
+    with pytest.raises(WebTransportError, match="does not support WebTransport"):
+        await open_session(
+            str(h3_hypercorn.url) + "/", verify=h3_hypercorn.ca_path, timeout=10
+        )
+
+
+# -- the client package over these sessions ---------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_webtransport_client_package(wt_pywebtransport: WTServerInfo) -> None:
+    from webwire.webtransport import ClientConfig, WebTransportClient
+
+    config = ClientConfig(ca_certs=wt_pywebtransport.ca_path)
+    async with WebTransportClient(config=config) as client:
+        session = await client.connect(wt_pywebtransport.route("/echo"))
+        stream = await session.create_bidirectional_stream()
+        await stream.write_all(b"through WebTransportClient")
+        assert await stream.read_all() == b"through WebTransportClient"
+        await session.close()
+        assert client.stats.connections_attempted == 1
+
+
+def test_webtransport_client_package_sync(wt_aioquic: WTServerInfo) -> None:
+    from webwire.webtransport import ClientConfig
+    from webwire.webtransport.sync import WebTransportClient
+
+    with WebTransportClient(config=ClientConfig(ca_certs=wt_aioquic.ca_path)) as client:
+        session = client.connect(wt_aioquic.route("/echo"))
+        stream = session.create_bidirectional_stream()
+        stream.write_all(b"blocking client")
+        assert stream.read_all() == b"blocking client"
+        session.close()

@@ -61,9 +61,9 @@ class _Base:
             return "reset"
         if core.forgotten or (core.eof and core.eof_sent):
             return "closed"
-        if core.eof_sent:
+        if core.eof_sent and core.writable:
             return "half_closed_local"
-        if core.eof:
+        if core.eof and core.readable:
             return "half_closed_remote"
         return "open"
 

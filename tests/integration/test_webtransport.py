@@ -274,19 +274,53 @@ def test_sync_session_shared_by_threads(wt_aioquic: WTServerInfo) -> None:
             assert results == {i: b"thread %d" % i for i in range(8)}
 
 
-@pytest.mark.anyio
-async def test_server_gone_idle_timeout(wt_aioquic_restartable: WTServerInfo) -> None:
-    info = wt_aioquic_restartable
-    session = await open_session(
-        info.route("/echo"), verify=info.ca_path, config=_Config(max_idle_timeout=1.0)
-    )
+async def server_gone(open_: Opener, relay: Any) -> None:
+    session = await open_("/echo", config=_Config(max_idle_timeout=1.0))
     stream = await session.create_bidirectional_stream()
-    info.server.stop()
-    with pytest.raises((SessionClosed, webwire.ReadError)):
+    await stream.write(b"ping")
+    assert await stream.read() == b"ping"
+    relay.set_rates(loss=1.0)  # the server goes silent
+    with pytest.raises(SessionClosed, match="timed out"):
         await stream.read()
     await session.wait_closed(30)
     assert session.is_closed
+    with pytest.raises(SessionClosed):
+        await session.datagrams.send(b"x")
     await session.close()
+
+
+async def server_stopped(open_: Opener, info: WTServerInfo) -> None:
+    session = await open_("/echo")
+    stream = await session.create_bidirectional_stream()
+    info.server.stop()
+    with pytest.raises(SessionClosed, match="closed the HTTP/3 connection"):
+        await stream.read()
+    assert session.is_closed
+    await session.close()
+
+
+@pytest.mark.anyio
+async def test_server_gone_idle_timeout(wt_aioquic: WTServerInfo) -> None:
+    from udp_relay import LossyUDPRelay
+
+    with LossyUDPRelay(("127.0.0.1", wt_aioquic.port), loss=0, reorder=0, duplicate=0) as relay:
+        await server_gone(opener(_through_relay(wt_aioquic, relay), None), relay)
+
+
+def test_server_gone_idle_timeout_sync(wt_aioquic: WTServerInfo) -> None:
+    from udp_relay import LossyUDPRelay
+
+    with LossyUDPRelay(("127.0.0.1", wt_aioquic.port), loss=0, reorder=0, duplicate=0) as relay:
+        run_sync(server_gone(opener(_through_relay(wt_aioquic, relay), "sync"), relay))
+
+
+@pytest.mark.anyio
+async def test_server_stopped(wt_aioquic_restartable: WTServerInfo) -> None:
+    await server_stopped(opener(wt_aioquic_restartable, None), wt_aioquic_restartable)
+
+
+def test_server_stopped_sync(wt_aioquic_restartable: WTServerInfo) -> None:
+    run_sync(server_stopped(opener(wt_aioquic_restartable, "sync"), wt_aioquic_restartable))
 
 
 class _Config:

@@ -144,6 +144,8 @@ class WTRegistry:
             refusal = wt.WT_BUFFERED_STREAM_REJECTED
         if refusal is not None:
             self._refuse_locked(stream_id, refusal, event.unidirectional)
+            if session is not None:
+                session.streams_refused += 1
             return
         assert session is not None
         stream = WTStreamCore(session, stream_id, readable=True, writable=not event.unidirectional)
@@ -222,6 +224,7 @@ class WTSessionCore:
         self.datagrams_dropped = 0
         self.streams_opened = 0
         self.streams_accepted = 0
+        self.streams_refused = 0
         # session flow control (current draft section 5): what the server allows
         settings = conn._proto.received_settings
         if draft.flow_control:

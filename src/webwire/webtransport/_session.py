@@ -229,7 +229,9 @@ class WebTransportSession:
     def get_session_stats(self) -> dict[str, Any]:
         """Counters of the session: ``{"session_id", "state", "path",
         "draft", "bytes_sent", "bytes_received" (stream payload bytes),
-        "streams_opened", "streams_accepted", "open_streams",
+        "streams_opened", "streams_accepted", "streams_refused" (server
+        streams refused while ``stream_buffer_size`` of them waited),
+        "open_streams",
         "datagrams_sent", "datagrams_received", "datagrams_dropped",
         "close_code", "close_reason"}``."""
         core = self._core
@@ -242,6 +244,7 @@ class WebTransportSession:
             "bytes_received": core.bytes_received,
             "streams_opened": core.streams_opened,
             "streams_accepted": core.streams_accepted,
+            "streams_refused": core.streams_refused,
             "open_streams": len(core.streams),
             "datagrams_sent": core.datagrams_sent,
             "datagrams_received": core.datagrams_received,

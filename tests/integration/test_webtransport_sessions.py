@@ -441,3 +441,31 @@ def test_webtransport_client_package_sync(wt_aioquic: WTServerInfo) -> None:
         stream.write_all(b"blocking client")
         assert stream.read_all() == b"blocking client"
         session.close()
+
+
+async def incoming_bound(open_: Opener, info: WTServerInfo) -> None:
+    session = await open_("/server-streams?count=3", config=_Config(stream_buffer_size=2))
+    async with session:
+        backend = session._conn._backend
+        for _ in range(200):
+            if session.get_session_stats()["streams_refused"] >= 4:
+                break
+            await backend.sleep(0.02)
+        assert session.get_session_stats()["streams_refused"] == 4
+        first = await session.accept_stream(5)
+        second = await session.accept_stream(5)
+        assert first is not None and second is not None
+        for stream in (first, second):
+            if stream.direction == "receive":
+                assert (await stream.read_all()).startswith(b"unidirectional")
+            else:
+                assert (await stream.readline()).startswith(b"bidirectional")
+
+
+@pytest.mark.anyio
+async def test_incoming_streams_bounded(wt_aioquic: WTServerInfo) -> None:
+    await incoming_bound(opener(wt_aioquic, None), wt_aioquic)
+
+
+def test_incoming_streams_bounded_sync(wt_aioquic: WTServerInfo) -> None:
+    run_sync(incoming_bound(opener(wt_aioquic, "sync"), wt_aioquic))

@@ -486,9 +486,8 @@ async def _run_both(
 
 
 async def ww_datagram(work: WtWorkload, runtime: str) -> Timing:
-    from webwire.webtransport import WebTransportClient
-
     from webwire._exceptions import TimeoutException
+    from webwire.webtransport import WebTransportClient
 
     async with WebTransportClient(config=_webwire_config(work)) as client:
         async with await client.connect(work.url) as session:
@@ -583,9 +582,8 @@ def ww_sync_stream(work: WtWorkload) -> Timing:
 
 
 def ww_sync_datagram(work: WtWorkload) -> Timing:
-    from webwire.webtransport.sync import WebTransportClient
-
     from webwire._exceptions import TimeoutException
+    from webwire.webtransport.sync import WebTransportClient
 
     with WebTransportClient(config=_webwire_config(work)) as client:
         with client.connect(work.url) as session:

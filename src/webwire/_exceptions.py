@@ -37,8 +37,10 @@ parsing) and keep the original as ``__cause__``::
     │   ├── ConnectionClosedOK
     │   └── ConnectionClosedError
     ├── InvalidHandshake                WebSocket opening handshake failed
-    ├── SessionClosed                   WebTransport session ended
-    ├── StreamReset                     WebTransport stream was reset
+    ├── WebTransportError               a WebTransport session or stream failed
+    │   ├── SessionClosed               the session ended (code, reason)
+    │   ├── StreamReset                 a stream was reset or stopped (code)
+    │   └── DatagramTooLarge            a datagram over max_datagram_size
     └── AuthError                       malformed challenge, unreadable .netrc
     ├── LifespanError                   an in-process ASGI app's lifespan
     │                                   startup or shutdown failed
@@ -95,6 +97,7 @@ __all__ = [
     "TooManyRedirects",
     "TransportError",
     "UnsupportedProtocol",
+    "WebTransportError",
     "WebwireError",
     "WriteError",
     "WriteTimeout",
@@ -305,12 +308,78 @@ class InvalidHandshake(WebwireError):
     """The WebSocket opening handshake failed (RFC 6455 section 4)."""
 
 
-class SessionClosed(WebwireError):
-    """The WebTransport session is closed."""
+class WebTransportError(WebwireError):
+    """A WebTransport (draft-ietf-webtrans-http3) session or stream cannot
+    do what was asked: the server refused the session, does not support
+    WebTransport, or broke the protocol."""
 
 
-class StreamReset(WebwireError):
-    """A WebTransport stream was reset by the peer."""
+class SessionClosed(WebTransportError):
+    """The WebTransport session is closed (by either side, or its
+    connection ended); raised by operations pending on it or started
+    after.
+
+    Attributes:
+        code: The application error code of the CLOSE_WEBTRANSPORT_SESSION
+            capsule (draft-ietf-webtrans-http3 section 5), ``None`` when the
+            session ended without one (connection lost, CONNECT stream
+            reset).
+        reason: Its reason text (``""`` when none).
+    """
+
+    def __init__(
+        self,
+        message: str = "the WebTransport session is closed",
+        *,
+        code: int | None = None,
+        reason: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+
+
+class StreamReset(WebTransportError):
+    """A WebTransport stream was reset (RESET_STREAM) or stopped
+    (STOP_SENDING) by the peer, or aborted locally.
+
+    Attributes:
+        code: The WebTransport application error code (0 to 2**32 - 1)
+            carried by the frame (draft-ietf-webtrans-http3 section 4.3),
+            or ``None`` when the HTTP/3 code was outside the application
+            range (then in :attr:`http_code`).
+        http_code: The HTTP/3 error code as received, ``None`` for a local
+            abort.
+    """
+
+    def __init__(
+        self,
+        message: str = "the WebTransport stream was reset",
+        *,
+        code: int | None = None,
+        http_code: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.http_code = http_code
+
+
+class DatagramTooLarge(WebTransportError, ValueError):
+    """A datagram is larger than the session's ``max_datagram_size``: it
+    would not fit one QUIC packet (RFC 9221 section 5).
+
+    Attributes:
+        size: The datagram's size, bytes.
+        limit: The largest size allowed, bytes.
+    """
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(
+            f"a WebTransport datagram of {size} bytes is larger than the "
+            f"session's max_datagram_size of {limit} bytes"
+        )
+        self.size = size
+        self.limit = limit
 
 
 class AuthError(WebwireError):
@@ -525,6 +594,7 @@ __all__ += [
     "CloseReason",
     "ConnectionRejected",
     "ConnectionTimeout",
+    "DatagramTooLarge",
     "DisconnectionTimeout",
     "HandshakeError",
 ]

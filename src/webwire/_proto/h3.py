@@ -60,6 +60,7 @@ from webwire._proto._fields import (
     validate_request,
 )
 from webwire._proto._h3_tls import QuicTLS, quic_tls_options
+from webwire._proto._h3_wt import WebTransportH3Connection, WebTransportMethods, translate
 from webwire._proto.events import (
     ConnectionTerminated,
     Data,
@@ -90,6 +91,10 @@ STREAM_WINDOW = 2 * 1024 * 1024
 CONNECTION_WINDOW = 8 * 1024 * 1024
 """Bytes the server may send on the whole connection beyond what was
 delivered (``initial_max_data``)."""
+
+MAX_DATAGRAM_FRAME_SIZE = 65536
+"""The largest DATAGRAM frame a WebTransport connection accepts (QUIC
+``max_datagram_frame_size``, RFC 9221 section 3), bytes."""
 
 DEFAULT_IDLE_TIMEOUT = 30.0
 """Seconds without anything received before the connection is closed
@@ -150,6 +155,15 @@ def is_certificate_error(code: int, reason: str) -> bool:
 
 # -- the protocol --------------------------------------------------------------
 
+_WT_KINDS = frozenset(
+    {
+        h3e.WebTransportStreamDataReceived,
+        h3e.DatagramReceived,
+        h3e.StreamReset,
+        h3e.StopSending,
+    }
+)
+
 
 class _Stream:
     __slots__ = ("got_head", "trailers")
@@ -159,7 +173,7 @@ class _Stream:
         self.trailers = False
 
 
-class H3Protocol:
+class H3Protocol(WebTransportMethods):
     """Client side of one HTTP/3 connection, without I/O (RFC 9114).
 
     Args:
@@ -175,6 +189,11 @@ class H3Protocol:
             (names and values); a larger one resets the stream.
         stream_window: Per-stream receive window, bytes.
         connection_window: Connection receive window, bytes.
+        webtransport: Offer WebTransport (draft-ietf-webtrans-http3): the
+            SETTINGS of draft-02 and of the current draft
+            (:data:`webwire._proto.webtransport.CLIENT_SETTINGS`) and the
+            QUIC ``max_datagram_frame_size`` transport parameter (RFC 9221)
+            for HTTP Datagrams (RFC 9297). See :mod:`webwire._proto._h3_wt`.
     """
 
     def __init__(
@@ -188,6 +207,7 @@ class H3Protocol:
         max_header_size: int = 64 * 1024,
         stream_window: int = STREAM_WINDOW,
         connection_window: int = CONNECTION_WINDOW,
+        webtransport: bool = False,
     ) -> None:
         config = QuicConfiguration(
             is_client=True,
@@ -197,10 +217,13 @@ class H3Protocol:
             max_stream_data=stream_window,
             max_data=connection_window,
             session_ticket=session_ticket,
+            max_datagram_frame_size=MAX_DATAGRAM_FRAME_SIZE if webtransport else None,
         )
         tls.configure(config)
         self._quic = QuicConnection(configuration=config, session_ticket_handler=ticket_handler)
         self._h3: H3Connection | None = None
+        self._webtransport = webtransport
+        self._wt_streams: set[int] = set()
         self._events: list[Event] = []
         self._streams: dict[int, _Stream] = {}
         self._max_header_size = max_header_size
@@ -312,7 +335,10 @@ class H3Protocol:
             self._quic.connect(addr, now)
         except OSError as exc:
             raise LocalProtocolError(f"not an IP address: {addr[0]!r}") from exc
-        self._h3 = H3Connection(self._quic)
+        if self._webtransport:
+            self._h3 = WebTransportH3Connection(self._quic, enable_webtransport=True)
+        else:
+            self._h3 = H3Connection(self._quic)
         self._drain()
 
     def receive_datagram(self, data: bytes, addr: tuple[str, int], now: float) -> None:
@@ -615,6 +641,8 @@ class H3Protocol:
     def _translate(self, event: h3e.H3Event) -> None:
         kind = type(event)
         out = self._events
+        if self._webtransport and kind in _WT_KINDS and translate(self, event):
+            return
         if kind is h3e.DataReceived:
             stream_id = event.stream_id  # type: ignore[attr-defined]
             if stream_id not in self._streams:

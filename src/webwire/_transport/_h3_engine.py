@@ -101,6 +101,7 @@ class _H3Engine:
         self._connect_timeout: float | None = None
         self._where = f"{address[0]}, UDP port {address[1]}"
         self.requests_sent = 0
+        self._wt: Any = None  # WebTransport sessions (_wt_session.WTRegistry)
 
     # -- start and background tasks ------------------------------------------
 
@@ -334,6 +335,8 @@ class _H3Engine:
                 continue
             state = streams.get(event.stream_id)  # type: ignore[attr-defined]
             if state is None:
+                if self._wt is not None:
+                    self._wt.dispatch_locked(event)
                 continue
             if kind is ev.Data:
                 state.events.append(event)
@@ -420,6 +423,8 @@ class _H3Engine:
                 state.wake.set()
         for state in self._extra_waiters:
             state.wake.set()
+        if self._wt is not None:
+            self._wt.fail_locked(error)
         self._handshake.set()
         self._resume.set()
         self._timer_wake.set()

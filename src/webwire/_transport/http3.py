@@ -104,6 +104,7 @@ async def connect_http3(
     on_release: Callable[[Connection], None],
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
     early_data: bool = False,
+    webtransport: bool = False,
 ) -> HTTP3Connection:
     """Open an HTTP/3 connection: a UDP socket to ``address`` and the QUIC
     handshake (RFC 9000 section 7, TLS 1.3 per RFC 9001, ALPN ``h3``).
@@ -128,6 +129,9 @@ async def connect_http3(
             other requests wait for the handshake. A handshake that then
             fails or outlives ``connect_timeout`` fails those requests as
             retryable (the pool sends them again on a new connection).
+        webtransport: Offer WebTransport (SETTINGS and QUIC datagrams);
+            sessions are then carried by
+            :mod:`webwire._transport._wt_session`.
 
     Raises:
         ConnectTimeout: No handshake within ``connect_timeout`` (UDP blocked
@@ -152,6 +156,7 @@ async def connect_http3(
         session_ticket=ticket,
         ticket_handler=handler,
         max_header_size=limits.max_header_size,
+        webtransport=webtransport,
     )
     sock = await backend.connect_udp(address)
     conn = HTTP3Connection(origin, backend, sock, protocol, address, limits, on_release)

@@ -5,9 +5,11 @@ Usage::
 
     webwire [METHOD] URL [ITEM ...] [OPTIONS]
     webwire ws URL [OPTIONS]
+    webwire wt URL [OPTIONS]
     webwire demo [--backend NAME] [--download-size BYTES] [--h2-download-size BYTES]
 
-``webwire ws`` exchanges WebSocket messages (see ``webwire ws --help``).
+``webwire ws`` exchanges WebSocket messages (see ``webwire ws --help``),
+``webwire wt`` WebTransport streams and datagrams (``webwire wt --help``).
 The request syntax is HTTPie's; common curl options work too (see
 ``webwire --help``).
 
@@ -129,6 +131,10 @@ def main(argv: list[str] | None = None) -> int:
             from ._ws import run_ws_command
 
             return run_ws_command(args[1:])
+        if args and args[0] == "wt":
+            from ._wt import run_wt_command
+
+            return run_wt_command(args[1:])
         if args and args[0] == "demo":
             from ._demo import run_demo_command
 

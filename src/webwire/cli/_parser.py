@@ -26,7 +26,8 @@ HTTPie (METHOD URL ITEMS); common curl options work too. Over TLS, HTTP/2 and
 HTTP/1.1 are both offered and the server picks one (ALPN); --http2 and
 --http1.1 force one; --http3 tries HTTP/3 (QUIC) first and falls back to TCP,
 --http3-only uses nothing else. 'webwire ws URL' talks to a WebSocket server (see
-'webwire ws --help'). Run 'webwire demo' for a tour of the client against
+'webwire ws --help'), 'webwire wt URL' to a WebTransport server (see
+'webwire wt --help'). Run 'webwire demo' for a tour of the client against
 local servers.
 """
 
@@ -70,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
         usage=(
             "webwire [METHOD] URL [ITEM ...] [OPTIONS]\n"
             "       webwire ws URL [OPTIONS]\n"
+            "       webwire wt URL [OPTIONS]\n"
             "       webwire demo [--backend NAME] [--download-size BYTES] "
             "[--h2-download-size BYTES]"
         ),

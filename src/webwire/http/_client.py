@@ -781,6 +781,33 @@ class AsyncClient(_AsyncRequestMethods):
             return self._transport
         return router.select(url)
 
+    # -- WebTransport ----------------------------------------------------------
+
+    async def webtransport(self, url: str | URL, **options: Any) -> Any:
+        """Establish a WebTransport session (draft-ietf-webtrans-http3 over
+        HTTP/3) with this client's backend and TLS settings (``verify``,
+        ``cert``, ``trust_env``); a relative ``url`` is joined to
+        ``base_url``. The options are those of
+        :func:`webwire.webtransport.open_session` (``headers``,
+        ``timeout`` in seconds, ``config``...).
+
+        Returns:
+            An established :class:`webwire.webtransport.WebTransportSession`
+            (``async with`` closes it).
+
+        Raises:
+            InvalidURL, ConnectError, ConnectTimeout, WebTransportError:
+                As :func:`~webwire.webtransport.open_session`.
+        """
+        from webwire.webtransport._connect import open_session
+
+        if "client" in options:
+            raise TypeError("client.webtransport() uses this client: do not pass client=")
+        target = parse_url(url, allow_relative=True)
+        if self._base_url is not None and not target.is_absolute():
+            target = self._base_url.join(target)
+        return await open_session(target, client=self, **options)
+
     # -- lifetime ------------------------------------------------------------
 
     async def aclose(self) -> None:

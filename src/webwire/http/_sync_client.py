@@ -761,6 +761,22 @@ class Client:
         resolved = client_websocket_url(self._client._base_url, url)
         return sws.connect(str(resolved), client=self, **options)
 
+    def webtransport(self, url: str | URL, **options: Any) -> Any:
+        """Establish a WebTransport session, blocking: ``with
+        client.webtransport("https://host/path") as session: ...``. The
+        options and errors are those of :meth:`AsyncClient.webtransport`.
+
+        Returns:
+            A :class:`webwire.webtransport.SyncWebTransportSession`: the
+            session's methods (and its streams' and datagrams') block and
+            return their results; async iterators become iterators.
+        """
+        from webwire._sync import run_sync
+        from webwire.webtransport._session import SyncWebTransportSession
+
+        session = run_sync(self._client.webtransport(url, **options))
+        return SyncWebTransportSession(session)
+
     def sse(
         self,
         url: str | URL,

@@ -40,8 +40,10 @@ parsing) and keep the original as ``__cause__``::
     ├── WebTransportError               a WebTransport session or stream failed
     │   ├── SessionClosed               the session ended (code, reason)
     │   ├── StreamReset                 a stream was reset or stopped (code)
-    │   └── DatagramTooLarge            a datagram over max_datagram_size
-    └── AuthError                       malformed challenge, unreadable .netrc
+    │   ├── DatagramTooLarge            a datagram over max_datagram_size
+    │   └── ClientError                 a WebTransport client object misused
+    │       └── ConfigurationError      an invalid ClientConfig value
+    ├── AuthError                       malformed challenge, unreadable .netrc
     ├── LifespanError                   an in-process ASGI app's lifespan
     │                                   startup or shutdown failed
     └── SSEError                        a server-sent event stream cannot be
@@ -62,9 +64,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AuthError",
+    "ClientError",
     "CloseError",
     "CloseFrame",
     "ConcurrencyError",
+    "ConfigurationError",
     "ConnectError",
     "ConnectTimeout",
     "ConnectionClosed",
@@ -312,6 +316,27 @@ class WebTransportError(WebwireError):
     """A WebTransport (draft-ietf-webtrans-http3) session or stream cannot
     do what was asked: the server refused the session, does not support
     WebTransport, or broke the protocol."""
+
+
+class ClientError(WebTransportError):
+    """A WebTransport client object (:mod:`webwire.webtransport`) cannot do
+    what was asked: it is closed, a session does not belong to it, or
+    connecting failed for a reason that is not a transport error (the
+    original is ``__cause__``)."""
+
+
+class ConfigurationError(ClientError, ValueError):
+    """A :class:`~webwire.webtransport.ClientConfig` value is invalid.
+
+    Attributes:
+        key: The field name (``"connect_timeout"``...).
+        value: The rejected value.
+    """
+
+    def __init__(self, key: str, value: Any, reason: str) -> None:
+        super().__init__(f"invalid ClientConfig.{key} = {value!r}: {reason}")
+        self.key = key
+        self.value = value
 
 
 class SessionClosed(WebTransportError):

@@ -18,13 +18,19 @@ bidirectional and unidirectional streams and datagrams. Errors are
 
 from __future__ import annotations
 
-from webwire._exceptions import DatagramTooLarge, SessionClosed, StreamReset, WebTransportError
+from webwire._exceptions import (
+    ClientError,
+    ConfigurationError,
+    DatagramTooLarge,
+    SessionClosed,
+    StreamReset,
+    WebTransportError,
+)
 
 from ._browser import WebTransportBrowser
 from ._client import WebTransportClient
 from ._config import ClientConfig
 from ._connect import open_session
-from ._errors import ClientError, ConfigurationError
 from ._monitor import ClientMonitor
 from ._pool import ClientPool, PooledClient
 from ._proxy import WebTransportProxy

@@ -6,10 +6,10 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from webwire._backends import Backend, Lock, init_lock
+from webwire._exceptions import ClientError
 
 from ._client import WebTransportClient, _close_quietly
 from ._config import ClientConfig
-from ._errors import ClientError
 from ._utils import parse_webtransport_url
 
 if TYPE_CHECKING:

@@ -10,10 +10,9 @@ from typing import TYPE_CHECKING, Any
 import yarl
 
 from webwire._backends import Backend, init_lock
-from webwire._exceptions import LocalProtocolError, WebwireError
+from webwire._exceptions import ClientError, LocalProtocolError, WebwireError
 
 from ._config import ClientConfig
-from ._errors import ClientError
 from ._stats import ClientStats
 from ._types import Session, SessionOpener, default_opener, resolve_backend
 from ._utils import parse_webtransport_url

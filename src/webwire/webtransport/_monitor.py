@@ -7,9 +7,9 @@ from types import TracebackType
 from typing import Any
 
 from webwire._backends import Backend, TaskGroup, init_lock
+from webwire._exceptions import ConfigurationError
 
 from ._client import WebTransportClient
-from ._errors import ConfigurationError
 
 __all__ = ["ClientMonitor"]
 

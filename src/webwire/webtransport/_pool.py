@@ -8,11 +8,10 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from webwire._backends import Backend, TaskGroup, init_lock
-from webwire._exceptions import WebwireError
+from webwire._exceptions import ClientError, ConfigurationError, WebwireError
 
 from ._client import WebTransportClient, _close_quietly
 from ._config import ClientConfig
-from ._errors import ClientError, ConfigurationError
 from ._utils import parse_webtransport_url
 
 if TYPE_CHECKING:

@@ -8,11 +8,10 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from webwire._backends import Backend, Lock, init_lock
-from webwire._exceptions import ProxyError, WebwireError
+from webwire._exceptions import ClientError, ProxyError, WebwireError
 
 from ._client import WebTransportClient, _close_quietly
 from ._config import ClientConfig
-from ._errors import ClientError
 from ._utils import parse_webtransport_url, run_with_timeout
 
 if TYPE_CHECKING:

@@ -16,11 +16,11 @@ import inspect
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from webwire._exceptions import ClientError, ConfigurationError
 from webwire._sync import run_sync
 
 from . import _browser, _client, _monitor, _pool, _proxy, _reconnecting, _utils
 from ._config import ClientConfig
-from ._errors import ClientError, ConfigurationError
 from ._stats import ClientStats
 from ._types import SessionOpener
 from ._utils import parse_webtransport_url, validate_url

@@ -344,10 +344,35 @@ class _ClientEngine(Protocol):
     normally, the incomplete message discarded (section 7.1.1), instead of
     failing the connection with 1002."""
 
+    holding = False
+    """Whether a failure found while parsing is held (see
+    :meth:`WebSocketProtocol.hold_failures`)."""
+
+    held: tuple[int, str] | None = None
+    """The close code and reason of a held failure."""
+
     def recv_frame(self, frame: Frame) -> None:
         if frame.opcode is Opcode.CLOSE and self.current_size is not None:
             self.current_size = None
         super().recv_frame(frame)
+
+    def fail(self, code: int, reason: str = "") -> None:
+        if self.holding and self.state is _WSState.OPEN and code != 1006:
+            # Stop parsing now (section 7.1.7), but keep the state OPEN and
+            # the close frame unsent until the caller releases the failure.
+            if self.held is None:
+                self.held = (int(code), reason)
+            self.parser = self.discard()
+            next(self.parser)
+            return
+        self.held = None
+        super().fail(code, reason)
+
+    def release(self) -> None:
+        """Fail the connection with the held failure, if any."""
+        held, self.held = self.held, None
+        if held is not None and self.state is _WSState.OPEN:
+            super().fail(*held)
 
 
 class WebSocketProtocol:
@@ -443,6 +468,28 @@ class WebSocketProtocol:
 
     # -- receiving ---------------------------------------------------------
 
+    def hold_failures(self) -> None:
+        """From now on, when received data fails the connection (a protocol
+        error: 1002, invalid UTF-8: 1007, a message over ``max_size``:
+        1009), stop parsing at once but hold the close frame: the state
+        stays ``OPEN`` (messages may still be sent, e.g. the answers to the
+        messages received before the failure) until
+        :meth:`release_failure` (or :meth:`fail`, :meth:`send_close`)
+        queues it (RFC 6455 section 7.1.7 fails the connection; when its
+        close frame goes out is the endpoint's choice)."""
+        self._protocol.holding = True
+
+    @property
+    def failure_held(self) -> bool:
+        """Whether a failure of the connection is held (see
+        :meth:`hold_failures`)."""
+        return self._protocol.held is not None
+
+    def release_failure(self) -> None:
+        """Fail the connection with the held failure (queue its close
+        frame); nothing when no failure is held. Idempotent."""
+        self._protocol.release()
+
     def receive_data(self, data: bytes) -> None:
         """Feed bytes read from the transport."""
         if self._protocol.reader.eof:
@@ -496,8 +543,9 @@ class WebSocketProtocol:
         except UnicodeDecodeError as exc:
             # Fail fast (RFC 6455 section 8.1): 1007, nothing more is read.
             self._failed = True
-            self._protocol.fail(1007, f"invalid UTF-8: {exc.reason} at position {exc.start}")
-            self._protocol.parser_exc = exc
+            protocol = self._protocol
+            protocol.fail(1007, f"invalid UTF-8: {exc.reason} at position {exc.start}")
+            protocol.parser_exc = exc
             return None
         if frame.fin:
             self._decoder = None
@@ -610,12 +658,24 @@ class WebSocketProtocol:
                 is over 123 UTF-8 bytes.
         """
         check_close(code, reason)
-        if self._protocol.state is not State.OPEN:
+        protocol = self._protocol
+        if protocol.held is not None:
+            protocol.release()
+        if protocol.state is not State.OPEN:
             return
-        self._protocol.send_close(code, reason)
+        protocol.send_close(code, reason)
 
     def fail(self, code: int, reason: str = "") -> None:
         """Fail the connection (section 7.1.7): queue a close frame with
-        ``code`` when none was sent, and ignore what arrives after."""
+        ``code`` when none was sent (or a held failure's when one is held),
+        and ignore what arrives after."""
         self._failed = True
-        self._protocol.fail(code, reason)
+        protocol = self._protocol
+        if protocol.held is not None:
+            protocol.release()
+            return
+        holding, protocol.holding = protocol.holding, False
+        try:
+            protocol.fail(code, reason)
+        finally:
+            protocol.holding = holding

@@ -55,7 +55,7 @@ __all__ = ["Receiving"]
 
 _READ_SIZE = 65536
 """Bytes asked for by the first read."""
-_MAX_READ_SIZE = 262144
+_MAX_READ_SIZE = 1048576
 """Largest read: the size doubles each time a read comes back full (large
 messages then take few reads; it never shrinks, as a smaller read would
 split the pieces the transport received); 256 KiB is what asyncio's

@@ -265,3 +265,53 @@ async def test_pings_are_answered_while_the_application_only_sends() -> None:
     assert len(pongs) == 3
     for i, when in enumerate(pongs):
         assert start + 5.0 * (i + 1) <= when < start + 5.0 * (i + 1) + 0.2
+
+
+# -- the engine layer: invalid UTF-8 in a text frame not yet complete ---------------------
+
+
+def _frame_in_pieces(opcode: Opcode, payload: bytes, cut: int) -> tuple[bytes, bytes]:
+    data = Frame(opcode, payload).serialize(mask=False)
+    head = len(data) - len(payload)
+    return data[: head + cut], data[head + cut :]
+
+
+@pytest.mark.parametrize("hold", [False, True])
+def test_invalid_utf8_fails_before_the_frame_is_complete(hold: bool) -> None:
+    from webwire._proto.websocket import WebSocketProtocol
+
+    protocol = WebSocketProtocol()
+    if hold:
+        protocol.hold_failures()
+    # "κόσμε" then a 4-byte sequence over U+10FFFF: invalid at its first byte.
+    payload = "κόσμε".encode() + b"\xf4\x90\x80\x80" + b"edited" * 100
+    first, rest = _frame_in_pieces(Opcode.TEXT, payload, 11)
+    protocol.receive_data(first)
+    assert protocol.events() == []
+    assert protocol.state is State.OPEN
+    protocol.receive_data(rest[:4])  # the invalid bytes, most of the frame still missing
+    assert protocol.events() == []
+    if hold:
+        assert protocol.failure_held and protocol.state is State.OPEN
+        protocol.release_failure()
+    out, _ = protocol.data_to_send()
+    assert out  # the close frame
+    assert protocol.close_sent is not None and protocol.close_sent.code == 1007
+    assert protocol.state is State.CLOSING
+
+
+def test_valid_text_in_pieces_is_not_failed() -> None:
+    from webwire._proto.websocket import Fragment, WebSocketProtocol
+
+    protocol = WebSocketProtocol()
+    text = "κόσμε ✓ " * 2000
+    payload = text.encode()
+    data = Frame(Opcode.TEXT, payload, fin=False).serialize(mask=False)
+    data += Frame(Opcode.CONT, payload).serialize(mask=False)
+    fragments = []
+    for start in range(0, len(data), 999):  # cuts inside characters and headers
+        protocol.receive_data(data[start : start + 999])
+        fragments.extend(protocol.events())
+    assert protocol.state is State.OPEN
+    assert all(isinstance(f, Fragment) for f in fragments)
+    assert "".join(f.data for f in fragments) == text * 2  # type: ignore[union-attr,misc]

@@ -133,6 +133,7 @@ State = _WSState
 ``OPEN``, ``CLOSING`` (a close frame was sent or received), ``CLOSED``."""
 
 _UTF8 = codecs.getincrementaldecoder("utf-8")
+_FRAME_PARSE = Frame.parse.__func__.__code__  # type: ignore[attr-defined]
 _logger = logging.getLogger("webwire.websocket")
 
 
@@ -402,6 +403,9 @@ class WebSocketProtocol:
         self._protocol = protocol
         self._decoder: Any = None
         self._failed = False
+        self._partial_parser: Any = None  # the engine's parser of a partial frame
+        self._partial_probe: Any = None  # a UTF-8 decoder checking its payload
+        self._partial_checked = 0  # payload bytes checked so far
 
     # -- state -------------------------------------------------------------
 
@@ -504,8 +508,6 @@ class WebSocketProtocol:
     def events(self) -> list[WebSocketEvent]:
         """The events of the bytes fed so far, in order."""
         frames = self._protocol.events_received()
-        if not frames:
-            return []
         events: list[WebSocketEvent] = []
         for frame in frames:
             if self._failed:
@@ -513,7 +515,58 @@ class WebSocketProtocol:
             event = self._event(frame)  # type: ignore[arg-type]
             if event is not None:
                 events.append(event)
+        if not self._failed:
+            frame_parser = getattr(self._protocol.parser, "gi_yieldfrom", None)
+            if frame_parser is not None and getattr(frame_parser, "gi_code", None) is _FRAME_PARSE:
+                self._check_partial_text(frame_parser)
         return events
+
+    def _check_partial_text(self, frame_parser: Any) -> None:
+        """Fail fast on invalid UTF-8 in the part of a text frame received so
+        far (RFC 6455 section 8.1: "as soon as" the payload is known not to
+        be UTF-8), without waiting for the rest of the frame.
+
+        The engine parses a frame once it is complete; while it waits for the
+        rest of one, its frame parser has read the header (opcode, RSV1,
+        payload length) and its buffer holds the payload received so far.
+        Both are read from the engine's state, nothing is parsed here; a
+        compressed frame (RSV1) is checked once complete, as before.
+        """
+        try:
+            local = frame_parser.gi_frame.f_locals
+            length = local.get("length")
+            waiting = frame_parser.gi_yieldfrom
+            if length is None or waiting is None or local.get("rsv1"):
+                return
+            if waiting.gi_frame.f_locals.get("n") != length:
+                return  # still in the header
+            opcode = local.get("opcode")
+            buffer = self._protocol.reader.buffer
+        except AttributeError:  # pragma: no cover - another engine layout
+            return
+        if frame_parser is not self._partial_parser:
+            if opcode is Opcode.TEXT:
+                probe = _UTF8()
+            elif opcode is Opcode.CONT and self._decoder is not None:
+                probe = _UTF8()
+                probe.setstate(self._decoder.getstate())
+            else:
+                probe = None
+            self._partial_parser = frame_parser
+            self._partial_probe = probe
+            self._partial_checked = 0
+        probe = self._partial_probe
+        if probe is None or len(buffer) <= self._partial_checked:
+            return
+        try:
+            probe.decode(buffer[self._partial_checked :], False)
+        except UnicodeDecodeError as exc:
+            self._failed = True
+            protocol = self._protocol
+            protocol.fail(1007, f"invalid UTF-8: {exc.reason}")
+            protocol.parser_exc = exc
+            return
+        self._partial_checked = len(buffer)
 
     def _event(self, frame: Frame) -> WebSocketEvent | None:
         opcode = frame.opcode

@@ -169,6 +169,7 @@ class ClientConnection(Receiving):
         self._closed_event = backend.create_event()
         self._pings: dict[bytes, PongWaiter] = {}
         self._receiving = False
+        self._fragmenting = False  # a fragmented message is being sent
         self._partial: list[Data] = []
         self._close_deadline: float | None = None
         self._transport_error: BaseException | None = None
@@ -382,9 +383,16 @@ class ClientConnection(Receiving):
             error.__cause__ = self._transport_error
         return error
 
-    async def _write_frame(self, kind: str, data: bytes | str, fin: bool) -> None:
+    async def _write_frame(
+        self, kind: str, data: bytes | str, fin: bool, alone: bool = False
+    ) -> bool:
+        """Write one frame; with ``alone`` (a message in one frame, sent
+        without the send lock) nothing is written and ``False`` returned
+        while a fragmented message is in progress."""
         async with self._write_lock:
             with self._lock:
+                if alone and self._fragmenting:
+                    return False
                 protocol = self._protocol
                 if protocol.state is not State.OPEN:
                     closing = True
@@ -400,11 +408,12 @@ class ClientConnection(Receiving):
             if not closing:
                 try:
                     await self._stream.write(out, None)
-                    return
+                    return True
                 except TransportError as exc:
                     self._transport_error = self._transport_error or exc
                     self._abort()
         await self._raise_closed()
+        raise AssertionError("unreachable")  # pragma: no cover
 
     # -- sending -------------------------------------------------------------
 
@@ -431,6 +440,14 @@ class ClientConnection(Receiving):
         """
         if isinstance(message, (str, bytes, bytearray, memoryview)):
             kind, data = _kind(message, text)
+            # The write lock alone keeps it whole, unless a fragmented
+            # message started meanwhile: then it waits for its end.
+            if (
+                self._tracer is None
+                and not self._fragmenting
+                and await self._write_frame(kind, data, True, alone=True)
+            ):
+                return
             async with self._send_lock:
                 if self._tracer is not None:
                     await self._trace_sent(kind, _size(data))
@@ -439,14 +456,21 @@ class ClientConnection(Receiving):
         if isinstance(message, dict):
             raise TypeError("a dict cannot be sent: encode it first (json.dumps)")
         if isinstance(message, AsyncIterable):
-            async with self._send_lock:
-                await self._send_fragments(message.__aiter__(), text)
-            return
-        if isinstance(message, Iterable):
-            async with self._send_lock:
-                await self._send_fragments(_aiter(message), text)
-            return
-        raise TypeError(f"cannot send {type(message).__name__}: expected str, bytes or iterable")
+            items: AsyncIterator[Data] = message.__aiter__()
+        elif isinstance(message, Iterable):
+            items = _aiter(message)
+        else:
+            raise TypeError(
+                f"cannot send {type(message).__name__}: expected str, bytes or iterable"
+            )
+        async with self._send_lock:
+            with self._lock:
+                self._fragmenting = True
+            try:
+                await self._send_fragments(items, text)
+            finally:
+                with self._lock:
+                    self._fragmenting = False
 
     async def _send_fragments(self, items: AsyncIterator[Data], text: bool | None) -> None:
         # One fragment is held back, so the last one goes out with FIN set.

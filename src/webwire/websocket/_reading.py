@@ -24,8 +24,9 @@ held while messages received before it are still queued for, or being
 answered by, the application: it goes out when the application comes back
 for the next message and none is left (so the answers to those messages go
 out first), when the connection is closed, or after ``close_timeout``
-seconds (10 when ``close_timeout`` is ``None``). An application that never
-received does not hold it at all.
+seconds (10 when ``close_timeout`` is ``None``). With nothing queued and
+the application waiting for a message (or never having received one) it
+goes out at once.
 """
 
 from __future__ import annotations
@@ -216,8 +217,10 @@ class Receiving:
             return
         if protocol.failure_held and self._hold_deadline is None:
             with self._lock:
-                release = not self._ever_received or (
-                    not queue and (receiving or self._rx_waiting)
+                # Nothing left to answer: nothing queued, and the
+                # application waits for more (or never received).
+                release = not queue and (
+                    receiving or self._rx_waiting or not self._ever_received
                 )
             if release:
                 await self._release_failure()

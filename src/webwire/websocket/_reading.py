@@ -36,7 +36,6 @@ from typing import TYPE_CHECKING, Any
 
 from webwire._exceptions import ReadTimeout, TimeoutException, TransportError
 from webwire._proto.websocket import (
-    CloseReceived,
     Fragment,
     PingReceived,
     PongReceived,
@@ -181,50 +180,34 @@ class Receiving:
 
     async def _process(self, data: bytes, receiving: bool) -> None:
         """Feed ``data`` (``b""``: the end of the transport) to the engine,
-        write its answers, queue the fragments."""
+        queue the fragments, write the engine's answers. Everything is
+        recorded before the first ``await``, so a receiving caller cancelled
+        here loses nothing (what is left to write goes out with the next
+        write, in order)."""
         protocol = self._protocol
+        queue = self._queue
         with self._lock:
             if data:
                 protocol.receive_data(data)
             else:
                 protocol.receive_eof()
             events = protocol.events()
-            pending = protocol.has_data_to_send()
-        if pending:
-            await self._flush()
-        queue = self._queue
-        tracer = self._tracer
         for event in events:
             if type(event) is Fragment:
-                if tracer is not None:
-                    await self._trace_fragment(event)
                 if not self._dropping:
                     queue.append(event)
-            elif isinstance(event, PongReceived):
+            elif type(event) is PongReceived:
                 self._pong(event.data)
-                if tracer is not None:
-                    await self._trace_safe(tracer.pong("received", event.data))
-            elif isinstance(event, PingReceived):
-                if tracer is not None:
-                    await self._trace_safe(tracer.ping("received", event.data))
-            elif isinstance(event, CloseReceived):
-                pass  # the engine answered it; the end of the transport follows
-        if not data or (self.http_version != "HTTP/1.1" and self._handshake_closed()):
-            # On a stream of a multiplexed connection (RFC 8441) the closing
-            # handshake is the end: the stream is reset rather than waiting
-            # for the server's END_STREAM, which some servers never send.
-            self._shutdown()
-            return
-        if protocol.failure_held and self._hold_deadline is None:
+        if data and protocol.failure_held and self._hold_deadline is None:
             with self._lock:
                 # Nothing left to answer: nothing queued, and the
                 # application waits for more (or never received).
                 release = not queue and (
                     receiving or self._rx_waiting or not self._ever_received
                 )
-            if release:
-                await self._release_failure()
-            else:
+                if release:
+                    protocol.release_failure()
+            if not release:
                 bound = self._close_timeout
                 bound = _HOLD_LIMIT if bound is None else bound
                 self._hold_deadline = self._backend.monotonic() + bound
@@ -235,16 +218,32 @@ class Receiving:
             and protocol.close_expected()
         ):
             self._arm_close_timer()
+        if protocol.has_data_to_send():
+            await self._flush()
+        tracer = self._tracer
+        if tracer is not None:
+            for event in events:
+                if type(event) is Fragment:
+                    await self._trace_fragment(event)
+                elif type(event) is PongReceived:
+                    await self._trace_safe(tracer.pong("received", event.data))
+                elif type(event) is PingReceived:
+                    await self._trace_safe(tracer.ping("received", event.data))
+        if not data or (self.http_version != "HTTP/1.1" and self._handshake_closed()):
+            # On a stream of a multiplexed connection (RFC 8441) the closing
+            # handshake is the end: the stream is reset rather than waiting
+            # for the server's END_STREAM, which some servers never send.
+            self._shutdown()
 
     async def _release_failure(self) -> None:
         """Send the close frame of the held failure (if still held)."""
         with self._lock:
             self._protocol.release_failure()
             self._hold_deadline = None
+            if self._close_deadline is None and self._protocol.close_expected():
+                self._arm_close_timer()
         self._wake_reader()
         await self._flush()
-        if self._close_deadline is None and self._protocol.close_expected():
-            self._arm_close_timer()
 
     def _end_of_stream(self) -> None:
         """Mark the transport ended for the readers (lock held)."""
@@ -317,8 +316,11 @@ class Receiving:
             ReadTimeout: Nothing within ``timeout`` seconds.
         """
         queue = self._queue
-        if queue:
+        try:
             fragment = queue.popleft()
+        except IndexError:
+            pass
+        else:
             if self._bg_full:
                 self._wake_reader()
             return fragment

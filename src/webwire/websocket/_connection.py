@@ -389,7 +389,9 @@ class ClientConnection(Receiving):
         """Write one frame; with ``alone`` (a message in one frame, sent
         without the send lock) nothing is written and ``False`` returned
         while a fragmented message is in progress."""
-        async with self._write_lock:
+        write_lock = self._write_lock
+        await write_lock.acquire()
+        try:
             with self._lock:
                 if alone and self._fragmenting:
                     return False
@@ -412,6 +414,8 @@ class ClientConnection(Receiving):
                 except TransportError as exc:
                     self._transport_error = self._transport_error or exc
                     self._abort()
+        finally:
+            write_lock.release()
         await self._raise_closed()
         raise AssertionError("unreachable")  # pragma: no cover
 

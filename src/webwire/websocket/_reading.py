@@ -316,14 +316,15 @@ class Receiving:
             ReadTimeout: Nothing within ``timeout`` seconds.
         """
         queue = self._queue
-        try:
-            fragment = queue.popleft()
-        except IndexError:
-            pass
-        else:
-            if self._bg_full:
-                self._wake_reader()
-            return fragment
+        if queue:
+            try:
+                fragment = queue.popleft()
+            except IndexError:
+                pass  # emptied by close() meanwhile
+            else:
+                if self._bg_full:
+                    self._wake_reader()
+                return fragment
         backend = self._backend
         deadline = None if timeout is None else backend.monotonic() + timeout
         while True:
@@ -355,6 +356,8 @@ class Receiving:
                             self._wake_reader()
                 if not done:
                     raise ReadTimeout(f"no message received within {timeout} seconds")
+                if queue:
+                    return queue.popleft()
                 continue
             try:
                 arrived = await self._arrived.wait(left)

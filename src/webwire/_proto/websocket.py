@@ -532,6 +532,8 @@ class WebSocketProtocol:
         Both are read from the engine's state, nothing is parsed here; a
         compressed frame (RSV1) is checked once complete, as before.
         """
+        if frame_parser is self._partial_parser and self._partial_probe is None:
+            return  # a frame already found not to be text
         try:
             local = frame_parser.gi_frame.f_locals
             length = local.get("length")

@@ -133,6 +133,10 @@ class Receiving:
     def _wake_reader(self) -> None:
         """Have the background reader take the reader role as soon as it
         is free (after a close, a ping, a receiving call that gave up)."""
+        with self._lock:
+            self._wake_reader_locked()
+
+    def _wake_reader_locked(self) -> None:
         self._bg_idle = False
         self._bg_full = False
         self._bg_wake.set()
@@ -261,6 +265,7 @@ class Receiving:
                 with self._lock:
                     if self._eof:
                         return
+                    force = force or self._bg_wake.is_set()
                     room = (
                         len(self._queue) < self._max_queue
                         or self._protocol.state is not State.OPEN
@@ -353,7 +358,7 @@ class Receiving:
                     with self._lock:
                         self._reading = False
                         if not done or self._bg_idle:
-                            self._wake_reader()
+                            self._wake_reader_locked()
                 if not done:
                     raise ReadTimeout(f"no message received within {timeout} seconds")
                 if queue:

@@ -5,16 +5,18 @@ interface; the blocking API (:mod:`webwire.websocket.sync`) runs the same
 coroutines on the blocking backend.
 
 Each connection runs two tasks in a task group it owns (threads on the
-blocking backend): a reader, which reads the byte stream, feeds the
-``websockets`` engine (it answers pings and echoes close frames), and queues
-received message fragments (at most ``max_queue``: when the queue is full
-the reader stops reading, so the server feels back-pressure), and a
-keepalive task, which pings every ``ping_interval`` seconds and fails the
-connection with 1011 when no pong comes within ``ping_timeout``. Frames are
-written under one lock, in the order the engine produced them (the
-permessage-deflate context depends on it); the engine itself is only
-touched under the backend's bookkeeping lock, so threads may share a
-connection on the blocking backend.
+blocking backend): a background reader and a keepalive task, which pings
+every ``ping_interval`` seconds and fails the connection with 1011 when no
+pong comes within ``ping_timeout``. The stream is read by whoever holds the
+connection's reader role (:mod:`._reading`): a ``recv()`` with nothing
+queued reads it itself, in the caller's task, and the background reader
+reads while nobody receives (it answers pings, sees the closing handshake,
+and queues at most ``max_queue`` fragments ahead of the application, then
+stops reading so the server feels back-pressure). Frames are written under
+one lock, in the order the engine produced them (the permessage-deflate
+context depends on it); the engine itself is only touched under the
+backend's bookkeeping lock, so threads may share a connection on the
+blocking backend.
 
 The byte stream is any :class:`~webwire._backends.base.NetworkStream`: an
 HTTP/1.1 connection detached after ``101``, or an HTTP/2 or HTTP/3 stream.
@@ -129,7 +131,8 @@ class ClientConnection(Receiving):
     objects (or with ``trace=``), the connection emits ``on_ws_connect``,
     ``on_ws_message_sent``/``_received``, ``on_ws_ping``/``_pong`` and
     ``on_ws_closed`` (see :class:`~webwire.TraceConfig`); received-side
-    signals are emitted by the reader task (thread on the blocking API).
+    signals are emitted by whichever reads the stream (a receiving call,
+    or the background reader task: a thread on the blocking API).
     """
 
     def __init__(
@@ -642,7 +645,11 @@ class ClientConnection(Receiving):
             ConnectionClosedOK: The connection closed normally (1000/1001).
             ConnectionClosedError: It closed with an error: protocol error
                 (1002), invalid UTF-8 (1007), message over ``max_size``
-                (1009), keepalive timeout (1011), or dropped (1006).
+                (1009), keepalive timeout (1011), or dropped (1006). The
+                messages received before such a failure are returned
+                first; the failure's close frame (RFC 6455 section 7.1.7)
+                goes out once they are taken and the caller asks for more,
+                or ``close_timeout`` seconds after the failure.
             ReadTimeout: ``timeout`` ran out.
             ConcurrencyError: Another task is receiving.
         """

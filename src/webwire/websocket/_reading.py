@@ -296,9 +296,11 @@ class Receiving:
                 deadline = self._hold_deadline
                 if deadline is not None:
                     wait: float | None = max(0.0, deadline - backend.monotonic())
-                elif self._bg_idle or self._bg_full:
-                    wait = None
+                elif self._bg_idle:
+                    wait = None  # the receiving call holding the role wakes it
                 else:
+                    # Polls (also with the queue full: a receiving call on
+                    # another thread may take a fragment just after the check).
                     wait = _POLL_INTERVAL
                 force = await self._bg_wake.wait(wait)
                 if deadline is not None and backend.monotonic() >= deadline:

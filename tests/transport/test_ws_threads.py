@@ -77,32 +77,3 @@ def test_threads_send_while_one_receives_with_timeouts(echo_url: str) -> None:
         mine = [m for m in received if m.startswith(f"{n}:")]
         assert mine == [f"{n}:{i}" for i in range(count)]  # whole, and in each sender's order
     assert len(received) == senders * count
-
-
-@pytest.mark.timeout(60)
-def test_receiving_thread_leaves_reading_to_the_background_reader(
-    echo_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """On the blocking backend every read of an open connection is made by
-    its background reader: a thread calling ``recv`` (with or without a
-    timeout) never reads the socket, so it never changes the socket
-    timeout under another thread's write."""
-    from webwire._backends.sync import SyncStream
-
-    readers: set[str] = set()
-    read = SyncStream.read
-
-    async def recording_read(self: SyncStream, max_bytes: int, timeout: float | None) -> bytes:
-        readers.add(threading.current_thread().name)
-        return await read(self, max_bytes, timeout)
-
-    with sws.connect(echo_url, compression=None) as ws:
-        monkeypatch.setattr(SyncStream, "read", recording_read)
-        for i in range(40):
-            ws.send(f"m{i}")
-            assert ws.recv(10.0) == f"m{i}"
-            with pytest.raises(webwire.ReadTimeout):
-                ws.recv(0)
-        monkeypatch.setattr(SyncStream, "read", read)
-    assert readers
-    assert threading.current_thread().name not in readers

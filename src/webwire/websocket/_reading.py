@@ -98,11 +98,6 @@ class Receiving:
         self._bg_idle = False  # the background reader waits for the role
         self._bg_full = False  # the background reader waits for room
         self._recv_seq = 0  # receiving calls so far
-        # On the blocking backend the background reader does every read: a
-        # receiving thread never reads the socket itself (threads reading
-        # and writing one socket with different timeouts would change each
-        # other's socket timeout).
-        self._caller_reads = backend.name != "sync"
         self._ever_received = False
         self._hold_deadline: float | None = None
         self._protocol.hold_failures()
@@ -276,7 +271,7 @@ class Receiving:
                         or self._protocol.state is not State.OPEN
                     )
                     free = not self._reading
-                    quiet = self._recv_seq == seen or not self._caller_reads
+                    quiet = self._recv_seq == seen
                     held = self._hold_deadline is not None
                     # Woken on purpose (a close, a ping, an abort), it reads
                     # once even with the queue full.
@@ -295,7 +290,7 @@ class Receiving:
                     finally:
                         with self._lock:
                             self._reading = False
-                            if self._rx_waiting or not self._caller_reads:
+                            if self._rx_waiting:
                                 self._arrived.set()
                     continue
                 deadline = self._hold_deadline
@@ -345,7 +340,7 @@ class Receiving:
                     return queue.popleft()
                 closed = self._eof
                 release = not closed and self._protocol.failure_held
-                role = not closed and not release and not self._reading and self._caller_reads
+                role = not closed and not release and not self._reading
                 if role:
                     self._reading = True
                 elif not closed and not release:

@@ -43,6 +43,7 @@ from ._asyncio_primitives import expire, with_timeout
 from ._common import (
     CLOSE_WAIT,
     MAX_DATAGRAM,
+    WRITE_CHUNK,
     check_port,
     connect_error,
     connect_timeout,
@@ -72,12 +73,6 @@ from .base import (
 )
 
 __all__ = ["AsyncioBackend", "AsyncioDatagramSocket", "AsyncioStream"]
-
-_WRITE_PIECE = 2 * 1024 * 1024
-"""Largest piece of a write handed to the transport at once: each piece
-costs a send attempt and a flow-control check, so large messages go in few
-pieces, while ``write``'s ``timeout`` still bounds the drain of each piece
-(a slow but moving peer does not time out a large upload)."""
 
 _READ_HIGH_WATER = 256 * 1024
 """Unread bytes above which the transport stops reading from the socket."""
@@ -343,7 +338,7 @@ class AsyncioStream(NetworkStream):
     async def write(self, data: bytes, timeout: float | None) -> None:
         """Send all of ``data``; waits while the transport's buffer is full.
 
-        Data larger than 2 MiB is handed over in pieces, and ``timeout``
+        Data larger than 256 KiB is handed over in pieces, and ``timeout``
         bounds the wait for each piece to drain, so a slow but moving peer
         does not time out a large upload.
 
@@ -353,7 +348,7 @@ class AsyncioStream(NetworkStream):
         """
         protocol = self._protocol
         transport = self._transport
-        if len(data) <= _WRITE_PIECE:
+        if len(data) <= WRITE_CHUNK:
             if protocol.closed or transport.is_closing() or protocol.eof_sent:
                 self._raise_write_error()
             transport.write(data)
@@ -361,10 +356,10 @@ class AsyncioStream(NetworkStream):
                 await self._drain(timeout)
             return
         view = memoryview(data)
-        for start in range(0, len(view), _WRITE_PIECE):
+        for start in range(0, len(view), WRITE_CHUNK):
             if protocol.closed or transport.is_closing() or protocol.eof_sent:
                 self._raise_write_error()
-            transport.write(view[start : start + _WRITE_PIECE])
+            transport.write(view[start : start + WRITE_CHUNK])
             if protocol.write_paused:
                 await self._drain(timeout)
 

@@ -64,8 +64,6 @@ __all__ = ["SyncBackend", "SyncDatagramSocket", "SyncStream"]
 _TIMED_OUT = (TimeoutError, BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 """What a socket raises when its timeout (or non-blocking mode) stops it."""
 
-_UNSET = object()
-
 _HAS_POLL = hasattr(select, "poll")
 
 _RECHECK = 0.05
@@ -93,26 +91,24 @@ class SyncStream(NetworkStream):
             handshake done).
     """
 
-    __slots__ = ("_aborted", "_lock", "_sock", "_timeout", "_users", "_writes_read")
+    __slots__ = ("_aborted", "_lock", "_sock", "_users", "_writes_read")
 
     def __init__(self, sock: socket.socket) -> None:
         self._sock = sock
-        self._timeout: object = _UNSET
         self._aborted = False
         self._lock: threading.Lock | None = None
         self._users = 0
         self._writes_read = False
         if isinstance(sock, ssl.SSLSocket):
             self._lock = threading.Lock()
-            try:
-                sock.setblocking(False)
-            except OSError:
-                pass
-
-    def _set_timeout(self, timeout: float | None) -> None:
-        self._timeout = timeout
+        # Non-blocking for good: each call waits with ``poll`` under its own
+        # timeout. A socket timeout (``settimeout``) is one per socket and
+        # changing it switches the descriptor's blocking mode outside the
+        # GIL, so threads reading and writing with different timeouts would
+        # change each other's (a blocking-mode read could then fail at once
+        # with EAGAIN).
         try:
-            self._sock.settimeout(None if timeout is None else max(timeout, 0.0))
+            sock.setblocking(False)
         except OSError:
             pass
 
@@ -130,19 +126,32 @@ class SyncStream(NetworkStream):
         """
         if self._lock is not None:
             return self._read_tls(max_bytes, timeout)
-        if timeout != self._timeout:
-            self._set_timeout(timeout)
-        try:
-            data = self._sock.recv(max_bytes)
-            if data or not self._aborted:
-                return data
-            raise ReadError("connection was closed locally")
-        except _TIMED_OUT as exc:
-            raise read_timeout(timeout) from exc
-        except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
-            return b""
-        except (OSError, ValueError) as exc:
-            raise read_error(describe(exc)) from exc
+        sock = self._sock
+        deadline: float | None = None
+        while True:
+            try:
+                data = sock.recv(max_bytes)
+            except BlockingIOError:
+                pass
+            except (OSError, ValueError) as exc:
+                if self._aborted:
+                    raise ReadError("connection was closed locally") from exc
+                raise read_error(describe(exc)) from exc
+            else:
+                if data or not self._aborted:
+                    return data
+                raise ReadError("connection was closed locally")
+            if self._aborted:
+                raise ReadError("connection was closed locally")
+            wait: float | None = None
+            if timeout is not None:
+                now = time.monotonic()
+                if deadline is None:
+                    deadline = now + timeout
+                wait = deadline - now
+                if wait <= 0.0:
+                    raise read_timeout(timeout)
+            _wait_socket(sock, False, wait)
 
     def _read_tls(self, max_bytes: int, timeout: float | None) -> bytes:
         """:meth:`read` on a TLS stream: ``SSL_read`` under the stream's
@@ -202,20 +211,49 @@ class SyncStream(NetworkStream):
                 for start in range(0, len(view), WRITE_CHUNK):
                     self._send_tls(view[start : start + WRITE_CHUNK], timeout)
             return
-        if timeout != self._timeout:
-            self._set_timeout(timeout)
+        if len(data) <= WRITE_CHUNK:
+            self._send_plain(data, timeout)
+        else:
+            view = memoryview(data)
+            for start in range(0, len(view), WRITE_CHUNK):
+                self._send_plain(view[start : start + WRITE_CHUNK], timeout)
+
+    def _send_plain(self, data: bytes | memoryview, timeout: float | None) -> None:
+        """Send one piece of a :meth:`write` on a cleartext stream within
+        ``timeout`` seconds, waiting with ``poll`` while the socket's send
+        buffer is full.
+
+        Raises:
+            WriteTimeout: The piece could not be sent within ``timeout``
+                seconds.
+            WriteError: Reset, broken pipe, or closed or aborted locally.
+        """
         sock = self._sock
-        try:
-            if len(data) <= WRITE_CHUNK:
-                sock.sendall(data)
-            else:
-                view = memoryview(data)
-                for start in range(0, len(view), WRITE_CHUNK):
-                    sock.sendall(view[start : start + WRITE_CHUNK])
-        except _TIMED_OUT as exc:
-            raise write_timeout(timeout) from exc
-        except (OSError, ValueError) as exc:
-            raise write_error(describe(exc)) from exc
+        deadline: float | None = None
+        view = memoryview(data)
+        while True:
+            if self._aborted:
+                raise write_error("connection was closed locally")
+            try:
+                sent = sock.send(view)
+            except BlockingIOError:
+                sent = 0
+            except (OSError, ValueError) as exc:
+                raise write_error(describe(exc)) from exc
+            if sent:
+                view = view[sent:]
+                if not view:
+                    return
+                continue
+            wait: float | None = None
+            if timeout is not None:
+                now = time.monotonic()
+                if deadline is None:
+                    deadline = now + timeout
+                wait = deadline - now
+                if wait <= 0.0:
+                    raise write_timeout(timeout)
+            _wait_socket(sock, True, wait)
 
     def _send_tls(self, data: bytes | memoryview, timeout: float | None) -> None:
         """Send one piece of a :meth:`write` on a TLS stream within

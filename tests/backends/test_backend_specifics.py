@@ -415,3 +415,41 @@ async def test_trio_task_error_from_nested_nursery_is_unwrapped(anyio_backend: s
         async with backend.create_task_group() as group:
             group.start_soon(nested_failure)
     assert type(caught.value) is KeyError
+
+
+@pytest.mark.timeout(60)
+def test_sync_threads_reading_and_writing_with_different_timeouts() -> None:
+    """One thread reads with no timeout while another writes with one (and
+    a third reads nothing with a timeout of 0): neither changes the other's
+    timeout, so the blocking read never fails at once and every byte sent
+    comes back from the echo server."""
+    backend = get_backend("sync")
+    count = 3000
+    with ThreadServer(echo) as server:
+        stream = run_sync(backend.connect_tcp("127.0.0.1", server.port, timeout=5))
+        received = bytearray()
+        errors: list[BaseException] = []
+
+        def reader() -> None:
+            try:
+                while len(received) < count:
+                    received.extend(run_sync(stream.read(65536, None)))
+            except BaseException as exc:
+                errors.append(exc)
+
+        def writer() -> None:
+            try:
+                for i in range(count):
+                    run_sync(stream.write(bytes([i % 251]), 5.0 + (i % 2)))
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=reader), threading.Thread(target=writer)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(45.0)
+        assert not any(thread.is_alive() for thread in threads)
+        assert errors == []
+        assert bytes(received) == bytes(i % 251 for i in range(count))
+        run_sync(stream.aclose())

@@ -75,11 +75,12 @@ and every read once that has happened on the stream."""
 class SyncStream(NetworkStream):
     """A blocking TCP (optionally TLS) connection.
 
-    One thread may read while another writes. A cleartext socket allows
-    that as it is. An ``ssl.SSLSocket`` does not (OpenSSL forbids using one
+    One thread may read while another writes, each with its own timeout:
+    the socket stays in non-blocking mode and every call waits with
+    ``poll`` (a socket timeout would be shared by all threads). An
+    ``ssl.SSLSocket`` also needs a lock (OpenSSL forbids using one
     ``SSL`` object from two threads at once, and CPython releases the GIL
-    around each call), so a TLS stream puts its socket in non-blocking
-    mode and makes every TLS call (read, write, pending, shutdown) under a
+    around each call), so a TLS stream makes every TLS call (read, write, pending, shutdown) under a
     per-stream lock; the waits for the socket to become readable or
     writable happen outside the lock, with ``poll``. A TLS socket is
     closed by :meth:`abort` or :meth:`aclose` only once no thread waits on

@@ -36,6 +36,7 @@ __all__ = [
     "FIELD_TE",
     "FIELD_TRANSFER_ENCODING",
     "FIELD_UPGRADE",
+    "check_extended_connect",
     "check_field",
     "check_fields",
     "check_method",
@@ -46,6 +47,7 @@ __all__ = [
     "has_token",
     "is_token",
     "last_token",
+    "multiplexed_request_fields",
     "validate_request",
 ]
 
@@ -284,3 +286,77 @@ def validate_request(method: bytes, target: bytes, headers: Headers) -> None:
     if type(target) is not bytes or not target or _BAD_TARGET(target):
         check_target(target)
     check_fields(headers)
+
+
+def check_extended_connect(method: bytes, protocol: bytes, enabled: bool, version: str) -> None:
+    """Check an extended CONNECT (``:protocol``, RFC 8441 section 4 for
+    HTTP/2, RFC 9220 section 3 for HTTP/3) before it is sent.
+
+    Args:
+        method: The request method.
+        protocol: The ``:protocol`` value, e.g. ``b"websocket"``.
+        enabled: Whether the server sent SETTINGS_ENABLE_CONNECT_PROTOCOL=1.
+        version: ``"HTTP/2"`` or ``"HTTP/3"`` (for the message and the RFC).
+
+    Raises:
+        LocalProtocolError: The method is not ``CONNECT``, ``protocol`` is
+            not a token, or the server did not enable extended CONNECT.
+    """
+    rfc = "RFC 8441 section 4" if version == "HTTP/2" else "RFC 9220 section 3"
+    if method != b"CONNECT":
+        raise LocalProtocolError(
+            f"the :protocol pseudo-header goes with CONNECT only, not {method!r} ({rfc})"
+        )
+    if not protocol or not is_token(protocol):
+        raise LocalProtocolError(f"invalid :protocol {protocol!r}: it must be a token")
+    if not enabled:
+        settings_rfc = "RFC 8441 section 3" if version == "HTTP/2" else "RFC 9220 section 3"
+        raise LocalProtocolError(
+            "the server did not enable extended CONNECT "
+            f"(no SETTINGS_ENABLE_CONNECT_PROTOCOL=1, {settings_rfc}): "
+            f"cannot open a {protocol.decode('ascii', 'replace')} stream over {version}"
+        )
+
+
+def multiplexed_request_fields(
+    method: bytes,
+    scheme: bytes,
+    target: bytes,
+    headers: Headers,
+    protocol: bytes | None,
+    version: str,
+) -> Headers:
+    """The field section of an HTTP/2 or HTTP/3 request: the pseudo-header
+    fields (RFC 9113 section 8.3.1, RFC 9114 section 4.3.1; ``:protocol``
+    for an extended CONNECT), then the header fields with names lower-cased,
+    ``Host`` turned into ``:authority`` and connection-specific fields
+    dropped (RFC 9113 section 8.2.2, RFC 9114 section 4.2) but ``TE:
+    trailers``. Call :func:`validate_request` first.
+
+    Raises:
+        LocalProtocolError: The request has no ``Host`` (and is not a plain
+            ``CONNECT``, whose authority is its target).
+    """
+    authority: bytes | None = None
+    fields: Headers = []
+    for name, value in headers:
+        kind = field_kind(name)
+        if kind in (FIELD_OTHER, FIELD_CONTENT_LENGTH):
+            fields.append((name.lower(), value))
+        elif kind == FIELD_HOST:
+            authority = value
+        elif kind == FIELD_TE and value.strip().lower() == b"trailers":
+            fields.append((b"te", b"trailers"))
+    if method == b"CONNECT" and protocol is None:
+        return [(b":method", method), (b":authority", target), *fields]
+    if authority is None:
+        raise LocalProtocolError(f"an {version} request needs a Host (:authority)")
+    pseudo: Headers = [
+        (b":method", method),
+        (b":scheme", scheme),
+        (b":authority", authority),
+        (b":path", target),
+    ]
+    if protocol is not None:
+        pseudo.insert(1, (b":protocol", protocol))
+    return pseudo + fields

@@ -37,12 +37,8 @@ import h2.settings
 
 from webwire._exceptions import LocalProtocolError, RemoteProtocolError
 from webwire._proto._fields import (
-    FIELD_CONTENT_LENGTH,
-    FIELD_HOST,
-    FIELD_OTHER,
-    FIELD_TE,
-    field_kind,
-    is_token,
+    check_extended_connect,
+    multiplexed_request_fields,
     validate_request,
 )
 from webwire._proto.events import (
@@ -268,36 +264,13 @@ class H2Connection:
         """
         validate_request(method, target, headers)
         if protocol is not None:
-            self._check_extended_connect(method, protocol)
-        authority: bytes | None = None
-        fields: Headers = []
-        for name, value in headers:
-            kind = field_kind(name)
-            if kind in (FIELD_OTHER, FIELD_CONTENT_LENGTH):
-                fields.append((name.lower(), value))
-            elif kind == FIELD_HOST:
-                authority = value
-            elif kind == FIELD_TE and value.strip().lower() == b"trailers":
-                fields.append((b"te", b"trailers"))
-            # else: connection-specific, dropped (section 8.2.2)
-        if method == b"CONNECT" and protocol is None:
-            pseudo: Headers = [(b":method", method), (b":authority", target)]
-        else:
-            if authority is None:
-                raise LocalProtocolError("an HTTP/2 request needs a Host (:authority)")
-            pseudo = [
-                (b":method", method),
-                (b":scheme", scheme),
-                (b":authority", authority),
-                (b":path", target),
-            ]
-            if protocol is not None:
-                pseudo.insert(1, (b":protocol", protocol))
+            check_extended_connect(method, protocol, self.connect_protocol_enabled, "HTTP/2")
+        fields = multiplexed_request_fields(method, scheme, target, headers, protocol, "HTTP/2")
         if self._goaway is not None:
             raise LocalProtocolError("the server sent GOAWAY: no new streams")
         try:
             stream_id: int = self._conn.get_next_available_stream_id()
-            self._conn.send_headers(stream_id, pseudo + fields, end_stream=end_stream)
+            self._conn.send_headers(stream_id, fields, end_stream=end_stream)
         except h2.exceptions.NoAvailableStreamIDError as exc:
             raise LocalProtocolError("no HTTP/2 stream id left on this connection") from exc
         except h2.exceptions.TooManyStreamsError as exc:
@@ -305,21 +278,6 @@ class H2Connection:
         except h2.exceptions.ProtocolError as exc:
             raise LocalProtocolError(f"cannot send the request: {exc}") from exc
         return stream_id
-
-    def _check_extended_connect(self, method: bytes, protocol: bytes) -> None:
-        if method != b"CONNECT":
-            raise LocalProtocolError(
-                f"the :protocol pseudo-header goes with CONNECT only, not {method!r} "
-                "(RFC 8441 section 4)"
-            )
-        if not protocol or not is_token(protocol):
-            raise LocalProtocolError(f"invalid :protocol {protocol!r}: it must be a token")
-        if not self.connect_protocol_enabled:
-            raise LocalProtocolError(
-                "the server did not enable extended CONNECT "
-                "(no SETTINGS_ENABLE_CONNECT_PROTOCOL=1, RFC 8441 section 3): "
-                f"cannot open a {protocol.decode('ascii', 'replace')} stream over HTTP/2"
-            )
 
     def send_window(self, stream_id: int) -> int:
         """Bytes :meth:`send_data` may send on ``stream_id`` now: the

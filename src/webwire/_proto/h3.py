@@ -51,12 +51,8 @@ from qh3.tls import SessionTicket
 
 from webwire._exceptions import LocalProtocolError, RemoteProtocolError
 from webwire._proto._fields import (
-    FIELD_CONTENT_LENGTH,
-    FIELD_HOST,
-    FIELD_OTHER,
-    FIELD_TE,
-    field_kind,
-    is_token,
+    check_extended_connect,
+    multiplexed_request_fields,
     validate_request,
 )
 from webwire._proto._h3_tls import QuicTLS, quic_tls_options
@@ -427,35 +423,13 @@ class H3Protocol(WebTransportMethods):
         """
         validate_request(method, target, headers)
         if protocol is not None:
-            self._check_extended_connect(method, protocol)
-        authority: bytes | None = None
-        fields: Headers = []
-        for name, value in headers:
-            kind = field_kind(name)
-            if kind in (FIELD_OTHER, FIELD_CONTENT_LENGTH):
-                fields.append((name.lower(), value))
-            elif kind == FIELD_HOST:
-                authority = value
-            elif kind == FIELD_TE and value.strip().lower() == b"trailers":
-                fields.append((b"te", b"trailers"))
-        if method == b"CONNECT" and protocol is None:
-            pseudo: Headers = [(b":method", method), (b":authority", target)]
-        else:
-            if authority is None:
-                raise LocalProtocolError("an HTTP/3 request needs a Host (:authority)")
-            pseudo = [
-                (b":method", method),
-                (b":scheme", scheme),
-                (b":authority", authority),
-                (b":path", target),
-            ]
-            if protocol is not None:
-                pseudo.insert(1, (b":protocol", protocol))
+            check_extended_connect(method, protocol, self.supports_extended_connect, "HTTP/3")
+        fields = multiplexed_request_fields(method, scheme, target, headers, protocol, "HTTP/3")
         self._check_open()
         h3 = self._h3
         assert h3 is not None
         stream_id = self._quic.get_next_available_stream_id()
-        self._call_local(h3.send_headers, stream_id, pseudo + fields, end_stream)
+        self._call_local(h3.send_headers, stream_id, fields, end_stream)
         self._streams[stream_id] = _Stream()
         return stream_id
 
@@ -466,21 +440,6 @@ class H3Protocol(WebTransportMethods):
             raise LocalProtocolError("the HTTP/3 connection is closed")
         if self._goaway is not None:
             raise LocalProtocolError("the server sent GOAWAY: no new streams")
-
-    def _check_extended_connect(self, method: bytes, protocol: bytes) -> None:
-        if method != b"CONNECT":
-            raise LocalProtocolError(
-                f"the :protocol pseudo-header goes with CONNECT only, not {method!r} "
-                "(RFC 9220 section 3)"
-            )
-        if not protocol or not is_token(protocol):
-            raise LocalProtocolError(f"invalid :protocol {protocol!r}: it must be a token")
-        if not self.supports_extended_connect:
-            raise LocalProtocolError(
-                "the server did not enable extended CONNECT "
-                "(no SETTINGS_ENABLE_CONNECT_PROTOCOL=1, RFC 9220 section 3): "
-                f"cannot open a {protocol.decode('ascii', 'replace')} stream over HTTP/3"
-            )
 
     def send_data(
         self, stream_id: int, data: bytes | memoryview, *, end_stream: bool = False

@@ -45,7 +45,6 @@ from webwire._exceptions import (
     ConnectError,
     ConnectTimeout,
     LocalProtocolError,
-    PoolTimeout,
     UnsupportedProtocol,
 )
 
@@ -458,36 +457,9 @@ class H3Router:
                     self.alt_svc.mark_broken(origin, alt)
                     return None
             if taken is not None:
-                conn: Connection = taken  # type: ignore[assignment]
-                if trace is not None:
-                    try:
-                        await trace("connection_reuseconn", {})
-                    except BaseException:
-                        pool._cancel_reservation(conn)
-                        raise
-                return conn
+                return await pool._reused(taken, trace)  # type: ignore[arg-type]
             assert event is not None
-            now = backend.monotonic()
-            if wait_until is None:
-                pool_timeout = bound_timeout(timeout.pool, deadline, now)
-                wait_until = None if pool_timeout is None else now + pool_timeout
-            left = None if wait_until is None else max(0.0, wait_until - now)
-            try:
-                if trace is not None:
-                    await trace("connection_queued_start", {})
-                woke = await event.wait(left)
-                if woke and trace is not None:
-                    await trace("connection_queued_end", {})
-            finally:
-                with pool._lock:
-                    if event in pool._waiters:
-                        pool._waiters.remove(event)
-            if not woke:
-                raise PoolTimeout(
-                    f"no connection became free within {timeout.pool} s "
-                    f"(max_connections={pool._limits.max_connections}, "
-                    f"max_connections_per_host={pool._per_host})"
-                )
+            wait_until = await pool._wait_for_slot(event, wait_until, timeout, deadline, trace)
 
     def _take_locked(
         self, origin: Origin, to_close: list[Connection], may_connect: bool

@@ -476,36 +476,60 @@ class ConnectionPool:
             if taken is _CONNECT:
                 return await self._connect(origin, timeout, deadline, trace, h1_only, tunnel)
             if taken is not None:
-                conn: Connection = taken  # type: ignore[assignment]
-                if trace is not None:
-                    try:
-                        await trace("connection_reuseconn", {})
-                    except BaseException:
-                        self._cancel_reservation(conn)
-                        raise
-                return conn
+                return await self._reused(taken, trace)  # type: ignore[arg-type]
             assert event is not None
-            now = backend.monotonic()
-            if wait_until is None:
-                pool_timeout = bound_timeout(timeout.pool, deadline, now)
-                wait_until = None if pool_timeout is None else now + pool_timeout
-            left = None if wait_until is None else max(0.0, wait_until - now)
+            wait_until = await self._wait_for_slot(event, wait_until, timeout, deadline, trace)
+
+    async def _reused(self, conn: Connection, trace: TraceHook | None) -> Connection:
+        """``conn``, a slot reserved on it, once the reuse is traced (the
+        slot is given back when the trace hook fails)."""
+        if trace is not None:
             try:
-                if trace is not None:
-                    await trace("connection_queued_start", {})
-                woke = await event.wait(left)
-                if woke and trace is not None:
-                    await trace("connection_queued_end", {})
-            finally:
-                with self._lock:
-                    if event in self._waiters:
-                        self._waiters.remove(event)
-            if not woke:
-                raise PoolTimeout(
-                    f"no connection became free within {timeout.pool} s "
-                    f"(max_connections={self._limits.max_connections}, "
-                    f"max_connections_per_host={self._per_host})"
-                )
+                await trace("connection_reuseconn", {})
+            except BaseException:
+                self._cancel_reservation(conn)
+                raise
+        return conn
+
+    async def _wait_for_slot(
+        self,
+        event: Event,
+        wait_until: float | None,
+        timeout: Timeout,
+        deadline: float | None,
+        trace: TraceHook | None,
+    ) -> float | None:
+        """Wait until ``event`` (registered in ``_waiters``) is set: a slot
+        may have come free. The wait ends at ``wait_until`` (absolute
+        ``backend.monotonic()`` time), set from ``timeout.pool`` and
+        ``deadline`` on the first wait; the same value is returned for the
+        next wait.
+
+        Raises:
+            PoolTimeout: Nothing came free in time.
+        """
+        now = self._backend.monotonic()
+        if wait_until is None:
+            pool_timeout = bound_timeout(timeout.pool, deadline, now)
+            wait_until = None if pool_timeout is None else now + pool_timeout
+        left = None if wait_until is None else max(0.0, wait_until - now)
+        try:
+            if trace is not None:
+                await trace("connection_queued_start", {})
+            woke = await event.wait(left)
+            if woke and trace is not None:
+                await trace("connection_queued_end", {})
+        finally:
+            with self._lock:
+                if event in self._waiters:
+                    self._waiters.remove(event)
+        if not woke:
+            raise PoolTimeout(
+                f"no connection became free within {timeout.pool} s "
+                f"(max_connections={self._limits.max_connections}, "
+                f"max_connections_per_host={self._per_host})"
+            )
+        return wait_until
 
     def _cancel_reservation(self, conn: Connection) -> None:
         """Give back a slot reserved for a request that will not be sent

@@ -77,6 +77,29 @@ def test_invalid_values_raise_configuration_error(key: str, value: object) -> No
     assert key in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("stream_creation_timeout", 5.0),
+        ("max_streams", 10),
+        ("max_incoming_streams", 10),
+        ("max_datagram_size", 1200),
+        ("max_stream_buffer_size", 4 * 1024 * 1024),
+        ("flow_control_window_size", 4 * 1024 * 1024),
+        ("initial_max_data", 1024),
+        ("initial_max_streams_bidi", 4),
+        ("initial_max_streams_uni", 4),
+    ],
+)
+def test_fields_not_applied_yet_refuse_other_values(key: str, value: object) -> None:
+    """A field the sessions do not apply raises instead of being ignored;
+    its default is accepted."""
+    with pytest.raises(ConfigurationError, match="not applied") as info:
+        ClientConfig(**{key: value})  # type: ignore[arg-type]
+    assert info.value.key == key
+    ClientConfig(**{key: getattr(ClientConfig(), key)})
+
+
 def test_optional_timeouts_accept_none() -> None:
     config = ClientConfig(read_timeout=None, write_timeout=None)
     assert config.read_timeout is None

@@ -27,6 +27,21 @@ _VERIFY_MODES = {
     "CERT_OPTIONAL": ssl.CERT_OPTIONAL,
     "CERT_REQUIRED": ssl.CERT_REQUIRED,
 }
+_NOT_APPLIED = (
+    "stream_creation_timeout",
+    "max_streams",
+    "max_incoming_streams",
+    "max_datagram_size",
+    "max_stream_buffer_size",
+    "flow_control_window_size",
+    "initial_max_data",
+    "initial_max_streams_bidi",
+    "initial_max_streams_uni",
+)
+"""Fields kept for pywebtransport compatibility that sessions do not apply
+yet (the limits come from QUIC and the server's SETTINGS): :meth:`ClientConfig.validate`
+refuses a value other than the default rather than ignore it."""
+
 _REQUIRED_TIMEOUTS = ("connect_timeout", "close_timeout", "stream_creation_timeout")
 _OPTIONAL_TIMEOUTS = ("read_timeout", "write_timeout")
 _POSITIVE_INTS = (
@@ -215,11 +230,19 @@ class ClientConfig:
         Raises:
             ConfigurationError: A timeout is not a positive number of
                 seconds, a count or size is out of range, a retry setting
-                is invalid, a certificate file does not exist, ``keyfile``
+                is invalid, a field sessions do not apply yet
+                (``max_streams``, ``flow_control_window_size``...) is not
+                its default, a certificate file does not exist, ``keyfile``
                 is set without ``certfile``, ``verify_mode`` is not a
                 :class:`ssl.VerifyMode`, or a header field or the user
                 agent holds CR, LF, NUL or an invalid name.
         """
+        defaults = _DEFAULTS
+        for name in _NOT_APPLIED:
+            value = getattr(self, name)
+            if value != defaults[name]:
+                hint = f"not applied by webwire's sessions yet: leave it at {defaults[name]!r}"
+                raise ConfigurationError(name, value, hint)
         for name in _REQUIRED_TIMEOUTS:
             _check_seconds(name, getattr(self, name), optional=False)
         for name in _OPTIONAL_TIMEOUTS:
@@ -328,3 +351,11 @@ def _check_int(name: str, value: object, low: int) -> None:
 
 def _bad_text(text: str) -> bool:
     return any(c in text for c in "\r\n\0")
+
+
+_DEFAULTS: dict[str, Any] = {
+    f.name: f.default
+    for f in dataclasses.fields(ClientConfig)
+    if f.default is not dataclasses.MISSING
+}
+"""The default of each :class:`ClientConfig` field that has a plain one."""

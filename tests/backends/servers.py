@@ -361,6 +361,48 @@ def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
+_OTHER_SOCKET_TABLES = ("udp", "udp6", "unix", "netlink", "raw", "raw6")
+
+
+def _table_rows(name: str) -> list[list[str]]:
+    try:
+        with open(f"/proc/net/{name}") as table:
+            return [line.split() for line in table.readlines()[1:]]
+    except OSError:
+        return []
+
+
+def race_sockets(port: int) -> frozenset[str]:
+    """The inodes of this process's sockets that a connection to ``port``
+    may have left: TCP sockets whose local or remote port is ``port``, and
+    sockets listed in no table (an attempt that failed or never connected).
+
+    Sockets of other tests' servers and clients (TCP on other ports, UDP,
+    Unix) are not counted, so background threads cannot change the count.
+    """
+    ours: set[str] = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            link = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            ours.add(link[8:-1])
+    elsewhere: set[str] = set()
+    related: set[str] = set()
+    for name in ("tcp", "tcp6"):
+        for row in _table_rows(name):
+            local, remote, inode = row[1], row[2], row[9]
+            ports = {int(local.rsplit(":", 1)[1], 16), int(remote.rsplit(":", 1)[1], 16)}
+            (related if port in ports else elsewhere).add(inode)
+    for name in _OTHER_SOCKET_TABLES:
+        for row in _table_rows(name):
+            index = 6 if name == "unix" else 9
+            if len(row) > index:
+                elsewhere.add(row[index])
+    return frozenset(inode for inode in ours if inode in related or inode not in elsewhere)
+
+
 def closed_port() -> int:
     """A loopback port with nothing listening on it."""
     probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

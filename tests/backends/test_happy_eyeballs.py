@@ -5,7 +5,7 @@ next to a working server on ``127.0.0.1`` at the same port.
 
 Every scenario runs on asyncio (also on uvloop), trio and (through
 ``run_sync``, one thread per attempt) the blocking backend, and checks with
-``/proc/self/fd`` that no socket outlives the race.
+``/proc/self/fd`` and ``/proc/net`` that no socket outlives the race.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from webwire._backends._happy_eyeballs import ATTEMPT_DELAY, TCPTarget, connect_
 from webwire._exceptions import ConnectError, ConnectTimeout
 from webwire._sync import run_sync
 
-from .servers import Blackhole, ThreadServer, TLSMaterial, closed_port, echo, open_fds
+from .servers import Blackhole, ThreadServer, TLSMaterial, closed_port, echo, race_sockets
 
 pytestmark = [
     pytest.mark.timeout(60),
@@ -88,13 +88,15 @@ def two_blackholes() -> Iterator[int]:
     raise RuntimeError("no port free on both ::1 and 127.0.0.1")
 
 
-async def fds_settle_at(backend: Backend, baseline: int, within: float = 5.0) -> int:
-    """Wait until this process has ``baseline`` descriptors open (servers
-    close their side in their own threads); return the final count."""
+async def sockets_settle_at(
+    backend: Backend, port: int, baseline: frozenset[str], within: float = 5.0
+) -> frozenset[str]:
+    """Wait until the sockets a race on ``port`` may leave are ``baseline``
+    again (servers close their side in their own threads); return them."""
     deadline = time.monotonic() + within
-    while time.monotonic() < deadline and open_fds() != baseline:
+    while time.monotonic() < deadline and race_sockets(port) != baseline:
         await backend.sleep(0.01)
-    return open_fds()
+    return race_sockets(port)
 
 
 async def assert_echo(stream: NetworkStream) -> None:
@@ -106,7 +108,7 @@ async def assert_echo(stream: NetworkStream) -> None:
 async def second_address_wins_after_the_delay(backend: Backend, tls: TLSMaterial) -> None:
     racing = with_addresses(backend, [V4, V6])
     with blackhole_and_server() as port:
-        baseline = open_fds()
+        baseline = race_sockets(port)
         start = time.monotonic()
         stream = await racing.connect_tcp("dual.test", port, timeout=10)
         elapsed = time.monotonic() - start
@@ -119,7 +121,7 @@ async def second_address_wins_after_the_delay(backend: Backend, tls: TLSMaterial
         finally:
             await stream.aclose()
         # The hanging IPv6 attempt was closed: nothing is left open.
-        assert await fds_settle_at(backend, baseline) == baseline
+        assert await sockets_settle_at(backend, port, baseline) == baseline
     assert racing.resolved == ["dual.test"]  # type: ignore[attr-defined]
 
 
@@ -127,7 +129,7 @@ async def second_address_wins_after_the_delay(backend: Backend, tls: TLSMaterial
 async def tls_over_the_race(backend: Backend, tls: TLSMaterial) -> None:
     racing = with_addresses(backend, [V6, V4])
     with blackhole_and_server(tls=tls.server_context) as port:
-        baseline = open_fds()
+        baseline = race_sockets(port)
         stream = await racing.connect_tcp(
             "localhost", port, timeout=10, ssl_context=tls.client_context
         )
@@ -136,7 +138,7 @@ async def tls_over_the_race(backend: Backend, tls: TLSMaterial) -> None:
             await assert_echo(stream)
         finally:
             await stream.aclose()
-        assert await fds_settle_at(backend, baseline) == baseline
+        assert await sockets_settle_at(backend, port, baseline) == baseline
 
 
 @scenario
@@ -144,7 +146,8 @@ async def failed_attempt_starts_the_next_at_once(backend: Backend, tls: TLSMater
     # Nothing listens on [::1]:port: that attempt is refused, and the next
     # starts without waiting for the (here very long) delay.
     with ThreadServer(echo) as server:
-        baseline = open_fds()
+        port = server.port
+        baseline = race_sockets(port)
 
         async def resolve(host: str, port: int, timeout: float | None) -> list[tuple[int, str]]:
             return [V6, V4]
@@ -161,13 +164,13 @@ async def failed_attempt_starts_the_next_at_once(backend: Backend, tls: TLSMater
             assert stream.get_extra_info("peername")[0] == "127.0.0.1"
         finally:
             await stream.aclose()
-        assert await fds_settle_at(backend, baseline) == baseline
+        assert await sockets_settle_at(backend, port, baseline) == baseline
 
 
 @scenario
 async def delay_holds_the_next_attempt_back(backend: Backend, tls: TLSMaterial) -> None:
     with blackhole_and_server() as port:
-        baseline = open_fds()
+        baseline = race_sockets(port)
 
         async def resolve(host: str, port: int, timeout: float | None) -> list[tuple[int, str]]:
             return [V6, V4]
@@ -182,14 +185,14 @@ async def delay_holds_the_next_attempt_back(backend: Backend, tls: TLSMaterial) 
                 delay=3600,
             )
         assert f"dual.test:{port}" in str(caught.value)
-        assert await fds_settle_at(backend, baseline) == baseline
+        assert await sockets_settle_at(backend, port, baseline) == baseline
 
 
 @scenario
 async def every_address_refused(backend: Backend, tls: TLSMaterial) -> None:
     racing = with_addresses(backend, [V6, V4, V4, (socket.AF_INET6, "::1")])
     port = closed_port()
-    baseline = open_fds()
+    baseline = race_sockets(port)
     with pytest.raises(ConnectError) as caught:
         await racing.connect_tcp("dual.test", port, timeout=10)
     message = str(caught.value)
@@ -197,25 +200,25 @@ async def every_address_refused(backend: Backend, tls: TLSMaterial) -> None:
     assert "all 2 addresses failed" in message
     assert "127.0.0.1" in message or "::1" in message
     assert isinstance(caught.value.__cause__, OSError)
-    assert await fds_settle_at(backend, baseline) == baseline
+    assert await sockets_settle_at(backend, port, baseline) == baseline
 
 
 @scenario
 async def timeout_when_every_address_hangs(backend: Backend, tls: TLSMaterial) -> None:
     racing = with_addresses(backend, [V6, V4])
     with two_blackholes() as port:
-        baseline = open_fds()
+        baseline = race_sockets(port)
         with pytest.raises(ConnectTimeout) as caught:
             await racing.connect_tcp("dual.test", port, timeout=0.6)
         assert f"dual.test:{port}" in str(caught.value)
-        assert await fds_settle_at(backend, baseline) == baseline
+        assert await sockets_settle_at(backend, port, baseline) == baseline
 
 
 @scenario
 async def cancellation_mid_race_leaks_no_socket(backend: Backend, tls: TLSMaterial) -> None:
     racing = with_addresses(backend, [V6, V4])
     with two_blackholes() as port:
-        baseline = open_fds()
+        baseline = race_sockets(port)
         for cancel_after in (0.0, 0.1, 0.4):
             outcome: list[str] = []
 
@@ -230,14 +233,14 @@ async def cancellation_mid_race_leaks_no_socket(backend: Backend, tls: TLSMateri
                 await backend.sleep(cancel_after)
                 group.cancel()
             assert outcome == ["ended"]
-            assert await fds_settle_at(backend, baseline) == baseline
+            assert await sockets_settle_at(backend, port, baseline) == baseline
 
 
 @scenario
 async def cancellation_around_the_win_leaks_no_socket(backend: Backend, tls: TLSMaterial) -> None:
     racing = with_addresses(backend, [V6, V4])
     with blackhole_and_server() as port:
-        baseline = open_fds()
+        baseline = race_sockets(port)
         for cancel_after in (0.2, 0.25, 0.26, 0.3, 0.6):
             won: list[NetworkStream] = []
 
@@ -250,7 +253,7 @@ async def cancellation_around_the_win_leaks_no_socket(backend: Backend, tls: TLS
                 group.cancel()
             for stream in won:
                 await stream.aclose()
-            assert await fds_settle_at(backend, baseline) == baseline
+            assert await sockets_settle_at(backend, port, baseline) == baseline
 
 
 @scenario
@@ -258,7 +261,7 @@ async def cancellation_right_after_the_win_closes_the_winner(
     backend: Backend, tls: TLSMaterial
 ) -> None:
     with blackhole_and_server() as port:
-        baseline = open_fds()
+        baseline = race_sockets(port)
         opened: list[NetworkStream] = []
         returned: list[NetworkStream] = []
 
@@ -294,7 +297,7 @@ async def cancellation_right_after_the_win_closes_the_winner(
         assert returned == []
         # The winner was closed by the abandoned race.
         assert opened[0].is_readable()
-        assert await fds_settle_at(backend, baseline) == baseline
+        assert await sockets_settle_at(backend, port, baseline) == baseline
 
 
 @scenario

@@ -12,6 +12,7 @@ from webwire._exceptions import ClientError, ConfigurationError, WebwireError
 
 from ._client import WebTransportClient, _close_quietly
 from ._config import ClientConfig
+from ._stats import ClientStats
 from ._utils import parse_webtransport_url
 
 if TYPE_CHECKING:
@@ -165,6 +166,11 @@ class PooledClient:
     def client(self) -> WebTransportClient:
         """The client that establishes the sessions."""
         return self._client
+
+    @property
+    def stats(self) -> ClientStats:
+        """The statistics of the client that establishes the sessions."""
+        return self._client.stats
 
     def idle_count(self, url: str | None = None) -> int:
         """Idle sessions kept (for ``url``, or in all)."""

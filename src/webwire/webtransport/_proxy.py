@@ -12,6 +12,7 @@ from webwire._exceptions import ClientError, ProxyError, WebwireError
 
 from ._client import WebTransportClient, _close_quietly
 from ._config import ClientConfig
+from ._stats import ClientStats
 from ._utils import parse_webtransport_url, run_with_timeout
 
 if TYPE_CHECKING:
@@ -64,6 +65,11 @@ class WebTransportProxy:
     def client(self) -> WebTransportClient:
         """The client that establishes the session with the proxy."""
         return self._client
+
+    @property
+    def stats(self) -> ClientStats:
+        """The statistics of the client that establishes the sessions."""
+        return self._client.stats
 
     async def __aenter__(self) -> WebTransportProxy:
         if self._client.is_closed:

@@ -11,6 +11,7 @@ from webwire._exceptions import ClientError, WebwireError
 
 from ._client import WebTransportClient, _close_quietly
 from ._config import ClientConfig
+from ._stats import ClientStats
 from ._utils import parse_webtransport_url
 
 if TYPE_CHECKING:
@@ -65,6 +66,11 @@ class ReconnectingClient:
     def client(self) -> WebTransportClient:
         """The client that establishes the sessions (its :attr:`stats`)."""
         return self._client
+
+    @property
+    def stats(self) -> ClientStats:
+        """The statistics of the client that establishes the sessions."""
+        return self._client.stats
 
     @property
     def is_connected(self) -> bool:

@@ -1,0 +1,506 @@
+"""The WebTransport client package (``webwire.webtransport`` and
+``webwire.webtransport.sync``) against real servers we did not write:
+aioquic's draft-02 echo server (``wt_server_aioquic.py``) and pywebtransport
+0.21's own server (``wt_server_pywebtransport.py``, the current draft).
+
+Every scenario is one coroutine taking a :class:`Mode`; it runs on asyncio
+and trio (``anyio``) with the async classes, and through the blocking
+classes of ``webwire.webtransport.sync`` (the coroutine itself driven by
+``run_sync`` on the blocking backend; the blocking calls return plain
+values, which :func:`call` passes through). Background work (pool cleanup,
+monitoring, reconnecting) is waited for by polling its outcome; durations
+are never asserted (timing is covered on the fake clock by
+``tests/transport/test_wt_client_api.py``).
+"""
+
+from __future__ import annotations
+
+import inspect
+import socket
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+import yarl
+from wt_servers import WTServerInfo
+
+import webwire.webtransport as wt
+import webwire.webtransport.sync as wt_sync
+from webwire import InvalidURL, ProxyError, WebTransportError, WebwireError
+from webwire._backends import get_backend
+from webwire._sync import run_sync
+from webwire.webtransport import ClientConfig, ClientError, ClientStats
+
+pytestmark = pytest.mark.timeout(120)
+
+SERVERS = ["wt_aioquic", "wt_pywebtransport"]
+
+
+class Mode:
+    """Builds the async objects (``webwire.webtransport``) or the blocking
+    ones (``webwire.webtransport.sync``) for one server; a scenario reads
+    the same for both through :func:`call` and :meth:`open`."""
+
+    def __init__(self, is_async: bool, info: WTServerInfo) -> None:
+        self.is_async = is_async
+        self.info = info
+        self.api: Any = wt if is_async else wt_sync
+        self.name = "async" if is_async else "sync"
+
+    def config(self, **values: Any) -> ClientConfig:
+        values.setdefault("ca_certs", self.info.ca_path)
+        values.setdefault("connect_timeout", 10.0)
+        return ClientConfig(**values)
+
+    def url(self, path: str = "/echo") -> str:
+        return str(self.info.route(path))
+
+    def make(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        return getattr(self.api, name)(*args, **kwargs)
+
+    async def sleep(self, seconds: float) -> None:
+        await get_backend(None if self.is_async else "sync").sleep(seconds)
+
+    async def until(self, predicate: Callable[[], bool], what: str, limit: float = 20.0) -> None:
+        """Poll ``predicate`` every 20 ms; fail after ``limit`` seconds (a safety net, not
+        a measurement)."""
+        for _ in range(int(limit / 0.02)):
+            if predicate():
+                return
+            await self.sleep(0.02)
+        raise AssertionError(f"{what}: not seen within {limit} seconds")
+
+    @asynccontextmanager
+    async def open(self, obj: Any) -> AsyncIterator[Any]:
+        if self.is_async:
+            async with obj as entered:
+                yield entered
+        else:
+            with obj as entered:
+                yield entered
+
+
+async def call(value: Any) -> Any:
+    """Await ``value`` when the async API returned a coroutine; the blocking API's results
+    pass through."""
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+def inner(session: Any) -> Any:
+    """The core session object (the blocking API hands sessions out wrapped)."""
+    return getattr(session, "wrapped", session)
+
+
+async def echo(session: Any, data: bytes) -> bytes:
+    """Send ``data`` on a new bidirectional stream and read the server's echo to its end."""
+    stream = await call(session.create_bidirectional_stream())
+    await call(stream.write(data, end_stream=True))
+    result: bytes = await call(stream.read_all())
+    return result
+
+
+def closed_port_url(path: str = "/echo") -> str:
+    """A URL of a UDP port on 127.0.0.1 where nothing listens."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"https://127.0.0.1:{port}{path}"
+
+
+def server_record(info: WTServerInfo, session: Any) -> Any:
+    """The aioquic server's record of ``session`` (``None`` on pywebtransport's server)."""
+    if info.server is None:
+        return None
+    path = inner(session).path
+    records = [r for r in info.server.sessions if r.path == path]
+    assert records, f"the server saw no session for {path}"
+    return records[-1]
+
+
+def server_saw_close(info: WTServerInfo, session: Any) -> None:
+    """On the aioquic server, wait until it saw ``session`` end."""
+    record = server_record(info, session)
+    if record is not None:
+        assert info.server.wait_for(lambda: record.closed), f"{record.path} still open"
+
+
+def tag(m: Mode, what: str) -> str:
+    """A query making a session's path unique to this test run."""
+    return f"?t={what}-{m.name}-{threading.get_ident()}-{id(m)}"
+
+
+# -- WebTransportClient and ClientStats ---------------------------------------------------
+
+
+async def client_connect(m: Mode) -> None:
+    config = m.config(headers={"x-app": "one"})
+    client = m.make("WebTransportClient", config)
+    async with m.open(client):
+        client.set_default_headers({"X-Default": "two"})
+        first = await call(client.connect(m.url("/echo" + tag(m, "c1")), headers={"x-call": "3"}))
+        assert await echo(first, b"hello " * 100) == b"hello " * 100
+        record = server_record(m.info, first)
+        if record is not None:
+            assert record.headers["x-app"] == "one"
+            assert record.headers["x-default"] == "two"
+            assert record.headers["x-call"] == "3"
+            assert record.headers["user-agent"].startswith("webwire/")
+        second = await call(client.connect(m.url("/echo" + tag(m, "c2")), timeout=5.0))
+        assert inner(second) is not inner(first)
+        assert await echo(second, b"second") == b"second"
+        assert client.debug_state()["open_sessions"] == 2
+        with pytest.raises(WebTransportError, match="404"):
+            await call(client.connect(m.url("/no-such-route")))
+        stats: ClientStats = client.stats
+        assert isinstance(stats, ClientStats)
+        assert (stats.connections_attempted, stats.connections_successful) == (3, 2)
+        assert stats.connections_failed == 1
+        assert stats.success_rate == pytest.approx(2 / 3)
+        assert 0 < stats.min_connect_time <= stats.avg_connect_time <= stats.max_connect_time
+        numbers = stats.to_dict()["connections"]
+        assert (numbers["attempted"], numbers["successful"], numbers["failed"]) == (3, 2, 1)
+        assert client.diagnose_issues() == []
+        await call(first.close())
+        assert client.debug_state()["open_sessions"] == 1
+    # Closing the client closed the session it still had open.
+    assert client.is_closed and inner(second).is_closed
+    server_saw_close(m.info, second)
+    with pytest.raises(ClientError):
+        await call(client.connect(m.url()))
+
+
+async def client_create(m: Mode) -> None:
+    plain = m.api.WebTransportClient.create(url=m.url(), config=m.config())
+    assert isinstance(plain, m.api.WebTransportClient)
+    async with m.open(plain):
+        session = await call(plain.connect(m.url()))
+        assert await echo(session, b"plain") == b"plain"
+    config = m.config(auto_reconnect=True, retry_delay=0.05)
+    reconnecting = m.api.WebTransportClient.create(url=m.url("/echo" + tag(m, "r")), config=config)
+    assert isinstance(reconnecting, m.api.ReconnectingClient)
+    async with m.open(reconnecting):
+        session = await call(reconnecting.get_session(10.0))
+        assert session is not None
+        assert await echo(session, b"auto") == b"auto"
+    assert inner(session).is_closed
+    with pytest.raises(InvalidURL):
+        m.api.WebTransportClient.create(url="http://127.0.0.1/echo")
+
+
+# -- ClientPool ---------------------------------------------------------------------------
+
+
+async def client_pool(m: Mode) -> None:
+    # The third client does not trust the test CA: its sessions fail.
+    untrusting = ClientConfig(connect_timeout=10.0)
+    pool = m.make("ClientPool", [m.config(), m.config(headers={"x-pool": "b"}), untrusting])
+    async with m.open(pool):
+        assert pool.get_client_count() == 3
+        clients = [await call(pool.get_client()) for _ in range(6)]
+        assert clients[:3] == clients[3:]
+        assert len({id(client) for client in clients}) == 3
+        sessions = await call(pool.connect_all(m.url("/echo" + tag(m, "pool"))))
+        assert len(sessions) == 2
+        assert inner(sessions[0]) is not inner(sessions[1])
+        for index, session in enumerate(sessions):
+            assert await echo(session, b"pool %d" % index) == b"pool %d" % index
+        assert [c.stats.connections_successful for c in clients[:3]] == [1, 1, 0]
+        assert clients[2].stats.connections_failed == 1
+        # A client of the pool connects on its own too.
+        session = await call(clients[1].connect(m.url()))
+        assert await echo(session, b"own") == b"own"
+        assert clients[1].stats.connections_successful == 2
+    assert pool.get_client_count() == 0
+    for session in sessions:
+        assert inner(session).is_closed
+        server_saw_close(m.info, session)
+    with pytest.raises(ClientError):
+        await call(pool.get_client())
+
+
+# -- PooledClient -------------------------------------------------------------------------
+
+
+async def pooled_client(m: Mode) -> None:
+    url = m.url("/echo" + tag(m, "pooled"))
+    other = m.url("/echo" + tag(m, "pooled-other"))
+    pooled = m.make("PooledClient", m.config(), pool_size=1, cleanup_interval=60.0)
+    async with m.open(pooled):
+        first = await call(pooled.get_session(url))
+        assert await echo(first, b"one") == b"one"
+        await call(pooled.return_session(first))
+        assert pooled.idle_count(url) == 1
+        again = await call(pooled.get_session(url))
+        assert inner(again) is inner(first)  # reused, not a new session
+        assert await echo(again, b"two") == b"two"
+        # Another URL gets a session of its own; a second one for the same URL too.
+        elsewhere = await call(pooled.get_session(other))
+        assert inner(elsewhere) is not inner(first)
+        extra = await call(pooled.get_session(url))
+        assert inner(extra) is not inner(first)
+        assert pooled.stats.connections_successful == 3
+        await call(pooled.return_session(again))
+        await call(pooled.return_session(extra))  # over pool_size: closed
+        assert pooled.idle_count(url) == 1
+        assert inner(extra).is_closed
+        server_saw_close(m.info, extra)
+        with pytest.raises(ClientError):
+            await call(pooled.return_session(extra))
+        # A session closed meanwhile is not handed out again.
+        await call(again.close())
+        fresh = await call(pooled.get_session(url))
+        assert inner(fresh) is not inner(again)
+        assert await echo(fresh, b"fresh") == b"fresh"
+        await call(pooled.return_session(fresh))
+        await call(pooled.return_session(elsewhere))
+        assert pooled.idle_count() == 2
+    assert inner(fresh).is_closed and inner(elsewhere).is_closed
+    server_saw_close(m.info, fresh)
+
+
+async def pooled_idle_cleanup(m: Mode) -> None:
+    url = m.url("/echo" + tag(m, "idle"))
+    pooled = m.make("PooledClient", m.config(), pool_size=2, cleanup_interval=0.1)
+    async with m.open(pooled):
+        session = await call(pooled.get_session(url))
+        assert await echo(session, b"idle") == b"idle"
+        await call(pooled.return_session(session))
+        await m.until(lambda: pooled.idle_count(url) == 0, "the idle session swept")
+        await m.until(lambda: inner(session).is_closed, "the idle session closed")
+        server_saw_close(m.info, session)
+        fresh = await call(pooled.get_session(url))
+        assert inner(fresh) is not inner(session)
+        assert await echo(fresh, b"after") == b"after"
+
+
+# -- ReconnectingClient -------------------------------------------------------------------
+
+
+async def reconnecting(m: Mode) -> None:
+    config = m.config(retry_delay=0.05, max_retry_delay=0.2)
+    client = m.make("ReconnectingClient", m.url("/echo" + tag(m, "rc")), config)
+    async with m.open(client):
+        first = await call(client.get_session(10.0))
+        assert first is not None and client.is_connected
+        assert await echo(first, b"first") == b"first"
+        # The session ends (closed here); the client establishes a new one.
+        await call(first.close())
+        await m.until(lambda: client.is_connected, "a new session")
+        second = await call(client.get_session(10.0))
+        assert second is not None and inner(second) is not inner(first)
+        assert await echo(second, b"second") == b"second"
+        assert client.attempts == 2
+    assert not client.is_connected and inner(second).is_closed
+
+
+async def reconnecting_gives_up(m: Mode) -> None:
+    config = m.config(max_retries=2, retry_delay=0.01, retry_backoff=2.0, connect_timeout=1.0)
+    client = m.make("ReconnectingClient", closed_port_url(), config)
+    async with m.open(client):
+        assert await call(client.get_session(30.0)) is None
+        assert client.attempts == 3  # the first attempt and two retries
+        assert isinstance(client.last_error, WebwireError)
+        assert not client.is_connected
+        stats = client.stats
+        assert (stats.connections_attempted, stats.connections_failed) == (3, 3)
+
+
+async def server_restart(m: Mode) -> None:
+    """aioquic only: the restartable server exists for the aioquic server alone."""
+    config = m.config(retry_delay=0.05, max_retry_delay=0.5, max_retries=50, connect_timeout=2.0)
+    client = m.make("ReconnectingClient", m.url("/echo"), config)
+    async with m.open(client):
+        first = await call(client.get_session(10.0))
+        assert first is not None
+        assert await echo(first, b"before") == b"before"
+        m.info.server.restart()
+        await m.until(lambda: inner(first).is_closed, "the session lost with the server")
+        second = await call(client.get_session(30.0))
+        assert second is not None and inner(second) is not inner(first)
+        assert await echo(second, b"after restart") == b"after restart"
+        assert client.attempts >= 2
+
+
+# -- WebTransportProxy --------------------------------------------------------------------
+
+
+async def proxy_tunnel(m: Mode) -> None:
+    """The proxy: aioquic only (``wt_proxy.py``; pywebtransport has no proxy server)."""
+    info = m.info
+    host, port = info.server.echo_target
+    proxy = m.make("WebTransportProxy", str(info.route("/proxy")), m.config())
+    async with m.open(proxy):
+        tunnel = await call(
+            proxy.connect_through_proxy(f"https://{host}:{port}/", {"x-proxy": "p"}, 10.0)
+        )
+        await call(tunnel.write(b"through the tunnel\n"))
+        assert await call(tunnel.readline()) == b"through the tunnel\n"
+        await call(tunnel.write(b"end", end_stream=True))
+        assert await call(tunnel.read_all()) == b"end"
+        second = await call(proxy.connect_through_proxy(f"https://{host}:{port}/"))
+        await call(second.write(b"again", end_stream=True))
+        assert await call(second.read_all()) == b"again"
+        records = [r for r in info.server.tunnels if r.port == port]
+        assert len(records) >= 2 and records[-1].status == 200
+        # One session with the proxy carries both tunnels.
+        assert proxy.stats.connections_successful == 1
+        with pytest.raises(ProxyError, match="403"):
+            await call(proxy.connect_through_proxy("https://192.0.2.1:443/"))
+        with pytest.raises(InvalidURL):
+            await call(proxy.connect_through_proxy("http://127.0.0.1:1/"))
+
+
+# -- WebTransportBrowser ------------------------------------------------------------------
+
+
+async def browser(m: Mode) -> None:
+    one = m.url("/echo" + tag(m, "page1"))
+    two = m.url("/echo" + tag(m, "page2"))
+    browser = m.make("WebTransportBrowser", m.config())
+    async with m.open(browser):
+        assert inner(browser.current_session) is None
+        page1 = await call(browser.navigate(one))
+        assert await echo(page1, b"page one") == b"page one"
+        page2 = await call(browser.navigate(two))
+        assert inner(page1).is_closed  # navigating closed the previous page's session
+        server_saw_close(m.info, page1)
+        assert inner(browser.current_session) is inner(page2)
+        assert await call(browser.get_history()) == [one, two]
+        back = await call(browser.back())
+        assert inner(back).path == inner(page1).path and inner(page2).is_closed
+        assert await echo(back, b"back") == b"back"
+        assert await call(browser.back()) is None  # the start of the history
+        forward = await call(browser.forward())
+        assert inner(forward).path == inner(page2).path and inner(back).is_closed
+        refreshed = await call(browser.refresh())
+        assert inner(refreshed) is not inner(forward) and inner(forward).is_closed
+        assert await echo(refreshed, b"refreshed") == b"refreshed"
+        # A failed navigation keeps the page and the history.
+        with pytest.raises(WebTransportError, match="404"):
+            await call(browser.navigate(m.url("/no-such-page")))
+        assert inner(browser.current_session) is inner(refreshed)
+        assert not inner(refreshed).is_closed
+        assert await call(browser.get_history()) == [one, two]
+    assert inner(refreshed).is_closed
+    server_saw_close(m.info, refreshed)
+
+
+# -- ClientMonitor ------------------------------------------------------------------------
+
+
+async def monitor(m: Mode) -> None:
+    config = m.config(connect_timeout=1.0)
+    client = m.make("WebTransportClient", config)
+    async with m.open(client):
+        monitor = m.make(
+            "ClientMonitor",
+            client,
+            0.05,
+            success_rate_threshold=0.9,
+            connect_time_threshold=30.0,
+            min_attempts=3,
+        )
+        async with m.open(monitor):
+            assert monitor.is_monitoring
+            session = await call(client.connect(m.url()))
+            assert await echo(session, b"watched") == b"watched"
+            for _ in range(2):  # nothing listens there: the attempts fail
+                with pytest.raises(WebwireError):
+                    await call(client.connect(closed_port_url()))
+            await m.until(
+                lambda: any(
+                    a["type"] == "low_success_rate"
+                    for a in monitor.get_metrics_summary()["recent_alerts"]
+                ),
+                "the low success rate alert",
+            )
+            summary = monitor.get_metrics_summary()
+            assert summary["is_monitoring"] and summary["total_metrics_collected"] >= 1
+            alert = next(
+                a for a in summary["recent_alerts"] if a["type"] == "low_success_rate"
+            )
+            assert alert["value"] == pytest.approx(1 / 3) and alert["threshold"] == 0.9
+            latest = summary["latest_metrics"]["stats"]["connections"]
+            assert (latest["attempted"], latest["failed"]) == (3, 2)
+            assert not any(a["type"] == "slow_connect" for a in summary["recent_alerts"])
+        assert not monitor.is_monitoring
+        # A connect-time threshold below any real connect time raises the other alert.
+        strict = m.make("ClientMonitor", client, 0.05, connect_time_threshold=1e-9)
+        async with m.open(strict):
+            await m.until(
+                lambda: strict.get_metrics_summary()["total_alerts"] >= 1, "the slow alert"
+            )
+        alerts = strict.get_metrics_summary()["recent_alerts"]
+        assert alerts[0]["type"] == "slow_connect"
+
+
+# -- benchmark_client_performance and test_client_connectivity ---------------------------
+
+
+async def tools(m: Mode) -> None:
+    url = m.url("/echo" + tag(m, "bench"))
+    path = yarl.URL(url).raw_path_qs
+    before = len(paths_seen(m.info, path))
+    result = await call(m.api.benchmark_client_performance(url, m.config(), 4, 2))
+    assert result["total_requests"] == 4
+    assert (result["successful_requests"], result["failed_requests"]) == (4, 0), result
+    assert result["success_rate"] == 1.0 and result["errors"] == []
+    assert 0 < result["min_connect_time"] <= result["max_connect_time"]
+    if m.info.server is not None:
+        records = paths_seen(m.info, path)
+        assert len(records) - before == 4
+        assert m.info.server.wait_for(lambda: all(r.closed for r in records))
+    failed = await call(
+        m.api.benchmark_client_performance(closed_port_url(), m.config(connect_timeout=1.0), 2, 2)
+    )
+    assert (failed["successful_requests"], failed["failed_requests"]) == (0, 2)
+    assert len(failed["errors"]) == 2
+    ok = await call(m.api.test_client_connectivity(url, m.config(), 10.0))
+    assert ok["success"] is True and ok["error"] is None and ok["connect_time"] > 0
+    refused = await call(m.api.test_client_connectivity(m.url("/nowhere"), m.config(), 10.0))
+    assert refused["success"] is False and "404" in refused["error"]
+    assert refused["error_type"] == "WebTransportError"
+    down = await call(m.api.test_client_connectivity(closed_port_url(), m.config(), 1.0))
+    assert down["success"] is False and down["connect_time"] is None
+    assert down["error_type"] in ("ConnectError", "ConnectTimeout")
+
+
+def paths_seen(info: WTServerInfo, path: str) -> list[Any]:
+    """The aioquic server's records of sessions with ``path`` (none on pywebtransport's)."""
+    if info.server is None:
+        return []
+    return [r for r in info.server.sessions if r.path == path]
+
+
+SCENARIOS: dict[str, Callable[[Mode], Awaitable[None]]] = {
+    "client_connect": client_connect,
+    "client_create": client_create,
+    "client_pool": client_pool,
+    "pooled_client": pooled_client,
+    "pooled_idle_cleanup": pooled_idle_cleanup,
+    "reconnecting": reconnecting,
+    "browser": browser,
+    "monitor": monitor,
+    "tools": tools,
+}
+
+
+@pytest.fixture(params=SERVERS)
+def wt_server(request: pytest.FixtureRequest) -> WTServerInfo:
+    info: WTServerInfo = request.getfixturevalue(request.param)
+    return info
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("name", list(SCENARIOS))
+async def test_async(name: str, wt_server: WTServerInfo) -> None:
+    await SCENARIOS[name](Mode(True, wt_server))
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_sync(name: str, wt_server: WTServerInfo) -> None:
+    run_sync(SCENARIOS[name](Mode(False, wt_server)))

@@ -483,6 +483,7 @@ SCENARIOS: dict[str, Callable[[Mode], Awaitable[None]]] = {
     "pooled_client": pooled_client,
     "pooled_idle_cleanup": pooled_idle_cleanup,
     "reconnecting": reconnecting,
+    "reconnecting_gives_up": reconnecting_gives_up,
     "browser": browser,
     "monitor": monitor,
     "tools": tools,
@@ -504,3 +505,28 @@ async def test_async(name: str, wt_server: WTServerInfo) -> None:
 @pytest.mark.parametrize("name", list(SCENARIOS))
 def test_sync(name: str, wt_server: WTServerInfo) -> None:
     run_sync(SCENARIOS[name](Mode(False, wt_server)))
+
+
+# -- only on the aioquic server: a restart, the proxy --------------------------------------
+
+
+@pytest.mark.anyio
+async def test_reconnect_after_server_restart(wt_aioquic_restartable: WTServerInfo) -> None:
+    """The restartable server exists for the aioquic server only."""
+    await server_restart(Mode(True, wt_aioquic_restartable))
+
+
+def test_reconnect_after_server_restart_sync(wt_aioquic_restartable: WTServerInfo) -> None:
+    """The restartable server exists for the aioquic server only."""
+    run_sync(server_restart(Mode(False, wt_aioquic_restartable)))
+
+
+@pytest.mark.anyio
+async def test_proxy(wt_proxy: WTServerInfo) -> None:
+    """The WebTransport proxy (``wt_proxy.py``) is an aioquic server only."""
+    await proxy_tunnel(Mode(True, wt_proxy))
+
+
+def test_proxy_sync(wt_proxy: WTServerInfo) -> None:
+    """The WebTransport proxy (``wt_proxy.py``) is an aioquic server only."""
+    run_sync(proxy_tunnel(Mode(False, wt_proxy)))

@@ -185,7 +185,11 @@ class WebTransportClient:
         backend = self._get_backend()
         with self._lock:
             self._stats.connections_attempted += 1
+            ended = [s for s in self._sessions if s.is_closed]
             self._sessions = [s for s in self._sessions if not s.is_closed]
+        for session in ended:
+            # Closed by the server: release its connection.
+            await _close_quietly(session)
         started = backend.monotonic()
         try:
             session = await self._open(str(url), fields, wait, backend)
@@ -292,9 +296,9 @@ class WebTransportClient:
 
 
 async def _close_quietly(session: Session) -> None:
-    """Close ``session`` if open, ignoring webwire errors."""
-    if session.is_closed:
-        return
+    """Close ``session``, ignoring webwire errors. A session the server
+    closed is closed too: that releases its connection (``close`` is
+    idempotent)."""
     try:
         await session.close()
     except WebwireError:

@@ -155,6 +155,9 @@ class WebTransportProxy:
             session = self._session
             if session is not None and session.is_ready and not session.is_closed:
                 return session
+            if session is not None:
+                self._session = None
+                await _close_quietly(session)  # releases its connection
             session = await self._client.connect(self._proxy_url, timeout=timeout)
             self._session = session
             return session

@@ -192,6 +192,8 @@ class ReconnectingClient:
                 pass
             if self._session is session:
                 self._session = None
+            # Ended by the server or the network: release its connection.
+            await _close_quietly(session)
 
     def _announce(self, backend: Backend) -> None:
         """Wake the callers of :meth:`get_session`; later callers wait for

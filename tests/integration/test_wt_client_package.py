@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 import yarl
+from wt_proxy import PROXY_AUTHORIZATION
 from wt_servers import WTServerInfo
 
 import webwire.webtransport as wt
@@ -109,6 +110,14 @@ def closed_port_url(path: str = "/echo") -> str:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     return f"https://127.0.0.1:{port}{path}"
+
+
+def free_tcp_port() -> int:
+    """A TCP port on 127.0.0.1 where nothing listens."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
 
 
 def server_record(info: WTServerInfo, session: Any) -> Any:
@@ -346,12 +355,35 @@ async def proxy_tunnel(m: Mode) -> None:
         assert await call(second.read_all()) == b"again"
         records = [r for r in info.server.tunnels if r.port == port]
         assert len(records) >= 2 and records[-1].status == 200
+        assert records[-2].headers["x-proxy"] == "p" and "x-proxy" not in records[-1].headers
+        assert records[-1].target == f"{host}:{port}"
         # One session with the proxy carries both tunnels.
         assert proxy.stats.connections_successful == 1
         with pytest.raises(ProxyError, match="403"):
             await call(proxy.connect_through_proxy("https://192.0.2.1:443/"))
+        with pytest.raises(ProxyError, match="502"):  # nothing listens there
+            await call(proxy.connect_through_proxy(f"https://127.0.0.1:{free_tcp_port()}/"))
         with pytest.raises(InvalidURL):
             await call(proxy.connect_through_proxy("http://127.0.0.1:1/"))
+        # The session with the proxy survived the refusals.
+        tunnel = await call(proxy.connect_through_proxy(f"https://{host}:{port}/"))
+        await call(tunnel.write(b"still", end_stream=True))
+        assert await call(tunnel.read_all()) == b"still"
+        assert proxy.stats.connections_successful == 1
+    # The proxy's session is refused without the credentials in the session's header fields.
+    refused = m.make("WebTransportProxy", str(info.route("/proxy-auth")), m.config())
+    async with m.open(refused):
+        with pytest.raises(WebTransportError, match="407"):
+            await call(refused.connect_through_proxy(f"https://{host}:{port}/"))
+    authorized = m.make(
+        "WebTransportProxy",
+        str(info.route("/proxy-auth")),
+        m.config(headers={"proxy-authorization": PROXY_AUTHORIZATION}),
+    )
+    async with m.open(authorized):
+        tunnel = await call(authorized.connect_through_proxy(f"https://{host}:{port}/"))
+        await call(tunnel.write(b"authorized", end_stream=True))
+        assert await call(tunnel.read_all()) == b"authorized"
 
 
 # -- WebTransportBrowser ------------------------------------------------------------------
@@ -530,3 +562,117 @@ async def test_proxy(wt_proxy: WTServerInfo) -> None:
 def test_proxy_sync(wt_proxy: WTServerInfo) -> None:
     """The WebTransport proxy (``wt_proxy.py``) is an aioquic server only."""
     run_sync(proxy_tunnel(Mode(False, wt_proxy)))
+
+
+# -- the blocking objects shared by threads ------------------------------------------------
+
+
+def run_threads(count: int, work: Callable[[int], None]) -> None:
+    """Run ``work(index)`` on ``count`` threads started together; re-raise the first
+    failure."""
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(count)
+
+    def target(index: int) -> None:
+        try:
+            barrier.wait(30)
+            work(index)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=target, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(90)
+    assert not any(thread.is_alive() for thread in threads), "a thread is stuck"
+    if errors:
+        raise errors[0]
+
+
+def test_sync_pooled_client_shared_by_threads(wt_server: WTServerInfo) -> None:
+    m = Mode(False, wt_server)
+    url = m.url("/echo" + tag(m, "threads"))
+    lock = threading.Lock()
+    lent: set[int] = set()
+    seen: set[int] = set()
+    with wt_sync.PooledClient(m.config(), pool_size=3, cleanup_interval=60.0) as pooled:
+
+        def work(index: int) -> None:
+            for round_ in range(4):
+                session = pooled.get_session(url)
+                key = id(inner(session))
+                with lock:
+                    assert key not in lent, "one session handed to two threads at once"
+                    lent.add(key)
+                    seen.add(key)
+                payload = b"thread %d round %d" % (index, round_)
+                assert run_sync(echo(session, payload)) == payload
+                with lock:
+                    lent.discard(key)
+                pooled.return_session(session)
+
+        run_threads(6, work)
+        stats = pooled.stats
+        # At most one session per thread was ever needed; the rest were reused.
+        assert len(seen) == stats.connections_successful <= 6
+        assert stats.connections_attempted == stats.connections_successful
+        assert stats.connections_failed == 0
+        assert pooled.idle_count(url) == min(3, len(seen))
+    assert pooled.idle_count() == 0
+
+
+def test_sync_client_pool_shared_by_threads(wt_server: WTServerInfo) -> None:
+    m = Mode(False, wt_server)
+    url = m.url("/echo" + tag(m, "pool-threads"))
+    pool = wt_sync.ClientPool([m.config(), m.config(), m.config()])
+    handed: list[Any] = []
+    lock = threading.Lock()
+    with pool:
+
+        def work(index: int) -> None:
+            client = pool.get_client()
+            with lock:
+                handed.append(client)
+            session = client.connect(url)
+            payload = b"pooled client %d" % index
+            assert run_sync(echo(session, payload)) == payload
+
+        run_threads(9, work)
+        # Round robin under contention: every client was handed out exactly three times.
+        counts = sorted(handed.count(client) for client in {id(c): c for c in handed}.values())
+        assert counts == [3, 3, 3]
+        for client in {id(c): c for c in handed}.values():
+            stats = client.stats
+            assert (stats.connections_attempted, stats.connections_successful) == (3, 3)
+        sessions = pool.connect_all(url)
+        assert len(sessions) == 3
+    assert pool.get_client_count() == 0
+    assert all(inner(session).is_closed for session in sessions)
+
+
+def test_sync_client_stats_shared_by_threads(wt_server: WTServerInfo) -> None:
+    m = Mode(False, wt_server)
+    with wt_sync.WebTransportClient(m.config()) as client:
+
+        def work(index: int) -> None:
+            for round_ in range(2):
+                session = client.connect(m.url("/echo" + tag(m, f"s{index}-{round_}")))
+                payload = b"stats %d" % index
+                assert run_sync(echo(session, payload)) == payload
+                session.close()
+            with pytest.raises(WebTransportError, match="404"):
+                client.connect(m.url("/not-here"))
+
+        run_threads(8, work)
+        stats = client.stats
+        assert stats.connections_attempted == 24
+        assert (stats.connections_successful, stats.connections_failed) == (16, 8)
+        numbers = stats.to_dict()["connections"]
+        assert numbers == {
+            "attempted": 24,
+            "successful": 16,
+            "failed": 8,
+            "success_rate": pytest.approx(16 / 24),
+        }
+        assert client.debug_state()["open_sessions"] == 0

@@ -306,6 +306,24 @@ async def reconnecting(m: Mode) -> None:
     assert not client.is_connected and inner(second).is_closed
 
 
+async def reconnecting_server_closes(m: Mode) -> None:
+    path = "/close?code=5&reason=bye&" + tag(m, "closing")[1:]
+    config = m.config(retry_delay=0.05, retry_backoff=1.0, max_retry_delay=0.05, max_retries=0)
+    client = m.make("ReconnectingClient", m.url(path), config)
+    async with m.open(client):
+        # Every session is closed by the server at once; the client keeps reconnecting
+        # (with a delay: see the fake clock tests) and never gives up.
+        await m.until(lambda: client.attempts >= 4, "reconnects after the server's closes")
+        assert client.last_error is None
+        assert client.stats.connections_failed == 0
+        assert client.stats.connections_successful >= 3
+    records = paths_seen(m.info, path)
+    if m.info.server is not None:
+        assert len(records) >= 3
+        assert m.info.server.wait_for(lambda: all(r.closed for r in records))
+        assert {r.close_code for r in records} == {5}
+
+
 async def reconnecting_gives_up(m: Mode) -> None:
     config = m.config(max_retries=2, retry_delay=0.01, retry_backoff=2.0, connect_timeout=1.0)
     client = m.make("ReconnectingClient", closed_port_url(), config)
@@ -516,6 +534,7 @@ SCENARIOS: dict[str, Callable[[Mode], Awaitable[None]]] = {
     "pooled_idle_cleanup": pooled_idle_cleanup,
     "reconnecting": reconnecting,
     "reconnecting_gives_up": reconnecting_gives_up,
+    "reconnecting_server_closes": reconnecting_server_closes,
     "browser": browser,
     "monitor": monitor,
     "tools": tools,

@@ -267,6 +267,17 @@ async def pooled_client(m: Mode) -> None:
         await call(pooled.return_session(fresh))
         await call(pooled.return_session(elsewhere))
         assert pooled.idle_count() == 2
+        # A session the server closes right away is not kept for reuse.
+        closing_url = m.url("/close?code=9&" + tag(m, "pooled-close")[1:])
+        closing = await call(pooled.get_session(closing_url))
+        await call(closing.wait_closed(10))
+        await call(pooled.return_session(closing))
+        assert pooled.idle_count(closing_url) == 0
+        assert inner(closing).close_code == 9
+        # An idle session that ended meanwhile is swept by cleanup().
+        await call(elsewhere.close())  # behind the pooled client's back
+        assert await call(pooled.cleanup()) == 1
+        assert pooled.idle_count() == 1
     assert inner(fresh).is_closed and inner(elsewhere).is_closed
     server_saw_close(m.info, fresh)
 
@@ -419,6 +430,9 @@ async def browser(m: Mode) -> None:
         assert inner(page1).is_closed  # navigating closed the previous page's session
         server_saw_close(m.info, page1)
         assert inner(browser.current_session) is inner(page2)
+        assert await call(browser.get_history()) == [one, two]
+        # Navigating to the current URL keeps its open session.
+        assert inner(await call(browser.navigate(two))) is inner(page2)
         assert await call(browser.get_history()) == [one, two]
         back = await call(browser.back())
         assert inner(back).path == inner(page1).path and inner(page2).is_closed

@@ -709,3 +709,33 @@ def test_sync_client_stats_shared_by_threads(wt_server: WTServerInfo) -> None:
             "success_rate": pytest.approx(16 / 24),
         }
         assert client.debug_state()["open_sessions"] == 0
+
+
+@pytest.mark.parametrize("api", [wt, wt_sync], ids=["async", "sync"])
+def test_bad_arguments(api: Any) -> None:
+    from webwire.webtransport import ConfigurationError
+
+    client = api.WebTransportClient()
+    for kwargs in (
+        {"monitoring_interval": 0},
+        {"success_rate_threshold": "high"},
+        {"success_rate_threshold": 1.5},
+        {"connect_time_threshold": True},
+        {"min_attempts": -1},
+    ):
+        with pytest.raises(ConfigurationError):
+            api.ClientMonitor(client, **kwargs)
+    with pytest.raises(TypeError):
+        api.ClientMonitor(object())
+    with pytest.raises(ConfigurationError):
+        api.PooledClient(pool_size=0)
+    with pytest.raises(ConfigurationError):
+        api.ClientPool([])
+    for bad in ((0, 1), (1, 0), (2.5, 1)):
+        with pytest.raises(ConfigurationError):
+            run_sync(call(api.benchmark_client_performance("https://127.0.0.1:1/", None, *bad)))
+    for url in ("http://127.0.0.1/echo", "https://127.0.0.1/a b", "https://u:p@127.0.0.1/"):
+        with pytest.raises(InvalidURL):
+            api.ReconnectingClient(url)
+        with pytest.raises(InvalidURL):
+            api.WebTransportProxy(url)

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 import yarl
-from wt_proxy import PROXY_AUTHORIZATION
+from wt_proxy import ECHO_HOST, PROXY_AUTHORIZATION
 from wt_servers import WTServerInfo
 
 import webwire.webtransport as wt
@@ -282,6 +282,33 @@ async def pooled_client(m: Mode) -> None:
     server_saw_close(m.info, fresh)
 
 
+async def pooled_concurrent(m: Mode) -> None:
+    url = m.url("/echo" + tag(m, "concurrent"))
+    lent: set[int] = set()
+    seen: set[int] = set()
+    pooled = m.make("PooledClient", m.config(), pool_size=2, cleanup_interval=60.0)
+    async with m.open(pooled):
+
+        async def user(index: int) -> None:
+            for round_ in range(3):
+                session = await call(pooled.get_session(url))
+                key = id(inner(session))
+                assert key not in lent, "one session handed to two users at once"
+                lent.add(key)
+                seen.add(key)
+                payload = b"user %d round %d" % (index, round_)
+                assert await echo(session, payload) == payload
+                lent.discard(key)
+                await call(pooled.return_session(session))
+
+        backend = get_backend(None if m.is_async else "sync")
+        async with backend.create_task_group() as group:
+            for index in range(5):
+                group.start_soon(user, index)
+        assert len(seen) == pooled.stats.connections_successful <= 5
+        assert pooled.idle_count(url) == min(2, len(seen))
+
+
 async def pooled_idle_cleanup(m: Mode) -> None:
     url = m.url("/echo" + tag(m, "idle"))
     pooled = m.make("PooledClient", m.config(), pool_size=2, cleanup_interval=0.1)
@@ -415,6 +442,23 @@ async def proxy_tunnel(m: Mode) -> None:
         assert await call(tunnel.read_all()) == b"authorized"
 
 
+async def proxy_restart(m: Mode) -> None:
+    """The proxy (aioquic only) restarts: the next tunnel re-establishes the session."""
+    info = m.info
+    proxy = m.make("WebTransportProxy", str(info.route("/proxy")), m.config())
+    async with m.open(proxy):
+        tunnel = await call(proxy.connect_through_proxy(f"https://{ECHO_HOST}:443/"))
+        await call(tunnel.write(b"before", end_stream=True))
+        assert await call(tunnel.read_all()) == b"before"
+        first = inner(proxy._async._session if not m.is_async else proxy._session)
+        info.server.restart()
+        await m.until(lambda: first.is_closed, "the session with the stopped proxy closed")
+        tunnel = await call(proxy.connect_through_proxy(f"https://{ECHO_HOST}:443/"))
+        await call(tunnel.write(b"after", end_stream=True))
+        assert await call(tunnel.read_all()) == b"after"
+        assert proxy.stats.connections_successful == 2
+
+
 # -- WebTransportBrowser ------------------------------------------------------------------
 
 
@@ -546,6 +590,7 @@ SCENARIOS: dict[str, Callable[[Mode], Awaitable[None]]] = {
     "client_pool": client_pool,
     "pooled_client": pooled_client,
     "pooled_idle_cleanup": pooled_idle_cleanup,
+    "pooled_concurrent": pooled_concurrent,
     "reconnecting": reconnecting,
     "reconnecting_gives_up": reconnecting_gives_up,
     "reconnecting_server_closes": reconnecting_server_closes,
@@ -739,3 +784,14 @@ def test_bad_arguments(api: Any) -> None:
             api.ReconnectingClient(url)
         with pytest.raises(InvalidURL):
             api.WebTransportProxy(url)
+
+
+@pytest.mark.anyio
+async def test_proxy_restart(wt_proxy_restartable: WTServerInfo) -> None:
+    """The WebTransport proxy (``wt_proxy.py``) is an aioquic server only."""
+    await proxy_restart(Mode(True, wt_proxy_restartable))
+
+
+def test_proxy_restart_sync(wt_proxy_restartable: WTServerInfo) -> None:
+    """The WebTransport proxy (``wt_proxy.py``) is an aioquic server only."""
+    run_sync(proxy_restart(Mode(False, wt_proxy_restartable)))

@@ -224,6 +224,8 @@ async def client_pool(m: Mode) -> None:
         assert await echo(session, b"own") == b"own"
         assert clients[1].stats.connections_successful == 2
     assert pool.get_client_count() == 0
+    with pytest.raises(ClientError):
+        await call(pool.connect_all(m.url()))
     for session in sessions:
         assert inner(session).is_closed
         server_saw_close(m.info, session)
@@ -344,6 +346,8 @@ async def reconnecting(m: Mode) -> None:
         assert await echo(second, b"second") == b"second"
         assert client.attempts == 2
     assert not client.is_connected and inner(second).is_closed
+    assert client.is_closed
+    assert await call(client.get_session(0.5)) is None
 
 
 async def reconnecting_server_closes(m: Mode) -> None:
@@ -497,6 +501,8 @@ async def browser(m: Mode) -> None:
         assert await call(browser.get_history()) == [one, two]
     assert inner(refreshed).is_closed
     server_saw_close(m.info, refreshed)
+    with pytest.raises(ClientError):
+        await call(browser.navigate(one))
 
 
 # -- ClientMonitor ------------------------------------------------------------------------

@@ -11,7 +11,9 @@ raises :class:`Cancelled` as soon as one of them is cancelled; the group that
 owns the token absorbs it on exit. Waits on a condition are woken by a
 ``notify_all`` from the canceller, so nothing polls. A thread blocked
 reading a stream is not woken by cancellation: the owner of the stream
-aborts it, and the read fails at once.
+aborts it, and the read fails at once. A detached group (the background
+tasks of an object that outlives the call that made it) is not pushed on
+the entering thread's stack, and its tasks carry its own token only.
 """
 
 from __future__ import annotations

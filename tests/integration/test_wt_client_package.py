@@ -280,8 +280,14 @@ async def pooled_client(m: Mode) -> None:
         await call(elsewhere.close())  # behind the pooled client's back
         assert await call(pooled.cleanup()) == 1
         assert pooled.idle_count() == 1
+        held = await call(pooled.get_session(url))
     assert inner(fresh).is_closed and inner(elsewhere).is_closed
     server_saw_close(m.info, fresh)
+    # A session still lent out is closed with the pooled client and may be given back.
+    assert inner(held).is_closed
+    await call(pooled.return_session(held))
+    with pytest.raises(ClientError):
+        await call(pooled.return_session(held))
 
 
 async def pooled_concurrent(m: Mode) -> None:

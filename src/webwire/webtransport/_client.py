@@ -3,6 +3,7 @@ sessions (draft-ietf-webtrans-http3 section 3) and keeps statistics."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -276,16 +277,22 @@ class WebTransportClient:
             "closed": self._closed,
             "open_sessions": open_sessions,
             "default_headers": headers,
-            "stats": self._stats.to_dict(),
+            "stats": self._stats_snapshot().to_dict(),
             "config": self._config.to_dict(),
         }
+
+    def _stats_snapshot(self) -> ClientStats:
+        """A copy of :attr:`stats` taken under the lock that guards its
+        updates (its counters agree with each other)."""
+        with self._lock:
+            return dataclasses.replace(self._stats)
 
     def diagnose_issues(self) -> list[str]:
         """Problems the statistics show, as sentences: a success rate under
         90 % after more than 10 attempts, an average connect time over 5
         seconds, a closed client; empty when none."""
         issues: list[str] = []
-        stats = self._stats
+        stats = self._stats_snapshot()
         if self._closed:
             issues.append("the client is closed")
         if stats.connections_attempted > 10 and stats.success_rate < 0.9:

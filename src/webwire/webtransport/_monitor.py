@@ -125,7 +125,7 @@ class ClientMonitor:
         """
         if timestamp is None:
             timestamp = self._client._get_backend().monotonic()
-        stats = self._client.stats
+        stats = self._client._stats_snapshot()
         snapshot = {
             "timestamp": timestamp,
             "stats": stats.to_dict(),

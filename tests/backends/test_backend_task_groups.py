@@ -301,6 +301,44 @@ async def many_tasks(backend: Backend) -> None:
     assert total == sum(range(1, 41))
 
 
+@scenario
+async def detached_group_outlives_the_task_that_entered_it(backend: Backend) -> None:
+    ended: list[str] = []
+    started = backend.create_event()
+    detached: list[Any] = []
+
+    async def opener() -> None:
+        group = backend.create_detached_task_group()
+        await group.__aenter__()
+        group.start_soon(forever, backend, started, ended, "detached")
+        detached.append(group)
+
+    async with backend.create_task_group() as group:
+        group.start_soon(opener)
+        assert await started.wait(5)
+        group.cancel()
+    # The cancellation of the group that entered it did not reach its task.
+    assert ended == []
+    done: list[int] = []
+
+    async def work() -> None:
+        await backend.sleep(0)
+        done.append(1)
+
+    async with backend.create_task_group() as other:
+        other.start_soon(work)
+    assert done == [1]
+    # Exited by another task than the one that entered it.
+    detached[0].cancel()
+    await detached[0].__aexit__(None, None, None)
+    assert ended == ["detached"]
+    # Exiting it left this task's groups working.
+    async with backend.create_task_group() as last:
+        last.start_soon(work)
+    await backend.sleep(0)
+    assert done == [1, 1]
+
+
 @pytest.mark.anyio
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 async def test_async_backends(name: str, anyio_backend: str) -> None:

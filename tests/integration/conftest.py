@@ -31,6 +31,7 @@ from wt_servers import (  # noqa: F401  (WebTransport server fixtures)
     wt_aioquic_any_draft,
     wt_aioquic_restartable,
     wt_proxy,
+    wt_proxy_restartable,
     wt_pywebtransport,
 )
 

@@ -13,6 +13,8 @@ Fixtures (registered by ``conftest.py``):
     subprocess running the Python 3.12 environment of ``wt_env.py``.
 ``wt_proxy``
     The WebTransport CONNECT proxy of ``wt_proxy.py``.
+``wt_proxy_restartable``
+    A proxy of its own for one test, with ``info.server.restart()``.
 
 ``wt_aioquic_any_draft``
     The same aioquic server, also advertising the later drafts' SETTINGS
@@ -50,6 +52,7 @@ __all__ = [
     "wt_aioquic_any_draft",
     "wt_aioquic_restartable",
     "wt_proxy",
+    "wt_proxy_restartable",
     "wt_pywebtransport",
 ]
 
@@ -266,6 +269,18 @@ def wt_proxy(tls_files: _TLSFiles) -> Iterator[WTServerInfo]:
     """The WebTransport CONNECT proxy of ``wt_proxy.py`` (aioquic, draft-02) on a thread.
     Sessions go to ``info.route("/proxy")``; ``info.server.echo_target`` is a TCP echo
     server to name in ``CONNECT`` requests."""
+    yield from _start_proxy(tls_files)
+
+
+@pytest.fixture
+def wt_proxy_restartable(tls_files: _TLSFiles) -> Iterator[WTServerInfo]:
+    """A WebTransport proxy of this test's own: ``info.server.restart()`` keeps the UDP
+    port (the TCP echo target moves; the ``echo.test`` target of ``wt_proxy.py`` does
+    not need it)."""
+    yield from _start_proxy(tls_files)
+
+
+def _start_proxy(tls_files: _TLSFiles) -> Iterator[WTServerInfo]:
     from wt_proxy import WebTransportProxyServer
 
     server = WebTransportProxyServer(tls_files.cert_path, tls_files.key_path)

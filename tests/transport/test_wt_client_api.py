@@ -259,6 +259,35 @@ async def test_reconnect_backoff_on_the_fake_clock() -> None:
 
 
 @memory_test
+async def test_sessions_ending_at_once_are_reconnected_with_backoff() -> None:
+    backend = get_backend("trio")
+    server = FakeServer(backend)
+    lifetime = [0.0]
+
+    async def open_and_close(url: str, **options: Any) -> FakeSession:
+        session = await server.open(url, **options)
+
+        async def end() -> None:
+            await backend.sleep(lifetime[0])
+            session.server_close(5, "go away")
+
+        group.start_soon(end)
+        return session
+
+    config = ClientConfig(retry_delay=1.0, retry_backoff=2.0, max_retry_delay=3.0, max_retries=1)
+    async with backend.create_task_group() as group:
+        async with wt.ReconnectingClient(URL, config, _opener=open_and_close) as client:
+            await backend.sleep(10.5)
+            # Once at once, then 1, 2, 3 (capped), 3 seconds: never giving up.
+            assert server.attempt_times == [0.0, 0.0, 1.0, 3.0, 6.0, 9.0]
+            assert client.last_error is None
+            # A session that lasted retry_delay seconds or more is followed at once.
+            lifetime[0] = 2.0
+            await backend.sleep(4.0)
+            assert server.attempt_times[6:] == [12.0, 14.0]
+
+
+@memory_test
 async def test_reconnecting_client_gives_up_after_max_retries() -> None:
     backend = get_backend("trio")
     server = FakeServer(backend)

@@ -11,7 +11,9 @@ raises :class:`Cancelled` as soon as one of them is cancelled; the group that
 owns the token absorbs it on exit. Waits on a condition are woken by a
 ``notify_all`` from the canceller, so nothing polls. A thread blocked
 reading a stream is not woken by cancellation: the owner of the stream
-aborts it, and the read fails at once.
+aborts it, and the read fails at once. A detached group (the background
+tasks of an object that outlives the call that made it) is not pushed on
+the entering thread's stack, and its tasks carry its own token only.
 """
 
 from __future__ import annotations
@@ -382,9 +384,13 @@ async def _call(fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...]) -> Non
 class _SyncTaskGroup(TaskGroup):
     """Tasks on threads, cancelled cooperatively through one
     :class:`CancelToken`; see the module docstring. Enter and exit it in
-    the same thread."""
+    the same thread, unless ``detached``: then entering it leaves the
+    calling thread's tokens alone, its tasks run under its own token only
+    (a cancellation of the entering thread's groups does not reach them),
+    and any thread may exit it."""
 
-    def __init__(self) -> None:
+    def __init__(self, detached: bool = False) -> None:
+        self._detached = detached
         self._token = CancelToken()
         self._outer: tuple[CancelToken, ...] = ()
         self._tokens: tuple[CancelToken, ...] = ()
@@ -397,9 +403,12 @@ class _SyncTaskGroup(TaskGroup):
     async def __aenter__(self) -> TaskGroup:
         if self._state != "new":
             raise RuntimeError("a task group can be entered only once")
-        self._outer = current_tokens()
-        self._tokens = (*self._outer, self._token)
-        _set_tokens(self._tokens)
+        if self._detached:
+            self._tokens = (self._token,)
+        else:
+            self._outer = current_tokens()
+            self._tokens = (*self._outer, self._token)
+            _set_tokens(self._tokens)
         self._state = "body"
         return self
 
@@ -463,7 +472,8 @@ class _SyncTaskGroup(TaskGroup):
             self._state = "done"
         for thread in threads:
             thread.join()
-        _set_tokens(self._outer)
+        if not self._detached:
+            _set_tokens(self._outer)
         if self._error is not None:
             if self._error is exc:
                 return False
@@ -494,6 +504,7 @@ def create_channel(max_size: int) -> Channel[Any]:
     return _SyncChannel(max_size)
 
 
-def create_task_group() -> TaskGroup:
-    """A new task group running each task on its own thread."""
-    return _SyncTaskGroup()
+def create_task_group(*, detached: bool = False) -> TaskGroup:
+    """A new task group running each task on its own thread (``detached``:
+    see :class:`_SyncTaskGroup`)."""
+    return _SyncTaskGroup(detached)

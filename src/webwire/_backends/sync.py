@@ -838,6 +838,14 @@ class SyncBackend(Backend):
         :mod:`._sync_primitives` for cooperative cancellation."""
         return primitives.create_task_group()
 
+    def create_detached_task_group(self) -> TaskGroup:
+        """A task group whose tasks run under its own cancellation only:
+        entering it does not change the calling thread's cancellation state,
+        so any thread may exit it, in any order relative to other groups,
+        and a cancellation of the entering thread's groups does not reach
+        its tasks."""
+        return primitives.create_task_group(detached=True)
+
     async def checkpoint(self) -> None:
         """Raise the internal cancellation if the calling thread's task
         group was cancelled; otherwise do nothing."""

@@ -420,14 +420,18 @@ class HTTP3Connection(_H3Engine, Connection):
 
     async def aclose(self) -> None:
         """Send CONNECTION_CLOSE (``H3_NO_ERROR``, best effort), close the
-        socket and wait for the background tasks to end."""
-        if not self._closed and self._broken is None:
-            with self._lock:
-                self._proto.close(ErrorCode.H3_NO_ERROR)
-            try:
-                await self._transmit()
-            except TransportError:
-                pass
+        socket and wait for the background tasks to end. A cancellation
+        while sending still closes the socket."""
+        try:
+            if not self._closed and self._broken is None:
+                with self._lock:
+                    self._proto.close(ErrorCode.H3_NO_ERROR)
+                try:
+                    await self._transmit()
+                except TransportError:
+                    pass
+        finally:
+            self.close()
         await self._shutdown()
 
     async def _shutdown(self) -> None:

@@ -10,6 +10,7 @@ from webwire._exceptions import ClientError
 
 from ._client import WebTransportClient, _close_quietly
 from ._config import ClientConfig
+from ._stats import ClientStats
 from ._utils import parse_webtransport_url
 
 if TYPE_CHECKING:
@@ -54,6 +55,11 @@ class WebTransportBrowser:
     def client(self) -> WebTransportClient:
         """The client that establishes the sessions."""
         return self._client
+
+    @property
+    def stats(self) -> ClientStats:
+        """The statistics of the client that establishes the sessions."""
+        return self._client.stats
 
     def _get_lock(self) -> Lock:
         lock = self._lock

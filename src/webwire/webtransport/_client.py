@@ -3,6 +3,7 @@ sessions (draft-ietf-webtrans-http3 section 3) and keeps statistics."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -185,7 +186,11 @@ class WebTransportClient:
         backend = self._get_backend()
         with self._lock:
             self._stats.connections_attempted += 1
+            ended = [s for s in self._sessions if s.is_closed]
             self._sessions = [s for s in self._sessions if not s.is_closed]
+        for session in ended:
+            # Closed by the server: release its connection.
+            await _close_quietly(session)
         started = backend.monotonic()
         try:
             session = await self._open(str(url), fields, wait, backend)
@@ -272,16 +277,22 @@ class WebTransportClient:
             "closed": self._closed,
             "open_sessions": open_sessions,
             "default_headers": headers,
-            "stats": self._stats.to_dict(),
+            "stats": self._stats_snapshot().to_dict(),
             "config": self._config.to_dict(),
         }
+
+    def _stats_snapshot(self) -> ClientStats:
+        """A copy of :attr:`stats` taken under the lock that guards its
+        updates (its counters agree with each other)."""
+        with self._lock:
+            return dataclasses.replace(self._stats)
 
     def diagnose_issues(self) -> list[str]:
         """Problems the statistics show, as sentences: a success rate under
         90 % after more than 10 attempts, an average connect time over 5
         seconds, a closed client; empty when none."""
         issues: list[str] = []
-        stats = self._stats
+        stats = self._stats_snapshot()
         if self._closed:
             issues.append("the client is closed")
         if stats.connections_attempted > 10 and stats.success_rate < 0.9:
@@ -292,9 +303,9 @@ class WebTransportClient:
 
 
 async def _close_quietly(session: Session) -> None:
-    """Close ``session`` if open, ignoring webwire errors."""
-    if session.is_closed:
-        return
+    """Close ``session``, ignoring webwire errors. A session the server
+    closed is closed too: that releases its connection (``close`` is
+    idempotent)."""
     try:
         await session.close()
     except WebwireError:

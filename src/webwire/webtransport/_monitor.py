@@ -35,7 +35,8 @@ class ClientMonitor:
 
     Raises:
         TypeError: ``client`` is not a :class:`WebTransportClient`.
-        ConfigurationError: A threshold or the interval is out of range.
+        ConfigurationError: A threshold, ``min_attempts`` or the interval
+            is not a number in range.
     """
 
     def __init__(
@@ -49,18 +50,20 @@ class ClientMonitor:
     ) -> None:
         if not isinstance(client, WebTransportClient):
             raise TypeError(f"ClientMonitor watches a WebTransportClient, not {type(client)!r}")
-        if not isinstance(monitoring_interval, (int, float)) or not monitoring_interval > 0:
+        if not _is_number(monitoring_interval) or not monitoring_interval > 0:
             raise ConfigurationError(
                 "monitoring_interval", monitoring_interval, "must be > 0 seconds"
             )
-        if not 0.0 <= success_rate_threshold <= 1.0:
+        if not _is_number(success_rate_threshold) or not 0.0 <= success_rate_threshold <= 1.0:
             raise ConfigurationError(
                 "success_rate_threshold", success_rate_threshold, "must be from 0 to 1"
             )
-        if not connect_time_threshold > 0:
+        if not _is_number(connect_time_threshold) or not connect_time_threshold > 0:
             raise ConfigurationError(
                 "connect_time_threshold", connect_time_threshold, "must be > 0 seconds"
             )
+        if not isinstance(min_attempts, int) or isinstance(min_attempts, bool) or min_attempts < 0:
+            raise ConfigurationError("min_attempts", min_attempts, "must be an integer >= 0")
         self._client = client
         self._interval = float(monitoring_interval)
         self._rate_threshold = success_rate_threshold
@@ -122,7 +125,7 @@ class ClientMonitor:
         """
         if timestamp is None:
             timestamp = self._client._get_backend().monotonic()
-        stats = self._client.stats
+        stats = self._client._stats_snapshot()
         snapshot = {
             "timestamp": timestamp,
             "stats": stats.to_dict(),
@@ -170,6 +173,11 @@ class ClientMonitor:
                 "latest_metrics": latest,
                 "recent_alerts": recent,
             }
+
+
+def _is_number(value: object) -> bool:
+    """An int or float that is not a bool."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _alert(

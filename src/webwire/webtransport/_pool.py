@@ -12,6 +12,7 @@ from webwire._exceptions import ClientError, ConfigurationError, WebwireError
 
 from ._client import WebTransportClient, _close_quietly
 from ._config import ClientConfig
+from ._stats import ClientStats
 from ._utils import parse_webtransport_url
 
 if TYPE_CHECKING:
@@ -166,6 +167,11 @@ class PooledClient:
         """The client that establishes the sessions."""
         return self._client
 
+    @property
+    def stats(self) -> ClientStats:
+        """The statistics of the client that establishes the sessions."""
+        return self._client.stats
+
     def idle_count(self, url: str | None = None) -> int:
         """Idle sessions kept (for ``url``, or in all)."""
         with self._lock:
@@ -232,7 +238,8 @@ class PooledClient:
     async def return_session(self, session: Session) -> None:
         """Give back a session from :meth:`get_session`: kept for reuse when
         it is healthy and its URL has fewer than ``pool_size`` idle
-        sessions, else closed.
+        sessions, else closed. Once the pooled client is closed, every
+        session given back is closed.
 
         Raises:
             ClientError: The session was not handed out by this pooled
@@ -245,11 +252,12 @@ class PooledClient:
             if entry is None or entry[0] is not session:
                 raise ClientError("this session was not handed out by this pooled client")
             url = entry[1]
-            entries = self._idle.setdefault(url, [])
             healthy = session.is_ready and not session.is_closed
-            if not self._closed and healthy and len(entries) < self._pool_size:
-                entries.append((session, backend.monotonic()))
-                keep = True
+            if not self._closed and healthy:
+                entries = self._idle.setdefault(url, [])
+                if len(entries) < self._pool_size:
+                    entries.append((session, backend.monotonic()))
+                    keep = True
         if not keep:
             await _close_quietly(session)
 
@@ -293,7 +301,8 @@ class PooledClient:
             group, self._group = self._group, None
             idle = [session for entries in self._idle.values() for session, _ in entries]
             self._idle.clear()
-            self._lent.clear()
+            # Sessions lent out are closed with the client; they may still be
+            # given back (and are kept in _lent for that).
         if group is not None:
             group.cancel()
             await group.__aexit__(None, None, None)

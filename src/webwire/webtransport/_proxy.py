@@ -12,6 +12,7 @@ from webwire._exceptions import ClientError, ProxyError, WebwireError
 
 from ._client import WebTransportClient, _close_quietly
 from ._config import ClientConfig
+from ._stats import ClientStats
 from ._utils import parse_webtransport_url, run_with_timeout
 
 if TYPE_CHECKING:
@@ -64,6 +65,11 @@ class WebTransportProxy:
     def client(self) -> WebTransportClient:
         """The client that establishes the session with the proxy."""
         return self._client
+
+    @property
+    def stats(self) -> ClientStats:
+        """The statistics of the client that establishes the sessions."""
+        return self._client.stats
 
     async def __aenter__(self) -> WebTransportProxy:
         if self._client.is_closed:
@@ -149,6 +155,9 @@ class WebTransportProxy:
             session = self._session
             if session is not None and session.is_ready and not session.is_closed:
                 return session
+            if session is not None:
+                self._session = None
+                await _close_quietly(session)  # releases its connection
             session = await self._client.connect(self._proxy_url, timeout=timeout)
             self._session = session
             return session

@@ -11,6 +11,7 @@ from webwire._exceptions import ClientError, WebwireError
 
 from ._client import WebTransportClient, _close_quietly
 from ._config import ClientConfig
+from ._stats import ClientStats
 from ._utils import parse_webtransport_url
 
 if TYPE_CHECKING:
@@ -25,8 +26,12 @@ class ReconnectingClient:
     attempts are retried after ``config.retry_delay`` seconds, multiplied
     by ``config.retry_backoff`` after each further failure up to
     ``config.max_retry_delay``; after ``config.max_retries`` failures in a
-    row it gives up (:attr:`last_error` tells why). Use it as ``async
-    with``.
+    row it gives up (:attr:`last_error` tells why). After a session ends
+    the client connects again at once, unless sessions keep ending within
+    ``config.retry_delay`` seconds of being established (a server that
+    accepts and closes at once): from the second such session in a row,
+    the next attempt waits as after failures (never giving up, since the
+    server accepts). Use it as ``async with``.
 
     Args:
         url: ``https://...`` WebTransport URL.
@@ -65,6 +70,11 @@ class ReconnectingClient:
     def client(self) -> WebTransportClient:
         """The client that establishes the sessions (its :attr:`stats`)."""
         return self._client
+
+    @property
+    def stats(self) -> ClientStats:
+        """The statistics of the client that establishes the sessions."""
+        return self._client.stats
 
     @property
     def is_connected(self) -> bool:
@@ -163,6 +173,7 @@ class ReconnectingClient:
         failures."""
         config = self._client.config
         failures = 0
+        short_lived = 0
         while not self._closed:
             self._attempts += 1
             try:
@@ -180,12 +191,22 @@ class ReconnectingClient:
             failures = 0
             self._session = session
             self._announce(backend)
+            established = backend.monotonic()
             try:
                 await session.wait_closed()
             except WebwireError:
                 pass
             if self._session is session:
                 self._session = None
+            # Ended by the server or the network: release its connection.
+            await _close_quietly(session)
+            if backend.monotonic() - established >= config.retry_delay:
+                short_lived = 0
+                continue
+            short_lived += 1
+            if short_lived >= 2:
+                delay = config.retry_delay * config.retry_backoff ** (short_lived - 2)
+                await backend.sleep(min(delay, config.max_retry_delay))
 
     def _announce(self, backend: Backend) -> None:
         """Wake the callers of :meth:`get_session`; later callers wait for

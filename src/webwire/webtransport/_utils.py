@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import yarl
 
 from webwire._backends import Backend
-from webwire._exceptions import InvalidURL, TimeoutException, WebwireError
+from webwire._exceptions import ConfigurationError, InvalidURL, TimeoutException, WebwireError
 
 from ._types import resolve_backend
 
@@ -125,13 +125,16 @@ async def benchmark_client_performance(
         ``"errors"``: the first 10 error messages.
 
     Raises:
-        ValueError: ``num_requests`` < 1 or ``concurrent_requests`` < 1.
+        ConfigurationError: ``num_requests`` or ``concurrent_requests`` is
+            not an integer >= 1.
         InvalidURL: ``url`` is not a WebTransport URL.
     """
     from ._client import WebTransportClient
 
-    if num_requests < 1 or concurrent_requests < 1:
-        raise ValueError("num_requests and concurrent_requests must be >= 1")
+    counts = (("num_requests", num_requests), ("concurrent_requests", concurrent_requests))
+    for name, value in counts:
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ConfigurationError(name, value, "must be an integer >= 1")
     parse_webtransport_url(url)
     backend = resolve_backend(_backend)
     times: list[float] = []

@@ -437,6 +437,11 @@ class WebTransportProxy:
             proxy_url, config, _opener=_opener, _backend="sync"
         )
 
+    @property
+    def stats(self) -> ClientStats:
+        """The statistics of the underlying client."""
+        return self._async.stats
+
     def connect_through_proxy(
         self,
         target_url: str,
@@ -472,6 +477,11 @@ class WebTransportBrowser:
         self, config: ClientConfig | None = None, *, _opener: SessionOpener | None = None
     ) -> None:
         self._async = _browser.WebTransportBrowser(config, _opener=_opener, _backend="sync")
+
+    @property
+    def stats(self) -> ClientStats:
+        """The statistics of the underlying client."""
+        return self._async.stats
 
     @property
     def current_session(self) -> Any:

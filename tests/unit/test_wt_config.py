@@ -80,10 +80,6 @@ def test_invalid_values_raise_configuration_error(key: str, value: object) -> No
 @pytest.mark.parametrize(
     ("key", "value"),
     [
-        ("stream_creation_timeout", 5.0),
-        ("max_streams", 10),
-        ("max_incoming_streams", 10),
-        ("max_datagram_size", 1200),
         ("max_stream_buffer_size", 4 * 1024 * 1024),
         ("flow_control_window_size", 4 * 1024 * 1024),
         ("initial_max_data", 1024),
@@ -98,6 +94,36 @@ def test_fields_not_applied_yet_refuse_other_values(key: str, value: object) -> 
         ClientConfig(**{key: value})  # type: ignore[arg-type]
     assert info.value.key == key
     ClientConfig(**{key: getattr(ClientConfig(), key)})
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("stream_creation_timeout", 5.0),
+        ("max_streams", 10),
+        ("max_incoming_streams", 10),
+        ("max_datagram_size", 1200),
+    ],
+)
+def test_applied_fields_accept_other_values(key: str, value: object) -> None:
+    config = ClientConfig(**{key: value})  # type: ignore[arg-type]
+    assert getattr(config, key) == value
+    assert ClientConfig.from_dict(config.to_dict()) == config
+
+
+def test_session_limits_from_config() -> None:
+    from webwire.webtransport._connect import _session_limits
+
+    config = ClientConfig(
+        max_streams=3, max_incoming_streams=5, stream_creation_timeout=0.5, max_datagram_size=900
+    )
+    assert _session_limits(config) == {
+        "max_incoming": 5,
+        "max_local_streams": 3,
+        "creation_timeout": 0.5,
+        "datagram_limit": 900,
+    }
+    assert _session_limits(None) == {"max_incoming": 128}
 
 
 def test_optional_timeouts_accept_none() -> None:

@@ -198,6 +198,9 @@ class WTSessionCore:
         *,
         max_incoming: int = DEFAULT_MAX_INCOMING_STREAMS,
         max_datagrams: int = DEFAULT_MAX_DATAGRAMS,
+        max_local_streams: int | None = None,
+        creation_timeout: float | None = None,
+        datagram_limit: int | None = None,
     ) -> None:
         backend = conn._backend
         self.conn = conn
@@ -205,6 +208,12 @@ class WTSessionCore:
         self.draft = draft
         self.streams: dict[int, WTStreamCore] = {}
         self.max_incoming = max_incoming
+        # Local limits (ClientConfig): streams opened here and open at once,
+        # seconds a new stream may wait, largest datagram to send.
+        self.max_local_streams = max_local_streams
+        self.local_open = 0
+        self.creation_timeout = creation_timeout
+        self.datagram_limit = datagram_limit
         self.incoming = backend.create_channel(max_incoming)
         self.datagram_channel = backend.create_channel(max_datagrams)
         self.parser = wt.CapsuleParser()
@@ -366,21 +375,36 @@ class WTSessionCore:
 
     async def open_stream(self, unidirectional: bool, timeout: float | None) -> WTStreamCore:
         """Open a stream of the session, waiting for the server's stream
-        credit (current draft: WT_MAX_STREAMS).
+        credit (QUIC MAX_STREAMS; current draft: WT_MAX_STREAMS) and, with
+        ``max_local_streams``, for one of the streams opened here to end.
+        With ``creation_timeout`` (``stream_creation_timeout``) that many
+        seconds apply instead of ``timeout``.
 
         Raises:
             SessionClosed: The session is closed or closing.
-            WriteTimeout: No stream credit within ``timeout`` seconds.
+            WriteTimeout: No stream could be opened in time (the message
+                names ``stream_creation_timeout`` when it applied).
         """
         conn = self.conn
         backend = conn._backend
+        what = ""
+        if self.creation_timeout is not None:
+            timeout = self.creation_timeout
+            what = "stream_creation_timeout="
         limit = None if timeout is None else backend.monotonic() + timeout
         while True:
             with conn._lock:
                 self.check_open_locked()
                 if self.fin_sent:
                     raise SessionClosed("the WebTransport session is closing")
-                if self.stream_credit_locked(unidirectional) and conn._proto.streams_left > 0:
+                local_room = (
+                    self.max_local_streams is None or self.local_open < self.max_local_streams
+                )
+                if (
+                    local_room
+                    and self.stream_credit_locked(unidirectional)
+                    and conn._proto.streams_left > 0
+                ):
                     try:
                         stream_id = conn._proto.create_webtransport_stream(
                             self.session_id, unidirectional=unidirectional
@@ -392,8 +416,9 @@ class WTSessionCore:
                     else:
                         self.opened_bidi += 1
                     self.streams_opened += 1
+                    self.local_open += 1
                     stream = WTStreamCore(
-                        self, stream_id, readable=not unidirectional, writable=True
+                        self, stream_id, readable=not unidirectional, writable=True, local=True
                     )
                     break
                 waiter = self.waiter_locked()
@@ -404,15 +429,20 @@ class WTSessionCore:
             try:
                 left = None if limit is None else max(0.0, limit - backend.monotonic())
                 if left == 0.0 or not await waiter.wait(left):
-                    raise WriteTimeout(
-                        f"the server allowed no new WebTransport stream within {timeout} seconds"
-                    )
+                    raise WriteTimeout(self._creation_timeout_message(what, timeout))
             finally:
                 with conn._lock:
                     conn._extra_waiters.remove(extra)
                     conn._send_waiters -= 1
         await conn._transmit()
         return stream
+
+    def _creation_timeout_message(self, what: str, timeout: float | None) -> str:
+        if self.max_local_streams is not None and self.local_open >= self.max_local_streams:
+            cause = f"{self.local_open} streams opened here are open (max_streams)"
+        else:
+            cause = "the server allowed no new stream"
+        return f"no new WebTransport stream within {what}{timeout} seconds: {cause}"
 
     async def send_capsule(self, capsule: bytes, *, end: bool) -> None:
         """Send ``capsule`` on the CONNECT stream, ending it with ``end``.
@@ -451,7 +481,11 @@ class WTSessionCore:
             self.datagrams_sent += 1
 
     def max_datagram_size(self) -> int:
-        return self.conn._proto.max_datagram_size(self.session_id)
+        """Largest datagram payload to send, bytes: what one QUIC packet
+        carries, lowered to ``datagram_limit`` (``max_datagram_size``)."""
+        size = self.conn._proto.max_datagram_size(self.session_id)
+        limit = self.datagram_limit
+        return size if limit is None else min(size, limit)
 
     async def wait_fin(self, timeout: float) -> None:
         """Wait up to ``timeout`` seconds for the server to end the
@@ -482,10 +516,17 @@ class WTStreamCore:
     """
 
     def __init__(
-        self, session: WTSessionCore, stream_id: int, *, readable: bool, writable: bool
+        self,
+        session: WTSessionCore,
+        stream_id: int,
+        *,
+        readable: bool,
+        writable: bool,
+        local: bool = False,
     ) -> None:
         conn = session.conn
         self.session = session
+        self.local = local
         self.conn = conn
         self.stream_id = stream_id
         self.readable = readable
@@ -553,6 +594,10 @@ class WTStreamCore:
             return
         self.forgotten = True
         self.closed.set()
+        if self.local:
+            session = self.session
+            session.local_open -= 1
+            session.wake_locked()
         conn = self.conn
         conn._streams.pop(self.stream_id, None)
         if self.writer in conn._extra_waiters:

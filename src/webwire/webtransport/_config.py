@@ -28,10 +28,6 @@ _VERIFY_MODES = {
     "CERT_REQUIRED": ssl.CERT_REQUIRED,
 }
 _NOT_APPLIED = (
-    "stream_creation_timeout",
-    "max_streams",
-    "max_incoming_streams",
-    "max_datagram_size",
     "max_stream_buffer_size",
     "flow_control_window_size",
     "initial_max_data",
@@ -78,8 +74,12 @@ class ClientConfig:
         write_timeout: Seconds a write may wait for flow-control credit,
             ``None`` for no limit.
         close_timeout: Seconds allowed for a graceful close.
-        stream_creation_timeout: Seconds to wait for the peer's stream
-            limit to allow a new stream.
+        stream_creation_timeout: Seconds ``create_bidirectional_stream()``
+            and ``create_unidirectional_stream()`` wait for the server's
+            stream credit (QUIC MAX_STREAMS, RFC 9000 section 4.6; on the
+            current draft also WT_MAX_STREAMS) or for ``max_streams`` to
+            allow one more, before :class:`~webwire.WriteTimeout` (a
+            :class:`~webwire.TimeoutException`) naming this field.
         auto_reconnect: :meth:`WebTransportClient.create` returns a
             :class:`~webwire.webtransport.ReconnectingClient`.
         max_retries: Failed attempts in a row a reconnecting client makes
@@ -87,11 +87,18 @@ class ClientConfig:
         retry_delay: Seconds before the first retry.
         retry_backoff: Factor (>= 1) the delay grows by after each failure.
         max_retry_delay: Upper bound of the delay in seconds.
-        max_streams: Streams a session may have open at once.
-        max_incoming_streams: Streams opened by the peer that are queued
-            before it is told to wait.
+        max_streams: Streams opened by this side that a session may have
+            open at once (a stream counts until it is over both ways); one
+            more waits up to ``stream_creation_timeout``.
+        max_incoming_streams: Streams opened by the server that wait to be
+            accepted, per session; one more is refused (STOP_SENDING and,
+            bidirectional, RESET_STREAM with ``WT_BUFFERED_STREAM_REJECTED``,
+            draft-ietf-webtrans-http3 section 4.4) and counted in the
+            session's ``streams_refused`` statistic.
         max_datagram_size: Largest datagram payload to send, bytes (1 to
-            65535; the path's limit may be lower).
+            65535): ``session.datagrams.max_datagram_size`` is the lower of
+            this and what one QUIC packet carries (RFC 9221 section 5);
+            larger datagrams raise :class:`~webwire.DatagramTooLarge`.
         stream_buffer_size: Bytes a stream buffers before it stops reading.
         max_stream_buffer_size: Upper bound of a stream's buffer, bytes
             (>= ``stream_buffer_size``).

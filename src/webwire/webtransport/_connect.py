@@ -85,7 +85,14 @@ async def open_session(
             object with its field names): ``read_timeout``,
             ``write_timeout`` (seconds per stream operation, ``None`` for
             none), ``close_timeout``, ``max_idle_timeout``, ``user_agent``,
-            ``stream_buffer_size`` (pending server streams).
+            ``max_incoming_streams`` (streams the server opened that wait
+            to be accepted; one more is refused with
+            ``WT_BUFFERED_STREAM_REJECTED``), ``max_streams`` (streams
+            opened here that may be open at once), ``stream_creation_timeout``
+            (seconds :meth:`~WebTransportSession.create_bidirectional_stream`
+            and :meth:`~WebTransportSession.create_unidirectional_stream`
+            wait for room or the server's stream credit), ``max_datagram_size``
+            (largest datagram to send, bytes).
 
     Returns:
         The established :class:`WebTransportSession`.
@@ -132,6 +139,25 @@ def _backend_of(client: AsyncClient | None, spec: str | Backend | None) -> Backe
     if spec is not None and not isinstance(spec, str):
         return spec
     return get_backend(spec)
+
+
+def _session_limits(config: Any) -> dict[str, Any]:
+    """The :class:`~webwire._transport._wt_session.WTSessionCore` limits
+    ``config`` sets (none without a config)."""
+    incoming = _config_value(config, "max_incoming_streams", None)
+    if incoming is None:
+        incoming = _config_value(config, "stream_buffer_size", 128)
+    limits: dict[str, Any] = {"max_incoming": int(incoming)}
+    streams = _config_value(config, "max_streams", None)
+    if streams is not None:
+        limits["max_local_streams"] = int(streams)
+    creation = _config_value(config, "stream_creation_timeout", None)
+    if creation is not None:
+        limits["creation_timeout"] = float(creation)
+    datagram = _config_value(config, "max_datagram_size", None)
+    if datagram is not None:
+        limits["datagram_limit"] = int(datagram)
+    return limits
 
 
 def _request_fields(headers: Mapping[str, str] | None, config: Any) -> list[tuple[bytes, bytes]]:
@@ -283,12 +309,7 @@ async def _establish(
     stream_id = response.extensions["stream_id"]
     with conn._lock:
         state = conn._streams.pop(stream_id)
-        core = WTSessionCore(
-            conn,
-            stream_id,
-            draft,
-            max_incoming=int(_config_value(config, "stream_buffer_size", 128)),
-        )
+        core = WTSessionCore(conn, stream_id, draft, **_session_limits(config))
         conn._wt.sessions[stream_id] = core
         # The CONNECT stream's data is now read by the registry, as capsules.
         for event in state.events:

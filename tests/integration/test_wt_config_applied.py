@@ -1,0 +1,128 @@
+"""The :class:`~webwire.webtransport.ClientConfig` limits a WebTransport
+session applies, against aioquic's draft-02 server and pywebtransport 0.21's
+server (the current draft): ``max_datagram_size``, ``max_streams`` with
+``stream_creation_timeout``, and ``max_incoming_streams``.
+
+Every scenario is one coroutine run on asyncio and trio (``anyio``) and on
+the blocking backend (``run_sync``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from wt_servers import WTServerInfo
+
+from webwire import DatagramTooLarge, TimeoutException, WriteTimeout
+from webwire._sync import run_sync
+from webwire.webtransport import ClientConfig, WebTransportSession, open_session
+
+pytestmark = pytest.mark.timeout(120)
+
+Opener = Callable[..., Awaitable[WebTransportSession]]
+Scenario = Callable[[Opener, WTServerInfo], Awaitable[None]]
+
+
+def opener(info: WTServerInfo, backend: str | None) -> Opener:
+    async def open_(path: str, **fields: Any) -> WebTransportSession:
+        config = ClientConfig(ca_certs=info.ca_path, **fields)
+        return await open_session(
+            str(info.url) + path,
+            config=config,
+            verify=info.ca_path,
+            timeout=10.0,
+            _backend=backend,
+        )
+
+    return open_
+
+
+async def datagram_size(open_: Opener, info: WTServerInfo) -> None:
+    async with await open_("/echo", max_datagram_size=300) as session:
+        assert session.datagrams.max_datagram_size == 300
+        with pytest.raises(DatagramTooLarge) as caught:
+            await session.datagrams.send(b"x" * 301)
+        assert caught.value.limit == 300 and "300" in str(caught.value)
+        got = None
+        for attempt in range(20):  # datagrams may be lost
+            await session.datagrams.send(b"d" * 297 + b"%03d" % attempt)
+            try:
+                got = await session.datagrams.receive(0.5)
+            except TimeoutException:
+                continue
+            break
+        assert got is not None and len(got) == 300
+    async with await open_("/echo", max_datagram_size=65535) as session:
+        # The path's limit applies when it is lower than the configured one.
+        assert 1000 < session.datagrams.max_datagram_size < 1200
+
+
+async def local_stream_limit(open_: Opener, info: WTServerInfo) -> None:
+    async with await open_("/echo", max_streams=2, stream_creation_timeout=0.3) as session:
+        first = await session.create_bidirectional_stream()
+        second = await session.create_unidirectional_stream()
+        with pytest.raises(WriteTimeout) as caught:
+            await session.create_bidirectional_stream()
+        message = str(caught.value)
+        assert "stream_creation_timeout=0.3" in message and "max_streams" in message
+        with pytest.raises(WriteTimeout):
+            await session.create_unidirectional_stream()
+        # Once a stream is over both ways another may open.
+        await first.write_all(b"first")
+        assert await first.read_all() == b"first"
+        await first.wait_closed(5)
+        third = await session.create_bidirectional_stream()
+        await third.write_all(b"third")
+        assert await third.read_all() == b"third"
+        await second.write_all(b"second")
+        assert session.get_session_stats()["streams_opened"] == 3
+
+
+async def incoming_limit(open_: Opener, info: WTServerInfo) -> None:
+    # The server opens three bidirectional and three unidirectional streams.
+    async with await open_("/server-streams?count=3", max_incoming_streams=2) as session:
+        backend = session._conn._backend
+        for _ in range(250):
+            if session.get_session_stats()["streams_refused"] >= 4:
+                break
+            await backend.sleep(0.02)
+        assert session.get_session_stats()["streams_refused"] == 4
+        accepted = [await session.accept_stream(5), await session.accept_stream(5)]
+        assert all(stream is not None for stream in accepted)
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "datagram_size": datagram_size,
+    "local_stream_limit": local_stream_limit,
+}
+
+
+@pytest.fixture(params=["wt_aioquic", "wt_pywebtransport"])
+def wt_server(request: pytest.FixtureRequest) -> WTServerInfo:
+    info: WTServerInfo = request.getfixturevalue(request.param)
+    return info
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("name", list(SCENARIOS))
+async def test_async(name: str, wt_server: WTServerInfo) -> None:
+    await SCENARIOS[name](opener(wt_server, None), wt_server)
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_sync(name: str, wt_server: WTServerInfo) -> None:
+    run_sync(SCENARIOS[name](opener(wt_server, "sync"), wt_server))
+
+
+# aioquic's server opens ``count`` streams of each kind on ``/server-streams``.
+
+
+@pytest.mark.anyio
+async def test_incoming_limit(wt_aioquic: WTServerInfo) -> None:
+    await incoming_limit(opener(wt_aioquic, None), wt_aioquic)
+
+
+def test_incoming_limit_sync(wt_aioquic: WTServerInfo) -> None:
+    run_sync(incoming_limit(opener(wt_aioquic, "sync"), wt_aioquic))

@@ -1,10 +1,15 @@
 """The :class:`~webwire.webtransport.ClientConfig` limits a WebTransport
 session applies, against aioquic's draft-02 server and pywebtransport 0.21's
 server (the current draft): ``max_datagram_size``, ``max_streams`` with
-``stream_creation_timeout``, and ``max_incoming_streams``.
+``stream_creation_timeout``, ``max_incoming_streams``, the receive windows
+(``flow_control_window_size``, ``initial_max_data``) and the current
+draft's stream limit (``initial_max_streams_uni``).
 
 Every scenario is one coroutine run on asyncio and trio (``anyio``) and on
-the blocking backend (``run_sync``).
+the blocking backend (``run_sync``). The window scenarios pull several
+times the session's receive window through one stream: against
+pywebtransport's server (which honours session flow control) they stall
+without WT_MAX_DATA / WT_MAX_STREAMS capsules.
 """
 
 from __future__ import annotations
@@ -93,7 +98,73 @@ async def incoming_limit(open_: Opener, info: WTServerInfo) -> None:
         assert all(stream is not None for stream in accepted)
 
 
+async def echo_through(session: WebTransportSession, size: int) -> int:
+    """Echo ``size`` bytes through one bidirectional stream; the bytes
+    received back."""
+    block = bytes(range(256)) * 1024  # 256 KiB
+    stream = await session.create_bidirectional_stream()
+    received = 0
+
+    async def reader() -> None:
+        nonlocal received
+        while True:
+            data = await stream.read(1 << 20)
+            if not data:
+                return
+            offset = received % len(block)
+            assert data == (block[offset:] + block * 5)[: len(data)]
+            received += len(data)
+
+    async with session._conn._backend.create_task_group() as tg:
+        tg.start_soon(reader)
+        for _ in range(size // len(block)):
+            await stream.write(block)
+        await stream.close()
+    return received
+
+
+async def session_window(open_: Opener, info: WTServerInfo) -> None:
+    # A small window: the server may only send on once WT_MAX_DATA (current
+    # draft) or QUIC MAX_DATA grant more.
+    size = 8 * 1024 * 1024
+    async with await open_("/echo", flow_control_window_size=128 * 1024) as session:
+        assert await echo_through(session, size) == size
+        core = session._core
+        if info.draft == "current":
+            assert core.recv_window == 128 * 1024
+            assert core.credit_capsules_sent >= size // (128 * 1024) - 1
+            assert core.consumed == size and core.recv_limit >= size
+        else:
+            assert core.recv_window is None and core.credit_capsules_sent == 0
+
+
+async def default_window(open_: Opener, info: WTServerInfo) -> None:
+    # 64 MiB through one session: eight times the default window.
+    size = 64 * 1024 * 1024
+    async with await open_("/echo") as session:
+        assert await echo_through(session, size) == size
+        if info.draft == "current":
+            assert session._core.credit_capsules_sent >= 14
+
+
+async def incoming_stream_credit(open_: Opener, info: WTServerInfo) -> None:
+    # Each unidirectional stream is echoed on a new server stream: beyond
+    # the first two the server needs WT_MAX_STREAMS (current draft).
+    async with await open_("/echo", initial_max_streams_uni=2) as session:
+        for i in range(7):
+            uni = await session.create_unidirectional_stream()
+            await uni.write_all(b"uni %d" % i)
+            echo = await session.accept_stream(10)
+            assert echo is not None and echo.direction == "receive"
+            assert await echo.read_all() == b"uni %d" % i
+        if info.draft == "current":
+            assert session._core.incoming_limit[True] >= 2 + 6
+
+
 SCENARIOS: dict[str, Scenario] = {
+    "session_window": session_window,
+    "default_window": default_window,
+    "incoming_stream_credit": incoming_stream_credit,
     "datagram_size": datagram_size,
     "local_stream_limit": local_stream_limit,
 }

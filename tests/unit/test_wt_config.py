@@ -81,10 +81,6 @@ def test_invalid_values_raise_configuration_error(key: str, value: object) -> No
     ("key", "value"),
     [
         ("max_stream_buffer_size", 4 * 1024 * 1024),
-        ("flow_control_window_size", 4 * 1024 * 1024),
-        ("initial_max_data", 1024),
-        ("initial_max_streams_bidi", 4),
-        ("initial_max_streams_uni", 4),
     ],
 )
 def test_fields_not_applied_yet_refuse_other_values(key: str, value: object) -> None:
@@ -103,6 +99,10 @@ def test_fields_not_applied_yet_refuse_other_values(key: str, value: object) -> 
         ("max_streams", 10),
         ("max_incoming_streams", 10),
         ("max_datagram_size", 1200),
+        ("flow_control_window_size", 4 * 1024 * 1024),
+        ("initial_max_data", 1024),
+        ("initial_max_streams_bidi", 4),
+        ("initial_max_streams_uni", 4),
     ],
 )
 def test_applied_fields_accept_other_values(key: str, value: object) -> None:
@@ -124,6 +124,29 @@ def test_session_limits_from_config() -> None:
         "datagram_limit": 900,
     }
     assert _session_limits(None) == {"max_incoming": 128}
+
+
+def test_windows_from_config() -> None:
+    from webwire._proto import webtransport as wt
+    from webwire.webtransport._connect import _windows
+
+    stream, connection, settings = _windows(ClientConfig())
+    assert (stream, connection) == (2 * 1024 * 1024, 8 * 1024 * 1024)
+    assert settings[wt.SETTINGS_WT_INITIAL_MAX_DATA] == 8 * 1024 * 1024
+    assert settings[wt.SETTINGS_WT_INITIAL_MAX_STREAMS_BIDI] == 100
+    config = ClientConfig(
+        flow_control_window_size=1 << 20, initial_max_streams_bidi=3, initial_max_streams_uni=5
+    )
+    stream, connection, settings = _windows(config)
+    assert (stream, connection) == (1 << 20, 1 << 20)
+    assert settings == {
+        wt.SETTINGS_WT_ENABLED: 1,
+        wt.SETTINGS_WT_INITIAL_MAX_DATA: 1 << 20,
+        wt.SETTINGS_WT_INITIAL_MAX_STREAMS_BIDI: 3,
+        wt.SETTINGS_WT_INITIAL_MAX_STREAMS_UNI: 5,
+    }
+    # initial_max_data, when set, wins over flow_control_window_size.
+    assert _windows(ClientConfig(initial_max_data=300_000))[1] == 300_000
 
 
 def test_optional_timeouts_accept_none() -> None:

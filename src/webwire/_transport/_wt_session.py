@@ -146,6 +146,7 @@ class WTRegistry:
             self._refuse_locked(stream_id, refusal, event.unidirectional)
             if session is not None:
                 session.streams_refused += 1
+                session.incoming_ended_locked(event.unidirectional)
             return
         assert session is not None
         stream = WTStreamCore(session, stream_id, readable=True, writable=not event.unidirectional)
@@ -244,6 +245,21 @@ class WTSessionCore:
             self.max_data = self.max_bidi = self.max_uni = None
         self.opened_bidi = 0
         self.opened_uni = 0
+        # What this client allows the server (current draft section 5): the
+        # session data window and stream limits it sent in its SETTINGS,
+        # raised by WT_MAX_DATA / WT_MAX_STREAMS as the application reads
+        # data and streams the server opened end.
+        local = conn._proto.local_wt_settings if draft.flow_control else {}
+        self.recv_window: int | None = local.get(wt.SETTINGS_WT_INITIAL_MAX_DATA)
+        self.recv_limit = self.recv_window or 0
+        self.consumed = 0
+        self.incoming_window = {
+            False: local.get(wt.SETTINGS_WT_INITIAL_MAX_STREAMS_BIDI, 0),
+            True: local.get(wt.SETTINGS_WT_INITIAL_MAX_STREAMS_UNI, 0),
+        }
+        self.incoming_limit = dict(self.incoming_window)
+        self.incoming_ended = {False: 0, True: 0}
+        self.credit_capsules_sent = 0
 
     # -- events (lock held) ----------------------------------------------------
 
@@ -345,6 +361,52 @@ class WTSessionCore:
         self.wake_locked()
 
     # -- flow control (lock held) ---------------------------------------------
+
+    def consumed_locked(self, size: int) -> None:
+        """The application read (or dropped) ``size`` bytes of the session's
+        streams: once half the session window is used up, grant the server
+        a new one with WT_MAX_DATA (section 5.6.4)."""
+        self.consumed += size
+        window = self.recv_window
+        if window is None:
+            return
+        target = self.consumed + window
+        if target - self.recv_limit >= window // 2:
+            self.recv_limit = target
+            self._send_credit_locked(wt.CAPSULE_WT_MAX_DATA, target)
+
+    def incoming_ended_locked(self, unidirectional: bool) -> None:
+        """A stream the server opened is over (read, refused or reset):
+        allow it one more with WT_MAX_STREAMS once half the initial limit
+        is used up (section 5.6.2)."""
+        self.incoming_ended[unidirectional] += 1
+        window = self.incoming_window[unidirectional]
+        if not window:
+            return
+        target = self.incoming_ended[unidirectional] + window
+        if target - self.incoming_limit[unidirectional] >= max(1, window // 2):
+            self.incoming_limit[unidirectional] = target
+            capsule = wt.CAPSULE_WT_MAX_STREAMS_UNI if unidirectional else (
+                wt.CAPSULE_WT_MAX_STREAMS_BIDI
+            )
+            self._send_credit_locked(capsule, target)
+
+    def _send_credit_locked(self, capsule_type: int, value: int) -> None:
+        conn = self.conn
+        if self.fin_sent or self.closed_error is not None or conn._broken is not None:
+            return
+        if not conn._proto.can_send(self.session_id):
+            return
+        try:
+            conn._proto.send_data(
+                self.session_id,
+                wt.encode_capsule(capsule_type, wt.encode_varint(value)),
+                end_stream=False,
+            )
+        except LocalProtocolError:
+            return
+        self.credit_capsules_sent += 1
+        conn._timer_wake.set()
 
     def stream_credit_locked(self, unidirectional: bool) -> bool:
         limit = self.max_uni if unidirectional else self.max_bidi
@@ -594,10 +656,12 @@ class WTStreamCore:
             return
         self.forgotten = True
         self.closed.set()
+        session = self.session
         if self.local:
-            session = self.session
             session.local_open -= 1
             session.wake_locked()
+        else:
+            session.incoming_ended_locked(not self.writable)
         conn = self.conn
         conn._streams.pop(self.stream_id, None)
         if self.writer in conn._extra_waiters:
@@ -671,7 +735,9 @@ class WTStreamCore:
             events.pop(0)
         self.conn._consumed_locked(self.state, len(data))
         self.bytes_received += len(data)
-        self.session.bytes_received += len(data)
+        session = self.session
+        session.bytes_received += len(data)
+        session.consumed_locked(len(data))
         return data
 
     # -- writing -----------------------------------------------------------------
@@ -785,6 +851,7 @@ class WTStreamCore:
             size = sum(len(e.data) for e in self.state.events if type(e) is ev.Data)  # type: ignore[attr-defined]
             if size:
                 conn._consumed_locked(self.state, size)
+                self.session.consumed_locked(size)
             self.state.events = []
             self.eof = True
             self.state.done_receiving = True

@@ -27,13 +27,7 @@ _VERIFY_MODES = {
     "CERT_OPTIONAL": ssl.CERT_OPTIONAL,
     "CERT_REQUIRED": ssl.CERT_REQUIRED,
 }
-_NOT_APPLIED = (
-    "max_stream_buffer_size",
-    "flow_control_window_size",
-    "initial_max_data",
-    "initial_max_streams_bidi",
-    "initial_max_streams_uni",
-)
+_NOT_APPLIED = ("max_stream_buffer_size",)
 """Fields kept for pywebtransport compatibility that sessions do not apply
 yet (the limits come from QUIC and the server's SETTINGS): :meth:`ClientConfig.validate`
 refuses a value other than the default rather than ignore it."""
@@ -101,15 +95,30 @@ class ClientConfig:
             larger datagrams raise :class:`~webwire.DatagramTooLarge`.
         stream_buffer_size: Bytes a stream buffers before it stops reading.
         max_stream_buffer_size: Upper bound of a stream's buffer, bytes
-            (>= ``stream_buffer_size``).
-        flow_control_window_size: Connection receive window in bytes
-            (QUIC ``initial_max_data`` when that is 0).
-        initial_max_data: QUIC ``initial_max_data`` transport parameter
-            (RFC 9000 section 18.2), bytes; 0 for the engine's default.
-        initial_max_streams_bidi: QUIC ``initial_max_streams_bidi``; 0 for
-            the engine's default.
-        initial_max_streams_uni: QUIC ``initial_max_streams_uni``; 0 for
-            the engine's default.
+            (>= ``stream_buffer_size``). Not applied yet: a value other
+            than the default is refused, because the unread-data bound is
+            the HTTP/3 engine's, shared by every stream of the connection
+            (it pauses the connection's receiving at 4 MiB unread on one
+            stream).
+        flow_control_window_size: Receive window in bytes, used when
+            ``initial_max_data`` is 0: the QUIC ``initial_max_data``
+            transport parameter (RFC 9000 section 18.2; each stream's
+            ``initial_max_stream_data_*`` is the lower of it and 2 MiB)
+            and, on the current draft, the session's
+            ``SETTINGS_WT_INITIAL_MAX_DATA`` (draft-ietf-webtrans-http3
+            section 5.5), raised by WT_MAX_DATA capsules each time the
+            application has read half of it.
+        initial_max_data: That window in bytes instead of
+            ``flow_control_window_size`` when not 0.
+        initial_max_streams_bidi: Bidirectional streams the server may
+            open in a session before it is granted more, 0 for 100: the
+            current draft's ``SETTINGS_WT_INITIAL_MAX_STREAMS_BIDI``, raised
+            by WT_MAX_STREAMS as those streams end. Draft-02 has no session
+            stream limit and qh3 advertises fixed QUIC limits
+            (``initial_max_streams_bidi`` 100, ``_uni`` 103), so there it
+            has no effect.
+        initial_max_streams_uni: The same for unidirectional streams
+            (``SETTINGS_WT_INITIAL_MAX_STREAMS_UNI``).
         headers: Header fields sent with every CONNECT request (names
             lower-cased).
         user_agent: ``user-agent`` field value, unless ``headers`` has one.
@@ -134,7 +143,7 @@ class ClientConfig:
     max_datagram_size: int = 65535
     stream_buffer_size: int = 65536
     max_stream_buffer_size: int = 1024 * 1024
-    flow_control_window_size: int = 1024 * 1024
+    flow_control_window_size: int = 8 * 1024 * 1024
     initial_max_data: int = 0
     initial_max_streams_bidi: int = 0
     initial_max_streams_uni: int = 0

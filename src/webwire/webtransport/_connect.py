@@ -118,7 +118,9 @@ async def open_session(
     if timeout is None:
         timeout = float(_config_value(config, "connect_timeout", DEFAULT_CONNECT_TIMEOUT))
     fields = _request_fields(headers, config)
-    conn = await _connect(backend, target, verify, cert, trust_env, limits, timeout, config)
+    conn = await _connect(
+        backend, target, verify, cert, trust_env, limits, timeout, config, _windows(config)
+    )
     started = backend.monotonic()
     try:
         session = await _establish(
@@ -139,6 +141,32 @@ def _backend_of(client: AsyncClient | None, spec: str | Backend | None) -> Backe
     if spec is not None and not isinstance(spec, str):
         return spec
     return get_backend(spec)
+
+
+DEFAULT_WINDOW = 8 * 1024 * 1024
+"""Connection and session receive window without a config, bytes."""
+
+DEFAULT_INCOMING_STREAM_LIMIT = 100
+"""Streams of each kind the server may open before it is granted more
+(current draft), without a config."""
+
+
+def _windows(config: Any) -> tuple[int, int, dict[int, int]]:
+    """``(stream_window, connection_window, wt_settings)`` from ``config``:
+    the QUIC receive windows (``initial_max_data`` or else
+    ``flow_control_window_size``) and the current draft's session limits."""
+    from webwire._proto.h3 import STREAM_WINDOW
+    from webwire._proto.webtransport import client_settings
+
+    window = int(_config_value(config, "initial_max_data", 0)) or int(
+        _config_value(config, "flow_control_window_size", DEFAULT_WINDOW)
+    )
+    bidi = int(_config_value(config, "initial_max_streams_bidi", 0))
+    uni = int(_config_value(config, "initial_max_streams_uni", 0))
+    settings = client_settings(
+        window, bidi or DEFAULT_INCOMING_STREAM_LIMIT, uni or DEFAULT_INCOMING_STREAM_LIMIT
+    )
+    return min(STREAM_WINDOW, window), window, settings
 
 
 def _session_limits(config: Any) -> dict[str, Any]:
@@ -191,6 +219,7 @@ async def _connect(
     limits: Any,
     timeout: float,
     config: Any,
+    windows: tuple[int, int, dict[int, int]],
 ) -> Any:
     from webwire._transport._h3_route import load_engine, require_qh3
     from webwire._transport.connect import Origin
@@ -226,6 +255,7 @@ async def _connect(
                 on_release=_ignore,
                 idle_timeout=idle,
                 webtransport=True,
+                windows=windows,
             )
         except ConnectError as exc:
             error = exc

@@ -7,7 +7,9 @@ Routes (the ``:path`` of the extended CONNECT, RFC 9220 section 3):
 ``/echo``
     Each bidirectional stream the client opens is echoed on itself (the
     server ends its side when the client ends its side); each datagram is
-    echoed on the session (RFC 9297).
+    echoed on the session (RFC 9297). When the client ends the session
+    (CLOSE_WEBTRANSPORT_SESSION and the end of the CONNECT stream), the
+    server ends its side of the CONNECT stream.
 ``/close?code=N&reason=TEXT``
     The server closes the session at once with a
     CLOSE_WEBTRANSPORT_SESSION capsule carrying ``N`` and ``TEXT``
@@ -44,6 +46,7 @@ def _protocol_class() -> type[Any]:
     from aioquic.h3.connection import H3Connection
     from aioquic.h3.events import (
         DatagramReceived,
+        DataReceived,
         HeadersReceived,
         WebTransportStreamDataReceived,
     )
@@ -76,6 +79,15 @@ def _protocol_class() -> type[Any]:
                     )
             elif isinstance(event, DatagramReceived) and event.stream_id in self._echo:
                 http.send_datagram(event.stream_id, event.data)
+            elif (
+                isinstance(event, DataReceived)
+                and event.stream_ended
+                and event.stream_id in self._echo
+            ):
+                # The client closed the session (its capsule, then FIN):
+                # end the CONNECT stream too.
+                self._echo.discard(event.stream_id)
+                http.send_data(event.stream_id, b"", end_stream=True)
 
         def _request(self, event: Any) -> None:
             http = self._http

@@ -1,7 +1,8 @@
 """The :class:`~webwire.webtransport.ClientConfig` limits a WebTransport
 session applies, against aioquic's draft-02 server and pywebtransport 0.21's
 server (the current draft): ``max_datagram_size``, ``max_streams`` with
-``stream_creation_timeout``, ``max_incoming_streams``, the receive windows
+``stream_creation_timeout``, ``max_incoming_streams``,
+``max_stream_buffer_size``, the receive windows
 (``flow_control_window_size``, ``initial_max_data``) and the current
 draft's stream limit (``initial_max_streams_uni``).
 
@@ -161,7 +162,30 @@ async def incoming_stream_credit(open_: Opener, info: WTServerInfo) -> None:
             assert session._core.incoming_limit[True] >= 2 + 6
 
 
+async def stream_buffer_bound(open_: Opener, info: WTServerInfo) -> None:
+    # 960 KiB echoed while nobody reads: beyond 256 KiB unread the session's
+    # connection stops receiving until the stream is read down.
+    total = 960 * 1024
+    async with await open_("/echo", max_stream_buffer_size=256 * 1024) as session:
+        backend = session._conn._backend
+        stream = await session.create_bidirectional_stream()
+        state = stream._core.state
+        assert state.limit == 256 * 1024
+        await stream.write(b"b" * total, end_stream=True)
+        seen, steady = -1, 0
+        for _ in range(250):
+            await backend.sleep(0.02)
+            steady = steady + 1 if state.buffered == seen else 0
+            seen = state.buffered
+            if steady >= 10:
+                break
+        assert state.over and 256 * 1024 < state.buffered < total
+        assert await stream.read_all() == b"b" * total
+        assert not state.over
+
+
 SCENARIOS: dict[str, Scenario] = {
+    "stream_buffer_bound": stream_buffer_bound,
     "session_window": session_window,
     "default_window": default_window,
     "incoming_stream_credit": incoming_stream_credit,

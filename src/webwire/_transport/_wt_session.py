@@ -17,7 +17,8 @@ on an :class:`~webwire._transport.http3.HTTP3Connection` opened with
 Memory bounds. qh3 credits received stream data to the server as soon as
 it is delivered, so what a reader leaves unread is bounded as for HTTP/3
 responses (:mod:`webwire._transport.http3`): a stream holding more than
-``STREAM_BUFFER_LIMIT`` unread bytes pauses receiving for the whole
+``stream_buffer_limit`` (default ``STREAM_BUFFER_LIMIT``, 4 MiB) unread
+bytes pauses receiving for the whole
 connection until it is read down (unless another task waits for data or
 credit on it: then up to ``STREAM_BUFFER_HARD_LIMIT``, beyond which that
 stream is reset and its reader gets :class:`~webwire.ReadError`). Streams
@@ -202,6 +203,7 @@ class WTSessionCore:
         max_local_streams: int | None = None,
         creation_timeout: float | None = None,
         datagram_limit: int | None = None,
+        stream_buffer_limit: int | None = None,
     ) -> None:
         backend = conn._backend
         self.conn = conn
@@ -215,6 +217,7 @@ class WTSessionCore:
         self.local_open = 0
         self.creation_timeout = creation_timeout
         self.datagram_limit = datagram_limit
+        self.stream_buffer_limit = stream_buffer_limit
         self.incoming = backend.create_channel(max_incoming)
         self.datagram_channel = backend.create_channel(max_datagrams)
         self.parser = wt.CapsuleParser()
@@ -594,6 +597,8 @@ class WTStreamCore:
         self.readable = readable
         self.writable = writable
         self.state = _Stream(stream_id, conn._backend.create_event())
+        if session.stream_buffer_limit is not None:
+            self.state.limit = session.stream_buffer_limit
         self.writer = _Stream(stream_id, conn._backend.create_event())
         self.eof = not readable
         self.eof_sent = not writable

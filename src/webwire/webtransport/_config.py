@@ -27,10 +27,6 @@ _VERIFY_MODES = {
     "CERT_OPTIONAL": ssl.CERT_OPTIONAL,
     "CERT_REQUIRED": ssl.CERT_REQUIRED,
 }
-_NOT_APPLIED = ("max_stream_buffer_size",)
-"""Fields kept for pywebtransport compatibility that sessions do not apply
-yet (the limits come from QUIC and the server's SETTINGS): :meth:`ClientConfig.validate`
-refuses a value other than the default rather than ignore it."""
 
 _REQUIRED_TIMEOUTS = ("connect_timeout", "close_timeout", "stream_creation_timeout")
 _OPTIONAL_TIMEOUTS = ("read_timeout", "write_timeout")
@@ -94,12 +90,12 @@ class ClientConfig:
             this and what one QUIC packet carries (RFC 9221 section 5);
             larger datagrams raise :class:`~webwire.DatagramTooLarge`.
         stream_buffer_size: Bytes a stream buffers before it stops reading.
-        max_stream_buffer_size: Upper bound of a stream's buffer, bytes
-            (>= ``stream_buffer_size``). Not applied yet: a value other
-            than the default is refused, because the unread-data bound is
-            the HTTP/3 engine's, shared by every stream of the connection
-            (it pauses the connection's receiving at 4 MiB unread on one
-            stream).
+        max_stream_buffer_size: Unread bytes one stream may hold before the
+            session's connection stops receiving until the application
+            reads it below half of that (>= ``stream_buffer_size``). While
+            another task of the session waits on the connection it keeps
+            receiving, up to 64 MiB unread on that stream, beyond which the
+            stream is reset and its reader gets :class:`~webwire.ReadError`.
         flow_control_window_size: Receive window in bytes, used when
             ``initial_max_data`` is 0: the QUIC ``initial_max_data``
             transport parameter (RFC 9000 section 18.2; each stream's
@@ -142,7 +138,7 @@ class ClientConfig:
     max_incoming_streams: int = 100
     max_datagram_size: int = 65535
     stream_buffer_size: int = 65536
-    max_stream_buffer_size: int = 1024 * 1024
+    max_stream_buffer_size: int = 4 * 1024 * 1024
     flow_control_window_size: int = 8 * 1024 * 1024
     initial_max_data: int = 0
     initial_max_streams_bidi: int = 0
@@ -246,19 +242,11 @@ class ClientConfig:
         Raises:
             ConfigurationError: A timeout is not a positive number of
                 seconds, a count or size is out of range, a retry setting
-                is invalid, a field sessions do not apply yet
-                (``max_streams``, ``flow_control_window_size``...) is not
-                its default, a certificate file does not exist, ``keyfile``
+                is invalid, a certificate file does not exist, ``keyfile``
                 is set without ``certfile``, ``verify_mode`` is not a
                 :class:`ssl.VerifyMode`, or a header field or the user
                 agent holds CR, LF, NUL or an invalid name.
         """
-        defaults = _DEFAULTS
-        for name in _NOT_APPLIED:
-            value = getattr(self, name)
-            if value != defaults[name]:
-                hint = f"not applied by webwire's sessions yet: leave it at {defaults[name]!r}"
-                raise ConfigurationError(name, value, hint)
         for name in _REQUIRED_TIMEOUTS:
             _check_seconds(name, getattr(self, name), optional=False)
         for name in _OPTIONAL_TIMEOUTS:
@@ -367,11 +355,3 @@ def _check_int(name: str, value: object, low: int) -> None:
 
 def _bad_text(text: str) -> bool:
     return any(c in text for c in "\r\n\0")
-
-
-_DEFAULTS: dict[str, Any] = {
-    f.name: f.default
-    for f in dataclasses.fields(ClientConfig)
-    if f.default is not dataclasses.MISSING
-}
-"""The default of each :class:`ClientConfig` field that has a plain one."""

@@ -92,7 +92,11 @@ async def open_session(
             (seconds :meth:`~WebTransportSession.create_bidirectional_stream`
             and :meth:`~WebTransportSession.create_unidirectional_stream`
             wait for room or the server's stream credit), ``max_datagram_size``
-            (largest datagram to send, bytes).
+            (largest datagram to send, bytes), ``max_stream_buffer_size``
+            (unread bytes of one stream at which receiving pauses),
+            ``flow_control_window_size`` / ``initial_max_data`` (receive
+            windows, bytes) and ``initial_max_streams_bidi`` / ``_uni``
+            (streams the server may open, current draft).
 
     Returns:
         The established :class:`WebTransportSession`.
@@ -185,6 +189,9 @@ def _session_limits(config: Any) -> dict[str, Any]:
     datagram = _config_value(config, "max_datagram_size", None)
     if datagram is not None:
         limits["datagram_limit"] = int(datagram)
+    buffered = _config_value(config, "max_stream_buffer_size", None)
+    if buffered is not None:
+        limits["stream_buffer_limit"] = int(buffered)
     return limits
 
 

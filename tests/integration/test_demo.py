@@ -123,8 +123,8 @@ def test_demo_server_advertises_http3(demo_servers: DemoServers) -> None:
 def test_demo_http3_steps(monkeypatch: pytest.MonkeyPatch) -> None:
     """The HTTP/3 steps of the tour (after Alt-Svc, and forced) on asyncio,
     trio and sync, against hypercorn's HTTP/3 (aioquic inside)."""
-    steps = [step for step in _demo.ASYNC_STEPS if step.http_version == _demo.H3]
-    sync_steps = [step for step in _demo.SYNC_STEPS if step.http_version == _demo.H3]
+    steps = [step for step in _demo.ASYNC_STEPS if step.name.startswith("GET (h3")]
+    sync_steps = [step for step in _demo.SYNC_STEPS if step.name.startswith("GET (h3")]
     assert [step.name for step in steps] == ["GET (h3 after Alt-Svc)", "GET (h3 forced)"]
     monkeypatch.setattr(_demo, "ASYNC_STEPS", steps)
     monkeypatch.setattr(_demo, "SYNC_STEPS", sync_steps)
@@ -254,6 +254,54 @@ def test_demo_websocket_steps(monkeypatch: pytest.MonkeyPatch) -> None:
         assert re.fullmatch(r"pong in \d+\.\d\d ms", details[backend, "WebSocket ping (h2)"])
 
 
+def test_demo_webtransport_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The WebTransport steps of the tour on asyncio, trio and sync, against
+    the demo's aioquic WebTransport server: a stream and a datagram echoed,
+    and a session the server closes with a code and a reason."""
+    steps = [step for step in _demo.ASYNC_STEPS if step.name.startswith("WebTransport")]
+    sync_steps = [step for step in _demo.SYNC_STEPS if step.name.startswith("WebTransport")]
+    assert [step.name for step in steps] == [
+        "WebTransport stream echo",
+        "WebTransport datagram echo",
+        "WebTransport close",
+    ]
+    monkeypatch.setattr(_demo, "ASYNC_STEPS", steps)
+    monkeypatch.setattr(_demo, "SYNC_STEPS", sync_steps)
+    console = Console(file=io.StringIO(), width=200)
+    results = _demo.run_demo(download_size=0, h2_download_size=0, console=console)
+    assert [(r.backend, r.name, r.http_version) for r in results] == [
+        (backend, step.name, _demo.H3) for backend in _demo.BACKENDS for step in steps
+    ]
+    failed = [f"{r.backend} {r.name}: {r.detail}" for r in results if not r.ok]
+    assert not failed, "\n".join(failed)
+    details = {(r.backend, r.name): r.detail for r in results}
+    for backend in _demo.BACKENDS:
+        assert re.fullmatch(
+            r"2240 bytes echoed on stream \d+", details[backend, "WebTransport stream echo"]
+        )
+        assert details[backend, "WebTransport datagram echo"].startswith("16-byte datagram echoed")
+        assert details[backend, "WebTransport close"] == (
+            "closed by the server: code 4000, reason 'demo over'"
+        )
+
+
+def test_demo_webtransport_server_refuses_other_paths(demo_servers: DemoServers) -> None:
+    from webwire.webtransport import open_session
+
+    async def refused() -> None:
+        await open_session(
+            demo_servers.wt_url + "/elsewhere",
+            verify=demo_servers.ca_path,
+            timeout=10,
+            _backend="sync",
+        )
+
+    from webwire._sync import run_sync
+
+    with pytest.raises(webwire.WebTransportError, match="404"):
+        run_sync(refused())
+
+
 def test_demo_app_delay(demo_servers: DemoServers) -> None:
     started = time.monotonic()
     assert _fetch(demo_servers, "/delay/0.3")[0] == 200
@@ -352,6 +400,7 @@ def test_demo_runs_clean(
     code = main(["demo"])
     out = capsys.readouterr().out
     assert code == 0, out
+    assert len(_demo.ASYNC_STEPS) == len(_demo.SYNC_STEPS) == 22
     total = 2 * len(_demo.ASYNC_STEPS) + len(_demo.SYNC_STEPS)
     assert f"{total}/{total} steps passed" in out
     for backend in _demo.BACKENDS:

@@ -125,3 +125,19 @@ def test_state_transitions() -> None:
     assert wt.next_state(S.CONNECTED, S.DRAINING) is S.DRAINING
     assert wt.next_state(S.CLOSING, S.DRAINING) is S.CLOSING
     assert wt.next_state(S.CLOSED, S.CONNECTED) is S.CLOSED
+
+
+def test_client_settings_carry_the_session_limits() -> None:
+    from webwire._proto.webtransport import client_settings
+
+    settings = client_settings(1 << 20, 7, 9)
+    assert settings == {
+        wt.SETTINGS_WT_ENABLED: 1,
+        wt.SETTINGS_WT_INITIAL_MAX_DATA: 1 << 20,
+        wt.SETTINGS_WT_INITIAL_MAX_STREAMS_BIDI: 7,
+        wt.SETTINGS_WT_INITIAL_MAX_STREAMS_UNI: 9,
+    }
+    with pytest.raises(ValueError):
+        client_settings(-1, 1, 1)
+    with pytest.raises(ValueError):
+        client_settings(1, 1 << 62, 1)

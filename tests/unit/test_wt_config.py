@@ -84,20 +84,56 @@ def test_invalid_values_raise_configuration_error(key: str, value: object) -> No
         ("max_streams", 10),
         ("max_incoming_streams", 10),
         ("max_datagram_size", 1200),
-        ("max_stream_buffer_size", 4 * 1024 * 1024),
         ("flow_control_window_size", 4 * 1024 * 1024),
         ("initial_max_data", 1024),
         ("initial_max_streams_bidi", 4),
         ("initial_max_streams_uni", 4),
+        ("max_stream_buffer_size", 256 * 1024),
     ],
 )
-def test_fields_not_applied_yet_refuse_other_values(key: str, value: object) -> None:
-    """A field the sessions do not apply raises instead of being ignored;
-    its default is accepted."""
-    with pytest.raises(ConfigurationError, match="not applied") as info:
-        ClientConfig(**{key: value})  # type: ignore[arg-type]
-    assert info.value.key == key
-    ClientConfig(**{key: getattr(ClientConfig(), key)})
+def test_applied_fields_accept_other_values(key: str, value: object) -> None:
+    config = ClientConfig(**{key: value})  # type: ignore[arg-type]
+    assert getattr(config, key) == value
+    assert ClientConfig.from_dict(config.to_dict()) == config
+
+
+def test_session_limits_from_config() -> None:
+    from webwire.webtransport._connect import _session_limits
+
+    config = ClientConfig(
+        max_streams=3, max_incoming_streams=5, stream_creation_timeout=0.5, max_datagram_size=900
+    )
+    assert _session_limits(config) == {
+        "max_incoming": 5,
+        "max_local_streams": 3,
+        "creation_timeout": 0.5,
+        "datagram_limit": 900,
+        "stream_buffer_limit": 4 * 1024 * 1024,
+    }
+    assert _session_limits(None) == {"max_incoming": 128}
+
+
+def test_windows_from_config() -> None:
+    from webwire._proto import webtransport as wt
+    from webwire.webtransport._connect import _windows
+
+    stream, connection, settings = _windows(ClientConfig())
+    assert (stream, connection) == (2 * 1024 * 1024, 8 * 1024 * 1024)
+    assert settings[wt.SETTINGS_WT_INITIAL_MAX_DATA] == 8 * 1024 * 1024
+    assert settings[wt.SETTINGS_WT_INITIAL_MAX_STREAMS_BIDI] == 100
+    config = ClientConfig(
+        flow_control_window_size=1 << 20, initial_max_streams_bidi=3, initial_max_streams_uni=5
+    )
+    stream, connection, settings = _windows(config)
+    assert (stream, connection) == (1 << 20, 1 << 20)
+    assert settings == {
+        wt.SETTINGS_WT_ENABLED: 1,
+        wt.SETTINGS_WT_INITIAL_MAX_DATA: 1 << 20,
+        wt.SETTINGS_WT_INITIAL_MAX_STREAMS_BIDI: 3,
+        wt.SETTINGS_WT_INITIAL_MAX_STREAMS_UNI: 5,
+    }
+    # initial_max_data, when set, wins over flow_control_window_size.
+    assert _windows(ClientConfig(initial_max_data=300_000))[1] == 300_000
 
 
 def test_optional_timeouts_accept_none() -> None:

@@ -56,12 +56,18 @@ RFC 9000 section 14) after its header, AEAD tag and frame header."""
 
 class WebTransportH3Connection(H3Connection):  # type: ignore[misc]
     """qh3's HTTP/3 connection sending the WebTransport SETTINGS of both
-    drafts (:data:`~webwire._proto.webtransport.CLIENT_SETTINGS` besides
-    ``SETTINGS_ENABLE_WEBTRANSPORT`` and ``SETTINGS_H3_DATAGRAM``)."""
+    drafts: ``wt_settings`` (default
+    :data:`~webwire._proto.webtransport.CLIENT_SETTINGS`) besides
+    ``SETTINGS_ENABLE_WEBTRANSPORT`` and ``SETTINGS_H3_DATAGRAM``."""
+
+    def __init__(self, quic: QuicConnection, wt_settings: dict[int, int] | None = None) -> None:
+        # Set first: qh3 sends the SETTINGS from its constructor.
+        self.wt_settings = dict(CLIENT_SETTINGS if wt_settings is None else wt_settings)
+        super().__init__(quic, enable_webtransport=True)
 
     def _get_local_settings(self) -> dict[int, int]:
         settings: dict[int, int] = super()._get_local_settings()
-        settings.update(CLIENT_SETTINGS)
+        settings.update(self.wt_settings)
         return settings
 
 
@@ -85,6 +91,13 @@ class WebTransportMethods:
         h3 = self._h3
         settings = None if h3 is None else h3.received_settings
         return dict(settings) if settings else {}
+
+    @property
+    def local_wt_settings(self) -> dict[int, int]:
+        """The current draft's SETTINGS this client sent (its session
+        receive limits, section 5), empty before the connection starts."""
+        h3 = self._h3
+        return dict(getattr(h3, "wt_settings", {}))
 
     @property
     def webtransport_draft(self) -> Draft | None:

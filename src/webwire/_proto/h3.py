@@ -190,6 +190,9 @@ class H3Protocol(WebTransportMethods):
             (:data:`webwire._proto.webtransport.CLIENT_SETTINGS`) and the
             QUIC ``max_datagram_frame_size`` transport parameter (RFC 9221)
             for HTTP Datagrams (RFC 9297). See :mod:`webwire._proto._h3_wt`.
+        wt_settings: With ``webtransport``, the current draft's SETTINGS
+            to send instead of
+            :data:`~webwire._proto.webtransport.CLIENT_SETTINGS`.
     """
 
     def __init__(
@@ -204,6 +207,7 @@ class H3Protocol(WebTransportMethods):
         stream_window: int = STREAM_WINDOW,
         connection_window: int = CONNECTION_WINDOW,
         webtransport: bool = False,
+        wt_settings: dict[int, int] | None = None,
     ) -> None:
         config = QuicConfiguration(
             is_client=True,
@@ -219,6 +223,7 @@ class H3Protocol(WebTransportMethods):
         self._quic = QuicConnection(configuration=config, session_ticket_handler=ticket_handler)
         self._h3: H3Connection | None = None
         self._webtransport = webtransport
+        self._wt_settings = wt_settings
         self._wt_streams: set[int] = set()
         self._events: list[Event] = []
         self._streams: dict[int, _Stream] = {}
@@ -332,7 +337,7 @@ class H3Protocol(WebTransportMethods):
         except OSError as exc:
             raise LocalProtocolError(f"not an IP address: {addr[0]!r}") from exc
         if self._webtransport:
-            self._h3 = WebTransportH3Connection(self._quic, enable_webtransport=True)
+            self._h3 = WebTransportH3Connection(self._quic, self._wt_settings)
         else:
             self._h3 = H3Connection(self._quic)
         self._drain()

@@ -62,6 +62,7 @@ __all__ = [
     "WebTransportStopSending",
     "WebTransportStreamOpened",
     "WebTransportStreamReset",
+    "client_settings",
     "decode_close",
     "draft_of",
     "encode_capsule",
@@ -133,9 +134,32 @@ CLIENT_SETTINGS: dict[int, int] = {
     SETTINGS_WT_INITIAL_MAX_STREAMS_BIDI: 1 << 16,
 }
 """SETTINGS a WebTransport client sends besides qh3's own (which carry
-``SETTINGS_ENABLE_WEBTRANSPORT`` and ``SETTINGS_H3_DATAGRAM``): the current
-draft's, with session receive limits large enough never to need raising
-(QUIC flow control still bounds what the server may send)."""
+``SETTINGS_ENABLE_WEBTRANSPORT`` and ``SETTINGS_H3_DATAGRAM``) when no
+limits are given: the current draft's, with session receive limits large
+enough never to need raising (QUIC flow control still bounds what the
+server may send). Sessions opened by :func:`webwire.webtransport.open_session`
+send :func:`client_settings` instead."""
+
+
+def client_settings(max_data: int, max_streams_bidi: int, max_streams_uni: int) -> dict[int, int]:
+    """The current draft's SETTINGS a client sends (section 5.5): the
+    session receive window ``max_data`` (bytes, raised later by
+    WT_MAX_DATA capsules as the application reads) and the streams the
+    server may open at first (``max_streams_*``, raised by WT_MAX_STREAMS as
+    they end).
+
+    Raises:
+        ValueError: A value is negative or not below 2**62.
+    """
+    for value in (max_data, max_streams_bidi, max_streams_uni):
+        if not 0 <= value < 1 << 62:
+            raise ValueError(f"a WebTransport limit must be 0 to 2**62-1, not {value}")
+    return {
+        SETTINGS_WT_ENABLED: 1,
+        SETTINGS_WT_INITIAL_MAX_DATA: max_data,
+        SETTINGS_WT_INITIAL_MAX_STREAMS_UNI: max_streams_uni,
+        SETTINGS_WT_INITIAL_MAX_STREAMS_BIDI: max_streams_bidi,
+    }
 
 
 class Draft(enum.Enum):

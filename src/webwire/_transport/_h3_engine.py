@@ -26,16 +26,11 @@ from webwire._exceptions import (
 from webwire._proto import events as ev
 from webwire._proto.h3 import ErrorCode, H3Protocol, error_name, is_certificate_error
 
-from ._h3_streams import _close_socket, _Stream
+from ._h3_streams import STREAM_BUFFER_LIMIT, _close_socket, _Stream
 from ._types import Connection, StaleConnection, close_body_iterator, total_timeout_error
 from .connect import Origin
 
 __all__ = ["SEND_BUFFER_LIMIT", "STREAM_BUFFER_HARD_LIMIT", "STREAM_BUFFER_LIMIT"]
-
-STREAM_BUFFER_LIMIT = 4 * 1024 * 1024
-"""Unread response bytes one stream may hold before the connection stops
-receiving, unless a request waits for something else from it (it resumes
-once the stream is read below half of it)."""
 
 STREAM_BUFFER_HARD_LIMIT = 64 * 1024 * 1024
 """Unread response bytes one stream may hold while other requests keep the
@@ -341,7 +336,7 @@ class _H3Engine:
             if kind is ev.Data:
                 state.events.append(event)
                 state.buffered += len(event.data)  # type: ignore[attr-defined]
-                if not state.over and state.buffered > STREAM_BUFFER_LIMIT:
+                if not state.over and state.buffered > state.limit:
                     state.over = True
                     self._over += 1
                 elif state.buffered > STREAM_BUFFER_HARD_LIMIT:
@@ -600,7 +595,7 @@ class _H3Engine:
         """``size`` bytes of ``state`` were read: resume receiving once the
         stream is below half its buffer limit (lock held)."""
         state.buffered -= size
-        if state.over and state.buffered <= STREAM_BUFFER_LIMIT // 2:
+        if state.over and state.buffered <= state.limit // 2:
             state.over = False
             self._over -= 1
             if self._over == 0:

@@ -62,6 +62,12 @@ class SessionTicketStore:
         return len(self._tickets)
 
 
+STREAM_BUFFER_LIMIT = 4 * 1024 * 1024
+"""Unread response bytes one stream may hold before the connection stops
+receiving, unless a request waits for something else from it (it resumes
+once the stream is read below half of it); a stream's ``limit``."""
+
+
 class _Stream:
     """What one request's stream has received and who waits for it."""
 
@@ -71,6 +77,7 @@ class _Stream:
         "error",
         "events",
         "got_head",
+        "limit",
         "over",
         "released",
         "stream_id",
@@ -83,6 +90,7 @@ class _Stream:
         self.stream_id = stream_id
         self.events: list[ev.Event] = []
         self.buffered = 0
+        self.limit = STREAM_BUFFER_LIMIT
         self.over = False
         self.error: BaseException | None = None
         self.wake = wake

@@ -17,7 +17,8 @@ on an :class:`~webwire._transport.http3.HTTP3Connection` opened with
 Memory bounds. qh3 credits received stream data to the server as soon as
 it is delivered, so what a reader leaves unread is bounded as for HTTP/3
 responses (:mod:`webwire._transport.http3`): a stream holding more than
-``STREAM_BUFFER_LIMIT`` unread bytes pauses receiving for the whole
+``stream_buffer_limit`` (default ``STREAM_BUFFER_LIMIT``, 4 MiB) unread
+bytes pauses receiving for the whole
 connection until it is read down (unless another task waits for data or
 credit on it: then up to ``STREAM_BUFFER_HARD_LIMIT``, beyond which that
 stream is reset and its reader gets :class:`~webwire.ReadError`). Streams
@@ -146,6 +147,7 @@ class WTRegistry:
             self._refuse_locked(stream_id, refusal, event.unidirectional)
             if session is not None:
                 session.streams_refused += 1
+                session.incoming_ended_locked(event.unidirectional)
             return
         assert session is not None
         stream = WTStreamCore(session, stream_id, readable=True, writable=not event.unidirectional)
@@ -198,6 +200,10 @@ class WTSessionCore:
         *,
         max_incoming: int = DEFAULT_MAX_INCOMING_STREAMS,
         max_datagrams: int = DEFAULT_MAX_DATAGRAMS,
+        max_local_streams: int | None = None,
+        creation_timeout: float | None = None,
+        datagram_limit: int | None = None,
+        stream_buffer_limit: int | None = None,
     ) -> None:
         backend = conn._backend
         self.conn = conn
@@ -205,6 +211,13 @@ class WTSessionCore:
         self.draft = draft
         self.streams: dict[int, WTStreamCore] = {}
         self.max_incoming = max_incoming
+        # Local limits (ClientConfig): streams opened here and open at once,
+        # seconds a new stream may wait, largest datagram to send.
+        self.max_local_streams = max_local_streams
+        self.local_open = 0
+        self.creation_timeout = creation_timeout
+        self.datagram_limit = datagram_limit
+        self.stream_buffer_limit = stream_buffer_limit
         self.incoming = backend.create_channel(max_incoming)
         self.datagram_channel = backend.create_channel(max_datagrams)
         self.parser = wt.CapsuleParser()
@@ -235,6 +248,21 @@ class WTSessionCore:
             self.max_data = self.max_bidi = self.max_uni = None
         self.opened_bidi = 0
         self.opened_uni = 0
+        # What this client allows the server (current draft section 5): the
+        # session data window and stream limits it sent in its SETTINGS,
+        # raised by WT_MAX_DATA / WT_MAX_STREAMS as the application reads
+        # data and streams the server opened end.
+        local = conn._proto.local_wt_settings if draft.flow_control else {}
+        self.recv_window: int | None = local.get(wt.SETTINGS_WT_INITIAL_MAX_DATA)
+        self.recv_limit = self.recv_window or 0
+        self.consumed = 0
+        self.incoming_window = {
+            False: local.get(wt.SETTINGS_WT_INITIAL_MAX_STREAMS_BIDI, 0),
+            True: local.get(wt.SETTINGS_WT_INITIAL_MAX_STREAMS_UNI, 0),
+        }
+        self.incoming_limit = dict(self.incoming_window)
+        self.incoming_ended = {False: 0, True: 0}
+        self.credit_capsules_sent = 0
 
     # -- events (lock held) ----------------------------------------------------
 
@@ -337,6 +365,52 @@ class WTSessionCore:
 
     # -- flow control (lock held) ---------------------------------------------
 
+    def consumed_locked(self, size: int) -> None:
+        """The application read (or dropped) ``size`` bytes of the session's
+        streams: once half the session window is used up, grant the server
+        a new one with WT_MAX_DATA (section 5.6.4)."""
+        self.consumed += size
+        window = self.recv_window
+        if window is None:
+            return
+        target = self.consumed + window
+        if target - self.recv_limit >= window // 2:
+            self.recv_limit = target
+            self._send_credit_locked(wt.CAPSULE_WT_MAX_DATA, target)
+
+    def incoming_ended_locked(self, unidirectional: bool) -> None:
+        """A stream the server opened is over (read, refused or reset):
+        allow it one more with WT_MAX_STREAMS once half the initial limit
+        is used up (section 5.6.2)."""
+        self.incoming_ended[unidirectional] += 1
+        window = self.incoming_window[unidirectional]
+        if not window:
+            return
+        target = self.incoming_ended[unidirectional] + window
+        if target - self.incoming_limit[unidirectional] >= max(1, window // 2):
+            self.incoming_limit[unidirectional] = target
+            capsule = wt.CAPSULE_WT_MAX_STREAMS_UNI if unidirectional else (
+                wt.CAPSULE_WT_MAX_STREAMS_BIDI
+            )
+            self._send_credit_locked(capsule, target)
+
+    def _send_credit_locked(self, capsule_type: int, value: int) -> None:
+        conn = self.conn
+        if self.fin_sent or self.closed_error is not None or conn._broken is not None:
+            return
+        if not conn._proto.can_send(self.session_id):
+            return
+        try:
+            conn._proto.send_data(
+                self.session_id,
+                wt.encode_capsule(capsule_type, wt.encode_varint(value)),
+                end_stream=False,
+            )
+        except LocalProtocolError:
+            return
+        self.credit_capsules_sent += 1
+        conn._timer_wake.set()
+
     def stream_credit_locked(self, unidirectional: bool) -> bool:
         limit = self.max_uni if unidirectional else self.max_bidi
         if limit is None:
@@ -366,21 +440,36 @@ class WTSessionCore:
 
     async def open_stream(self, unidirectional: bool, timeout: float | None) -> WTStreamCore:
         """Open a stream of the session, waiting for the server's stream
-        credit (current draft: WT_MAX_STREAMS).
+        credit (QUIC MAX_STREAMS; current draft: WT_MAX_STREAMS) and, with
+        ``max_local_streams``, for one of the streams opened here to end.
+        With ``creation_timeout`` (``stream_creation_timeout``) that many
+        seconds apply instead of ``timeout``.
 
         Raises:
             SessionClosed: The session is closed or closing.
-            WriteTimeout: No stream credit within ``timeout`` seconds.
+            WriteTimeout: No stream could be opened in time (the message
+                names ``stream_creation_timeout`` when it applied).
         """
         conn = self.conn
         backend = conn._backend
+        what = ""
+        if self.creation_timeout is not None:
+            timeout = self.creation_timeout
+            what = "stream_creation_timeout="
         limit = None if timeout is None else backend.monotonic() + timeout
         while True:
             with conn._lock:
                 self.check_open_locked()
                 if self.fin_sent:
                     raise SessionClosed("the WebTransport session is closing")
-                if self.stream_credit_locked(unidirectional) and conn._proto.streams_left > 0:
+                local_room = (
+                    self.max_local_streams is None or self.local_open < self.max_local_streams
+                )
+                if (
+                    local_room
+                    and self.stream_credit_locked(unidirectional)
+                    and conn._proto.streams_left > 0
+                ):
                     try:
                         stream_id = conn._proto.create_webtransport_stream(
                             self.session_id, unidirectional=unidirectional
@@ -392,8 +481,9 @@ class WTSessionCore:
                     else:
                         self.opened_bidi += 1
                     self.streams_opened += 1
+                    self.local_open += 1
                     stream = WTStreamCore(
-                        self, stream_id, readable=not unidirectional, writable=True
+                        self, stream_id, readable=not unidirectional, writable=True, local=True
                     )
                     break
                 waiter = self.waiter_locked()
@@ -404,15 +494,20 @@ class WTSessionCore:
             try:
                 left = None if limit is None else max(0.0, limit - backend.monotonic())
                 if left == 0.0 or not await waiter.wait(left):
-                    raise WriteTimeout(
-                        f"the server allowed no new WebTransport stream within {timeout} seconds"
-                    )
+                    raise WriteTimeout(self._creation_timeout_message(what, timeout))
             finally:
                 with conn._lock:
                     conn._extra_waiters.remove(extra)
                     conn._send_waiters -= 1
         await conn._transmit()
         return stream
+
+    def _creation_timeout_message(self, what: str, timeout: float | None) -> str:
+        if self.max_local_streams is not None and self.local_open >= self.max_local_streams:
+            cause = f"{self.local_open} streams opened here are open (max_streams)"
+        else:
+            cause = "the server allowed no new stream"
+        return f"no new WebTransport stream within {what}{timeout} seconds: {cause}"
 
     async def send_capsule(self, capsule: bytes, *, end: bool) -> None:
         """Send ``capsule`` on the CONNECT stream, ending it with ``end``.
@@ -451,7 +546,11 @@ class WTSessionCore:
             self.datagrams_sent += 1
 
     def max_datagram_size(self) -> int:
-        return self.conn._proto.max_datagram_size(self.session_id)
+        """Largest datagram payload to send, bytes: what one QUIC packet
+        carries, lowered to ``datagram_limit`` (``max_datagram_size``)."""
+        size = self.conn._proto.max_datagram_size(self.session_id)
+        limit = self.datagram_limit
+        return size if limit is None else min(size, limit)
 
     async def wait_fin(self, timeout: float) -> None:
         """Wait up to ``timeout`` seconds for the server to end the
@@ -482,15 +581,24 @@ class WTStreamCore:
     """
 
     def __init__(
-        self, session: WTSessionCore, stream_id: int, *, readable: bool, writable: bool
+        self,
+        session: WTSessionCore,
+        stream_id: int,
+        *,
+        readable: bool,
+        writable: bool,
+        local: bool = False,
     ) -> None:
         conn = session.conn
         self.session = session
+        self.local = local
         self.conn = conn
         self.stream_id = stream_id
         self.readable = readable
         self.writable = writable
         self.state = _Stream(stream_id, conn._backend.create_event())
+        if session.stream_buffer_limit is not None:
+            self.state.limit = session.stream_buffer_limit
         self.writer = _Stream(stream_id, conn._backend.create_event())
         self.eof = not readable
         self.eof_sent = not writable
@@ -553,6 +661,12 @@ class WTStreamCore:
             return
         self.forgotten = True
         self.closed.set()
+        session = self.session
+        if self.local:
+            session.local_open -= 1
+            session.wake_locked()
+        else:
+            session.incoming_ended_locked(not self.writable)
         conn = self.conn
         conn._streams.pop(self.stream_id, None)
         if self.writer in conn._extra_waiters:
@@ -626,7 +740,9 @@ class WTStreamCore:
             events.pop(0)
         self.conn._consumed_locked(self.state, len(data))
         self.bytes_received += len(data)
-        self.session.bytes_received += len(data)
+        session = self.session
+        session.bytes_received += len(data)
+        session.consumed_locked(len(data))
         return data
 
     # -- writing -----------------------------------------------------------------
@@ -740,6 +856,7 @@ class WTStreamCore:
             size = sum(len(e.data) for e in self.state.events if type(e) is ev.Data)  # type: ignore[attr-defined]
             if size:
                 conn._consumed_locked(self.state, size)
+                self.session.consumed_locked(size)
             self.state.events = []
             self.eof = True
             self.state.done_receiving = True

@@ -47,6 +47,7 @@ WebSocket) carries ``extensions["detach"]``: the stream as a byte stream
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from webwire._backends.base import Backend
 from webwire._config import Limits, Timeout
@@ -105,6 +106,7 @@ async def connect_http3(
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
     early_data: bool = False,
     webtransport: bool = False,
+    windows: tuple[int, int, dict[int, int]] | None = None,
 ) -> HTTP3Connection:
     """Open an HTTP/3 connection: a UDP socket to ``address`` and the QUIC
     handshake (RFC 9000 section 7, TLS 1.3 per RFC 9001, ALPN ``h3``).
@@ -132,6 +134,10 @@ async def connect_http3(
         webtransport: Offer WebTransport (SETTINGS and QUIC datagrams);
             sessions are then carried by
             :mod:`webwire._transport._wt_session`.
+        windows: ``(stream_window, connection_window, wt_settings)``: the
+            QUIC receive windows to advertise (bytes) and the WebTransport
+            SETTINGS of the current draft (see
+            :class:`~webwire._proto.h3.H3Protocol`); ``None`` for the defaults.
 
     Raises:
         ConnectTimeout: No handshake within ``connect_timeout`` (UDP blocked
@@ -149,7 +155,15 @@ async def connect_http3(
         def handler(new: SessionTicket) -> None:
             store.add(server_name, port, new)
 
+    extra: dict[str, Any] = {}
+    if windows is not None:
+        extra = {
+            "stream_window": windows[0],
+            "connection_window": windows[1],
+            "wt_settings": windows[2],
+        }
     protocol = H3Protocol(
+        **extra,
         server_name=server_name,
         tls=tls,
         idle_timeout=idle_timeout,

@@ -18,7 +18,10 @@ the h2c step, which speaks HTTP/2 with prior knowledge on the cleartext port
 (RFC 9113 section 3.3). The HTTP/3 steps (RFC 9114) use the UDP port of the
 TLS listener: once after the server advertised it with ``Alt-Svc`` (RFC
 7838, a client made with ``http3=True``), once forced
-(``http_versions={"HTTP/3"}``).
+(``http_versions={"HTTP/3"}``). The WebTransport steps
+(draft-ietf-webtrans-http3 over HTTP/3) use aioquic's WebTransport server on
+a UDP port of its own (``_demo_wt_server``): a bidirectional stream echoed,
+a datagram echoed, and a session the server closes with a code and a reason.
 """
 
 from __future__ import annotations
@@ -243,6 +246,7 @@ def run_demo(
             servers.http_url,
             servers.https_url,
             servers.ca_path,
+            wt_url=servers.wt_url,
             download_size=download_size,
             h2_download_size=h2_download_size,
             progress=progress if live else None,

@@ -146,6 +146,9 @@ class DemoServers:
             or HTTP/1.1 by ALPN; its certificate is valid for ``127.0.0.1``
             and ``localhost``), and of HTTP/3 on UDP port ``PORT``.
         h3_port: The UDP port of HTTP/3 (the TLS listener's port number).
+        wt_url: ``"https://127.0.0.1:PORT"`` of the WebTransport server
+            (aioquic, draft-ietf-webtrans-http3-02, its own UDP port; see
+            :mod:`webwire.cli._demo_wt_server`).
         ca_path: Path of a PEM file holding the demo CA certificate.
     """
 
@@ -153,7 +156,9 @@ class DemoServers:
         self.http_url = ""
         self.https_url = ""
         self.h3_port = 0
+        self.wt_url = ""
         self.ca_path = ""
+        self._certs = ("", "")
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -187,6 +192,7 @@ class DemoServers:
 
         self._tmp = tempfile.TemporaryDirectory(prefix="webwire-demo-")
         certfile, keyfile = self._write_certificates(Path(self._tmp.name))
+        self._certs = (certfile, keyfile)
         (secure, quic), plain = _tls_and_quic_sockets(), _listening_socket()
         try:
             config = Config()
@@ -233,14 +239,21 @@ class DemoServers:
     async def _serve(self, config: Any) -> None:
         from hypercorn.asyncio import serve
 
+        from ._demo_wt_server import start_webtransport_server
+
         self._stop = asyncio.Event()
+        wt_server, wt_port = await start_webtransport_server(*self._certs)
+        self.wt_url = f"https://127.0.0.1:{wt_port}"
 
         async def started(scope: Any, receive: Any, send: Any) -> None:
             if scope["type"] == "lifespan":
                 self._ready.set()
             await app(scope, receive, send)
 
-        await serve(started, config, shutdown_trigger=self._stop.wait)
+        try:
+            await serve(started, config, shutdown_trigger=self._stop.wait)
+        finally:
+            wt_server.close()
 
     def stop(self) -> None:
         """Shut the listeners down and remove the temporary certificates.

@@ -69,6 +69,7 @@ class DemoContext:
         http_url: Base URL of the cleartext server.
         https_url: Base URL of the TLS server.
         ca_path: PEM file of the demo CA (the client's ``verify=``).
+        wt_url: Base URL of the WebTransport server (``""``: none).
         download_size: Bytes of the HTTP/1.1 streamed download step.
         h2_download_size: Bytes of the HTTP/2 streamed download step.
         progress: Progress display for the downloads, or ``None``.
@@ -77,6 +78,7 @@ class DemoContext:
     http_url: str
     https_url: str
     ca_path: str
+    wt_url: str = ""
     download_size: int = DEFAULT_DOWNLOAD_SIZE
     h2_download_size: int = DEFAULT_H2_DOWNLOAD_SIZE
     progress: Progress | None = None
@@ -693,6 +695,107 @@ def s_ws_ping_h2(client: webwire.Client, ctx: DemoContext) -> str:
         return _ws_latency(ws.ping().wait(_WS_TIMEOUT))
 
 
+# -- WebTransport (draft-ietf-webtrans-http3 over HTTP/3) ------------------------------
+
+_WT_TIMEOUT = 10.0
+_WT_PAYLOAD = b"webwire over a WebTransport stream\n" * 64
+_WT_DATAGRAM = b"webwire datagram"
+_WT_CLOSE_CODE = 4000
+_WT_CLOSE_REASON = "demo over"
+
+
+def _wt_target(ctx: DemoContext, path: str) -> str:
+    _check(bool(ctx.wt_url), "no WebTransport server")
+    return ctx.wt_url + path
+
+
+def _wt_options() -> dict[str, Any]:
+    from webwire.webtransport import ClientConfig
+
+    config = ClientConfig(read_timeout=_WT_TIMEOUT, write_timeout=_WT_TIMEOUT)
+    return {"timeout": _WT_TIMEOUT, "config": config}
+
+
+def _wt_stream_echoed(echoed: bytes, stream_id: int) -> str:
+    _check(echoed == _WT_PAYLOAD, f"{len(echoed)} bytes echoed, not {len(_WT_PAYLOAD)}")
+    return f"{len(_WT_PAYLOAD)} bytes echoed on stream {stream_id}"
+
+
+def _wt_closed(code: int | None, reason: str | None) -> str:
+    _check(
+        (code, reason) == (_WT_CLOSE_CODE, _WT_CLOSE_REASON),
+        f"closed with {code!r} {reason!r}",
+    )
+    return f"closed by the server: code {code}, reason {reason!r}"
+
+
+_WT_CLOSE_PATH = f"/close?code={_WT_CLOSE_CODE}&reason=demo%20over"
+
+
+async def a_wt_stream_echo(client: webwire.AsyncClient, ctx: DemoContext) -> str:
+    """A WebTransport session (extended CONNECT over HTTP/3) and a
+    bidirectional stream echoed by the server."""
+    session = await client.webtransport(_wt_target(ctx, "/echo"), **_wt_options())
+    async with session:
+        stream = await session.create_bidirectional_stream()
+        await stream.write(_WT_PAYLOAD, end_stream=True)
+        return _wt_stream_echoed(await stream.read_all(), stream.stream_id)
+
+
+async def a_wt_datagram_echo(client: webwire.AsyncClient, ctx: DemoContext) -> str:
+    """A datagram (RFC 9297 over QUIC DATAGRAM frames, RFC 9221) echoed by
+    the server; sent again if lost."""
+    session = await client.webtransport(_wt_target(ctx, "/echo"), **_wt_options())
+    async with session:
+        for attempt in range(1, 11):
+            await session.datagrams.send(_WT_DATAGRAM)
+            try:
+                echoed = await session.datagrams.receive(0.5)
+            except webwire.ReadTimeout:
+                continue
+            _check(echoed == _WT_DATAGRAM, f"datagram {echoed!r} echoed")
+            return f"{len(echoed)}-byte datagram echoed (attempt {attempt})"
+    raise StepFailed("no datagram echoed in 10 attempts")
+
+
+async def a_wt_close(client: webwire.AsyncClient, ctx: DemoContext) -> str:
+    """The server closes the session with an application code and reason
+    (CLOSE_WEBTRANSPORT_SESSION capsule)."""
+    session = await client.webtransport(_wt_target(ctx, _WT_CLOSE_PATH), **_wt_options())
+    async with session:
+        await session.wait_closed(_WT_TIMEOUT)
+        return _wt_closed(session.close_code, session.close_reason)
+
+
+def s_wt_stream_echo(client: webwire.Client, ctx: DemoContext) -> str:
+    """As :func:`a_wt_stream_echo`, blocking."""
+    with client.webtransport(_wt_target(ctx, "/echo"), **_wt_options()) as session:
+        stream = session.create_bidirectional_stream()
+        stream.write(_WT_PAYLOAD, end_stream=True)
+        return _wt_stream_echoed(stream.read_all(), stream.stream_id)
+
+
+def s_wt_datagram_echo(client: webwire.Client, ctx: DemoContext) -> str:
+    """As :func:`a_wt_datagram_echo`, blocking."""
+    with client.webtransport(_wt_target(ctx, "/echo"), **_wt_options()) as session:
+        for attempt in range(1, 11):
+            session.datagrams.send(_WT_DATAGRAM)
+            try:
+                echoed = session.datagrams.receive(0.5)
+            except webwire.ReadTimeout:
+                continue
+            _check(echoed == _WT_DATAGRAM, f"datagram {echoed!r} echoed")
+            return f"{len(echoed)}-byte datagram echoed (attempt {attempt})"
+    raise StepFailed("no datagram echoed in 10 attempts")
+
+
+def s_wt_close(client: webwire.Client, ctx: DemoContext) -> str:
+    """As :func:`a_wt_close`, blocking."""
+    with client.webtransport(_wt_target(ctx, _WT_CLOSE_PATH), **_wt_options()) as session:
+        session.wait_closed(_WT_TIMEOUT)
+        return _wt_closed(session.close_code, session.close_reason)
+
+
 #: The steps run on asyncio and on trio, in order.
 ASYNC_STEPS: list[Step] = [
     Step("GET (http)", a_get_http),
@@ -714,6 +817,9 @@ ASYNC_STEPS: list[Step] = [
     Step("WebSocket echo (h2)", a_ws_echo_h2, http_version=H2),
     Step("WebSocket deflate", a_ws_deflate),
     Step("WebSocket ping (h2)", a_ws_ping_h2, http_version=H2),
+    Step("WebTransport stream echo", a_wt_stream_echo, http_version=H3),
+    Step("WebTransport datagram echo", a_wt_datagram_echo, http_version=H3),
+    Step("WebTransport close", a_wt_close, http_version=H3),
 ]
 
 #: The steps run on the blocking client, in order (the same scenarios).
@@ -737,6 +843,9 @@ SYNC_STEPS: list[Step] = [
     Step("WebSocket echo (h2)", s_ws_echo_h2, http_version=H2),
     Step("WebSocket deflate", s_ws_deflate),
     Step("WebSocket ping (h2)", s_ws_ping_h2, http_version=H2),
+    Step("WebTransport stream echo", s_wt_stream_echo, http_version=H3),
+    Step("WebTransport datagram echo", s_wt_datagram_echo, http_version=H3),
+    Step("WebTransport close", s_wt_close, http_version=H3),
 ]
 
 

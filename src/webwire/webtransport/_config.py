@@ -27,20 +27,6 @@ _VERIFY_MODES = {
     "CERT_OPTIONAL": ssl.CERT_OPTIONAL,
     "CERT_REQUIRED": ssl.CERT_REQUIRED,
 }
-_NOT_APPLIED = (
-    "stream_creation_timeout",
-    "max_streams",
-    "max_incoming_streams",
-    "max_datagram_size",
-    "max_stream_buffer_size",
-    "flow_control_window_size",
-    "initial_max_data",
-    "initial_max_streams_bidi",
-    "initial_max_streams_uni",
-)
-"""Fields kept for pywebtransport compatibility that sessions do not apply
-yet (the limits come from QUIC and the server's SETTINGS): :meth:`ClientConfig.validate`
-refuses a value other than the default rather than ignore it."""
 
 _REQUIRED_TIMEOUTS = ("connect_timeout", "close_timeout", "stream_creation_timeout")
 _OPTIONAL_TIMEOUTS = ("read_timeout", "write_timeout")
@@ -78,8 +64,12 @@ class ClientConfig:
         write_timeout: Seconds a write may wait for flow-control credit,
             ``None`` for no limit.
         close_timeout: Seconds allowed for a graceful close.
-        stream_creation_timeout: Seconds to wait for the peer's stream
-            limit to allow a new stream.
+        stream_creation_timeout: Seconds ``create_bidirectional_stream()``
+            and ``create_unidirectional_stream()`` wait for the server's
+            stream credit (QUIC MAX_STREAMS, RFC 9000 section 4.6; on the
+            current draft also WT_MAX_STREAMS) or for ``max_streams`` to
+            allow one more, before :class:`~webwire.WriteTimeout` (a
+            :class:`~webwire.TimeoutException`) naming this field.
         auto_reconnect: :meth:`WebTransportClient.create` returns a
             :class:`~webwire.webtransport.ReconnectingClient`.
         max_retries: Failed attempts in a row a reconnecting client makes
@@ -87,22 +77,44 @@ class ClientConfig:
         retry_delay: Seconds before the first retry.
         retry_backoff: Factor (>= 1) the delay grows by after each failure.
         max_retry_delay: Upper bound of the delay in seconds.
-        max_streams: Streams a session may have open at once.
-        max_incoming_streams: Streams opened by the peer that are queued
-            before it is told to wait.
+        max_streams: Streams opened by this side that a session may have
+            open at once (a stream counts until it is over both ways); one
+            more waits up to ``stream_creation_timeout``.
+        max_incoming_streams: Streams opened by the server that wait to be
+            accepted, per session; one more is refused (STOP_SENDING and,
+            bidirectional, RESET_STREAM with ``WT_BUFFERED_STREAM_REJECTED``,
+            draft-ietf-webtrans-http3 section 4.4) and counted in the
+            session's ``streams_refused`` statistic.
         max_datagram_size: Largest datagram payload to send, bytes (1 to
-            65535; the path's limit may be lower).
+            65535): ``session.datagrams.max_datagram_size`` is the lower of
+            this and what one QUIC packet carries (RFC 9221 section 5);
+            larger datagrams raise :class:`~webwire.DatagramTooLarge`.
         stream_buffer_size: Bytes a stream buffers before it stops reading.
-        max_stream_buffer_size: Upper bound of a stream's buffer, bytes
-            (>= ``stream_buffer_size``).
-        flow_control_window_size: Connection receive window in bytes
-            (QUIC ``initial_max_data`` when that is 0).
-        initial_max_data: QUIC ``initial_max_data`` transport parameter
-            (RFC 9000 section 18.2), bytes; 0 for the engine's default.
-        initial_max_streams_bidi: QUIC ``initial_max_streams_bidi``; 0 for
-            the engine's default.
-        initial_max_streams_uni: QUIC ``initial_max_streams_uni``; 0 for
-            the engine's default.
+        max_stream_buffer_size: Unread bytes one stream may hold before the
+            session's connection stops receiving until the application
+            reads it below half of that (>= ``stream_buffer_size``). While
+            another task of the session waits on the connection it keeps
+            receiving, up to 64 MiB unread on that stream, beyond which the
+            stream is reset and its reader gets :class:`~webwire.ReadError`.
+        flow_control_window_size: Receive window in bytes, used when
+            ``initial_max_data`` is 0: the QUIC ``initial_max_data``
+            transport parameter (RFC 9000 section 18.2; each stream's
+            ``initial_max_stream_data_*`` is the lower of it and 2 MiB)
+            and, on the current draft, the session's
+            ``SETTINGS_WT_INITIAL_MAX_DATA`` (draft-ietf-webtrans-http3
+            section 5.5), raised by WT_MAX_DATA capsules each time the
+            application has read half of it.
+        initial_max_data: That window in bytes instead of
+            ``flow_control_window_size`` when not 0.
+        initial_max_streams_bidi: Bidirectional streams the server may
+            open in a session before it is granted more, 0 for 100: the
+            current draft's ``SETTINGS_WT_INITIAL_MAX_STREAMS_BIDI``, raised
+            by WT_MAX_STREAMS as those streams end. Draft-02 has no session
+            stream limit and qh3 advertises fixed QUIC limits
+            (``initial_max_streams_bidi`` 100, ``_uni`` 103), so there it
+            has no effect.
+        initial_max_streams_uni: The same for unidirectional streams
+            (``SETTINGS_WT_INITIAL_MAX_STREAMS_UNI``).
         headers: Header fields sent with every CONNECT request (names
             lower-cased).
         user_agent: ``user-agent`` field value, unless ``headers`` has one.
@@ -126,8 +138,8 @@ class ClientConfig:
     max_incoming_streams: int = 100
     max_datagram_size: int = 65535
     stream_buffer_size: int = 65536
-    max_stream_buffer_size: int = 1024 * 1024
-    flow_control_window_size: int = 1024 * 1024
+    max_stream_buffer_size: int = 4 * 1024 * 1024
+    flow_control_window_size: int = 8 * 1024 * 1024
     initial_max_data: int = 0
     initial_max_streams_bidi: int = 0
     initial_max_streams_uni: int = 0
@@ -230,19 +242,11 @@ class ClientConfig:
         Raises:
             ConfigurationError: A timeout is not a positive number of
                 seconds, a count or size is out of range, a retry setting
-                is invalid, a field sessions do not apply yet
-                (``max_streams``, ``flow_control_window_size``...) is not
-                its default, a certificate file does not exist, ``keyfile``
+                is invalid, a certificate file does not exist, ``keyfile``
                 is set without ``certfile``, ``verify_mode`` is not a
                 :class:`ssl.VerifyMode`, or a header field or the user
                 agent holds CR, LF, NUL or an invalid name.
         """
-        defaults = _DEFAULTS
-        for name in _NOT_APPLIED:
-            value = getattr(self, name)
-            if value != defaults[name]:
-                hint = f"not applied by webwire's sessions yet: leave it at {defaults[name]!r}"
-                raise ConfigurationError(name, value, hint)
         for name in _REQUIRED_TIMEOUTS:
             _check_seconds(name, getattr(self, name), optional=False)
         for name in _OPTIONAL_TIMEOUTS:
@@ -351,11 +355,3 @@ def _check_int(name: str, value: object, low: int) -> None:
 
 def _bad_text(text: str) -> bool:
     return any(c in text for c in "\r\n\0")
-
-
-_DEFAULTS: dict[str, Any] = {
-    f.name: f.default
-    for f in dataclasses.fields(ClientConfig)
-    if f.default is not dataclasses.MISSING
-}
-"""The default of each :class:`ClientConfig` field that has a plain one."""

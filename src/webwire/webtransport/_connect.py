@@ -85,7 +85,18 @@ async def open_session(
             object with its field names): ``read_timeout``,
             ``write_timeout`` (seconds per stream operation, ``None`` for
             none), ``close_timeout``, ``max_idle_timeout``, ``user_agent``,
-            ``stream_buffer_size`` (pending server streams).
+            ``max_incoming_streams`` (streams the server opened that wait
+            to be accepted; one more is refused with
+            ``WT_BUFFERED_STREAM_REJECTED``), ``max_streams`` (streams
+            opened here that may be open at once), ``stream_creation_timeout``
+            (seconds :meth:`~WebTransportSession.create_bidirectional_stream`
+            and :meth:`~WebTransportSession.create_unidirectional_stream`
+            wait for room or the server's stream credit), ``max_datagram_size``
+            (largest datagram to send, bytes), ``max_stream_buffer_size``
+            (unread bytes of one stream at which receiving pauses),
+            ``flow_control_window_size`` / ``initial_max_data`` (receive
+            windows, bytes) and ``initial_max_streams_bidi`` / ``_uni``
+            (streams the server may open, current draft).
 
     Returns:
         The established :class:`WebTransportSession`.
@@ -111,7 +122,9 @@ async def open_session(
     if timeout is None:
         timeout = float(_config_value(config, "connect_timeout", DEFAULT_CONNECT_TIMEOUT))
     fields = _request_fields(headers, config)
-    conn = await _connect(backend, target, verify, cert, trust_env, limits, timeout, config)
+    conn = await _connect(
+        backend, target, verify, cert, trust_env, limits, timeout, config, _windows(config)
+    )
     started = backend.monotonic()
     try:
         session = await _establish(
@@ -132,6 +145,54 @@ def _backend_of(client: AsyncClient | None, spec: str | Backend | None) -> Backe
     if spec is not None and not isinstance(spec, str):
         return spec
     return get_backend(spec)
+
+
+DEFAULT_WINDOW = 8 * 1024 * 1024
+"""Connection and session receive window without a config, bytes."""
+
+DEFAULT_INCOMING_STREAM_LIMIT = 100
+"""Streams of each kind the server may open before it is granted more
+(current draft), without a config."""
+
+
+def _windows(config: Any) -> tuple[int, int, dict[int, int]]:
+    """``(stream_window, connection_window, wt_settings)`` from ``config``:
+    the QUIC receive windows (``initial_max_data`` or else
+    ``flow_control_window_size``) and the current draft's session limits."""
+    from webwire._proto.h3 import STREAM_WINDOW
+    from webwire._proto.webtransport import client_settings
+
+    window = int(_config_value(config, "initial_max_data", 0)) or int(
+        _config_value(config, "flow_control_window_size", DEFAULT_WINDOW)
+    )
+    bidi = int(_config_value(config, "initial_max_streams_bidi", 0))
+    uni = int(_config_value(config, "initial_max_streams_uni", 0))
+    settings = client_settings(
+        window, bidi or DEFAULT_INCOMING_STREAM_LIMIT, uni or DEFAULT_INCOMING_STREAM_LIMIT
+    )
+    return min(STREAM_WINDOW, window), window, settings
+
+
+def _session_limits(config: Any) -> dict[str, Any]:
+    """The :class:`~webwire._transport._wt_session.WTSessionCore` limits
+    ``config`` sets (none without a config)."""
+    incoming = _config_value(config, "max_incoming_streams", None)
+    if incoming is None:
+        incoming = _config_value(config, "stream_buffer_size", 128)
+    limits: dict[str, Any] = {"max_incoming": int(incoming)}
+    streams = _config_value(config, "max_streams", None)
+    if streams is not None:
+        limits["max_local_streams"] = int(streams)
+    creation = _config_value(config, "stream_creation_timeout", None)
+    if creation is not None:
+        limits["creation_timeout"] = float(creation)
+    datagram = _config_value(config, "max_datagram_size", None)
+    if datagram is not None:
+        limits["datagram_limit"] = int(datagram)
+    buffered = _config_value(config, "max_stream_buffer_size", None)
+    if buffered is not None:
+        limits["stream_buffer_limit"] = int(buffered)
+    return limits
 
 
 def _request_fields(headers: Mapping[str, str] | None, config: Any) -> list[tuple[bytes, bytes]]:
@@ -165,6 +226,7 @@ async def _connect(
     limits: Any,
     timeout: float,
     config: Any,
+    windows: tuple[int, int, dict[int, int]],
 ) -> Any:
     from webwire._transport._h3_route import load_engine, require_qh3
     from webwire._transport.connect import Origin
@@ -200,6 +262,7 @@ async def _connect(
                 on_release=_ignore,
                 idle_timeout=idle,
                 webtransport=True,
+                windows=windows,
             )
         except ConnectError as exc:
             error = exc
@@ -283,12 +346,7 @@ async def _establish(
     stream_id = response.extensions["stream_id"]
     with conn._lock:
         state = conn._streams.pop(stream_id)
-        core = WTSessionCore(
-            conn,
-            stream_id,
-            draft,
-            max_incoming=int(_config_value(config, "stream_buffer_size", 128)),
-        )
+        core = WTSessionCore(conn, stream_id, draft, **_session_limits(config))
         conn._wt.sessions[stream_id] = core
         # The CONNECT stream's data is now read by the registry, as capsules.
         for event in state.events:

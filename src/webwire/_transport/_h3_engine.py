@@ -208,6 +208,10 @@ class _H3Engine:
                     self._fail_locked(exc)
                 else:
                     self._dispatch_locked(proto.events())
+            # Let the tasks just woken run first: what they send (the next
+            # request, an echo reply) then carries the ACKs of what arrived,
+            # instead of an ACK-only packet of its own going out before it.
+            await backend.checkpoint()
             await self._transmit_quietly()
 
     async def _timer_loop(self) -> None:

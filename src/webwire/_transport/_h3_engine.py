@@ -211,10 +211,12 @@ class _H3Engine:
                     self._fail_locked(exc)
                 else:
                     self._dispatch_locked(proto.events())
-            # Let the tasks just woken run first: what they send (the next
-            # request, an echo reply) then carries the ACKs of what arrived,
-            # instead of an ACK-only packet of its own going out before it.
-            await backend.checkpoint()
+            if len(datagrams) == 1:
+                # One packet in (an exchange of small messages): let the task
+                # it woke run first, so that what it sends next carries the
+                # ACK instead of an ACK-only packet going out before it. A
+                # larger batch is transmitted at once (many streams busy).
+                await backend.checkpoint()
             await self._transmit_quietly()
 
     async def _timer_loop(self) -> None:

@@ -4,14 +4,21 @@ Usage::
 
     .venv/bin/python benchmarks/webtransport.py [--quick] [--rounds N] [--sessions N]
         [--roundtrips N] [--stream-mib N] [--datagrams N] [--clients a,b]
-        [--scenarios a,b] [--stat best|median] [--pin [CPU]] [--no-build]
+        [--scenarios a,b] [--stat best|median] [--server qh3|aioquic] [--pin [CPU]]
+        [--no-build]
 
-The script starts one server process: the aioquic WebTransport echo server
-of ``tests/integration/wt_server_aioquic.py`` (TLS with a throwaway trustme
+The script starts one server process: the WebTransport echo server of
+``tests/integration/wt_server_aioquic.py`` (TLS with a throwaway trustme
 certificate, route ``/echo``), with ``--any-draft`` so that clients of
 draft-02 (qh3, webwire) and of later drafts (pywebtransport 0.8.1: drafts
-07+, 0.21: draft 13+) all find what they need. It runs on a free
-127.0.0.1 UDP port and is stopped at the end.
+07+, 0.21: draft 13+) all find what they need. By default (``--server qh3``)
+that code runs on qh3 (``_wtserver_qh3.py``: compiled QUIC, about half the
+server CPU per echo of aioquic); ``--server aioquic`` runs it on aioquic
+(pure Python). It runs on a free 127.0.0.1 UDP port and is stopped at the
+end. One QUIC connection is served by one process: the table's ``server
+CPU`` column (the server's CPU time per unit over each whole run) says how
+much of each number the server costs; where client and server CPU add up to
+about the wall time per unit, the server sets the pace as much as the client.
 
 Scenarios (see ``_clients_wt.py``): ``setup`` (sessions per second),
 ``roundtrip`` (16-byte echoes on one stream per second), ``stream`` (64 MiB
@@ -27,8 +34,7 @@ Rounds are interleaved (every client once per round, in a rotating order);
 the table reports the best and the median round, the ratios to qh3-raw and
 to each pywebtransport, and the client's CPU cost (user + system CPU time
 of the client's process per unit over the timed interval; for the
-pywebtransport rows that is their subprocess). The server is pure Python:
-in ``stream`` it, not the client, sets the pace. Nothing is asserted: the
+pywebtransport rows that is their subprocess). Nothing is asserted: the
 exit status does not depend on the numbers.
 """
 
@@ -76,10 +82,18 @@ BASELINES = ("qh3-raw", "pywebtransport-0.21", "pywebtransport-0.8.1")
 STARTUP_TIMEOUT = 30.0
 
 
-class EchoServer:
-    """The aioquic echo server subprocess, with its throwaway certificate."""
+#: ``--server`` choices: the script run, and how the header describes it.
+SERVERS = {
+    "qh3": (_HERE / "_wtserver_qh3.py", "the aioquic echo server's code on qh3"),
+    "aioquic": (_TESTS / "wt_server_aioquic.py", "aioquic WebTransport echo server"),
+}
 
-    def __init__(self) -> None:
+
+class EchoServer:
+    """The echo server subprocess (``kind``: a key of :data:`SERVERS`), with its
+    throwaway certificate."""
+
+    def __init__(self, kind: str = "qh3") -> None:
         import trustme
 
         self._dir = tempfile.TemporaryDirectory(prefix="wt-bench-")
@@ -92,10 +106,11 @@ class EchoServer:
         for blob in cert.cert_chain_pems:
             blob.write_to_path(str(cert_path), append=True)
         cert.private_key_pem.write_to_path(str(key_path))
+        self.kind = kind
         self._process = subprocess.Popen(
             [
                 sys.executable,
-                str(_TESTS / "wt_server_aioquic.py"),
+                str(SERVERS[kind][0]),
                 "--cert",
                 str(cert_path),
                 "--key",
@@ -118,6 +133,16 @@ class EchoServer:
 
     def process_ids(self) -> list[int]:
         return [self._process.pid]
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the server process has used so far (0.0 where
+        ``/proc`` is missing)."""
+        try:
+            with open(f"/proc/{self._process.pid}/stat") as file:
+                fields = file.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         proc = self._process
@@ -245,6 +270,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--scenarios", help=f"comma-separated subset of: {','.join(SCENARIOS)}")
     parser.add_argument("--stat", choices=("best", "median"), default="best")
     parser.add_argument(
+        "--server", choices=tuple(SERVERS), default="qh3",
+        help="echo server: the aioquic server's code on qh3 (default) or on aioquic",
+    )
+    parser.add_argument(
         "--pin", nargs="?", type=int, const=-1, metavar="CPU",
         help="run this process, its clients and the server on one CPU",
     )
@@ -272,10 +301,14 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def run_rounds(
     args: argparse.Namespace, specs: list[WtClientSpec], work: WtWorkload,
-    pythons: dict[str, str],
+    pythons: dict[str, str], server: EchoServer,
 ) -> tuple[dict[tuple[str, str], list[Measurement]], dict[tuple[str, str], str]]:
-    """Run every (scenario, client) pair once per round, interleaved and rotating."""
+    """Run every (scenario, client) pair once per round, interleaved and rotating.
+
+    The server's CPU time per unit of each run (its whole run: connection,
+    warm-up and close included) goes to ``args.server_cpu``."""
     results: dict[tuple[str, str], list[Measurement]] = {}
+    args.server_cpu = {}
     failures: dict[tuple[str, str], str] = {}
     for round_no in range(args.rounds):
         shift = round_no % max(1, len(specs))
@@ -285,6 +318,7 @@ def run_rounds(
                 key = (scenario, spec.name)
                 if scenario not in spec.scenario_names() or key in failures:
                     continue
+                before = server.cpu_seconds()
                 try:
                     value = measure(spec, scenario, work, pythons, args.max_seconds)
                 except Exception as exc:
@@ -292,6 +326,8 @@ def run_rounds(
                     print(f"  {spec.name} {scenario} FAILED: {failures[key]}", file=sys.stderr)
                     continue
                 results.setdefault(key, []).append(value)
+                spent = (server.cpu_seconds() - before) * 1e6 / work.units(scenario)
+                args.server_cpu.setdefault(key, []).append(spent)
         print(f"round {round_no + 1}/{args.rounds} done", file=sys.stderr, flush=True)
     return results, failures
 
@@ -313,6 +349,7 @@ def format_table(
         *(f"vs {name}" for name in BASELINES),
         f"client CPU ({args.stat})",
         "busy",
+        "server CPU (median)",
         *(f"cpu vs {name}" for name in BASELINES),
     ]
     rows: list[list[str]] = []
@@ -322,7 +359,7 @@ def format_table(
             if key in failures:
                 rows.append(
                     [scenario, spec.name, "FAILED", "", UNITS[scenario]]
-                    + [""] * (2 * len(BASELINES) + 2)
+                    + [""] * (2 * len(BASELINES) + 3)
                 )
                 continue
             runs = results.get(key)
@@ -348,6 +385,7 @@ def format_table(
                     *vs,
                     f"{cost:,.1f} {CPU_UNITS[scenario]}",
                     f"{statistics.median(m.busy for m in runs):.0%}",
+                    f"{statistics.median(args.server_cpu[key]):,.1f} {CPU_UNITS[scenario]}",
                     *cpu_vs,
                 ]
             )
@@ -374,8 +412,8 @@ def _describe(args: argparse.Namespace, work: WtWorkload, pythons: dict[str, str
     return (
         f"Python {platform.python_version()}, {os.cpu_count()} CPUs, {load}, "
         f"{platform.system()} {platform.release()}; {_versions()}\n"
-        f"server: aioquic WebTransport echo server (tests/integration/wt_server_aioquic.py "
-        f"--any-draft) at {work.url}; {pin}\n"
+        f"server: {SERVERS[args.server][1]} ({SERVERS[args.server][0].name} --any-draft) "
+        f"at {work.url}; {pin}\n"
         f"pywebtransport environments: {peers}\n"
         f"setup: {work.sessions} sessions; roundtrip: {work.roundtrips} x 16 B; "
         f"stream: {work.stream_size >> 20} MiB; datagram: {work.datagrams} x 16 B\n"
@@ -399,7 +437,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if args.pin is not None:
         args.pin = pin_to_cpu(args.pin)
-    server = EchoServer()
+    server = EchoServer(args.server)
     try:
         work = WtWorkload(
             url=server.url,
@@ -410,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
             datagrams=args.datagrams,
         )
         print(_describe(args, work, pythons), flush=True)
-        results, failures = run_rounds(args, specs, work, pythons)
+        results, failures = run_rounds(args, specs, work, pythons, server)
     finally:
         server.stop()
     print()

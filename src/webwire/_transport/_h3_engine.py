@@ -48,6 +48,9 @@ _MAX_BATCH = 32
 """Most datagrams already queued on the socket handled together (their
 ACKs and what they release are sent at once)."""
 
+_NEVER = float("inf")
+"""``_timer_at`` while the timer task waits with no deadline."""
+
 _EARLY_METHODS = frozenset((b"GET", b"HEAD", b"OPTIONS"))
 """Methods a request may use to go as 0-RTT data (safe, RFC 9110 section
 9.2.1; early data may be replayed, RFC 8470)."""
@@ -203,6 +206,12 @@ class _H3Engine:
                     self._fail_locked(exc)
                 else:
                     self._dispatch_locked(proto.events())
+            if len(datagrams) == 1:
+                # One packet in (an exchange of small messages): let the task
+                # it woke run first, so that what it sends next carries the
+                # ACK instead of an ACK-only packet going out before it. A
+                # larger batch is transmitted at once (many streams busy).
+                await backend.checkpoint()
             await self._transmit_quietly()
 
     async def _timer_loop(self) -> None:
@@ -222,7 +231,7 @@ class _H3Engine:
                 ping_at = self._ping_deadline_locked()
                 if ping_at is not None and (at is None or ping_at < at):
                     at = ping_at
-                self._timer_at = at
+                self._timer_at = _NEVER if at is None else at
             timeout = None if at is None else max(0.0, at - backend.monotonic())
             if timeout is not None and at == handled:
                 # The deadline did not move when it was handled (a pacing
@@ -283,7 +292,8 @@ class _H3Engine:
         """
         backend = self._backend
         lock = self._send_lock
-        await lock.acquire()
+        if not await lock.acquire(0.0):  # uncontended: no scheduler turn
+            await lock.acquire()
         try:
             with self._lock:
                 now = backend.monotonic()
@@ -292,7 +302,10 @@ class _H3Engine:
                     self._last_activity = now
                 at = self._proto.next_deadline()
                 timer_at = self._timer_at
-                if at is not None and (timer_at is None or at < timer_at):
+                # The timer task reads the deadline again before it waits
+                # (``_timer_at`` is None until then): wake it only when it
+                # waits for a later one.
+                if at is not None and timer_at is not None and at < timer_at:
                     self._timer_wake.set()
                 self._wake_senders_locked()
             for data in datagrams:

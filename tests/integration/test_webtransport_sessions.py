@@ -479,3 +479,27 @@ async def test_incoming_streams_bounded(wt_aioquic: WTServerInfo) -> None:
 
 def test_incoming_streams_bounded_sync(wt_aioquic: WTServerInfo) -> None:
     run_sync(incoming_bound(opener(wt_aioquic, "sync"), wt_aioquic))
+
+
+async def silent_server(backend: str | None) -> None:
+    """A UDP port that never answers: the session attempt ends with a
+    ConnectTimeout that names the whole budget, even when the host has
+    two addresses and the second attempt had only what was left of it."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        port = silent.getsockname()[1]
+        for host in ("127.0.0.1", "localhost"):
+            with pytest.raises(webwire.ConnectTimeout) as caught:
+                await open_session(f"https://{host}:{port}/echo", timeout=0.3, _backend=backend)
+            assert f"{host}:{port} within 0.3 seconds" in str(caught.value)
+
+
+@pytest.mark.anyio
+async def test_silent_server_times_out() -> None:
+    await silent_server(None)
+
+
+def test_silent_server_times_out_sync() -> None:
+    run_sync(silent_server("sync"))

@@ -268,6 +268,13 @@ async def _connect(
             error = exc
             if "certificate" in str(exc):
                 raise
+        except ConnectTimeout as exc:
+            # The attempt had only what was left of ``timeout``: name the
+            # whole budget, not the remainder.
+            raise ConnectTimeout(
+                f"no QUIC handshake with {host}:{port} within {timeout} seconds "
+                "(UDP blocked or dropped?)"
+            ) from exc
     assert error is not None
     raise error
 

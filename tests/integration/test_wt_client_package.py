@@ -351,6 +351,11 @@ async def reconnecting(m: Mode) -> None:
         assert second is not None and inner(second) is not inner(first)
         assert await echo(second, b"second") == b"second"
         assert client.attempts == 2
+        # The client underneath is the API's own kind: a monitor can watch it.
+        assert isinstance(client.client, m.api.WebTransportClient)
+        assert client.client.stats.connections_successful == 2
+        monitor = m.make("ClientMonitor", client.client, 60.0)
+        assert monitor.collect()["stats"]["connections"]["successful"] == 2
     assert not client.is_connected and inner(second).is_closed
     assert client.is_closed
     assert await call(client.get_session(0.5)) is None

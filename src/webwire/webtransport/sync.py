@@ -253,6 +253,15 @@ class ReconnectingClient:
         self._async = _reconnecting.ReconnectingClient(
             url, config, _opener=_opener, _backend="sync"
         )
+        self._client = WebTransportClient.__new__(WebTransportClient)
+        self._client._async = self._async.client
+
+    @property
+    def client(self) -> WebTransportClient:
+        """The blocking client that establishes the sessions: its
+        :attr:`~WebTransportClient.stats`, or a :class:`ClientMonitor` to
+        watch it."""
+        return self._client
 
     @property
     def url(self) -> str:

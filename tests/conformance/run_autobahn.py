@@ -71,8 +71,30 @@ __all__ = [
 
 #: Every section the full run covers (10.* and the 2000-byte-frame variants are not included).
 ALL_CASES = ["1.*", "2.*", "3.*", "4.*", "5.*", "6.*", "7.*", "9.*", "12.*", "13.*"]
-#: A subset run by ``make test``: framing, pings, fragmentation, closing, one deflate case.
-QUICK_CASES = ["1.1.*", "2.*", "5.1", "5.2", "5.3", "5.4", "5.5", "7.1.*", "12.1.1"]
+#: A subset run by ``make test``: framing, pings, fragmentation, closing, one deflate case,
+#: and the cases where a bad frame follows good messages in the same read (3.2, 3.3, 4.1.3,
+#: 4.1.4, 4.2.3, 4.2.4, 5.15) or invalid UTF-8 arrives in a frame not yet complete (6.4.3,
+#: 6.4.4): the good messages must be echoed before the close frame.
+QUICK_CASES = [
+    "1.1.*",
+    "2.*",
+    "3.2",
+    "3.3",
+    "4.1.3",
+    "4.1.4",
+    "4.2.3",
+    "4.2.4",
+    "5.1",
+    "5.2",
+    "5.3",
+    "5.4",
+    "5.5",
+    "5.15",
+    "6.4.3",
+    "6.4.4",
+    "7.1.*",
+    "12.1.1",
+]
 PASSING = ("OK", "INFORMATIONAL")
 CLOSE_FAILING = ("FAILED", "UNCLEAN", "WRONG CODE")
 DEFAULT_REPORT_DIR = Path(__file__).resolve().parent / "reports"

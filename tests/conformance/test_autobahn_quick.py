@@ -1,4 +1,5 @@
-"""A quick Autobahn|Testsuite subset: framing, pings, fragmentation, closing, deflate.
+"""A quick Autobahn|Testsuite subset: framing, pings, fragmentation, closing, deflate,
+failures after good messages.
 
 The fuzzing server (Python 2.7, ``.venv-autobahn``, prepared by
 ``autobahn_env.py`` and by ``make autobahn-env``) judges the client; this
@@ -23,12 +24,19 @@ from run_autobahn import QUICK_CASES, run
 
 # Cases of the quick subset a client is known to fail; webwire's clients have none.
 # websockets 17 answers a Close frame that arrives between the fragments of a message
-# (RFC 6455 section 5.4 allows it) with 1002 instead of echoing 1000: case 7.1.5.
+# (RFC 6455 section 5.4 allows it) with 1002 instead of echoing 1000: case 7.1.5; it sends
+# its close frame before echoing the messages that came in the same read as a bad frame,
+# and checks UTF-8 only in complete frames (NON-STRICT; which of the 4.* cases depends on
+# how the frames are split between reads).
+_WEBSOCKETS_NON_STRICT = {
+    *("3.2", "3.3", "4.1.3", "4.1.4", "4.2.3", "4.2.4", "5.15", "6.4.3", "6.4.4")
+}
 KNOWN_FAILURES = {
     "websockets": {"7.1.5"},
     "websockets-trio": {"7.1.5"},
     "websockets-sync": {"7.1.5"},
 }
+MAY_FAIL = {name: _WEBSOCKETS_NON_STRICT for name in KNOWN_FAILURES}
 
 
 @pytest.fixture(scope="module")
@@ -51,9 +59,9 @@ def _clients() -> list[str]:
 @pytest.mark.parametrize("client", _clients())
 def test_quick_subset(client: str, wstest: Path, tmp_path: Path) -> None:
     result = run(client, QUICK_CASES, report_dir=tmp_path, wstest=wstest, case_timeout=20.0)
-    # 1.1.1-8, 2.1-11, 5.1-5, 7.1.1-6, 12.1.1
-    assert len(result.outcomes) == 31, result.summary()
-    failing = {o.case_id for o in result.failing}
+    # 1.1.1-8, 2.1-11, 3.2-3, 4.1.3-4, 4.2.3-4, 5.1-5, 5.15, 6.4.3-4, 7.1.1-6, 12.1.1
+    assert len(result.outcomes) == 40, result.summary()
+    failing = {o.case_id for o in result.failing} - MAY_FAIL.get(client, set())
     assert failing == KNOWN_FAILURES.get(client, set()), result.summary()
     assert not result.client_errors, result.summary()
 

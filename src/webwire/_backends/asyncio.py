@@ -43,7 +43,6 @@ from ._asyncio_primitives import expire, with_timeout
 from ._common import (
     CLOSE_WAIT,
     MAX_DATAGRAM,
-    WRITE_CHUNK,
     check_port,
     connect_error,
     connect_timeout,
@@ -73,6 +72,12 @@ from .base import (
 )
 
 __all__ = ["AsyncioBackend", "AsyncioDatagramSocket", "AsyncioStream"]
+
+_WRITE_PIECE = 2 * 1024 * 1024
+"""Largest piece of a write handed to the transport at once: each piece
+costs a send attempt and a flow-control check, so large messages go in few
+pieces, while ``write``'s ``timeout`` still bounds the drain of each piece
+(a slow but moving peer does not time out a large upload)."""
 
 _READ_HIGH_WATER = 256 * 1024
 """Unread bytes above which the transport stops reading from the socket."""
@@ -338,7 +343,7 @@ class AsyncioStream(NetworkStream):
     async def write(self, data: bytes, timeout: float | None) -> None:
         """Send all of ``data``; waits while the transport's buffer is full.
 
-        Data larger than 256 KiB is handed over in pieces, and ``timeout``
+        Data larger than 2 MiB is handed over in pieces, and ``timeout``
         bounds the wait for each piece to drain, so a slow but moving peer
         does not time out a large upload.
 
@@ -348,7 +353,7 @@ class AsyncioStream(NetworkStream):
         """
         protocol = self._protocol
         transport = self._transport
-        if len(data) <= WRITE_CHUNK:
+        if len(data) <= _WRITE_PIECE:
             if protocol.closed or transport.is_closing() or protocol.eof_sent:
                 self._raise_write_error()
             transport.write(data)
@@ -356,10 +361,10 @@ class AsyncioStream(NetworkStream):
                 await self._drain(timeout)
             return
         view = memoryview(data)
-        for start in range(0, len(view), WRITE_CHUNK):
+        for start in range(0, len(view), _WRITE_PIECE):
             if protocol.closed or transport.is_closing() or protocol.eof_sent:
                 self._raise_write_error()
-            transport.write(view[start : start + WRITE_CHUNK])
+            transport.write(view[start : start + _WRITE_PIECE])
             if protocol.write_paused:
                 await self._drain(timeout)
 

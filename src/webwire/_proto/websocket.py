@@ -133,6 +133,7 @@ State = _WSState
 ``OPEN``, ``CLOSING`` (a close frame was sent or received), ``CLOSED``."""
 
 _UTF8 = codecs.getincrementaldecoder("utf-8")
+_FRAME_PARSE = Frame.parse.__func__.__code__  # type: ignore[attr-defined]
 _logger = logging.getLogger("webwire.websocket")
 
 
@@ -344,10 +345,35 @@ class _ClientEngine(Protocol):
     normally, the incomplete message discarded (section 7.1.1), instead of
     failing the connection with 1002."""
 
+    holding = False
+    """Whether a failure found while parsing is held (see
+    :meth:`WebSocketProtocol.hold_failures`)."""
+
+    held: tuple[int, str] | None = None
+    """The close code and reason of a held failure."""
+
     def recv_frame(self, frame: Frame) -> None:
         if frame.opcode is Opcode.CLOSE and self.current_size is not None:
             self.current_size = None
         super().recv_frame(frame)
+
+    def fail(self, code: int, reason: str = "") -> None:
+        if self.holding and self.state is _WSState.OPEN and code != 1006:
+            # Stop parsing now (section 7.1.7), but keep the state OPEN and
+            # the close frame unsent until the caller releases the failure.
+            if self.held is None:
+                self.held = (int(code), reason)
+            self.parser = self.discard()
+            next(self.parser)
+            return
+        self.held = None
+        super().fail(code, reason)
+
+    def release(self) -> None:
+        """Fail the connection with the held failure, if any."""
+        held, self.held = self.held, None
+        if held is not None and self.state is _WSState.OPEN:
+            super().fail(*held)
 
 
 class WebSocketProtocol:
@@ -377,6 +403,9 @@ class WebSocketProtocol:
         self._protocol = protocol
         self._decoder: Any = None
         self._failed = False
+        self._partial_parser: Any = None  # the engine's parser of a partial frame
+        self._partial_probe: Any = None  # a UTF-8 decoder checking its payload
+        self._partial_checked = 0  # payload bytes checked so far
 
     # -- state -------------------------------------------------------------
 
@@ -443,6 +472,28 @@ class WebSocketProtocol:
 
     # -- receiving ---------------------------------------------------------
 
+    def hold_failures(self) -> None:
+        """From now on, when received data fails the connection (a protocol
+        error: 1002, invalid UTF-8: 1007, a message over ``max_size``:
+        1009), stop parsing at once but hold the close frame: the state
+        stays ``OPEN`` (messages may still be sent, e.g. the answers to the
+        messages received before the failure) until
+        :meth:`release_failure` (or :meth:`fail`, :meth:`send_close`)
+        queues it (RFC 6455 section 7.1.7 fails the connection; when its
+        close frame goes out is the endpoint's choice)."""
+        self._protocol.holding = True
+
+    @property
+    def failure_held(self) -> bool:
+        """Whether a failure of the connection is held (see
+        :meth:`hold_failures`)."""
+        return self._protocol.held is not None
+
+    def release_failure(self) -> None:
+        """Fail the connection with the held failure (queue its close
+        frame); nothing when no failure is held. Idempotent."""
+        self._protocol.release()
+
     def receive_data(self, data: bytes) -> None:
         """Feed bytes read from the transport."""
         if self._protocol.reader.eof:
@@ -457,8 +508,6 @@ class WebSocketProtocol:
     def events(self) -> list[WebSocketEvent]:
         """The events of the bytes fed so far, in order."""
         frames = self._protocol.events_received()
-        if not frames:
-            return []
         events: list[WebSocketEvent] = []
         for frame in frames:
             if self._failed:
@@ -466,7 +515,60 @@ class WebSocketProtocol:
             event = self._event(frame)  # type: ignore[arg-type]
             if event is not None:
                 events.append(event)
+        if not self._failed:
+            frame_parser = getattr(self._protocol.parser, "gi_yieldfrom", None)
+            if frame_parser is not None and getattr(frame_parser, "gi_code", None) is _FRAME_PARSE:
+                self._check_partial_text(frame_parser)
         return events
+
+    def _check_partial_text(self, frame_parser: Any) -> None:
+        """Fail fast on invalid UTF-8 in the part of a text frame received so
+        far (RFC 6455 section 8.1: "as soon as" the payload is known not to
+        be UTF-8), without waiting for the rest of the frame.
+
+        The engine parses a frame once it is complete; while it waits for the
+        rest of one, its frame parser has read the header (opcode, RSV1,
+        payload length) and its buffer holds the payload received so far.
+        Both are read from the engine's state, nothing is parsed here; a
+        compressed frame (RSV1) is checked once complete, as before.
+        """
+        if frame_parser is self._partial_parser and self._partial_probe is None:
+            return  # a frame already found not to be text
+        try:
+            local = frame_parser.gi_frame.f_locals
+            length = local.get("length")
+            waiting = frame_parser.gi_yieldfrom
+            if length is None or waiting is None or local.get("rsv1"):
+                return
+            if waiting.gi_frame.f_locals.get("n") != length:
+                return  # still in the header
+            opcode = local.get("opcode")
+            buffer = self._protocol.reader.buffer
+        except AttributeError:  # pragma: no cover - another engine layout
+            return
+        if frame_parser is not self._partial_parser:
+            if opcode is Opcode.TEXT:
+                probe = _UTF8()
+            elif opcode is Opcode.CONT and self._decoder is not None:
+                probe = _UTF8()
+                probe.setstate(self._decoder.getstate())
+            else:
+                probe = None
+            self._partial_parser = frame_parser
+            self._partial_probe = probe
+            self._partial_checked = 0
+        probe = self._partial_probe
+        if probe is None or len(buffer) <= self._partial_checked:
+            return
+        try:
+            probe.decode(buffer[self._partial_checked :], False)
+        except UnicodeDecodeError as exc:
+            self._failed = True
+            protocol = self._protocol
+            protocol.fail(1007, f"invalid UTF-8: {exc.reason}")
+            protocol.parser_exc = exc
+            return
+        self._partial_checked = len(buffer)
 
     def _event(self, frame: Frame) -> WebSocketEvent | None:
         opcode = frame.opcode
@@ -496,8 +598,9 @@ class WebSocketProtocol:
         except UnicodeDecodeError as exc:
             # Fail fast (RFC 6455 section 8.1): 1007, nothing more is read.
             self._failed = True
-            self._protocol.fail(1007, f"invalid UTF-8: {exc.reason} at position {exc.start}")
-            self._protocol.parser_exc = exc
+            protocol = self._protocol
+            protocol.fail(1007, f"invalid UTF-8: {exc.reason} at position {exc.start}")
+            protocol.parser_exc = exc
             return None
         if frame.fin:
             self._decoder = None
@@ -610,12 +713,24 @@ class WebSocketProtocol:
                 is over 123 UTF-8 bytes.
         """
         check_close(code, reason)
-        if self._protocol.state is not State.OPEN:
+        protocol = self._protocol
+        if protocol.held is not None:
+            protocol.release()
+        if protocol.state is not State.OPEN:
             return
-        self._protocol.send_close(code, reason)
+        protocol.send_close(code, reason)
 
     def fail(self, code: int, reason: str = "") -> None:
         """Fail the connection (section 7.1.7): queue a close frame with
-        ``code`` when none was sent, and ignore what arrives after."""
+        ``code`` when none was sent (or a held failure's when one is held),
+        and ignore what arrives after."""
         self._failed = True
-        self._protocol.fail(code, reason)
+        protocol = self._protocol
+        if protocol.held is not None:
+            protocol.release()
+            return
+        holding, protocol.holding = protocol.holding, False
+        try:
+            protocol.fail(code, reason)
+        finally:
+            protocol.holding = holding

@@ -392,12 +392,19 @@ class HTTP2TunnelStream(NetworkStream):
             if self._writer in conn._extra_waiters:
                 conn._extra_waiters.remove(self._writer)
             self._writer.wake.set()
+            # A read waiting for the connection's reader (another stream's
+            # task) returns at once: the stream leaves the connection's
+            # table, so no event or connection failure would wake it.
+            if state.error is None:
+                state.error = ReadError("the HTTP/2 tunnel stream is closed")
+            state.wake.set()
         conn._release(state)
 
     def abort(self) -> None:
         """Reset the stream (RST_STREAM ``CANCEL``, sent with the
-        connection's next write) and give its slot back at once. Never
-        raises; idempotent."""
+        connection's next write) and give its slot back at once; a
+        :meth:`read` or :meth:`write` waiting on the stream then raises
+        ``ReadError``/``WriteError``. Never raises; idempotent."""
         self._forget()
 
     # -- details -----------------------------------------------------------

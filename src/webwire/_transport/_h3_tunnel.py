@@ -343,6 +343,9 @@ class HTTP3TunnelStream(NetworkStream):
             if self._writer in conn._extra_waiters:
                 conn._extra_waiters.remove(self._writer)
             self._writer.wake.set()
+            # A read waiting on the stream returns at once: the stream
+            # leaves the connection's table, so nothing else would wake it.
+            self._state.wake.set()
         conn._release(self._state)
 
     def abort(self) -> None:

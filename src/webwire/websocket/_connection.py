@@ -5,16 +5,18 @@ interface; the blocking API (:mod:`webwire.websocket.sync`) runs the same
 coroutines on the blocking backend.
 
 Each connection runs two tasks in a task group it owns (threads on the
-blocking backend): a reader, which reads the byte stream, feeds the
-``websockets`` engine (it answers pings and echoes close frames), and queues
-received message fragments (at most ``max_queue``: when the queue is full
-the reader stops reading, so the server feels back-pressure), and a
-keepalive task, which pings every ``ping_interval`` seconds and fails the
-connection with 1011 when no pong comes within ``ping_timeout``. Frames are
-written under one lock, in the order the engine produced them (the
-permessage-deflate context depends on it); the engine itself is only
-touched under the backend's bookkeeping lock, so threads may share a
-connection on the blocking backend.
+blocking backend): a background reader and a keepalive task, which pings
+every ``ping_interval`` seconds and fails the connection with 1011 when no
+pong comes within ``ping_timeout``. The stream is read by whoever holds the
+connection's reader role (:mod:`._reading`): a ``recv()`` with nothing
+queued reads it itself, in the caller's task, and the background reader
+reads while nobody receives (it answers pings, sees the closing handshake,
+and queues at most ``max_queue`` fragments ahead of the application, then
+stops reading so the server feels back-pressure). Frames are written under
+one lock, in the order the engine produced them (the permessage-deflate
+context depends on it); the engine itself is only touched under the
+backend's bookkeeping lock, so threads may share a connection on the
+blocking backend.
 
 The byte stream is any :class:`~webwire._backends.base.NetworkStream`: an
 HTTP/1.1 connection detached after ``101``, or an HTTP/2 or HTTP/3 stream.
@@ -29,7 +31,7 @@ import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Generator, Iterable
 from typing import TYPE_CHECKING, Any
 
-from webwire._backends.base import Backend, ChannelClosed, NetworkStream
+from webwire._backends.base import Backend, NetworkStream
 from webwire._exceptions import (
     ConcurrencyError,
     ConnectionClosed,
@@ -40,14 +42,13 @@ from webwire._exceptions import (
     TransportError,
 )
 from webwire._proto.websocket import (
-    CloseReceived,
     Fragment,
-    PingReceived,
-    PongReceived,
     State,
     WebSocketProtocol,
     check_close,
 )
+
+from ._reading import Receiving
 
 if TYPE_CHECKING:
     from webwire.http._client import AsyncClient
@@ -58,13 +59,6 @@ if TYPE_CHECKING:
 __all__ = ["ClientConnection", "PongWaiter"]
 
 Data = str | bytes
-_READ_SIZE = 65536
-"""Bytes asked for by the first read."""
-_MAX_READ_SIZE = 262144
-"""Largest read: the size doubles each time a read comes back full (large
-messages then take few reads; it never shrinks, as a smaller read would
-split the pieces the transport received); 256 KiB is what asyncio's
-transports hand over at once, so a read joins no pieces."""
 _log = logging.getLogger("webwire.websocket")
 
 
@@ -112,7 +106,7 @@ class PongWaiter:
         return self.wait().__await__()
 
 
-class ClientConnection:
+class ClientConnection(Receiving):
     """An open WebSocket connection, client side (RFC 6455), made by
     :func:`webwire.websocket.connect`.
 
@@ -137,7 +131,8 @@ class ClientConnection:
     objects (or with ``trace=``), the connection emits ``on_ws_connect``,
     ``on_ws_message_sent``/``_received``, ``on_ws_ping``/``_pong`` and
     ``on_ws_closed`` (see :class:`~webwire.TraceConfig`); received-side
-    signals are emitted by the reader task (thread on the blocking API).
+    signals are emitted by whichever reads the stream (a receiving call,
+    or the background reader task: a thread on the blocking API).
     """
 
     def __init__(
@@ -174,10 +169,10 @@ class ClientConnection:
         self._lock = backend.create_bookkeeping_lock()
         self._write_lock = backend.create_lock()
         self._send_lock = backend.create_lock()
-        self._messages = backend.create_channel(max(1, max_queue))
         self._closed_event = backend.create_event()
         self._pings: dict[bytes, PongWaiter] = {}
         self._receiving = False
+        self._fragmenting = False  # a fragmented message is being sent
         self._partial: list[Data] = []
         self._close_deadline: float | None = None
         self._transport_error: BaseException | None = None
@@ -189,6 +184,7 @@ class ClientConnection:
         self.latency = 0.0
         """Round-trip time of the last keepalive or :meth:`ping`, in
         seconds (0 until one completed)."""
+        self._init_receiving(max_queue)
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -211,6 +207,10 @@ class ClientConnection:
             if self._finished:
                 return
             self._finished = True
+        if not self._eof:
+            # Dropped (the stream aborted) without the transport's end being
+            # read: end the connection, so that the reader task stops.
+            self._shutdown()
         group, self._task_group = self._task_group, None
         try:
             if group is not None:
@@ -268,80 +268,6 @@ class ClientConnection:
     def remote_address(self) -> Any:
         """The peer's socket address (``(host, port)``), or ``None``."""
         return self._stream.get_extra_info("peername")
-
-    # -- the reader task -----------------------------------------------------
-
-    def _read_timeout(self) -> float | None:
-        deadline = self._close_deadline
-        if deadline is None or deadline == float("inf"):
-            return None
-        return max(0.0, deadline - self._backend.monotonic())
-
-    async def _reader(self) -> None:
-        protocol = self._protocol
-        stream = self._stream
-        messages = self._messages
-        size = _READ_SIZE
-        try:
-            while True:
-                try:
-                    data = await stream.read(size, self._read_timeout())
-                    if len(data) == size and size < _MAX_READ_SIZE:
-                        size *= 2
-                except TimeoutException as exc:
-                    # The server did not end the connection within
-                    # close_timeout of the closing handshake.
-                    self._transport_error = exc
-                    data = b""
-                except TransportError as exc:
-                    self._transport_error = exc
-                    data = b""
-                with self._lock:
-                    if data:
-                        protocol.receive_data(data)
-                    else:
-                        protocol.receive_eof()
-                    events = protocol.events()
-                    pending = protocol.has_data_to_send()
-                if pending:
-                    await self._flush()
-                for event in events:
-                    if type(event) is Fragment:
-                        if self._tracer is not None:
-                            await self._trace_fragment(event)
-                        try:
-                            if not messages.send_nowait(event):
-                                await messages.send(event)
-                        except ChannelClosed:
-                            pass  # closed locally: messages are dropped
-                    elif isinstance(event, PongReceived):
-                        self._pong(event.data)
-                        if self._tracer is not None:
-                            await self._trace_safe(self._tracer.pong("received", event.data))
-                    elif isinstance(event, PingReceived):
-                        if self._tracer is not None:
-                            await self._trace_safe(self._tracer.ping("received", event.data))
-                    elif isinstance(event, CloseReceived):
-                        self._messages.close()
-                if not data:
-                    return
-                if self.http_version != "HTTP/1.1" and self._handshake_closed():
-                    # On a stream of a multiplexed connection (RFC 8441)
-                    # the closing handshake is the end: the stream is reset
-                    # (``_shutdown``) rather than waiting for the server's
-                    # END_STREAM, which some servers never send.
-                    return
-                if (
-                    self._close_deadline is None
-                    and protocol.state is not State.OPEN
-                    and protocol.close_expected()
-                ):
-                    self._arm_close_timer()
-        except BaseException as exc:
-            self._transport_error = self._transport_error or exc
-            raise
-        finally:
-            self._shutdown()
 
     # -- tracing (only with a tracer) -------------------------------------------
 
@@ -405,10 +331,11 @@ class ClientConnection:
             self._protocol.receive_eof()
             pings, self._pings = self._pings, {}
         self._stream.abort()
-        self._messages.close()
         for waiter in pings.values():
             waiter._set(None)
         self._closed_event.set()
+        with self._lock:
+            self._end_of_stream()
 
     def _pong(self, data: bytes) -> None:
         """A pong acknowledges its ping and every ping sent before it."""
@@ -446,7 +373,7 @@ class ClientConnection:
             except TransportError as exc:
                 if not eof:
                     self._transport_error = self._transport_error or exc
-                    self._stream.abort()
+                    self._abort()
 
     async def _raise_closed(self) -> None:
         """Wait until the connection is closed, then raise its error."""
@@ -459,9 +386,18 @@ class ClientConnection:
             error.__cause__ = self._transport_error
         return error
 
-    async def _write_frame(self, kind: str, data: bytes | str, fin: bool) -> None:
-        async with self._write_lock:
+    async def _write_frame(
+        self, kind: str, data: bytes | str, fin: bool, alone: bool = False
+    ) -> bool:
+        """Write one frame; with ``alone`` (a message in one frame, sent
+        without the send lock) nothing is written and ``False`` returned
+        while a fragmented message is in progress."""
+        write_lock = self._write_lock
+        await write_lock.acquire()
+        try:
             with self._lock:
+                if alone and self._fragmenting:
+                    return False
                 protocol = self._protocol
                 if protocol.state is not State.OPEN:
                     closing = True
@@ -477,11 +413,14 @@ class ClientConnection:
             if not closing:
                 try:
                     await self._stream.write(out, None)
-                    return
+                    return True
                 except TransportError as exc:
                     self._transport_error = self._transport_error or exc
-                    self._stream.abort()
+                    self._abort()
+        finally:
+            write_lock.release()
         await self._raise_closed()
+        raise AssertionError("unreachable")  # pragma: no cover
 
     # -- sending -------------------------------------------------------------
 
@@ -508,6 +447,14 @@ class ClientConnection:
         """
         if isinstance(message, (str, bytes, bytearray, memoryview)):
             kind, data = _kind(message, text)
+            # The write lock alone keeps it whole, unless a fragmented
+            # message started meanwhile: then it waits for its end.
+            if (
+                self._tracer is None
+                and not self._fragmenting
+                and await self._write_frame(kind, data, True, alone=True)
+            ):
+                return
             async with self._send_lock:
                 if self._tracer is not None:
                     await self._trace_sent(kind, _size(data))
@@ -516,14 +463,21 @@ class ClientConnection:
         if isinstance(message, dict):
             raise TypeError("a dict cannot be sent: encode it first (json.dumps)")
         if isinstance(message, AsyncIterable):
-            async with self._send_lock:
-                await self._send_fragments(message.__aiter__(), text)
-            return
-        if isinstance(message, Iterable):
-            async with self._send_lock:
-                await self._send_fragments(_aiter(message), text)
-            return
-        raise TypeError(f"cannot send {type(message).__name__}: expected str, bytes or iterable")
+            items: AsyncIterator[Data] = message.__aiter__()
+        elif isinstance(message, Iterable):
+            items = _aiter(message)
+        else:
+            raise TypeError(
+                f"cannot send {type(message).__name__}: expected str, bytes or iterable"
+            )
+        async with self._send_lock:
+            with self._lock:
+                self._fragmenting = True
+            try:
+                await self._send_fragments(items, text)
+            finally:
+                with self._lock:
+                    self._fragmenting = False
 
     async def _send_fragments(self, items: AsyncIterator[Data], text: bool | None) -> None:
         # One fragment is held back, so the last one goes out with FIN set.
@@ -576,7 +530,7 @@ class ClientConnection:
                         pass
             finally:
                 self._write_lock.release()
-        self._stream.abort()
+        self._abort()
 
     async def ping(self, data: Data | None = None) -> PongWaiter:
         """Send a ping (RFC 6455 section 5.5.2).
@@ -624,7 +578,8 @@ class ClientConnection:
                     await self._stream.write(out, None)
                 except TransportError as exc:
                     self._transport_error = self._transport_error or exc
-                    self._stream.abort()
+                    self._abort()
+                self._wake_reader()  # to read the pong
                 return waiter
         finally:
             self._write_lock.release()
@@ -652,7 +607,7 @@ class ClientConnection:
                     await self._stream.write(out, None)
                 except TransportError as exc:
                     self._transport_error = self._transport_error or exc
-                    self._stream.abort()
+                    self._abort()
         if closed:
             await self._raise_closed()
         if self._tracer is not None:
@@ -667,18 +622,12 @@ class ClientConnection:
                     "another task (or thread) is receiving from this connection"
                 )
             self._receiving = True
+            self._recv_seq += 1
+            self._ever_received = True
 
     def _leave_receive(self) -> None:
         with self._lock:
             self._receiving = False
-
-    async def _next_fragment(self, timeout: float | None) -> Fragment:
-        try:
-            fragment: Fragment = await self._messages.receive(timeout)
-        except ChannelClosed:
-            await self._raise_closed()
-            raise AssertionError("unreachable") from None  # pragma: no cover
-        return fragment
 
     async def recv(self, timeout: float | None = None, decode: bool | None = None) -> Data:
         """Receive the next message (reassembled from its fragments).
@@ -696,7 +645,11 @@ class ClientConnection:
             ConnectionClosedOK: The connection closed normally (1000/1001).
             ConnectionClosedError: It closed with an error: protocol error
                 (1002), invalid UTF-8 (1007), message over ``max_size``
-                (1009), keepalive timeout (1011), or dropped (1006).
+                (1009), keepalive timeout (1011), or dropped (1006). The
+                messages received before such a failure are returned
+                first; the failure's close frame (RFC 6455 section 7.1.7)
+                goes out once they are taken and the caller asks for more,
+                or ``close_timeout`` seconds after the failure.
             ReadTimeout: ``timeout`` ran out.
             ConcurrencyError: Another task is receiving.
         """
@@ -854,22 +807,24 @@ class ClientConnection:
                             await self._stream.write(out, self._close_timeout)
                         except TransportError as exc:
                             self._transport_error = self._transport_error or exc
-                            self._stream.abort()
+                            self._abort()
                 finally:
                     self._write_lock.release()
             else:
                 # A send has been stuck for close_timeout: the peer does
                 # not read, no close frame can get through.
-                self._stream.abort()
-            self._messages.close()
+                self._abort()
+            self._dropping = True
+            self._queue.clear()
+            self._wake_reader()
             if not await self._closed_event.wait(self._close_timeout):
                 # The server did not end the connection in time.
-                self._stream.abort()
+                self._abort()
                 await self._closed_event.wait()
         except BaseException:
             # Cancelled (or failed) while closing: drop the connection, so
             # that its tasks end.
-            self._stream.abort()
+            self._abort()
             raise
         finally:
             await self._finish()

@@ -308,8 +308,10 @@ class _H3Engine:
                 if at is not None and timer_at is not None and at < timer_at:
                     self._timer_wake.set()
                 self._wake_senders_locked()
-            for data in datagrams:
-                await self._sock.send(data)
+            if len(datagrams) == 1:
+                await self._sock.send(datagrams[0])
+            elif datagrams:
+                await self._sock.send_many(datagrams)
         except (WriteError, TransportError) as exc:
             self._fail(exc)
             raise

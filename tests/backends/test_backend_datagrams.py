@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 import pytest
 
 from webwire._backends import Backend, get_backend
+from webwire._backends.memory import datagram_pair, memory_test
 from webwire._exceptions import ConnectError, ReadError, ReadTimeout, WriteError
 from webwire._sync import run_sync
 
@@ -235,6 +237,123 @@ async def receive_many_refuses_a_bad_count_and_a_closed_socket(backend: Backend)
             await udp.aclose()
         with pytest.raises(ReadError):
             await udp.receive_many(4, 1)
+
+
+def _batch() -> list[bytes]:
+    """Datagrams of many shapes: runs of one size, shorter ones ending a
+    run, empty ones, a run longer than one segmented send allows, and a
+    size change upwards."""
+    batch = [os.urandom(1200) for _ in range(10)] + [os.urandom(500)]
+    batch += [os.urandom(1200) for _ in range(3)] + [b""] + [b"%02d" % i for i in range(70)]
+    batch += [os.urandom(1300), os.urandom(1200), os.urandom(9000), os.urandom(9000)]
+    return [*batch, os.urandom(7)]
+
+
+async def _receive_all(udp: Any, count: int) -> list[bytes]:
+    received: list[bytes] = []
+    while len(received) < count:
+        received.extend(await udp.receive_many(count - len(received), 5))
+    return received
+
+
+@scenario
+async def send_many_keeps_order_and_boundaries(backend: Backend) -> None:
+    peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+    peer.bind(("127.0.0.1", 0))
+    peer.settimeout(5)
+    udp = await backend.connect_udp(peer.getsockname())
+    try:
+        if sys.platform.startswith("linux"):
+            assert getattr(udp, "_gso") is True  # segmented sends are used here
+        batch = _batch()
+        await udp.send_many(batch)
+        await udp.send_many([b"one"])
+        await udp.send_many([])
+        received = [peer.recv(65536) for _ in range(len(batch) + 1)]
+        assert received == [*batch, b"one"]
+    finally:
+        peer.close()
+        await udp.aclose()
+
+
+@scenario
+async def send_many_round_trip(backend: Backend) -> None:
+    with UDPEchoServer() as server:
+        udp = await backend.connect_udp(("127.0.0.1", server.port))
+        try:
+            batch = [b"%04d" % i * 300 for i in range(40)] + [b"end"]
+            await udp.send_many(batch)
+            assert await _receive_all(udp, len(batch)) == batch
+        finally:
+            await udp.aclose()
+        with pytest.raises(WriteError):
+            await udp.send_many([b"late", b"late"])
+
+
+@scenario
+async def send_many_falls_back_when_segmentation_is_refused(backend: Backend) -> None:
+    # A malformed UDP_SEGMENT option: the kernel refuses it with EINVAL
+    # (as it does for a segment larger than the path MTU); the socket then
+    # sends one datagram per call and nothing is lost.
+    from webwire._backends import _udp_batch, asyncio, sync, trio
+
+    def refused(segment: int) -> list[tuple[int, int, bytes]]:
+        return [(_udp_batch.SOL_UDP, _udp_batch.UDP_SEGMENT, b"\x01")]
+
+    peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    peer.bind(("127.0.0.1", 0))
+    peer.settimeout(5)
+    udp = await backend.connect_udp(peer.getsockname())
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            for module in (asyncio, sync, trio):
+                patch.setattr(module, "gso_ancillary", refused)
+            batch = [os.urandom(1200) for _ in range(8)] + [os.urandom(100)]
+            await udp.send_many(batch)
+            await udp.send_many(batch)
+        received = [peer.recv(65536) for _ in range(2 * len(batch))]
+        assert received == batch + batch
+        assert getattr(udp, "_gso", False) is False
+    finally:
+        peer.close()
+        await udp.aclose()
+
+
+@scenario
+async def send_many_reports_port_unreachable(backend: Backend) -> None:
+    udp = await backend.connect_udp(("127.0.0.1", closed_udp_port()))
+    try:
+        with pytest.raises((ReadError, WriteError)) as caught:
+            for _ in range(20):
+                await udp.send_many([b"anyone?"] * 4)
+                await udp.receive(1)
+        assert isinstance(caught.value.__cause__, ConnectionRefusedError)
+    finally:
+        await udp.aclose()
+
+
+def test_segmented_runs() -> None:
+    from webwire._backends._udp_batch import MAX_SEGMENTS, gso_groups
+
+    sizes = [1200] * 3 + [500, 1200, 1300, 0, 0, 7] + [10] * (MAX_SEGMENTS + 2)
+    groups = gso_groups([b"x" * size for size in sizes])
+    singles = [(4, 5), (5, 6), (6, 7), (7, 8), (8, 9)]
+    long_run = [(9, 9 + MAX_SEGMENTS), (9 + MAX_SEGMENTS, 11 + MAX_SEGMENTS)]
+    assert groups == [(0, 4), *singles, *long_run]
+    assert gso_groups([b"y" * 9000] * 10) == [(0, 7), (7, 10)]
+    assert gso_groups([]) == []
+
+
+@memory_test
+async def test_memory_send_many_keeps_order() -> None:
+    first, second = datagram_pair(delay=0.01)
+    batch = [b"a" * 1200, b"b" * 1200, b"c", b""]
+    await first.send_many(batch)
+    assert await second.receive_many(8, 1) == batch
+    first.close()
+    with pytest.raises(WriteError):
+        await first.send_many(batch)
 
 
 @pytest.mark.anyio

@@ -60,6 +60,7 @@ from ._common import (
     write_error,
 )
 from ._happy_eyeballs import TCPTarget, fixed_resolver
+from ._udp_batch import GSO_FALLBACK_ERRNOS, gso_ancillary, gso_groups, gso_supported
 from .base import (
     Backend,
     Channel,
@@ -553,7 +554,7 @@ class AsyncioDatagramSocket(DatagramSocket):
             datagrams, which are sent on it directly).
     """
 
-    __slots__ = ("_protocol", "_socket", "_transport")
+    __slots__ = ("_gso", "_protocol", "_socket", "_transport")
 
     def __init__(
         self,
@@ -564,6 +565,7 @@ class AsyncioDatagramSocket(DatagramSocket):
         self._transport = transport
         self._protocol = protocol
         self._socket = sock
+        self._gso = gso_supported(sock)
 
     async def send(self, data: bytes) -> None:
         """Send one datagram; waits while the transport's buffer is full.
@@ -595,6 +597,45 @@ class AsyncioDatagramSocket(DatagramSocket):
                 await future
             finally:
                 protocol.drainers.remove(future)
+
+    async def send_many(self, datagrams: Sequence[bytes]) -> None:
+        """See :meth:`DatagramSocket.send_many`: runs of equal-sized
+        datagrams go in one segmented ``sendmsg`` while the transport has
+        nothing buffered; the rest, and everything once the kernel refuses
+        segmentation, through the transport one by one.
+
+        Raises:
+            WriteError: As :meth:`send`.
+        """
+        if not self._gso or len(datagrams) < 2:
+            for data in datagrams:
+                await self.send(data)
+            return
+        protocol = self._protocol
+        transport = self._transport
+        if protocol.closed or transport.is_closing():
+            raise write_error("socket is closed")
+        for start, end in gso_groups(datagrams):
+            if (
+                end - start > 1
+                and self._gso
+                and not protocol.write_paused
+                and not cast(Any, transport).get_write_buffer_size()
+            ):
+                first = datagrams[start]
+                try:
+                    self._socket.sendmsg(
+                        [b"".join(datagrams[start:end])], gso_ancillary(len(first))
+                    )
+                    continue
+                except (BlockingIOError, InterruptedError):
+                    pass  # the transport buffers them below
+                except OSError as exc:
+                    if exc.errno not in GSO_FALLBACK_ERRNOS:
+                        raise write_error(describe(exc)) from exc
+                    self._gso = False
+            for index in range(start, end):
+                await self.send(datagrams[index])
 
     async def receive(self, timeout: float | None = None) -> bytes:
         """Receive one datagram within ``timeout`` seconds.

@@ -157,6 +157,19 @@ class DatagramSocket(ABC):
                 unreachable reported by the kernel included).
         """
 
+    async def send_many(self, datagrams: Sequence[bytes]) -> None:
+        """Send ``datagrams`` in order, each as one datagram (what a QUIC
+        connection has queued at once): backends that can hand several to
+        the kernel in one call do so (Linux ``UDP_SEGMENT``); the default
+        calls :meth:`send` for each.
+
+        Raises:
+            WriteError: As :meth:`send`; the datagrams before the failing
+                one may have been sent.
+        """
+        for data in datagrams:
+            await self.send(data)
+
     @abstractmethod
     async def receive(self, timeout: float | None = None) -> bytes:
         """Receive one datagram, waiting at most ``timeout`` seconds.

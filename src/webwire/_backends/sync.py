@@ -48,6 +48,7 @@ from ._common import (
 )
 from ._happy_eyeballs import TCPTarget, fixed_resolver
 from ._sync_primitives import wakeable
+from ._udp_batch import GSO_FALLBACK_ERRNOS, gso_ancillary, gso_groups, gso_supported
 from .base import (
     Backend,
     Channel,
@@ -535,11 +536,21 @@ class SyncDatagramSocket(DatagramSocket):
         sock: A connected UDP socket.
     """
 
-    __slots__ = ("_busy", "_closed", "_error", "_lock", "_sock", "_wake_in", "_wake_out")
+    __slots__ = (
+        "_busy",
+        "_closed",
+        "_error",
+        "_gso",
+        "_lock",
+        "_sock",
+        "_wake_in",
+        "_wake_out",
+    )
 
     def __init__(self, sock: socket.socket) -> None:
         sock.setblocking(False)
         self._sock = sock
+        self._gso = gso_supported(sock)
         self._wake_in, self._wake_out = socket.socketpair()
         self._wake_in.setblocking(False)
         self._wake_out.setblocking(False)
@@ -587,6 +598,51 @@ class SyncDatagramSocket(DatagramSocket):
                     except BlockingIOError:
                         pass
                     except OSError as exc:
+                        raise write_error(describe(exc)) from exc
+                    if self._closed:
+                        raise write_error("socket is closed")
+                    _wait_ready(self._sock, self._wake_in, True, None)
+                    primitives.check_cancelled()
+        finally:
+            self._leave()
+
+    async def send_many(self, datagrams: Sequence[bytes]) -> None:
+        """See :meth:`DatagramSocket.send_many`: runs of equal-sized
+        datagrams go in one segmented ``sendmsg`` (blocking while the
+        socket buffer is full); one by one once the kernel refuses
+        segmentation.
+
+        Raises:
+            WriteError: As :meth:`send`.
+        """
+        if not self._gso or len(datagrams) < 2:
+            for data in datagrams:
+                await self.send(data)
+            return
+        for start, end in gso_groups(datagrams):
+            if end - start > 1 and self._gso:
+                buffer = b"".join(datagrams[start:end])
+                if self._send_segmented(buffer, len(datagrams[start])):
+                    continue
+            for index in range(start, end):
+                await self.send(datagrams[index])
+
+    def _send_segmented(self, buffer: bytes, segment: int) -> bool:
+        """One segmented send; ``False`` when the kernel refused
+        segmentation (then off for this socket)."""
+        self._enter(write_error("socket is closed"))
+        try:
+            with wakeable(self._wake):
+                while True:
+                    try:
+                        self._sock.sendmsg([buffer], gso_ancillary(segment))
+                        return True
+                    except BlockingIOError:
+                        pass
+                    except OSError as exc:
+                        if exc.errno in GSO_FALLBACK_ERRNOS:
+                            self._gso = False
+                            return False
                         raise write_error(describe(exc)) from exc
                     if self._closed:
                         raise write_error("socket is closed")

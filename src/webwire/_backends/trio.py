@@ -51,6 +51,7 @@ from ._common import (
     write_timeout,
 )
 from ._happy_eyeballs import TCPTarget, fixed_resolver
+from ._udp_batch import GSO_FALLBACK_ERRNOS, gso_ancillary, gso_groups, gso_supported
 from .base import (
     Backend,
     Channel,
@@ -293,12 +294,13 @@ class TrioDatagramSocket(DatagramSocket):
             datagram per call.
     """
 
-    __slots__ = ("_error", "_raw", "_socket")
+    __slots__ = ("_error", "_gso", "_raw", "_socket")
 
     def __init__(self, sock: trio.socket.SocketType, raw: socket.socket | None = None) -> None:
         self._socket = sock
         self._raw = raw
         self._error: OSError | None = None
+        self._gso = raw is not None and hasattr(sock, "sendmsg") and gso_supported(raw)
 
     async def send(self, data: bytes) -> None:
         """Send one datagram.
@@ -311,6 +313,35 @@ class TrioDatagramSocket(DatagramSocket):
             await self._socket.send(data)
         except _STREAM_ERRORS as exc:
             raise write_error(describe(exc)) from exc
+
+    async def send_many(self, datagrams: Sequence[bytes]) -> None:
+        """See :meth:`DatagramSocket.send_many`: runs of equal-sized
+        datagrams go in one segmented ``sendmsg``; one by one once the
+        kernel refuses segmentation.
+
+        Raises:
+            WriteError: As :meth:`send`.
+        """
+        if not self._gso or len(datagrams) < 2:
+            for data in datagrams:
+                await self.send(data)
+            return
+        sock = self._socket
+        for start, end in gso_groups(datagrams):
+            if end - start > 1 and self._gso:
+                try:
+                    await sock.sendmsg(
+                        [b"".join(datagrams[start:end])], gso_ancillary(len(datagrams[start]))
+                    )
+                    continue
+                except OSError as exc:
+                    if exc.errno not in GSO_FALLBACK_ERRNOS:
+                        raise write_error(describe(exc)) from exc
+                    self._gso = False
+                except _STREAM_ERRORS as exc:
+                    raise write_error(describe(exc)) from exc
+            for index in range(start, end):
+                await self.send(datagrams[index])
 
     async def receive(self, timeout: float | None = None) -> bytes:
         """Receive one datagram within ``timeout`` seconds.

@@ -308,8 +308,10 @@ class _H3Engine:
                 if at is not None and timer_at is not None and at < timer_at:
                     self._timer_wake.set()
                 self._wake_senders_locked()
-            for data in datagrams:
-                await self._sock.send(data)
+            if len(datagrams) == 1:
+                await self._sock.send(datagrams[0])
+            elif datagrams:
+                await self._sock.send_many(datagrams)
         except (WriteError, TransportError) as exc:
             self._fail(exc)
             raise
@@ -323,13 +325,24 @@ class _H3Engine:
             pass
 
     def _wake_senders_locked(self) -> None:
+        """Wake the senders that may queue more now: those whose stream
+        holds less than :data:`SEND_BUFFER_LIMIT` unsent bytes (a sender
+        woken without room would only wait again), the response's head
+        included, and waiters for any traffic (stream id -1)."""
         if not self._send_waiters:
             return
+        size = self._proto.send_buffer_size
         for state in self._streams.values():
-            if state.wants_send and state.waiting:
+            if (
+                state.wants_send
+                and state.waiting
+                and (state.got_head or size(state.stream_id) < SEND_BUFFER_LIMIT)
+            ):
                 state.wake.set()
         for state in self._extra_waiters:
-            if state.waiting:
+            if state.waiting and (
+                state.stream_id < 0 or size(state.stream_id) < SEND_BUFFER_LIMIT
+            ):
                 state.wake.set()
 
     # -- dispatch ------------------------------------------------------------

@@ -737,7 +737,20 @@ class WTStreamCore:
             first.data = data[max_bytes:]  # type: ignore[attr-defined]
             data = data[:max_bytes]
         else:
-            events.pop(0)
+            # What else arrived, up to max_bytes, in one piece: one read
+            # per packet would cost a wake-up each.
+            count = 1
+            size = len(data)
+            for event in events[1:]:
+                if type(event) is not ev.Data:
+                    break
+                size += len(event.data)  # type: ignore[attr-defined]
+                if size > max_bytes:
+                    break
+                count += 1
+            if count > 1:
+                data = b"".join([e.data for e in events[:count]])  # type: ignore[attr-defined]
+            del events[:count]
         self.conn._consumed_locked(self.state, len(data))
         self.bytes_received += len(data)
         session = self.session

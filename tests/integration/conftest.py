@@ -33,6 +33,7 @@ from wt_servers import (  # noqa: F401  (WebTransport server fixtures)
     wt_proxy,
     wt_proxy_restartable,
     wt_pywebtransport,
+    wt_server,
 )
 
 SERVER_NAMES = [

@@ -25,7 +25,6 @@ pytestmark = pytest.mark.timeout(120)
 Opener = Callable[..., Awaitable[WebTransportSession]]
 Scenario = Callable[[Opener, WTServerInfo], Awaitable[None]]
 
-SERVERS = ["wt_aioquic", "wt_pywebtransport"]
 
 
 def opener(info: WTServerInfo, backend: str | None) -> Opener:
@@ -223,11 +222,6 @@ SCENARIOS = {
     "refused": refused,
 }
 
-
-@pytest.fixture(params=SERVERS)
-def wt_server(request: pytest.FixtureRequest) -> WTServerInfo:
-    info: WTServerInfo = request.getfixturevalue(request.param)
-    return info
 
 
 @pytest.mark.anyio

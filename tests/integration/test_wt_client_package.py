@@ -36,7 +36,6 @@ from webwire.webtransport import ClientConfig, ClientError, ClientStats
 
 pytestmark = pytest.mark.timeout(120)
 
-SERVERS = ["wt_aioquic", "wt_pywebtransport"]
 
 
 class Mode:
@@ -618,11 +617,6 @@ SCENARIOS: dict[str, Callable[[Mode], Awaitable[None]]] = {
     "tools": tools,
 }
 
-
-@pytest.fixture(params=SERVERS)
-def wt_server(request: pytest.FixtureRequest) -> WTServerInfo:
-    info: WTServerInfo = request.getfixturevalue(request.param)
-    return info
 
 
 @pytest.mark.anyio

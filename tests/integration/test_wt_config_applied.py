@@ -194,11 +194,6 @@ SCENARIOS: dict[str, Scenario] = {
 }
 
 
-@pytest.fixture(params=["wt_aioquic", "wt_pywebtransport"])
-def wt_server(request: pytest.FixtureRequest) -> WTServerInfo:
-    info: WTServerInfo = request.getfixturevalue(request.param)
-    return info
-
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("name", list(SCENARIOS))

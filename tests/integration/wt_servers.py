@@ -151,6 +151,18 @@ def wt_aioquic_any_draft(tls_files: _TLSFiles) -> Iterator[WTServerInfo]:
     yield from _start_aioquic(tls_files, name="aioquic-any-draft", any_draft=True)
 
 
+WT_SERVERS = ["wt_aioquic", "wt_pywebtransport"]
+"""The fixtures of the two WebTransport servers we did not write."""
+
+
+@pytest.fixture(params=WT_SERVERS)
+def wt_server(request: pytest.FixtureRequest) -> WTServerInfo:
+    """Each of :data:`WT_SERVERS` in turn: aioquic's draft-02 server and
+    pywebtransport 0.21's (the current draft)."""
+    info: WTServerInfo = request.getfixturevalue(request.param)
+    return info
+
+
 @pytest.fixture
 def wt_aioquic_restartable(tls_files: _TLSFiles) -> Iterator[WTServerInfo]:
     """A WebTransport server of this test's own: ``info.server.stop()``,

@@ -529,6 +529,15 @@ def test_ws_options_reach_the_server(websockets_server: WebsocketsServer) -> Non
     assert "sec-websocket-extensions" not in dict(fields)
 
 
+def _default_sigint() -> None:
+    """In the child, before Python starts: SIGINT back to its default, so
+    that the child's Python turns it into KeyboardInterrupt even when the
+    test run itself ignores SIGINT (a shell starts background jobs so)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _ws_on_terminal(url: str, lines: list[tuple[bytes | int, str]]) -> tuple[int, str]:
     """Run ``webwire ws URL`` with standard input, output and error on a
     pseudo-terminal; for each ``(typed, expected)`` pair, type ``typed``
@@ -557,6 +566,7 @@ def _ws_on_terminal(url: str, lines: list[tuple[bytes | int, str]]) -> tuple[int
         stdout=child_fd,
         stderr=child_fd,
         env=environment,
+        preexec_fn=_default_sigint,
     )
     os.close(child_fd)
     output = bytearray()
@@ -693,6 +703,7 @@ def test_ws_interrupted(hypercorn_http: ServerInfo) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=environment,
+        preexec_fn=_default_sigint,
     )
     assert process.stdin is not None and process.stdout is not None
     try:

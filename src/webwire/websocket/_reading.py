@@ -102,31 +102,33 @@ class Receiving:
         self._hold_deadline: float | None = None
         self._protocol.hold_failures()
 
-    # -- hooks of the connection ----------------------------------------------
+    # -- hooks the connection class provides (declared for type checking) ----
 
-    async def _flush(self, timeout: float | None = None) -> None:
-        raise NotImplementedError
+    if TYPE_CHECKING:
 
-    def _pong(self, data: bytes) -> None:
-        raise NotImplementedError
+        async def _flush(self, timeout: float | None = None) -> None:
+            ...
 
-    def _arm_close_timer(self) -> None:
-        raise NotImplementedError
+        def _pong(self, data: bytes) -> None:
+            ...
 
-    def _closed_error(self) -> ConnectionClosed:
-        raise NotImplementedError
+        def _arm_close_timer(self) -> None:
+            ...
 
-    def _handshake_closed(self) -> bool:
-        raise NotImplementedError
+        def _closed_error(self) -> ConnectionClosed:
+            ...
 
-    def _shutdown(self) -> None:
-        raise NotImplementedError
+        def _handshake_closed(self) -> bool:
+            ...
 
-    async def _trace_fragment(self, fragment: Fragment) -> None:
-        raise NotImplementedError
+        def _shutdown(self) -> None:
+            ...
 
-    async def _trace_safe(self, emission: Awaitable[None]) -> None:
-        raise NotImplementedError
+        async def _trace_fragment(self, fragment: Fragment) -> None:
+            ...
+
+        async def _trace_safe(self, emission: Awaitable[None]) -> None:
+            ...
 
     # -- reading ----------------------------------------------------------------
 
